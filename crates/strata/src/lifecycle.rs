@@ -1,0 +1,150 @@
+//! Process lifecycle: run a top object as the whole program.
+//!
+//! [`main`] sets up logging, creates the top object, turns Ctrl-C and SIGTERM into
+//! [`Stop`] for it, waits for it to return, then stops every object still running (waiting
+//! a grace period for them) and converts the top object's value into the exit status:
+//!
+//! * an integer value (`i32`, `u8`, ...) is the exit status itself (clamped to 0..=255);
+//! * a fault prints one line to stderr and exits 1 (or 128 + the signal number when the
+//!   program was stopped by a signal and ended with `Aborted`);
+//! * any other value exits 0.
+//!
+//! A second Ctrl-C while stopping exits at once.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::message::AnyMessage;
+use crate::object::{Spawn, ThreadContext};
+use crate::runtime::{self, node};
+use crate::standard::{Aborted, Stop};
+
+/// How [`main_with`] runs the program.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long objects still running after the top returns get to end after `Stop`.
+    pub grace: Duration,
+    /// The log filter; `None` reads `--log=LEVEL`, `STRATA_LOG` or `RUST_LOG`.
+    pub log: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            grace: Duration::from_secs(3),
+            log: None,
+        }
+    }
+}
+
+/// Runs `top` as the program with default [`Settings`]; returns the exit status.
+///
+/// ```no_run
+/// use strata::prelude::*;
+/// fn main() -> std::process::ExitCode {
+///     strata::main(Thread::new(|_cx: &mut ThreadContext| 0i32))
+/// }
+/// ```
+pub fn main<O: Spawn>(top: O) -> ExitCode {
+    main_with(top, Settings::default())
+}
+
+/// Runs `top` as the program; returns the exit status.
+pub fn main_with<O: Spawn>(top: O, settings: Settings) -> ExitCode {
+    let filter = settings
+        .log
+        .clone()
+        .unwrap_or_else(crate::logging::filter_from_args_and_env);
+    if let Err(e) = crate::logging::init(&filter) {
+        eprintln!("strata: {e}");
+        return ExitCode::from(2);
+    }
+    let mut cx = ThreadContext::attach();
+    let me = cx.address();
+    let top = cx.create(top);
+    let signalled = Arc::new(AtomicI32::new(0));
+    watch_signals(me, top, signalled.clone());
+
+    let value = cx.wait_for(top);
+    stop_everything(me, settings.grace);
+    let signal = signalled.load(Ordering::SeqCst);
+    exit_status(&value, signal)
+}
+
+fn watch_signals(me: crate::Address, top: crate::Address, signalled: Arc<AtomicI32>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    node().handle().spawn(async move {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            tracing::error!(target: "strata::object", "cannot watch for signals");
+            return;
+        };
+        loop {
+            let signo = tokio::select! {
+                _ = int.recv() => libc::SIGINT,
+                _ = term.recv() => libc::SIGTERM,
+            };
+            if signalled.swap(signo, Ordering::SeqCst) != 0 {
+                eprintln!("strata: second signal, exiting at once");
+                std::process::exit(128 + signo);
+            }
+            tracing::info!(target: "strata::object", signal = signo, "signal received, stopping");
+            let stop = crate::runtime::Envelope::new(me, top, AnyMessage::new(Stop));
+            let _ = node().deliver(stop, true);
+        }
+    });
+}
+
+/// Sends Stop to every object still running and waits up to `grace` for them to end.
+fn stop_everything(me: crate::Address, grace: Duration) {
+    let others = || {
+        node()
+            .addresses()
+            .into_iter()
+            .filter(move |a| *a != me)
+            .collect::<Vec<_>>()
+    };
+    let left = others();
+    if left.is_empty() {
+        return;
+    }
+    tracing::debug!(target: "strata::object", objects = left.len(), "stopping objects still running");
+    for a in left {
+        let _ = node().deliver(
+            crate::runtime::Envelope::new(me, a, AnyMessage::new(Stop)),
+            true,
+        );
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if others().is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    tracing::warn!(target: "strata::object", objects = runtime::live_objects().saturating_sub(1),
+        "objects still running after the grace period; exiting anyway");
+}
+
+fn exit_status(value: &AnyMessage, signal: i32) -> ExitCode {
+    macro_rules! integer {
+        ($($t:ty),*) => {$(
+            if let Some(v) = value.downcast_ref::<$t>() {
+                return ExitCode::from((*v as i128).clamp(0, 255) as u8);
+            }
+        )*};
+    }
+    integer!(i8, i16, i32, i64, u8, u16, u32, u64);
+    if let Some(fault) = value.as_fault() {
+        if signal != 0 && value.is::<Aborted>() {
+            return ExitCode::from((128 + signal) as u8);
+        }
+        eprintln!("{}", fault.reason());
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}

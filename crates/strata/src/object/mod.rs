@@ -1,0 +1,494 @@
+//! Objects: the units of concurrency, and what every kind of object can do.
+//!
+//! An object is created by a parent, receives messages through its mailbox, and ends by
+//! returning a value; the parent then receives [`Returned`] carrying that value (or the
+//! fault that ended it). There are four kinds, all created the same way with
+//! [`Core::create`]:
+//!
+//! | kind | runs on | reads messages with |
+//! |---|---|---|
+//! | [`Thread`] (function object) | its own OS thread | blocking [`ThreadContext::input`] / [`select`](ThreadContext::select) |
+//! | [`Async`] (async object) | the shared runtime | [`AsyncContext::recv`] / [`select`](AsyncContext::select) `.await` |
+//! | a [`Machine`] | the shared runtime | one handler per message type |
+//! | [`Threaded`] machine | its own OS thread | one handler per message type |
+//!
+//! Every context dereferences to [`Core`], which holds the operations all kinds share:
+//! `send`, `reply`, `forward`, `create`, timers, `complete` and `abort`.
+//!
+//! A panic inside an object never crashes the process: the object ends with a
+//! [`Faulted`] value that names the panic, returned to its parent like any other value.
+
+mod machine;
+mod task;
+mod thread;
+
+use std::any::TypeId;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use machine::{Context, Machine, Threaded};
+pub use task::{Async, AsyncContext};
+pub use thread::{Thread, ThreadContext};
+
+use crate::message::{AnyMessage, Fault, Message};
+use crate::runtime::mailbox::Mailbox;
+use crate::runtime::{node, Envelope, SendError, DEFAULT_CAPACITY};
+use crate::standard::{AnyFault, Faulted, Overloaded, Returned, Stop};
+use crate::Address;
+
+/// Something that can be created as an object: a machine, [`Thread`], [`Async`],
+/// [`Threaded`], and (in later layers) processes and pools.
+pub trait Spawn: Send + 'static {
+    /// A short word for logs: `machine`, `thread`, `async`, ...
+    fn kind(&self) -> &'static str;
+    /// Starts running the object. The core's address and mailbox are already registered,
+    /// so messages sent to it before it runs wait in its mailbox.
+    fn spawn(self, core: Core);
+}
+
+/// How to create an object (see [`Core::create_with`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    capacity: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            capacity: DEFAULT_CAPACITY,
+        }
+    }
+}
+
+impl Options {
+    /// The mailbox capacity: ordinary messages queued before sends to the object are
+    /// refused (the sender then receives `Overloaded`). At least 1.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+}
+
+/// What an object's body can end with: any message, or a `Result` whose error is a fault.
+pub trait IntoValue {
+    /// Converts into the value carried by [`Returned`].
+    fn into_value(self) -> AnyMessage;
+}
+
+impl<T: Message> IntoValue for T {
+    fn into_value(self) -> AnyMessage {
+        AnyMessage::new(self)
+    }
+}
+
+impl<T: Message, E: Message + Fault> IntoValue for Result<T, E> {
+    fn into_value(self) -> AnyMessage {
+        match self {
+            Ok(v) => AnyMessage::new(v),
+            Err(e) => AnyMessage::new(e),
+        }
+    }
+}
+
+/// A message type (or [`AnyFault`]) that a [`Selection`] can wait for.
+pub trait Pattern {
+    /// True when the envelope matches.
+    fn matches(envelope: &Envelope) -> bool;
+}
+
+impl<T: Message> Pattern for T {
+    fn matches(envelope: &Envelope) -> bool {
+        envelope.is::<T>()
+    }
+}
+
+impl Pattern for AnyFault {
+    fn matches(envelope: &Envelope) -> bool {
+        envelope.is_fault()
+    }
+}
+
+/// A set of patterns for `select`, written as a tuple: `(Xy, Stop)`, `(Returned, AnyFault)`.
+pub trait Selection {
+    /// True when the envelope matches any pattern of the set.
+    fn matches(envelope: &Envelope) -> bool;
+}
+
+macro_rules! selections {
+    ($(($($p:ident),+)),* $(,)?) => {
+        $(impl<$($p: Pattern),+> Selection for ($($p,)+) {
+            fn matches(envelope: &Envelope) -> bool {
+                $($p::matches(envelope))||+
+            }
+        })*
+    };
+}
+
+selections! {
+    (A), (A, B), (A, B, C), (A, B, C, D), (A, B, C, D, E), (A, B, C, D, E, F),
+    (A, B, C, D, E, F, G), (A, B, C, D, E, F, G, H),
+}
+
+struct Timer {
+    generation: u64,
+    repeating: bool,
+    task: tokio::task::AbortHandle,
+}
+
+/// What every object can do, whatever its kind; every context dereferences to it.
+pub struct Core {
+    address: Address,
+    parent: Address,
+    mailbox: Arc<Mailbox>,
+    kind: &'static str,
+    sender: Address,
+    children: HashSet<Address>,
+    timers: HashMap<TypeId, Timer>,
+    timer_generation: u64,
+    result: Option<AnyMessage>,
+    aborting: Option<AnyMessage>,
+    ended: bool,
+}
+
+impl Core {
+    pub(crate) fn new(
+        address: Address,
+        parent: Address,
+        mailbox: Arc<Mailbox>,
+        kind: &'static str,
+    ) -> Self {
+        Core {
+            address,
+            parent,
+            mailbox,
+            kind,
+            sender: Address::NULL,
+            children: HashSet::new(),
+            timers: HashMap::new(),
+            timer_generation: 0,
+            result: None,
+            aborting: None,
+            ended: false,
+        }
+    }
+
+    /// This object's address.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// The address of the object that created this one ([`Address::NULL`] for the top).
+    pub fn parent(&self) -> Address {
+        self.parent
+    }
+
+    /// The sender of the message being handled: where [`reply`](Self::reply) goes.
+    pub fn sender(&self) -> Address {
+        self.sender
+    }
+
+    /// The number of messages waiting in this object's mailbox.
+    pub fn queued(&self) -> usize {
+        self.mailbox.len()
+    }
+
+    /// The children still running.
+    pub fn children(&self) -> impl Iterator<Item = Address> + '_ {
+        self.children.iter().copied()
+    }
+
+    /// Sends a message. Delivery within a process moves the value.
+    ///
+    /// Nothing is lost silently: if the receiver's mailbox is full the message is refused,
+    /// the refusal is logged and counted, and this object receives an [`Overloaded`] fault
+    /// from the receiver's address. Sending to an address with no object is counted and
+    /// logged at debug level (as in Erlang, the receiver may simply have ended).
+    pub fn send<T: Message>(&self, to: Address, message: T) {
+        self.post(to, AnyMessage::new(message), self.address);
+    }
+
+    /// Sends a message and reports a refusal to the caller instead of as a message.
+    pub fn try_send<T: Message>(&self, to: Address, message: T) -> Result<(), SendError> {
+        let message = AnyMessage::new(message);
+        let control = is_control(&message);
+        trace_send(self.address, to, &message);
+        node().deliver(Envelope::new(self.address, to, message), control)
+    }
+
+    /// Sends a message whose type is known only at run time.
+    pub fn send_any(&self, to: Address, message: AnyMessage) {
+        self.post(to, message, self.address);
+    }
+
+    /// Sends to the sender of the message being handled.
+    pub fn reply<T: Message>(&self, message: T) {
+        self.post(self.sender, AnyMessage::new(message), self.address);
+    }
+
+    /// Passes a message on while keeping the original sender, so the receiver's reply goes
+    /// straight back to whoever asked.
+    pub fn forward<T: Message>(&self, to: Address, message: T) {
+        self.post(to, AnyMessage::new(message), self.sender);
+    }
+
+    /// Sends a message with an explicit return address.
+    pub fn send_from<T: Message>(&self, to: Address, message: T, return_address: Address) {
+        self.post(to, AnyMessage::new(message), return_address);
+    }
+
+    fn post(&self, to: Address, message: AnyMessage, from: Address) {
+        let control = is_control(&message);
+        trace_send(from, to, &message);
+        match node().deliver(Envelope::new(from, to, message), control) {
+            Ok(()) => {}
+            Err(e @ SendError::Full { .. }) => {
+                tracing::warn!(target: "strata::send", from = %self.address, error = %e, "message refused");
+                let notice = Envelope::new(
+                    to,
+                    self.address,
+                    AnyMessage::new(Overloaded::new(e.to_string())),
+                );
+                let _ = self.mailbox.push(notice, true);
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Creates a child object with default options and returns its address at once.
+    ///
+    /// When the child ends, this object receives [`Returned`] from the child's address.
+    pub fn create<O: Spawn>(&mut self, object: O) -> Address {
+        self.create_with(object, Options::default())
+    }
+
+    /// Creates a child object with the given options.
+    pub fn create_with<O: Spawn>(&mut self, object: O, options: Options) -> Address {
+        let (address, mailbox) = node().register(options.capacity);
+        let kind = object.kind();
+        tracing::debug!(target: "strata::object", event = "create", object = %address,
+            parent = %self.address, kind, rust_type = std::any::type_name::<O>());
+        self.children.insert(address);
+        object.spawn(Core::new(address, self.address, mailbox, kind));
+        address
+    }
+
+    /// Sends [`Stop`] to an object (a control message: never refused for capacity).
+    pub fn stop(&self, to: Address) {
+        self.send(to, Stop);
+    }
+
+    /// Starts (or restarts) a timer: after `after`, `message` is delivered to this object.
+    ///
+    /// Timers are named by their message type, so an object can run several at once
+    /// ([`T1`](crate::standard::T1) .. [`T4`](crate::standard::T4) or its own types).
+    /// Restarting a running timer replaces it; the old one will not fire.
+    pub fn start<T: Message>(&mut self, message: T, after: Duration) {
+        let generation = self.next_timer_generation();
+        let to = self.address;
+        let task = node().handle().spawn(async move {
+            tokio::time::sleep(after).await;
+            fire(to, AnyMessage::new(message), generation);
+        });
+        self.install_timer(TypeId::of::<T>(), generation, false, task.abort_handle());
+    }
+
+    /// Starts a repeating timer: a clone of `message` arrives every `every`.
+    pub fn start_repeating<T: Message + Clone>(&mut self, message: T, every: Duration) {
+        let generation = self.next_timer_generation();
+        let to = self.address;
+        let task = node().handle().spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                fire(to, AnyMessage::new(message.clone()), generation);
+            }
+        });
+        self.install_timer(TypeId::of::<T>(), generation, true, task.abort_handle());
+    }
+
+    /// Cancels the timer named by `T`; true when one was running. A cancelled timer never
+    /// delivers, even if it fired an instant before.
+    pub fn cancel<T: Message>(&mut self) -> bool {
+        match self.timers.remove(&TypeId::of::<T>()) {
+            Some(t) => {
+                t.task.abort();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn next_timer_generation(&mut self) -> u64 {
+        self.timer_generation += 1;
+        self.timer_generation
+    }
+
+    fn install_timer(
+        &mut self,
+        id: TypeId,
+        generation: u64,
+        repeating: bool,
+        task: tokio::task::AbortHandle,
+    ) {
+        let timer = Timer {
+            generation,
+            repeating,
+            task,
+        };
+        if let Some(old) = self.timers.insert(id, timer) {
+            old.task.abort();
+        }
+    }
+
+    /// Ends the object with `value` once the current handler returns (machines), or marks
+    /// the value a function or async object ends with (its return value takes precedence).
+    /// The first call wins.
+    pub fn complete<V: IntoValue>(&mut self, value: V) {
+        if self.result.is_none() && !self.ended {
+            self.result = Some(value.into_value());
+        }
+    }
+
+    /// Sends [`Stop`] to every child, then ends with `value` once all of them have
+    /// returned (at once when there are none). Machines use it to handle `Stop`.
+    pub fn abort<V: IntoValue>(&mut self, value: V) {
+        if self.children.is_empty() {
+            self.complete(value);
+            return;
+        }
+        if self.aborting.is_none() {
+            self.aborting = Some(value.into_value());
+        }
+        for child in self.children.clone() {
+            self.stop(child);
+        }
+    }
+
+    /// True once [`complete`](Self::complete) or a finished [`abort`](Self::abort) set the value.
+    pub fn is_completing(&self) -> bool {
+        self.result.is_some()
+    }
+
+    /// Bookkeeping for an envelope leaving the mailbox: drops stale timer deliveries,
+    /// notes children that returned, and finishes an abort. `None` means "consumed".
+    pub(crate) fn admit(&mut self, envelope: Envelope) -> Option<Envelope> {
+        if envelope.timer != 0 {
+            let id = envelope.message.type_id();
+            match self.timers.get(&id) {
+                Some(t) if t.generation == envelope.timer => {
+                    if !t.repeating {
+                        self.timers.remove(&id);
+                    }
+                }
+                _ => return None,
+            }
+            tracing::trace!(target: "strata::timer", object = %self.address, message = envelope.type_name(), "timer fired");
+        } else if envelope.is::<Returned>()
+            && self.children.remove(&envelope.from)
+            && self.aborting.is_some()
+        {
+            if self.children.is_empty() {
+                self.result = self.aborting.take();
+            }
+            return None;
+        }
+        tracing::trace!(target: "strata::receive", object = %self.address, from = %envelope.from,
+            message = envelope.type_name(), "receive");
+        Some(envelope)
+    }
+
+    pub(crate) fn set_sender(&mut self, sender: Address) {
+        self.sender = sender;
+    }
+
+    pub(crate) fn take_result(&mut self) -> Option<AnyMessage> {
+        self.result.take()
+    }
+
+    pub(crate) fn mailbox(&self) -> &Arc<Mailbox> {
+        &self.mailbox
+    }
+
+    /// Ends the object: timers cancelled, children stopped, mailbox closed, and
+    /// [`Returned`] sent to the parent. Idempotent.
+    pub(crate) fn finish(&mut self, value: AnyMessage) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        for (_, t) in self.timers.drain() {
+            t.task.abort();
+        }
+        for child in std::mem::take(&mut self.children) {
+            self.stop(child);
+        }
+        node().unregister(self.address);
+        let left = self.mailbox.close();
+        let pending: Vec<_> = left
+            .iter()
+            .filter(|e| e.timer == 0 && !e.is::<Stop>() && !e.is::<Returned>())
+            .map(|e| e.type_name())
+            .collect();
+        if !pending.is_empty() {
+            node().stats().discarded(pending.len() as u64);
+            tracing::debug!(target: "strata::object", object = %self.address, discarded = ?pending,
+                "messages still queued when the object ended");
+        }
+        if let Some(f) = value.as_fault() {
+            tracing::debug!(target: "strata::object", event = "destroy", object = %self.address, kind = self.kind, fault = %f.reason());
+        } else {
+            tracing::debug!(target: "strata::object", event = "destroy", object = %self.address, kind = self.kind, value = value.type_name());
+        }
+        if !self.parent.is_null() {
+            let returned = Envelope::new(
+                self.address,
+                self.parent,
+                AnyMessage::new(Returned { value }),
+            );
+            let _ = node().deliver(returned, true);
+        }
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        if !self.ended {
+            let value = self.result.take().unwrap_or_else(|| {
+                AnyMessage::new(Faulted::new("the object ended without a value"))
+            });
+            self.finish(value);
+        }
+    }
+}
+
+fn is_control(message: &AnyMessage) -> bool {
+    message.is::<Stop>() || message.is::<Returned>()
+}
+
+fn trace_send(from: Address, to: Address, message: &AnyMessage) {
+    tracing::trace!(target: "strata::send", from = %from, to = %to, message = message.type_name(), "send");
+}
+
+fn fire(to: Address, message: AnyMessage, generation: u64) {
+    let mut envelope = Envelope::new(to, to, message);
+    envelope.timer = generation;
+    let _ = node().deliver(envelope, true);
+}
+
+/// Turns a caught panic into the fault the object ends with.
+pub(crate) fn panic_fault(
+    payload: Box<dyn std::any::Any + Send>,
+    kind: &str,
+    address: Address,
+) -> AnyMessage {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic".to_string());
+    node().stats().faulted();
+    tracing::error!(target: "strata::object", object = %address, kind, panic = %text, "object panicked");
+    AnyMessage::new(Faulted::new(format!("panicked: {text}")))
+}

@@ -1,0 +1,166 @@
+//! Async objects: an `async` closure on the shared runtime. Cheap enough to create by the
+//! hundred thousand; they read their mailbox with `.await`.
+//!
+//! ```
+//! use strata::prelude::*;
+//!
+//! let mut cx = ThreadContext::attach();
+//! let doubler = cx.create(Async::new(|mut cx: AsyncContext| async move {
+//!     let e = cx.recv().await;
+//!     2 * e.take::<i32>().unwrap()
+//! }));
+//! cx.send(doubler, 21);
+//! assert_eq!(cx.wait_for(doubler).downcast::<i32>().unwrap(), 42);
+//! ```
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use parking_lot::Mutex;
+
+use super::{panic_fault, Core, IntoValue, Selection, Spawn};
+use crate::runtime::{node, Envelope};
+use crate::standard::TimedOut;
+
+/// An async object: `Async::new(|cx| async move { ... })`; the future's output is the
+/// object's value.
+pub struct Async<F>(F);
+
+impl<F> Async<F> {
+    /// Wraps a closure that takes the object's context and returns its future.
+    pub fn new(f: F) -> Self {
+        Async(f)
+    }
+}
+
+type Slot = Arc<Mutex<Option<Core>>>;
+
+impl<F, Fut> Spawn for Async<F>
+where
+    F: FnOnce(AsyncContext) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoValue,
+{
+    fn kind(&self) -> &'static str {
+        "async"
+    }
+
+    fn spawn(self, core: Core) {
+        let address = core.address();
+        let slot: Slot = Arc::new(Mutex::new(None));
+        let cx = AsyncContext {
+            core: Some(core),
+            saved: VecDeque::new(),
+            slot: slot.clone(),
+        };
+        node().handle().spawn(async move {
+            let outcome = AssertUnwindSafe(async move { (self.0)(cx).await })
+                .catch_unwind()
+                .await;
+            // The context has been dropped with the future, and its core parked in the slot.
+            let mut core = slot.lock().take();
+            let value = match outcome {
+                Ok(r) => core
+                    .as_mut()
+                    .and_then(|c| c.take_result())
+                    .unwrap_or_else(|| r.into_value()),
+                Err(payload) => panic_fault(payload, "async", address),
+            };
+            if let Some(mut core) = core {
+                core.finish(value);
+            }
+        });
+    }
+}
+
+/// An async object's view of the runtime: [`Core`] plus receive with `.await`.
+///
+/// Keep it inside the object's future (do not move it to another task): when the future
+/// ends, the context hands its core back so the object can end cleanly.
+pub struct AsyncContext {
+    core: Option<Core>,
+    saved: VecDeque<Envelope>,
+    slot: Slot,
+}
+
+impl Deref for AsyncContext {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        self.core.as_ref().expect("core present until drop")
+    }
+}
+
+impl DerefMut for AsyncContext {
+    fn deref_mut(&mut self) -> &mut Core {
+        self.core.as_mut().expect("core present until drop")
+    }
+}
+
+impl Drop for AsyncContext {
+    fn drop(&mut self) {
+        *self.slot.lock() = self.core.take();
+    }
+}
+
+impl AsyncContext {
+    async fn next(&mut self) -> Envelope {
+        if let Some(e) = self.saved.pop_front() {
+            self.set_sender(e.sender());
+            return e;
+        }
+        let mailbox = self.mailbox().clone();
+        loop {
+            let e = std::future::poll_fn(|c| mailbox.poll_pop(c)).await;
+            if let Some(e) = self.admit(e) {
+                self.set_sender(e.sender());
+                return e;
+            }
+        }
+    }
+
+    /// Waits for the next message.
+    pub async fn recv(&mut self) -> Envelope {
+        self.next().await
+    }
+
+    /// Waits for the next message for at most `timeout`.
+    pub async fn recv_timeout(&mut self, timeout: Duration) -> Option<Envelope> {
+        tokio::time::timeout(timeout, self.next()).await.ok()
+    }
+
+    /// Waits for the first message matching the selection, for at most `timeout`
+    /// (`None`: no limit); messages that do not match are kept, in order, for later.
+    pub async fn select<S: Selection>(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Envelope, TimedOut> {
+        if let Some(i) = self.saved.iter().position(S::matches) {
+            let e = self.saved.remove(i).expect("index in range");
+            self.set_sender(e.sender());
+            return Ok(e);
+        }
+        let mailbox = self.mailbox().clone();
+        let wait = async {
+            loop {
+                let e = std::future::poll_fn(|c| mailbox.poll_pop(c)).await;
+                let Some(e) = self.admit(e) else { continue };
+                if S::matches(&e) {
+                    self.set_sender(e.sender());
+                    return e;
+                }
+                self.saved.push_back(e);
+            }
+        };
+        match timeout {
+            None => Ok(wait.await),
+            Some(t) => tokio::time::timeout(t, wait)
+                .await
+                .map_err(|_| TimedOut::after(t)),
+        }
+    }
+}

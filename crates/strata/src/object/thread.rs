@@ -1,0 +1,203 @@
+//! Function objects: a function on an OS thread of its own, reading its mailbox with
+//! blocking calls. Good for CPU work and for libraries that block.
+//!
+//! [`ThreadContext::attach`] gives any ordinary thread (`main`, a test) the same powers, so
+//! code outside the object tree can create objects, send, and wait for answers.
+
+use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use super::{panic_fault, Core, IntoValue, Selection, Spawn};
+use crate::message::{AnyMessage, Message};
+use crate::request::GetResponse;
+use crate::runtime::{node, Envelope, DEFAULT_CAPACITY};
+use crate::standard::{Returned, TimedOut};
+use crate::Address;
+
+/// A function object: `Thread::new(|cx| ...)` runs the closure on its own OS thread; what it
+/// returns is the object's value.
+pub struct Thread<F>(F);
+
+impl<F> Thread<F> {
+    /// Wraps a function taking the thread's context.
+    pub fn new(f: F) -> Self {
+        Thread(f)
+    }
+}
+
+impl<F, R> Spawn for Thread<F>
+where
+    F: FnOnce(&mut ThreadContext) -> R + Send + 'static,
+    R: IntoValue,
+{
+    fn kind(&self) -> &'static str {
+        "thread"
+    }
+
+    fn spawn(self, core: Core) {
+        let name = format!("strata-t{}", core.address().object());
+        let body = move || {
+            let mut cx = ThreadContext::new(core);
+            let outcome = catch_unwind(AssertUnwindSafe(|| (self.0)(&mut cx)));
+            let value = match outcome {
+                Ok(r) => cx.core.take_result().unwrap_or_else(|| r.into_value()),
+                Err(payload) => panic_fault(payload, "thread", cx.address()),
+            };
+            cx.core.finish(value);
+        };
+        if let Err(e) = std::thread::Builder::new().name(name).spawn(body) {
+            tracing::error!(target: "strata::object", error = %e, "cannot start a thread for a function object");
+        }
+    }
+}
+
+/// A function object's (or an attached thread's) view of the runtime: [`Core`] plus
+/// blocking receive.
+pub struct ThreadContext {
+    core: Core,
+    saved: VecDeque<Envelope>,
+}
+
+impl Deref for ThreadContext {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
+}
+
+impl DerefMut for ThreadContext {
+    fn deref_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+}
+
+impl ThreadContext {
+    fn new(core: Core) -> Self {
+        ThreadContext {
+            core,
+            saved: VecDeque::new(),
+        }
+    }
+
+    /// Gives the calling thread an address and a mailbox, so code outside any object
+    /// (`main`, tests, other libraries' threads) can create objects and talk to them.
+    ///
+    /// Dropping the context stops the children it created.
+    pub fn attach() -> Self {
+        let (address, mailbox) = node().register(DEFAULT_CAPACITY);
+        ThreadContext::new(Core::new(address, Address::NULL, mailbox, "attached"))
+    }
+
+    /// Waits for the next message.
+    pub fn input(&mut self) -> Envelope {
+        loop {
+            if let Some(e) = self.next(None) {
+                return e;
+            }
+        }
+    }
+
+    /// Waits for the next message for at most `timeout`.
+    pub fn input_timeout(&mut self, timeout: Duration) -> Option<Envelope> {
+        self.next(Some(Instant::now() + timeout))
+    }
+
+    fn next(&mut self, deadline: Option<Instant>) -> Option<Envelope> {
+        if let Some(e) = self.saved.pop_front() {
+            self.core.set_sender(e.sender());
+            return Some(e);
+        }
+        loop {
+            let e = self.core.mailbox().pop_blocking(deadline)?;
+            if let Some(e) = self.core.admit(e) {
+                self.core.set_sender(e.sender());
+                return Some(e);
+            }
+        }
+    }
+
+    /// Waits for the first message that matches the selection, for at most `timeout`
+    /// (`None`: no limit). Messages that do not match are kept, in order, for later
+    /// `input`/`select` calls: nothing is lost.
+    ///
+    /// ```
+    /// # use strata::prelude::*;
+    /// # use std::time::Duration;
+    /// let mut cx = ThreadContext::attach();
+    /// let me = cx.address();
+    /// cx.send(me, Ack);
+    /// cx.send(me, Ping);
+    /// let e = cx.select::<(Ping, Stop)>(Some(Duration::from_secs(1))).unwrap();
+    /// assert!(e.is::<Ping>());
+    /// assert!(cx.input().is::<Ack>()); // kept, not lost
+    /// ```
+    pub fn select<S: Selection>(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<Envelope, TimedOut> {
+        if let Some(i) = self.saved.iter().position(S::matches) {
+            let e = self.saved.remove(i).expect("index in range");
+            self.core.set_sender(e.sender());
+            return Ok(e);
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let Some(e) = self.core.mailbox().pop_blocking(deadline) else {
+                return Err(TimedOut::after(timeout.unwrap_or_default()));
+            };
+            let Some(e) = self.core.admit(e) else {
+                continue;
+            };
+            if S::matches(&e) {
+                self.core.set_sender(e.sender());
+                return Ok(e);
+            }
+            self.saved.push_back(e);
+        }
+    }
+
+    /// Sends `request` to `to` and waits for the answer (through a [`GetResponse`] child),
+    /// for at most `timeout`. A time-out comes back as the value `TimedOut`.
+    pub fn ask<T: Message>(
+        &mut self,
+        to: Address,
+        request: T,
+        timeout: Option<Duration>,
+    ) -> AnyMessage {
+        let mut getter = GetResponse::new(request, to);
+        if let Some(t) = timeout {
+            getter = getter.timeout(t);
+        }
+        let child = self.create(getter);
+        self.wait_for(child)
+    }
+
+    /// Waits until the child at `child` returns, and gives its value. Other messages that
+    /// arrive meanwhile are kept for later.
+    pub fn wait_for(&mut self, child: Address) -> AnyMessage {
+        let found = |e: &Envelope| e.is::<Returned>() && e.sender() == child;
+        if let Some(i) = self.saved.iter().position(found) {
+            let e = self.saved.remove(i).expect("index in range");
+            return returned_value(e);
+        }
+        loop {
+            let e = self.core.mailbox().pop_blocking(None).expect("no deadline");
+            let Some(e) = self.core.admit(e) else {
+                continue;
+            };
+            if found(&e) {
+                return returned_value(e);
+            }
+            self.saved.push_back(e);
+        }
+    }
+}
+
+fn returned_value(e: Envelope) -> AnyMessage {
+    match e.take::<Returned>() {
+        Ok(r) => r.value,
+        Err(_) => unreachable!("checked to be Returned"),
+    }
+}

@@ -1,0 +1,184 @@
+//! Request helpers: small objects that turn "ask and wait" into a child that returns.
+//!
+//! Each is a machine; create it, then catch its value with
+//! [`on_return`](crate::Context::on_return) (machines) or
+//! [`wait_for`](crate::ThreadContext::wait_for) (threads):
+//!
+//! * [`GetResponse`] sends one request and returns the first answer.
+//! * [`Concurrently`] sends several requests at once and returns all the answers as a
+//!   `Vec<AnyMessage>`, in the order the requests were given, whatever order they came in.
+//! * [`Delay`] returns [`TimedOut`] after a pause: a timer as an object.
+//!
+//! With a time-out, a helper that is still waiting returns [`TimedOut`] instead. Sent
+//! [`Stop`], it returns [`Aborted`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::message::{AnyMessage, Message};
+use crate::object::{Context, Machine};
+use crate::runtime::{Envelope, SendError};
+use crate::standard::{Aborted, Faulted, Returned, Start, Stop, TimedOut};
+use crate::Address;
+
+/// The private timer message of the request helpers.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Deadline;
+
+impl Message for Deadline {
+    fn type_name() -> &'static str {
+        "strata.Deadline"
+    }
+}
+
+/// Sends one request and returns the first message that comes back (a reply, a fault, or
+/// `TimedOut`).
+pub struct GetResponse<T> {
+    request: Option<T>,
+    to: Address,
+    timeout: Option<Duration>,
+}
+
+impl<T: Message> GetResponse<T> {
+    /// A request for `to`.
+    pub fn new(request: T, to: Address) -> Self {
+        GetResponse {
+            request: Some(request),
+            to,
+            timeout: None,
+        }
+    }
+
+    /// Gives up after `timeout`, returning [`TimedOut`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+impl<T: Message> Machine for GetResponse<T> {
+    fn receive(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
+        if envelope.is::<Start>() {
+            let Some(request) = self.request.take() else {
+                return;
+            };
+            match cx.try_send(self.to, request) {
+                Ok(()) => {}
+                Err(e @ SendError::Full { .. }) => {
+                    cx.complete(crate::standard::Overloaded::new(e.to_string()));
+                    return;
+                }
+                Err(e) => {
+                    cx.complete(Faulted::new(e.to_string()));
+                    return;
+                }
+            }
+            if let Some(t) = self.timeout {
+                cx.start(Deadline, t);
+            }
+        } else if envelope.is::<Deadline>() && envelope.sender() == cx.address() {
+            cx.complete(TimedOut::after(self.timeout.unwrap_or_default()));
+        } else if envelope.is::<Stop>() && envelope.sender() != self.to {
+            cx.complete(Aborted::new("stopped while waiting for a response"));
+        } else {
+            cx.complete(envelope.into_message());
+        }
+    }
+}
+
+/// Sends several requests at once and returns their answers in request order.
+///
+/// The value is a `Vec<AnyMessage>` with one entry per request (a reply or a fault); with
+/// a time-out that passes first, the value is [`TimedOut`].
+#[derive(Default)]
+pub struct Concurrently {
+    requests: Vec<(AnyMessage, Address)>,
+    timeout: Option<Duration>,
+    slots: Vec<Option<AnyMessage>>,
+    index: HashMap<Address, usize>,
+}
+
+impl Concurrently {
+    /// No requests yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a request for `to`.
+    pub fn ask<T: Message>(mut self, request: T, to: Address) -> Self {
+        self.requests.push((AnyMessage::new(request), to));
+        self
+    }
+
+    /// Gives up after `timeout`, returning [`TimedOut`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    fn finish_if_done(&mut self, cx: &mut Context<Self>) {
+        if self.slots.iter().all(Option::is_some) {
+            let values: Vec<AnyMessage> = self.slots.drain(..).flatten().collect();
+            cx.complete(values);
+        }
+    }
+}
+
+impl Machine for Concurrently {
+    fn receive(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
+        if envelope.is::<Start>() {
+            let requests = std::mem::take(&mut self.requests);
+            self.slots = (0..requests.len()).map(|_| None).collect();
+            for (i, (request, to)) in requests.into_iter().enumerate() {
+                let mut getter = GetResponse::new(request, to);
+                if let Some(t) = self.timeout {
+                    getter = getter.timeout(t);
+                }
+                let child = cx.create(getter);
+                self.index.insert(child, i);
+            }
+            if let Some(t) = self.timeout {
+                cx.start(Deadline, t);
+            }
+            self.finish_if_done(cx);
+        } else if envelope.is::<Returned>() {
+            let Some(i) = self.index.remove(&envelope.sender()) else {
+                return;
+            };
+            if let Ok(Returned { value }) = envelope.take::<Returned>() {
+                self.slots[i] = Some(value);
+            }
+            self.finish_if_done(cx);
+        } else if envelope.is::<Deadline>() && envelope.sender() == cx.address() {
+            cx.abort(TimedOut::after(self.timeout.unwrap_or_default()));
+        } else if envelope.is::<Stop>() {
+            cx.abort(Aborted::new("stopped while collating"));
+        }
+    }
+}
+
+/// Returns [`TimedOut`] after `pause`: a timer as an object, for callback-style code.
+pub struct Delay {
+    pause: Duration,
+}
+
+impl Delay {
+    /// A delay of `pause`.
+    pub fn new(pause: Duration) -> Self {
+        Delay { pause }
+    }
+}
+
+impl Machine for Delay {
+    fn receive(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
+        if envelope.is::<Start>() {
+            cx.start(Deadline, self.pause);
+        } else if envelope.is::<Deadline>() {
+            cx.complete(TimedOut::after(self.pause));
+        } else if envelope.is::<Stop>() {
+            cx.complete(Aborted::new("delay stopped"));
+        }
+    }
+}

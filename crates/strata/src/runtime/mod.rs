@@ -1,0 +1,322 @@
+//! The runtime: this process's node, its object table and message delivery.
+//!
+//! Every object has a mailbox registered in the node's *object table* under its object
+//! number. Sending looks the receiver up and pushes onto its mailbox; nothing is serialized
+//! inside a process. An address of another node is handed to the [`Router`] the networking
+//! layer installs, so the sending API never changes when objects move out of the process.
+//!
+//! Async objects and machines run on one shared multi-threaded tokio runtime (one worker
+//! per core); function objects and threaded machines get OS threads of their own. Timers,
+//! signals and I/O use the same shared runtime.
+//!
+//! Delivery never fails silently: a refused send returns a [`SendError`], which
+//! [`Core::send`](crate::Core::send) turns into an `Overloaded` notice for the sender, and
+//! every refusal is counted in [`stats`] and logged.
+
+mod envelope;
+pub(crate) mod mailbox;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::RwLock;
+
+pub use envelope::Envelope;
+use mailbox::{Mailbox, Refused};
+
+use crate::address::{local_node, Address};
+
+/// The default mailbox capacity: ordinary messages queued before sends are refused.
+pub const DEFAULT_CAPACITY: usize = 65_536;
+
+/// Why a message could not be delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The receiver's mailbox is full; the message was not queued.
+    #[error("mailbox of {to} is full ({capacity} messages); `{type_name}` refused")]
+    Full {
+        /// The receiver.
+        to: Address,
+        /// The refused message's type.
+        type_name: &'static str,
+        /// The receiver's mailbox capacity.
+        capacity: usize,
+    },
+    /// No object has this address (it ended, or never existed).
+    #[error("no object at {to}; `{type_name}` not delivered")]
+    NoSuchObject {
+        /// The address.
+        to: Address,
+        /// The undelivered message's type.
+        type_name: &'static str,
+    },
+    /// The address is on another node and no route leads there.
+    #[error("no route to {to}; `{type_name}` not delivered")]
+    NoRoute {
+        /// The address.
+        to: Address,
+        /// The undelivered message's type.
+        type_name: &'static str,
+    },
+}
+
+/// Carries envelopes addressed to other nodes; installed by the networking layer.
+pub trait Router: Send + Sync + 'static {
+    /// Delivers (or queues) an envelope whose receiver is not on this node.
+    fn route(&self, envelope: Envelope) -> Result<(), SendError>;
+}
+
+/// Counters of notable runtime events (cheap: none is touched on the ordinary send path).
+#[derive(Debug, Default)]
+pub struct Stats {
+    created: AtomicU64,
+    ended: AtomicU64,
+    refused_full: AtomicU64,
+    undeliverable: AtomicU64,
+    discarded: AtomicU64,
+    faulted: AtomicU64,
+}
+
+/// A snapshot of [`Stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsSnapshot {
+    /// Objects created.
+    pub created: u64,
+    /// Objects that ended.
+    pub ended: u64,
+    /// Sends refused because the receiver's mailbox was full.
+    pub refused_full: u64,
+    /// Sends to an address with no object (or no route).
+    pub undeliverable: u64,
+    /// Messages still queued when their receiver ended.
+    pub discarded: u64,
+    /// Objects that ended by a panic.
+    pub faulted: u64,
+}
+
+impl Stats {
+    pub(crate) fn created(&self) {
+        self.created.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn ended(&self) {
+        self.ended.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn refused_full(&self) {
+        self.refused_full.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn undeliverable(&self) {
+        self.undeliverable.fetch_add(1, Relaxed);
+    }
+    pub(crate) fn discarded(&self, n: u64) {
+        self.discarded.fetch_add(n, Relaxed);
+    }
+    pub(crate) fn faulted(&self) {
+        self.faulted.fetch_add(1, Relaxed);
+    }
+    /// Reads every counter.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            created: self.created.load(Relaxed),
+            ended: self.ended.load(Relaxed),
+            refused_full: self.refused_full.load(Relaxed),
+            undeliverable: self.undeliverable.load(Relaxed),
+            discarded: self.discarded.load(Relaxed),
+            faulted: self.faulted.load(Relaxed),
+        }
+    }
+}
+
+/// Multiplicative hashing of object numbers (sequential integers).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8 | u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type Shard = RwLock<HashMap<u64, Arc<Mailbox>, BuildHasherDefault<IdHasher>>>;
+const SHARDS: usize = 64;
+
+/// The object table: object number to mailbox, sharded to keep senders apart.
+struct Table {
+    shards: Box<[Shard]>,
+}
+
+impl Table {
+    fn new() -> Self {
+        Table {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+        }
+    }
+    fn shard(&self, id: u64) -> &Shard {
+        &self.shards[(id as usize) & (SHARDS - 1)]
+    }
+    fn insert(&self, id: u64, mailbox: Arc<Mailbox>) {
+        self.shard(id).write().insert(id, mailbox);
+    }
+    fn remove(&self, id: u64) -> Option<Arc<Mailbox>> {
+        self.shard(id).write().remove(&id)
+    }
+    fn push(&self, id: u64, envelope: Envelope, control: bool) -> Result<(), Refused> {
+        match self.shard(id).read().get(&id) {
+            Some(mb) => mb.push(envelope, control),
+            None => Err(Refused::Closed(envelope)),
+        }
+    }
+    fn ids(&self) -> Vec<u64> {
+        let mut ids = Vec::new();
+        for s in self.shards.iter() {
+            ids.extend(s.read().keys().copied());
+        }
+        ids
+    }
+}
+
+/// This process's node: its object table, counters and shared async runtime.
+pub(crate) struct Node {
+    table: Table,
+    next_object: AtomicU64,
+    runtime: tokio::runtime::Runtime,
+    stats: Stats,
+    router: RwLock<Option<Arc<dyn Router>>>,
+}
+
+pub(crate) fn node() -> &'static Node {
+    static NODE: OnceLock<Node> = OnceLock::new();
+    NODE.get_or_init(|| {
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .max(2);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .thread_name("strata-rt")
+            .enable_all()
+            .build()
+            .expect("the strata runtime starts");
+        Node {
+            table: Table::new(),
+            next_object: AtomicU64::new(1),
+            runtime,
+            stats: Stats::default(),
+            router: RwLock::new(None),
+        }
+    })
+}
+
+impl Node {
+    /// Allocates an address and registers a mailbox for it.
+    pub(crate) fn register(&self, capacity: usize) -> (Address, Arc<Mailbox>) {
+        let id = self.next_object.fetch_add(1, Relaxed);
+        let mailbox = Arc::new(Mailbox::new(capacity));
+        self.table.insert(id, mailbox.clone());
+        self.stats.created();
+        (Address::from_parts(local_node(), id), mailbox)
+    }
+
+    /// Removes an address from the table; later sends to it are undeliverable.
+    pub(crate) fn unregister(&self, address: Address) {
+        if self.table.remove(address.object()).is_some() {
+            self.stats.ended();
+        }
+    }
+
+    pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
+        self.runtime.handle()
+    }
+
+    pub(crate) fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Delivers an envelope; `control` deliveries ignore mailbox capacity.
+    pub(crate) fn deliver(&self, envelope: Envelope, control: bool) -> Result<(), SendError> {
+        let to = envelope.to;
+        if to.node() != local_node() {
+            if to.is_null() {
+                return Err(self.undeliverable(&envelope));
+            }
+            let router = self.router.read().clone();
+            return match router {
+                Some(r) => r.route(envelope),
+                None => {
+                    self.stats.undeliverable();
+                    Err(SendError::NoRoute {
+                        to,
+                        type_name: envelope.type_name(),
+                    })
+                }
+            };
+        }
+        match self.table.push(to.object(), envelope, control) {
+            Ok(()) => Ok(()),
+            Err(Refused::Closed(e)) => Err(self.undeliverable(&e)),
+            Err(Refused::Full(e)) => {
+                self.stats.refused_full();
+                let capacity = self
+                    .table
+                    .shard(to.object())
+                    .read()
+                    .get(&to.object())
+                    .map(|m| m.capacity())
+                    .unwrap_or(0);
+                Err(SendError::Full {
+                    to,
+                    type_name: e.type_name(),
+                    capacity,
+                })
+            }
+        }
+    }
+
+    fn undeliverable(&self, e: &Envelope) -> SendError {
+        self.stats.undeliverable();
+        tracing::debug!(target: "strata::send", to = %e.to, from = %e.from,
+            message = e.type_name(), "undeliverable: no such object");
+        SendError::NoSuchObject {
+            to: e.to,
+            type_name: e.type_name(),
+        }
+    }
+
+    /// Every live local address.
+    pub(crate) fn addresses(&self) -> Vec<Address> {
+        self.table
+            .ids()
+            .into_iter()
+            .map(|id| Address::from_parts(local_node(), id))
+            .collect()
+    }
+}
+
+/// Installs the router for addresses of other nodes (the networking layer does this).
+pub fn set_router(router: Arc<dyn Router>) {
+    *node().router.write() = Some(router);
+}
+
+/// Counters of notable runtime events in this process.
+pub fn stats() -> StatsSnapshot {
+    node().stats.snapshot()
+}
+
+/// The number of live objects (and attached threads) in this process.
+pub fn live_objects() -> usize {
+    node().table.ids().len()
+}
+
+/// A handle to the shared async runtime, for I/O and tasks that work beside objects.
+pub fn handle() -> tokio::runtime::Handle {
+    node().handle().clone()
+}
