@@ -117,7 +117,7 @@ pub fn machine(attr: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 enum Catch {
-    Typed(Type),
+    Typed(Box<Type>),
     Envelope,
     Any,
     Fault,
@@ -193,7 +193,7 @@ fn machine_impl(attr: Tokens, mut item: ItemImpl) -> syn::Result<Tokens> {
             Some("Envelope") => Catch::Envelope,
             Some("AnyMessage") => Catch::Any,
             Some("AnyFault") => Catch::Fault,
-            _ => Catch::Typed(ty),
+            _ => Catch::Typed(Box::new(ty)),
         };
         let guard_expr = match (&guard, &state_field) {
             (Some(p), Some(field)) => quote!(::std::matches!(self.#field, #p)),

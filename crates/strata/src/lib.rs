@@ -73,3 +73,8 @@ pub mod prelude {
 pub mod __private {
     pub use inventory;
 }
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -40,6 +40,7 @@ pub fn init(filter: &str) -> Result<(), String> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(parsed)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     Ok(())
 }

@@ -76,7 +76,9 @@ pub fn cached_name<T: 'static>(build: impl FnOnce() -> String) -> &'static str {
         return name;
     }
     let built: &'static str = Box::leak(build().into_boxed_str());
-    *names.write().entry(id).or_insert(built)
+    let mut names = names.write();
+    let name: &'static str = names.entry(id).or_insert(built);
+    name
 }
 
 macro_rules! primitive_messages {
