@@ -63,9 +63,10 @@ pub fn main_with<O: Spawn>(top: O, settings: Settings) -> ExitCode {
     }
     let mut cx = ThreadContext::attach();
     let me = cx.address();
-    let top = cx.create(top);
     let signalled = Arc::new(AtomicI32::new(0));
-    watch_signals(me, top, signalled.clone());
+    let signals = install_signals();
+    let top = cx.create(top);
+    watch_signals(signals, me, top, signalled.clone());
 
     let value = cx.wait_for(top);
     stop_everything(me, settings.grace);
@@ -73,16 +74,35 @@ pub fn main_with<O: Spawn>(top: O, settings: Settings) -> ExitCode {
     exit_status(&value, signal)
 }
 
-fn watch_signals(me: crate::Address, top: crate::Address, signalled: Arc<AtomicI32>) {
+type Signals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);
+
+/// Installs the SIGINT and SIGTERM handlers; signals that arrive from now on are kept
+/// until [`watch_signals`] reads them.
+fn install_signals() -> Option<Signals> {
     use tokio::signal::unix::{signal, SignalKind};
+    let _runtime = node().handle().enter();
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(int), Ok(term)) => Some((int, term)),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::error!(target: "strata::object", error = %e, "cannot watch for signals");
+            None
+        }
+    }
+}
+
+fn watch_signals(
+    signals: Option<Signals>,
+    me: crate::Address,
+    top: crate::Address,
+    signalled: Arc<AtomicI32>,
+) {
+    let Some((mut int, mut term)) = signals else {
+        return;
+    };
     node().handle().spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            tracing::error!(target: "strata::object", "cannot watch for signals");
-            return;
-        };
         loop {
             let signo = tokio::select! {
                 _ = int.recv() => libc::SIGINT,
