@@ -149,6 +149,9 @@ pub struct Core {
     result: Option<AnyMessage>,
     aborting: Option<AnyMessage>,
     ended: bool,
+    /// Receivers for which an `Overloaded` notice waits unread in this object's mailbox;
+    /// further refusals by them are counted and logged but not queued again.
+    overload_notices: parking_lot::Mutex<HashSet<Address>>,
 }
 
 impl Core {
@@ -170,6 +173,7 @@ impl Core {
             result: None,
             aborting: None,
             ended: false,
+            overload_notices: Default::default(),
         }
     }
 
@@ -243,13 +247,16 @@ impl Core {
         match node().deliver(Envelope::new(from, to, message), control) {
             Ok(()) => {}
             Err(e @ SendError::Full { .. }) => {
-                tracing::warn!(target: "strata::send", from = %self.address, error = %e, "message refused");
-                let notice = Envelope::new(
-                    to,
-                    self.address,
-                    AnyMessage::new(Overloaded::new(e.to_string())),
-                );
-                let _ = self.mailbox.push(notice, true);
+                if self.overload_notices.lock().insert(to) {
+                    tracing::warn!(target: "strata::send", from = %self.address, error = %e, "message refused");
+                    let reason =
+                        format!("{e} (later refusals are counted until this notice is read)");
+                    let notice =
+                        Envelope::new(to, self.address, AnyMessage::new(Overloaded::new(reason)));
+                    let _ = self.mailbox.push(notice, true);
+                } else {
+                    tracing::debug!(target: "strata::send", from = %self.address, error = %e, "message refused");
+                }
             }
             Err(_) => {}
         }
@@ -385,6 +392,8 @@ impl Core {
                 _ => return None,
             }
             tracing::trace!(target: "strata::timer", object = %self.address, message = envelope.type_name(), "timer fired");
+        } else if envelope.is::<Overloaded>() {
+            self.overload_notices.lock().remove(&envelope.from);
         } else if envelope.is::<Returned>()
             && self.children.remove(&envelope.from)
             && self.aborting.is_some()
