@@ -39,6 +39,7 @@ pub mod address;
 pub mod lifecycle;
 pub mod logging;
 pub mod message;
+pub mod net;
 pub mod object;
 pub mod request;
 pub mod runtime;

@@ -31,6 +31,7 @@ use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use codec::CodecError;
 pub use registry::{register, Registration};
 
 /// A value that objects can exchange, with a stable, portable type name.
