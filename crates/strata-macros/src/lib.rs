@@ -83,10 +83,23 @@ fn derive_message_impl(input: DeriveInput) -> syn::Result<Tokens> {
     let fault_impl = fault.then(|| {
         quote! { impl #impl_g ::strata::message::Fault for #ident #ty_g #where_c {} }
     });
+    // Non-generic types register themselves, and the containers most often built from
+    // them, at link time: a process can then decode them without naming them first.
     let submit = (input.generics.params.is_empty()).then(|| {
         quote! {
             ::strata::__private::inventory::submit! {
                 ::strata::message::Registration::new::<#ident>()
+            }
+            ::strata::__private::inventory::submit! {
+                ::strata::message::Registration::new::<::std::vec::Vec<#ident>>()
+            }
+            ::strata::__private::inventory::submit! {
+                ::strata::message::Registration::new::<::std::option::Option<#ident>>()
+            }
+            ::strata::__private::inventory::submit! {
+                ::strata::message::Registration::new::<
+                    ::std::collections::HashMap<::std::string::String, #ident>,
+                >()
             }
         }
     });

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::message::Message;
 
 /// The identity of an object: which node (process) it lives in, and which object there.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
 pub struct Address {
     node: u64,
     object: u64,
@@ -65,6 +65,41 @@ pub fn local_node() -> u64 {
     })
 }
 
+#[derive(Deserialize)]
+#[serde(rename = "Address")]
+struct RawAddress {
+    node: u64,
+    object: u64,
+}
+
+thread_local! {
+    static SEEN_NODES: std::cell::RefCell<Option<Vec<u64>>> = const { std::cell::RefCell::new(None) };
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawAddress::deserialize(d)?;
+        SEEN_NODES.with(|seen| {
+            if let Some(nodes) = seen.borrow_mut().as_mut() {
+                if !nodes.contains(&raw.node) {
+                    nodes.push(raw.node);
+                }
+            }
+        });
+        Ok(Address::from_parts(raw.node, raw.object))
+    }
+}
+
+/// Runs `decode` and returns, beside its result, every node named by an address decoded
+/// meanwhile on this thread. Links use it to learn routes to the nodes of addresses that
+/// travelled inside messages, so a third party can answer an address it was given.
+pub(crate) fn nodes_seen_while<R>(decode: impl FnOnce() -> R) -> (R, Vec<u64>) {
+    let outer = SEEN_NODES.with(|seen| seen.borrow_mut().replace(Vec::new()));
+    let result = decode();
+    let nodes = SEEN_NODES.with(|seen| std::mem::replace(&mut *seen.borrow_mut(), outer));
+    (result, nodes.unwrap_or_default())
+}
+
 impl fmt::Debug for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
@@ -101,5 +136,28 @@ mod tests {
         let bytes = crate::message::codec::encode(&a).unwrap();
         assert_eq!(crate::message::codec::decode::<Address>(&bytes).unwrap(), a);
         assert_eq!(Address::NULL.to_string(), "<null>");
+    }
+
+    #[test]
+    fn decoding_notes_the_nodes_of_addresses_inside_messages() {
+        let inner = vec![
+            Address::from_parts(5, 1),
+            Address::from_parts(9, 2),
+            Address::from_parts(5, 3),
+        ];
+        let bytes = crate::message::codec::encode(&inner).unwrap();
+        let (decoded, nodes) =
+            nodes_seen_while(|| crate::message::codec::decode::<Vec<Address>>(&bytes));
+        assert_eq!(decoded.unwrap(), inner);
+        assert_eq!(nodes, vec![5, 9]);
+        // Outside a collection nothing is recorded.
+        let (_, nodes) = nodes_seen_while(|| ());
+        assert!(nodes.is_empty());
+        let json = serde_json::to_value(Address::from_parts(1, 2)).unwrap();
+        assert_eq!(json, serde_json::json!({"node": 1, "object": 2}));
+        assert_eq!(
+            serde_json::from_value::<Address>(json).unwrap(),
+            Address::from_parts(1, 2)
+        );
     }
 }

@@ -212,9 +212,11 @@ impl fmt::Display for AnyFault {
     }
 }
 
-/// Registrations of the standard messages and the primitive types.
+/// Registrations of the standard messages, the primitive types, and the common shapes
+/// built from primitives (`vec<P>`, `vec<vec<P>>`, `option<P>`, `map<string,P>`,
+/// `sorted_map<string,P>`), so that replies such as tables decode in any process.
 pub(crate) fn registrations() -> Vec<Registration> {
-    vec![
+    let mut list = vec![
         Registration::new::<Start>(),
         Registration::new::<Stop>(),
         Registration::new::<Ack>(),
@@ -243,22 +245,21 @@ pub(crate) fn registrations() -> Vec<Registration> {
         Registration::new::<AnyMessage>(),
         Registration::new::<crate::Address>(),
         Registration::new::<()>(),
-        Registration::new::<bool>(),
-        Registration::new::<char>(),
-        Registration::new::<String>(),
-        Registration::new::<i8>(),
-        Registration::new::<i16>(),
-        Registration::new::<i32>(),
-        Registration::new::<i64>(),
-        Registration::new::<i128>(),
-        Registration::new::<u8>(),
-        Registration::new::<u16>(),
-        Registration::new::<u32>(),
-        Registration::new::<u64>(),
-        Registration::new::<u128>(),
-        Registration::new::<f32>(),
-        Registration::new::<f64>(),
-    ]
+    ];
+    macro_rules! shapes {
+        ($($p:ty),*) => {$(
+            list.extend([
+                Registration::new::<$p>(),
+                Registration::new::<Vec<$p>>(),
+                Registration::new::<Vec<Vec<$p>>>(),
+                Registration::new::<Option<$p>>(),
+                Registration::new::<std::collections::HashMap<String, $p>>(),
+                Registration::new::<std::collections::BTreeMap<String, $p>>(),
+            ]);
+        )*};
+    }
+    shapes!(bool, char, String, i8, i16, i32, i64, i128, u8, u16, u32, u64, u128, f32, f64);
+    list
 }
 
 #[cfg(test)]

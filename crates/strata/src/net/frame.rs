@@ -4,7 +4,7 @@
 //! frame   := length:u32-le  kind:u8  payload          (length counts kind + payload)
 //! kind 0  MESSAGE  to:address  from:address  message   (address = node:u64-le object:u64-le;
 //!                                                       message = the binary codec: name, value)
-//! kind 1  HELLO    version:u8  node:u64-le             (first frame each way)
+//! kind 1  HELLO    version:u8  node:u64-le  owner:address  (first frame each way)
 //! kind 2  PING                                         (keep-alive probe)
 //! kind 3  PONG                                         (keep-alive answer)
 //! kind 4  CLOSE    reason:utf-8                        (last frame: why the link closes)
@@ -43,12 +43,15 @@ pub enum Frame {
         /// The message.
         message: AnyMessage,
     },
-    /// The opening frame: protocol version and the sender's node id.
+    /// The opening frame: protocol version, the sender's node id, and the object that owns
+    /// the link on the sender's side (the one that asked to listen or connect).
     Hello {
         /// Protocol version.
         version: u8,
         /// The peer's node id.
         node: u64,
+        /// The peer's owning object.
+        owner: Address,
     },
     /// Keep-alive probe.
     Ping,
@@ -105,7 +108,7 @@ fn begin(out: &mut Vec<u8>, kind: u8) -> usize {
     start
 }
 
-fn end(out: &mut Vec<u8>, start: usize) {
+fn end(out: &mut [u8], start: usize) {
     let length = (out.len() - start - 4) as u32;
     out[start..start + 4].copy_from_slice(&length.to_le_bytes());
 }
@@ -132,10 +135,15 @@ pub fn encode_message(
 pub fn encode_control(out: &mut Vec<u8>, frame: &Frame) {
     let start = match frame {
         Frame::Message { .. } => panic!("encode_control takes control frames; use encode_message"),
-        Frame::Hello { version, node } => {
+        Frame::Hello {
+            version,
+            node,
+            owner,
+        } => {
             let s = begin(out, HELLO);
             out.push(*version);
             out.extend_from_slice(&node.to_le_bytes());
+            put_address(out, *owner);
             s
         }
         Frame::Ping => begin(out, PING),
@@ -151,7 +159,7 @@ pub fn encode_control(out: &mut Vec<u8>, frame: &Frame) {
 
 /// The receiver of a MESSAGE frame body, read without decoding the message (for relays).
 pub fn peek_receiver(body: &[u8]) -> Option<Address> {
-    (body.first() == Some(&MESSAGE) && body.len() >= 1 + 2 * ADDRESS_LEN)
+    (body.first() == Some(&MESSAGE) && body.len() > 2 * ADDRESS_LEN)
         .then(|| get_address(&body[1..]))
 }
 
@@ -185,10 +193,11 @@ pub fn decode_body(body: &[u8]) -> Result<Frame, FrameError> {
             Ok(Frame::Message { to, from, message })
         }
         HELLO => {
-            exact("HELLO", 9)?;
+            exact("HELLO", 9 + ADDRESS_LEN)?;
             Ok(Frame::Hello {
                 version: payload[0],
                 node: u64::from_le_bytes(payload[1..9].try_into().expect("8 bytes")),
+                owner: get_address(&payload[9..]),
             })
         }
         PING => exact("PING", 0).map(|_| Frame::Ping),
@@ -285,6 +294,7 @@ mod tests {
             &Frame::Hello {
                 version: PROTOCOL_VERSION,
                 node: 42,
+                owner: addr(3),
             },
         );
         encode_message(
@@ -308,10 +318,7 @@ mod tests {
             assert_eq!(frames.len(), 4, "split {split}");
             assert!(matches!(
                 frames[0],
-                Frame::Hello {
-                    version: 1,
-                    node: 42
-                }
+                Frame::Hello { version: 1, node: 42, owner } if owner == addr(3)
             ));
             match &frames[1] {
                 Frame::Message { to, from, message } => {

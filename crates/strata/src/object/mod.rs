@@ -95,11 +95,16 @@ impl<T: Message, E: Message + Fault> IntoValue for Result<T, E> {
 pub trait Pattern {
     /// True when the envelope matches.
     fn matches(envelope: &Envelope) -> bool;
+    /// Makes the pattern's type decodable when it arrives from another process.
+    fn register() {}
 }
 
 impl<T: Message> Pattern for T {
     fn matches(envelope: &Envelope) -> bool {
         envelope.is::<T>()
+    }
+    fn register() {
+        crate::message::register::<T>();
     }
 }
 
@@ -113,6 +118,8 @@ impl Pattern for AnyFault {
 pub trait Selection {
     /// True when the envelope matches any pattern of the set.
     fn matches(envelope: &Envelope) -> bool;
+    /// Registers the message types of the set (see [`Pattern::register`]).
+    fn register();
 }
 
 macro_rules! selections {
@@ -120,6 +127,9 @@ macro_rules! selections {
         $(impl<$($p: Pattern),+> Selection for ($($p,)+) {
             fn matches(envelope: &Envelope) -> bool {
                 $($p::matches(envelope))||+
+            }
+            fn register() {
+                $($p::register();)+
             }
         })*
     };

@@ -108,6 +108,24 @@ impl Drop for AsyncContext {
 }
 
 impl AsyncContext {
+    /// Gives plain async code (a task that is not an object, such as a server's request
+    /// handler) an address and a mailbox, so it can send and await answers.
+    ///
+    /// Cheap enough for one per request. Dropping it stops the children it created.
+    pub fn attach() -> Self {
+        let (address, mailbox) = node().register(crate::runtime::DEFAULT_CAPACITY);
+        AsyncContext {
+            core: Some(Core::new(
+                address,
+                crate::Address::NULL,
+                mailbox,
+                "attached",
+            )),
+            saved: VecDeque::new(),
+            slot: Slot::default(),
+        }
+    }
+
     async fn next(&mut self) -> Envelope {
         if let Some(e) = self.saved.pop_front() {
             self.set_sender(e.sender());
@@ -139,6 +157,7 @@ impl AsyncContext {
         &mut self,
         timeout: Option<Duration>,
     ) -> Result<Envelope, TimedOut> {
+        S::register();
         if let Some(i) = self.saved.iter().position(S::matches) {
             let e = self.saved.remove(i).expect("index in range");
             self.set_sender(e.sender());

@@ -137,6 +137,7 @@ impl ThreadContext {
         &mut self,
         timeout: Option<Duration>,
     ) -> Result<Envelope, TimedOut> {
+        S::register();
         if let Some(i) = self.saved.iter().position(S::matches) {
             let e = self.saved.remove(i).expect("index in range");
             self.core.set_sender(e.sender());

@@ -1,0 +1,114 @@
+//! A peer process for the link tests (and a small example of links).
+//!
+//! `link_peer [--encrypted] [--key HEX64] [--max-frame N]` listens on 127.0.0.1 (a free
+//! port), prints `listening ADDRESS` on stdout and serves:
+//! * `Xy { x, y }` → replies with an x-by-y table;
+//! * `Call { to, x, y }` → asks `to` for an x-by-y table (through `GetResponse`) and, from
+//!   the `on_return` callback, replies to the caller with what came back — a third party
+//!   answering an address it was given.
+//!
+//! It runs until stopped (SIGTERM or Ctrl-C).
+
+use std::io::Write;
+use std::time::Duration;
+
+use strata::net::{Accepted, Closed, Listen, Listening};
+use strata::prelude::*;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "test.Xy")]
+struct Xy {
+    x: usize,
+    y: usize,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "test.Call")]
+struct Call {
+    to: Address,
+    x: usize,
+    y: usize,
+}
+
+struct Peer {
+    listen: Option<Listen>,
+}
+
+#[strata::machine]
+impl Peer {
+    fn start(&mut self, cx: &mut Context<Self>, _: Start) {
+        let listen = self.listen.take().expect("listen once");
+        cx.create(listen);
+    }
+
+    fn listening(&mut self, _cx: &mut Context<Self>, m: Listening) {
+        println!("listening {}", m.address);
+        std::io::stdout().flush().expect("stdout");
+    }
+
+    fn not_listening(&mut self, cx: &mut Context<Self>, m: NotListening) {
+        eprintln!("{m}");
+        cx.complete(m);
+    }
+
+    fn accepted(&mut self, _cx: &mut Context<Self>, _: Accepted) {}
+
+    fn closed(&mut self, _cx: &mut Context<Self>, _: Closed) {}
+
+    fn xy(&mut self, _cx: &mut Context<Self>, m: Xy) -> Vec<Vec<f64>> {
+        (0..m.y)
+            .map(|r| (0..m.x).map(|c| (r * 100 + c) as f64).collect())
+            .collect()
+    }
+
+    fn call(&mut self, cx: &mut Context<Self>, m: Call) {
+        let ask = cx
+            .create(GetResponse::new(Xy { x: m.x, y: m.y }, m.to).timeout(Duration::from_secs(5)));
+        cx.on_return(
+            ask,
+            |_: &mut Peer, cx: &mut Context<Peer>, value: AnyMessage| {
+                cx.send_any(cx.sender(), value);
+            },
+        );
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let mut listen = Listen::new("127.0.0.1:0".parse().expect("address"));
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--encrypted" => listen = listen.encrypted(true),
+            "--key" => {
+                let hex = args.next().expect("--key needs 64 hex digits");
+                let mut key = [0u8; 32];
+                for (i, b) in key.iter_mut().enumerate() {
+                    *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex key");
+                }
+                listen = listen.key(key);
+            }
+            "--max-frame" => {
+                let n = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--max-frame N");
+                listen = listen.max_frame(n);
+            }
+            "--keep-alive-ms" => {
+                let n = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--keep-alive-ms N");
+                listen = listen.keep_alive(Duration::from_millis(n));
+            }
+            other if other.starts_with("--log") => {}
+            other => {
+                eprintln!("unknown argument `{other}`");
+                return std::process::ExitCode::from(2);
+            }
+        }
+    }
+    strata::main(Peer {
+        listen: Some(listen),
+    })
+}

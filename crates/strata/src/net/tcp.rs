@@ -1,0 +1,251 @@
+//! `Listen` and `Connect`: the objects that open links over TCP.
+//!
+//! ```no_run
+//! use strata::prelude::*;
+//! use strata::net::{Connect, Connected, Listen};
+//!
+//! let mut cx = ThreadContext::attach();
+//! // Server side: this object receives Listening, then Accepted for each link.
+//! cx.create(Listen::new("127.0.0.1:5051".parse().unwrap()).encrypted(true));
+//! // Client side: this object receives Connected (sender: the listening object).
+//! cx.create(Connect::new("127.0.0.1:5051".parse().unwrap()).encrypted(true));
+//! ```
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::link::{self, Closed, LinkSettings, Role};
+use crate::message::AnyMessage;
+use crate::object::{Async, AsyncContext, Core, Spawn};
+use crate::runtime::{node, Envelope};
+use crate::standard::{Aborted, NotConnected, NotListening, Stop};
+use crate::{Address, Message};
+
+/// The listener is up: sent to the object that created the [`Listen`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Message)]
+pub struct Listening {
+    /// The socket address actually bound (useful with port 0).
+    pub address: String,
+}
+
+macro_rules! link_options {
+    () => {
+        /// Encrypts every frame (Noise, X25519, ChaCha20-Poly1305). Both ends must agree;
+        /// a mismatch is refused with a reason naming which end wanted what.
+        pub fn encrypted(mut self, on: bool) -> Self {
+            self.settings.encrypted = on;
+            self
+        }
+
+        /// Adds a pre-shared 32-byte key. A connecting end uses its first key; a listening
+        /// end accepts any of its keys, and refuses peers without one. Needs `encrypted`.
+        pub fn key(mut self, key: [u8; 32]) -> Self {
+            self.settings.keys.push(key);
+            self
+        }
+
+        /// The largest frame accepted (default 1 MiB); a larger one closes the link.
+        pub fn max_frame(mut self, bytes: usize) -> Self {
+            self.settings.max_frame = bytes.max(64);
+            self
+        }
+
+        /// Sends a keep-alive probe about every `interval` (±25% jitter) and closes the
+        /// link with `WentStale` when nothing is heard for three intervals.
+        pub fn keep_alive(mut self, interval: Duration) -> Self {
+            self.settings.keep_alive = Some(interval.max(Duration::from_millis(10)));
+            self
+        }
+
+        /// The time allowed for the handshake (default 5 s).
+        pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+            self.settings.handshake_timeout = timeout;
+            self
+        }
+    };
+}
+
+/// Listens for links on a TCP address. The creating object receives [`Listening`] (or
+/// `NotListening`, which is also the listener's value) and then
+/// [`Accepted`](super::Accepted) for each link, sent by the object at the other end.
+///
+/// Stop the listener to close it and every link it accepted.
+pub struct Listen {
+    address: SocketAddr,
+    settings: LinkSettings,
+}
+
+impl Listen {
+    /// A listener on `address` (port 0 picks a free port; see [`Listening::address`]).
+    pub fn new(address: SocketAddr) -> Self {
+        Listen {
+            address,
+            settings: LinkSettings::default(),
+        }
+    }
+
+    link_options!();
+}
+
+impl Spawn for Listen {
+    fn kind(&self) -> &'static str {
+        "listen"
+    }
+
+    fn spawn(self, core: Core) {
+        Async::new(move |cx| listen(cx, self)).spawn(core)
+    }
+}
+
+fn notify(from: Address, to: Address, message: AnyMessage) {
+    let _ = node().deliver(Envelope::new(from, to, message), true);
+}
+
+async fn listen(mut cx: AsyncContext, this: Listen) -> AnyMessage {
+    let owner = cx.parent();
+    let listener = match tokio::net::TcpListener::bind(this.address).await {
+        Ok(l) => l,
+        Err(e) => {
+            let fault = NotListening::new(format!("cannot listen on {}: {e}", this.address));
+            notify(cx.address(), owner, AnyMessage::new(fault.clone()));
+            return AnyMessage::new(fault);
+        }
+    };
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(target: "strata::net", address = %bound, encrypted = this.settings.encrypted, "listening");
+    notify(
+        cx.address(),
+        owner,
+        AnyMessage::new(Listening { address: bound }),
+    );
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let settings = this.settings.clone();
+                    cx.create(Async::new(move |mut cx: AsyncContext| async move {
+                        match link::run(&mut cx, stream, Role::Accepting, owner, peer.to_string(), settings).await {
+                            Ok(closed) => AnyMessage::new(closed),
+                            Err(reason) => {
+                                tracing::info!(target: "strata::net", remote = %peer, %reason, "connection refused");
+                                AnyMessage::new(NotConnected::new(reason))
+                            }
+                        }
+                    }));
+                }
+                Err(e) => {
+                    tracing::warn!(target: "strata::net", error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            e = cx.recv() => {
+                if e.is::<Stop>() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(listener);
+    stop_children(&mut cx).await;
+    AnyMessage::new(Aborted::new("listener stopped"))
+}
+
+/// Stops every child and waits (up to 5 s) for them to return.
+async fn stop_children(cx: &mut AsyncContext) {
+    let children: Vec<Address> = cx.children().collect();
+    for c in &children {
+        cx.stop(*c);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while cx.children().next().is_some() {
+        if tokio::time::timeout_at(deadline, cx.recv()).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Connects a link to a TCP address. The creating object receives
+/// [`Connected`](super::Connected), sent by the listening object at the other end, or
+/// `NotConnected` with the reason (which is also this object's value). When the link ends,
+/// the creating object receives [`Closed`].
+///
+/// Stop it to close the link.
+pub struct Connect {
+    address: SocketAddr,
+    settings: LinkSettings,
+    timeout: Duration,
+}
+
+impl Connect {
+    /// A link to `address`.
+    pub fn new(address: SocketAddr) -> Self {
+        Connect {
+            address,
+            settings: LinkSettings::default(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The time allowed to establish the TCP connection (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    link_options!();
+}
+
+impl Spawn for Connect {
+    fn kind(&self) -> &'static str {
+        "connect"
+    }
+
+    fn spawn(self, core: Core) {
+        Async::new(move |cx| connect(cx, self)).spawn(core)
+    }
+}
+
+async fn connect(mut cx: AsyncContext, this: Connect) -> AnyMessage {
+    let owner = cx.parent();
+    let refuse = |cx: &AsyncContext, reason: String| {
+        tracing::info!(target: "strata::net", address = %this.address, %reason, "not connected");
+        let fault = NotConnected::new(reason);
+        notify(cx.address(), owner, AnyMessage::new(fault.clone()));
+        AnyMessage::new(fault)
+    };
+    let stream = match tokio::time::timeout(
+        this.timeout,
+        tokio::net::TcpStream::connect(this.address),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return refuse(&cx, format!("cannot connect to {}: {e}", this.address)),
+        Err(_) => {
+            return refuse(
+                &cx,
+                format!("cannot connect to {}: timed out", this.address),
+            )
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    match link::run(
+        &mut cx,
+        stream,
+        Role::Connecting,
+        owner,
+        this.address.to_string(),
+        this.settings.clone(),
+    )
+    .await
+    {
+        Ok(closed) => AnyMessage::new::<Closed>(closed),
+        Err(reason) => refuse(&cx, reason),
+    }
+}

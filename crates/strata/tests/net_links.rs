@@ -1,0 +1,295 @@
+//! Links between real processes: plain and encrypted, refused peers, a third party
+//! answering an address it was given, bad input on the wire, and keep-alive.
+//!
+//! The peer is the `link_peer` example, which `cargo test` builds beside the tests (a run
+//! filtered with `--test net_links` does not rebuild examples: `cargo build --examples`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use strata::net::{frame, CloseReason, Closed, Connect, Connected};
+use strata::prelude::*;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "test.Xy")]
+struct Xy {
+    x: usize,
+    y: usize,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "test.Call")]
+struct Call {
+    to: Address,
+    x: usize,
+    y: usize,
+}
+
+type Table = Vec<Vec<f64>>;
+
+const WAIT: Duration = Duration::from_secs(10);
+const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+/// A running `link_peer` process, killed when dropped.
+struct PeerProcess {
+    child: Child,
+    address: SocketAddr,
+}
+
+impl Drop for PeerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} not built (run through cargo test)",
+        path.display()
+    );
+    path
+}
+
+fn peer(args: &[&str]) -> PeerProcess {
+    let mut child = Command::new(example("link_peer"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start link_peer");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(WAIT)
+        .expect("link_peer announces its address");
+    let address = line
+        .trim()
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("a socket address");
+    PeerProcess { child, address }
+}
+
+fn key() -> [u8; 32] {
+    let mut k = [0u8; 32];
+    for (i, b) in k.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&KEY[2 * i..2 * i + 2], 16).unwrap();
+    }
+    k
+}
+
+/// Connects and returns the address of the listening object at the other end.
+fn connect(cx: &mut ThreadContext, c: Connect) -> Result<Address, String> {
+    cx.create(c);
+    let e = cx
+        .select::<(Connected, NotConnected)>(Some(WAIT))
+        .expect("an answer to connect");
+    if e.is::<Connected>() {
+        Ok(e.sender())
+    } else {
+        Err(e.take::<NotConnected>().unwrap().reason)
+    }
+}
+
+fn ask_table(cx: &mut ThreadContext, to: Address, m: impl Message) -> Table {
+    let v = cx.ask(to, m, Some(WAIT));
+    v.downcast::<Table>()
+        .unwrap_or_else(|other| panic!("expected a table, got {other:?}"))
+}
+
+#[test]
+fn two_processes_exchange_messages_over_a_plain_link() {
+    let p = peer(&[]);
+    let mut cx = ThreadContext::attach();
+    let server = connect(&mut cx, Connect::new(p.address)).expect("connected");
+    assert!(!server.is_local());
+    let t = ask_table(&mut cx, server, Xy { x: 3, y: 2 });
+    assert_eq!(t, vec![vec![0.0, 1.0, 2.0], vec![100.0, 101.0, 102.0]]);
+    // Many requests in flight over the one link, each answered.
+    let asks: Vec<Address> = (0..50)
+        .map(|i| cx.create(GetResponse::new(Xy { x: i % 5 + 1, y: 1 }, server).timeout(WAIT)))
+        .collect();
+    for (i, a) in asks.into_iter().enumerate() {
+        let t = cx.wait_for(a).downcast::<Table>().expect("a table");
+        assert_eq!(t[0].len(), i % 5 + 1);
+    }
+}
+
+#[test]
+fn encrypted_link_with_a_pre_shared_key() {
+    let p = peer(&["--encrypted", "--key", KEY]);
+    let mut cx = ThreadContext::attach();
+    let server =
+        connect(&mut cx, Connect::new(p.address).encrypted(true).key(key())).expect("connected");
+    let big = ask_table(&mut cx, server, Xy { x: 300, y: 300 }); // > 64 KiB: several Noise messages
+    assert_eq!(big.len(), 300);
+    assert_eq!(big[299][299], 30_199.0);
+}
+
+#[test]
+fn peers_without_the_key_are_refused_with_a_reason() {
+    let p = peer(&["--encrypted", "--key", KEY]);
+    let mut cx = ThreadContext::attach();
+    let no_key = connect(&mut cx, Connect::new(p.address).encrypted(true)).unwrap_err();
+    assert!(no_key.contains("pre-shared key"), "{no_key}");
+    let wrong = connect(
+        &mut cx,
+        Connect::new(p.address).encrypted(true).key([7; 32]),
+    )
+    .unwrap_err();
+    assert!(wrong.contains("pre-shared key"), "{wrong}");
+    let plain = connect(&mut cx, Connect::new(p.address)).unwrap_err();
+    assert!(plain.contains("encryption mismatch"), "{plain}");
+    // The peer still serves a proper client.
+    let server =
+        connect(&mut cx, Connect::new(p.address).encrypted(true).key(key())).expect("connected");
+    assert_eq!(
+        ask_table(&mut cx, server, Xy { x: 1, y: 1 }),
+        vec![vec![0.0]]
+    );
+}
+
+#[test]
+fn an_encrypting_client_and_a_plain_server_fail_cleanly() {
+    let p = peer(&[]);
+    let mut cx = ThreadContext::attach();
+    let began = Instant::now();
+    let reason = connect(&mut cx, Connect::new(p.address).encrypted(true)).unwrap_err();
+    assert!(reason.contains("encryption mismatch"), "{reason}");
+    assert!(began.elapsed() < WAIT, "a mismatch must not hang");
+}
+
+#[test]
+fn a_third_process_answers_an_address_it_was_given() {
+    let b = peer(&[]);
+    let c = peer(&[]);
+    let mut cx = ThreadContext::attach();
+    let b_owner = connect(&mut cx, Connect::new(b.address)).expect("connected to b");
+    let c_owner = connect(&mut cx, Connect::new(c.address)).expect("connected to c");
+    // b has no link to c: the request and its answer are relayed through this process.
+    let t = ask_table(
+        &mut cx,
+        b_owner,
+        Call {
+            to: c_owner,
+            x: 2,
+            y: 2,
+        },
+    );
+    assert_eq!(t, vec![vec![0.0, 1.0], vec![100.0, 101.0]]);
+}
+
+/// A hand-made plaintext handshake opening: preamble (no encryption, no key), then the
+/// verdict "accepted".
+fn raw_preamble() -> Vec<u8> {
+    let mut p = b"STRT".to_vec();
+    p.push(frame::PROTOCOL_VERSION);
+    p.push(0);
+    p.extend_from_slice(&[0; 8]);
+    p.push(0);
+    p
+}
+
+fn read_until_closed(s: &mut TcpStream) -> Vec<u8> {
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return all,
+            Ok(n) => all.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return all,
+            Err(e) => panic!("the peer neither closed nor answered: {e}"),
+        }
+    }
+}
+
+#[test]
+fn garbage_on_one_connection_closes_only_that_connection() {
+    let p = peer(&[]);
+    let mut cx = ThreadContext::attach();
+    let server = connect(&mut cx, Connect::new(p.address)).expect("connected");
+
+    let mut junk = TcpStream::connect(p.address).unwrap();
+    junk.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let _ = read_until_closed(&mut junk); // closed by the peer, with or without a preamble
+
+    // A correct handshake followed by a malformed frame: closed with a named reason.
+    let mut bad = TcpStream::connect(p.address).unwrap();
+    bad.write_all(&raw_preamble()).unwrap();
+    let mut hello = Vec::new();
+    frame::encode_control(
+        &mut hello,
+        &frame::Frame::Hello {
+            version: frame::PROTOCOL_VERSION,
+            node: 0x5eed,
+            owner: Address::from_parts(0x5eed, 1),
+        },
+    );
+    bad.write_all(&hello).unwrap();
+    bad.write_all(&[3, 0, 0, 0, 99, 1, 2]).unwrap(); // kind 99 does not exist
+    let reply = read_until_closed(&mut bad);
+    let text = String::from_utf8_lossy(&reply);
+    assert!(text.contains("unknown frame kind 99"), "{text:?}");
+
+    // Oversized: a length over the maximum is refused before any body is read.
+    let mut big = TcpStream::connect(p.address).unwrap();
+    big.write_all(&raw_preamble()).unwrap();
+    big.write_all(&hello).unwrap();
+    big.write_all(&(64u32 << 20).to_le_bytes()).unwrap();
+    let text = String::from_utf8_lossy(&read_until_closed(&mut big)).to_string();
+    assert!(text.contains("exceeds the maximum"), "{text:?}");
+
+    // The good link and the process are unaffected.
+    assert_eq!(
+        ask_table(&mut cx, server, Xy { x: 2, y: 1 }),
+        vec![vec![0.0, 1.0]]
+    );
+}
+
+#[test]
+fn an_oversized_message_closes_the_link_with_a_reason() {
+    let p = peer(&["--max-frame", "2048"]);
+    let mut cx = ThreadContext::attach();
+    let server = connect(&mut cx, Connect::new(p.address)).expect("connected");
+    cx.send(server, vec![7u8; 10_000]);
+    let e = cx.select::<(Closed,)>(Some(WAIT)).expect("the link closes");
+    match e.take::<Closed>().unwrap().reason {
+        CloseReason::PeerEnded(r) => assert!(r.contains("exceeds the maximum"), "{r}"),
+        other => panic!("unexpected reason {other:?}"),
+    }
+}
+
+#[test]
+fn keep_alive_closes_a_silent_link_as_stale() {
+    let p = peer(&["--keep-alive-ms", "100"]);
+    let mut silent = TcpStream::connect(p.address).unwrap();
+    silent.write_all(&raw_preamble()).unwrap();
+    let mut hello = Vec::new();
+    frame::encode_control(
+        &mut hello,
+        &frame::Frame::Hello {
+            version: frame::PROTOCOL_VERSION,
+            node: 0x51e7,
+            owner: Address::from_parts(0x51e7, 1),
+        },
+    );
+    silent.write_all(&hello).unwrap();
+    // Never answer the pings: the peer must give up on us.
+    let text = String::from_utf8_lossy(&read_until_closed(&mut silent)).to_string();
+    assert!(text.contains("went stale"), "{text:?}");
+}
