@@ -36,6 +36,7 @@
 extern crate self as strata;
 
 pub mod address;
+pub mod http;
 pub mod lifecycle;
 pub mod logging;
 pub mod message;

@@ -222,15 +222,32 @@ pub fn from_json(json: &serde_json::Value) -> Result<AnyMessage, CodecError> {
 
 /// Decodes a plain JSON value as the message type called `name`.
 pub fn from_json_named(name: &str, value: &serde_json::Value) -> Result<AnyMessage, CodecError> {
+    decode_with(name, value)
+}
+
+/// Decodes the message type called `name` from any serde deserializer (JSON text, a query
+/// string, ...).
+pub fn decode_with<'de, D: Deserializer<'de>>(
+    name: &str,
+    input: D,
+) -> Result<AnyMessage, CodecError> {
     if !registry::is_registered(name) {
         return Err(CodecError::UnknownType(name.to_string()));
     }
     ByName(name)
-        .deserialize(value)
+        .deserialize(input)
         .map_err(|e| CodecError::Malformed {
             name: name.to_string(),
             reason: e.to_string(),
         })
+}
+
+/// Encodes just the value as JSON text, without its type name.
+pub fn to_json_plain_bytes(message: &AnyMessage) -> Result<Vec<u8>, CodecError> {
+    serde_json::to_vec(&Erased(message.erased())).map_err(|e| CodecError::Encode {
+        name: message.type_name().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -224,7 +224,12 @@ impl Core {
 
     /// Sends a message and reports a refusal to the caller instead of as a message.
     pub fn try_send<T: Message>(&self, to: Address, message: T) -> Result<(), SendError> {
-        let message = AnyMessage::new(message);
+        self.try_send_any(to, AnyMessage::new(message))
+    }
+
+    /// Sends a message whose type is known only at run time, reporting a refusal to the
+    /// caller.
+    pub fn try_send_any(&self, to: Address, message: AnyMessage) -> Result<(), SendError> {
         let control = is_control(&message);
         trace_send(self.address, to, &message);
         node().deliver(Envelope::new(self.address, to, message), control)

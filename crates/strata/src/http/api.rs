@@ -1,0 +1,155 @@
+//! The API of an HTTP server: which paths and methods become which messages.
+//!
+//! * RPC style: [`Api::message`] maps `GET /Name?field=value` and `POST /Name` with a JSON
+//!   body to the message type whose portable name is `Name`.
+//! * REST style: [`Api::route`] maps a method and a path pattern with `{parameters}` to a
+//!   message type; path parameters fill fields of the same name, beside the query string
+//!   (GET, DELETE) or the JSON body (POST, PUT, PATCH).
+
+use hyper::Method;
+
+use crate::message::{register, Message};
+
+#[derive(Debug, Clone)]
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+/// One route: methods and a path pattern leading to a message type.
+#[derive(Debug, Clone)]
+pub(crate) struct Route {
+    pub(crate) message: &'static str,
+    methods: Vec<Method>,
+    segments: Vec<Segment>,
+    register: fn(),
+}
+
+/// What a request's method and path lead to.
+pub(crate) enum Found<'a> {
+    Route(&'a Route, Vec<(String, String)>),
+    NoPath,
+    WrongMethod(Vec<&'static str>),
+}
+
+/// The paths and methods an [`HttpServer`](super::HttpServer) answers.
+#[derive(Debug, Clone, Default)]
+pub struct Api {
+    routes: Vec<Route>,
+}
+
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|s| !s.is_empty())
+}
+
+fn method_name(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+impl Api {
+    /// An API with no routes yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Answers `GET /Name?...` and `POST /Name` (JSON body) with a `T`, where `Name` is
+    /// `T`'s portable type name.
+    pub fn message<T: Message>(self) -> Self {
+        let path = format!("/{}", T::type_name());
+        self.add::<T>(vec![Method::GET, Method::POST], &path)
+    }
+
+    /// Answers `method` on the path `pattern` with a `T`. Segments written `{name}` are
+    /// parameters that fill `T`'s field `name`.
+    ///
+    /// # Panics
+    /// When the pattern is not a path (`/users/{id}`): it is code, not input.
+    pub fn route<T: Message>(self, method: Method, pattern: &str) -> Self {
+        self.add::<T>(vec![method], pattern)
+    }
+
+    fn add<T: Message>(mut self, methods: Vec<Method>, pattern: &str) -> Self {
+        assert!(
+            pattern.starts_with('/'),
+            "a route pattern starts with `/`: {pattern:?}"
+        );
+        let segments = segments(pattern)
+            .map(
+                |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => {
+                        assert!(!name.is_empty(), "empty parameter name in {pattern:?}");
+                        Segment::Param(name.to_string())
+                    }
+                    None => Segment::Literal(s.to_string()),
+                },
+            )
+            .collect();
+        self.routes.push(Route {
+            message: T::type_name(),
+            methods,
+            segments,
+            register: register::<T>,
+        });
+        self
+    }
+
+    pub(crate) fn register_types(&self) {
+        for r in &self.routes {
+            (r.register)();
+        }
+    }
+
+    /// Finds the route for a request: literal segments must match, parameters take any
+    /// one segment (percent-decoded).
+    pub(crate) fn find(&self, method: &Method, path: &str) -> Found<'_> {
+        let parts: Vec<&str> = segments(path).collect();
+        let mut allowed = Vec::new();
+        for route in &self.routes {
+            if route.segments.len() != parts.len() {
+                continue;
+            }
+            let mut params = Vec::new();
+            let matched = route
+                .segments
+                .iter()
+                .zip(&parts)
+                .all(|(seg, part)| match seg {
+                    Segment::Literal(l) => l == part,
+                    Segment::Param(name) => {
+                        let value = percent_decode(part);
+                        params.push((name.clone(), value));
+                        true
+                    }
+                });
+            if !matched {
+                continue;
+            }
+            if route.methods.contains(method) {
+                return Found::Route(route, params);
+            }
+            allowed.extend(route.methods.iter().map(method_name));
+        }
+        if allowed.is_empty() {
+            Found::NoPath
+        } else {
+            allowed.dedup();
+            Found::WrongMethod(allowed)
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("v={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,337 @@
+//! Text fields (query strings, path parameters) decoded into messages.
+//!
+//! Query values are text; what each should become is decided by the message's own field
+//! types, through serde's type hints: `x=2` fills a `usize`, `name=123` a `String`, and a
+//! list or nested value is written as JSON (`rows=[1,2,3]`). Errors name the field.
+
+use std::borrow::Cow;
+
+use serde::de::value::{Error, MapDeserializer};
+use serde::de::{self, Deserializer, IntoDeserializer, Unexpected, Visitor};
+use serde::forward_to_deserialize_any;
+
+use crate::message::{codec, AnyMessage, CodecError};
+
+/// One text value, parsed by the type the message asks for.
+pub(crate) struct Text<'a>(pub Cow<'a, str>);
+
+impl<'de, 'a> IntoDeserializer<'de, Error> for Text<'a> {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+macro_rules! parse_number {
+    ($($method:ident $t:ty => $visit:ident),*) => {$(
+        fn $method<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+            match self.0.trim().parse::<$t>() {
+                Ok(n) => v.$visit(n),
+                Err(_) => Err(de::Error::invalid_value(Unexpected::Str(&self.0), &v)),
+            }
+        }
+    )*};
+}
+
+impl<'de, 'a> Deserializer<'de> for Text<'a> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        let s = self.0.trim();
+        if let Ok(n) = s.parse::<i64>() {
+            return v.visit_i64(n);
+        }
+        if let Ok(n) = s.parse::<u64>() {
+            return v.visit_u64(n);
+        }
+        if let Ok(n) = s.parse::<f64>() {
+            return v.visit_f64(n);
+        }
+        match s {
+            "true" => v.visit_bool(true),
+            "false" => v.visit_bool(false),
+            _ if s.starts_with('[') || s.starts_with('{') => self.json(v),
+            _ => v.visit_str(&self.0),
+        }
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        match self.0.trim() {
+            "true" | "1" => v.visit_bool(true),
+            "false" | "0" => v.visit_bool(false),
+            _ => Err(de::Error::invalid_value(Unexpected::Str(&self.0), &v)),
+        }
+    }
+
+    parse_number! {
+        deserialize_i8 i8 => visit_i8, deserialize_i16 i16 => visit_i16,
+        deserialize_i32 i32 => visit_i32, deserialize_i64 i64 => visit_i64,
+        deserialize_u8 u8 => visit_u8, deserialize_u16 u16 => visit_u16,
+        deserialize_u32 u32 => visit_u32, deserialize_u64 u64 => visit_u64,
+        deserialize_f32 f32 => visit_f32, deserialize_f64 f64 => visit_f64
+    }
+
+    fn deserialize_char<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        let mut chars = self.0.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => v.visit_char(c),
+            _ => Err(de::Error::invalid_value(Unexpected::Str(&self.0), &v)),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        v.visit_str(&self.0)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        v.visit_string(self.0.into_owned())
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        v.visit_str(&self.0)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        match self.0.as_ref() {
+            "" | "null" => v.visit_none(),
+            _ => v.visit_some(self),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        v: V,
+    ) -> Result<V::Value, Error> {
+        v.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, Error> {
+        let s = self.0.trim();
+        if s.starts_with('{') || s.starts_with('"') {
+            return parse_json(s)?
+                .deserialize_enum(name, variants, v)
+                .map_err(de::Error::custom);
+        }
+        v.visit_enum(s.to_string().into_deserializer())
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        self.json(v)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        self.json(v)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, Error> {
+        self.json(v)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, v: V) -> Result<V::Value, Error> {
+        self.json(v)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        v: V,
+    ) -> Result<V::Value, Error> {
+        self.json(v)
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        v.visit_unit()
+    }
+
+    forward_to_deserialize_any! { bytes byte_buf unit unit_struct }
+}
+
+impl Text<'_> {
+    fn json<'de, V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        parse_json(&self.0)?
+            .deserialize_any(v)
+            .map_err(de::Error::custom)
+    }
+}
+
+fn parse_json(s: &str) -> Result<serde_json::Value, Error> {
+    serde_json::from_str(s.trim())
+        .map_err(|e| de::Error::custom(format!("expected JSON here ({e})")))
+}
+
+/// A set of named text fields: a query string plus path parameters.
+pub(crate) struct Fields<'a> {
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl<'a> Fields<'a> {
+    /// Parses a URL query string (`x=2&y=2`), percent-decoding names and values.
+    pub(crate) fn from_query(query: &'a str) -> Self {
+        Fields {
+            pairs: form_urlencoded::parse(query.as_bytes()).collect(),
+        }
+    }
+
+    /// Adds a field (a path parameter).
+    pub(crate) fn push(&mut self, name: &'a str, value: String) {
+        self.pairs.push((Cow::Borrowed(name), Cow::Owned(value)));
+    }
+}
+
+impl<'de, 'a> Deserializer<'de> for Fields<'a> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        v.visit_map(MapDeserializer::new(
+            self.pairs.into_iter().map(|(k, v)| (Text(k), Text(v))),
+        ))
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        match self.pairs.first() {
+            None => v.visit_unit(),
+            Some((name, _)) => Err(de::Error::custom(format!(
+                "unexpected parameter `{name}`: this message has no fields"
+            ))),
+        }
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        v: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_unit(v)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        v: V,
+    ) -> Result<V::Value, Error> {
+        v.visit_newtype_struct(self)
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option seq tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+/// Why input could not become a message: the field (when known) and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// The dotted path of the offending field, empty when the problem is not in one field.
+    pub field: String,
+    /// What was wrong.
+    pub reason: String,
+}
+
+/// Decodes the message type `name` from any deserializer, naming the failing field.
+pub(crate) fn decode_named<'de, D>(name: &str, input: D) -> Result<AnyMessage, InputError>
+where
+    D: Deserializer<'de>,
+    D::Error: std::fmt::Display,
+{
+    let mut track = serde_path_to_error::Track::new();
+    let tracked = serde_path_to_error::Deserializer::new(input, &mut track);
+    match codec::decode_with(name, tracked) {
+        Ok(m) => Ok(m),
+        Err(CodecError::UnknownType(n)) => Err(InputError {
+            field: String::new(),
+            reason: format!("unknown message type `{n}`"),
+        }),
+        Err(e) => {
+            let path = track.path().to_string();
+            let field = if path == "." { String::new() } else { path };
+            let reason = match e {
+                CodecError::Malformed { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            // serde reports a missing field at the level above it: name it as the field.
+            let field = match (field.is_empty(), missing_field(&reason)) {
+                (true, Some(f)) => f,
+                _ => field,
+            };
+            Err(InputError { field, reason })
+        }
+    }
+}
+
+fn missing_field(reason: &str) -> Option<String> {
+    let rest = reason.split("missing field `").nth(1)?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Probe {
+        x: usize,
+        name: String,
+        ratio: Option<f64>,
+        rows: Vec<u8>,
+        on: bool,
+    }
+
+    impl crate::Message for Probe {
+        fn type_name() -> &'static str {
+            "test.FieldsProbe"
+        }
+    }
+
+    #[test]
+    fn text_becomes_what_the_field_asks_for() {
+        crate::message::register::<Probe>();
+        let m = decode_named(
+            "test.FieldsProbe",
+            Fields::from_query("x=2&name=123&rows=[1,2]&on=true"),
+        )
+        .unwrap();
+        assert_eq!(
+            m.downcast::<Probe>().unwrap(),
+            Probe {
+                x: 2,
+                name: "123".into(),
+                ratio: None,
+                rows: vec![1, 2],
+                on: true
+            }
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        crate::message::register::<Probe>();
+        let e = decode_named(
+            "test.FieldsProbe",
+            Fields::from_query("x=abc&name=n&rows=[]&on=1"),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "x");
+        let e =
+            decode_named("test.FieldsProbe", Fields::from_query("x=1&rows=[]&on=1")).unwrap_err();
+        assert_eq!(e.field, "name", "{e:?}");
+        let e = decode_named(
+            "test.FieldsProbe",
+            Fields::from_query("x=1&name=n&rows=[300]&on=1"),
+        )
+        .unwrap_err();
+        assert!(e.field.starts_with("rows"), "{e:?}");
+    }
+}

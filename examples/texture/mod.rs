@@ -1,0 +1,50 @@
+//! The work of the texture service, shared by the examples: an x-by-y table of random
+//! floats in [0, 1).
+
+use serde::{Deserialize, Serialize};
+use strata::Message;
+
+/// Ask for an x-by-y table: `GET /Xy?x=2&y=2`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+pub struct Xy {
+    /// Columns.
+    pub x: usize,
+    /// Rows.
+    pub y: usize,
+}
+
+/// What the service answers.
+pub type Table = Vec<Vec<f64>>;
+
+/// Builds the table (xorshift random numbers; each call moves `seed` on).
+pub fn texture(x: usize, y: usize, seed: &mut u64) -> Table {
+    (0..y)
+        .map(|_| {
+            (0..x)
+                .map(|_| {
+                    *seed ^= *seed << 13;
+                    *seed ^= *seed >> 7;
+                    *seed ^= *seed << 17;
+                    (*seed >> 11) as f64 / (1u64 << 53) as f64
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A seed that differs from run to run.
+pub fn seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    (t ^ u64::from(std::process::id())).max(1)
+}
+
+/// The listening address: the first argument that is not an option, or 127.0.0.1:5050.
+pub fn address() -> Result<std::net::SocketAddr, String> {
+    let arg = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let text = arg.unwrap_or_else(|| "127.0.0.1:5050".to_string());
+    text.parse()
+        .map_err(|_| format!("`{text}` is not a socket address (like 127.0.0.1:5050)"))
+}
