@@ -1,0 +1,299 @@
+//! The HTTP front over real sockets: good requests, every kind of bad input, faults as
+//! status codes, keep-alive, stalled clients, and a service that ends first.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use strata::http::{Api, HttpServer, Method};
+use strata::net::Listening;
+use strata::prelude::*;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "Xy")]
+struct Xy {
+    x: usize,
+    y: usize,
+}
+
+/// Answered with `Busy`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "httptest.Shed")]
+struct Shed;
+
+/// Never answered.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "httptest.Ignore")]
+struct Ignore;
+
+/// Ends the service without answering.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "httptest.Quit")]
+struct Quit;
+
+/// A REST-style resource: `GET /users/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, Message)]
+#[message(name = "httptest.GetUser")]
+struct GetUser {
+    id: u64,
+    verbose: Option<bool>,
+}
+
+struct Service {
+    server: Option<HttpServer>,
+}
+
+#[strata::machine]
+impl Service {
+    fn start(&mut self, cx: &mut Context<Self>, _: Start) {
+        cx.create(self.server.take().expect("one server"));
+    }
+    fn listening(&mut self, cx: &mut Context<Self>, m: Listening) {
+        let parent = cx.parent();
+        cx.send(parent, m);
+    }
+    fn xy(&mut self, _cx: &mut Context<Self>, m: Xy) -> Vec<Vec<f64>> {
+        vec![vec![1.5; m.x]; m.y]
+    }
+    fn shed(&mut self, _cx: &mut Context<Self>, _: Shed) -> Busy {
+        Busy::new("too slow lately")
+    }
+    fn ignore(&mut self, _cx: &mut Context<Self>, _: Ignore) {}
+    fn quit(&mut self, cx: &mut Context<Self>, _: Quit) {
+        cx.complete(Ack);
+    }
+    fn user(&mut self, _cx: &mut Context<Self>, m: GetUser) -> String {
+        format!("user {} verbose={:?}", m.id, m.verbose)
+    }
+}
+
+fn api() -> Api {
+    Api::new()
+        .message::<Xy>()
+        .message::<Shed>()
+        .message::<Ignore>()
+        .message::<Quit>()
+        .route::<GetUser>(Method::GET, "/users/{id}")
+}
+
+/// Starts a service with its HTTP front on a free port; returns the context and address.
+fn start(server: impl FnOnce(HttpServer) -> HttpServer) -> (ThreadContext, SocketAddr) {
+    let mut cx = ThreadContext::attach();
+    let http = server(HttpServer::new("127.0.0.1:0".parse().unwrap(), api()));
+    cx.create(Service { server: Some(http) });
+    let e = cx
+        .select::<(Listening,)>(Some(Duration::from_secs(10)))
+        .expect("the server listens");
+    let address = e.take::<Listening>().unwrap().address.parse().unwrap();
+    (cx, address)
+}
+
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+fn read_answer(r: &mut BufReader<TcpStream>) -> Answer {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        let n = r.read_line(&mut line).expect("a response");
+        assert!(
+            n > 0,
+            "the connection closed before a response (head so far: {head:?})"
+        );
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let status = head[9..12].parse().expect("a status code");
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    r.read_exact(&mut body).unwrap();
+    Answer {
+        status,
+        head,
+        body: String::from_utf8(body).unwrap(),
+    }
+}
+
+fn open(address: SocketAddr) -> BufReader<TcpStream> {
+    let s = TcpStream::connect(address).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    BufReader::new(s)
+}
+
+fn send(r: &mut BufReader<TcpStream>, raw: &[u8]) -> Answer {
+    r.get_mut().write_all(raw).unwrap();
+    read_answer(r)
+}
+
+fn get(address: SocketAddr, target: &str) -> Answer {
+    send(
+        &mut open(address),
+        format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+fn json(a: &Answer) -> serde_json::Value {
+    serde_json::from_str(&a.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", a.body))
+}
+
+#[test]
+fn get_and_post_become_messages_and_replies_become_json() {
+    let (_cx, address) = start(|s| s);
+    let a = get(address, "/Xy?x=2&y=2");
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(json(&a), serde_json::json!([[1.5, 1.5], [1.5, 1.5]]));
+    let body = r#"{"x": 1, "y": 3}"#;
+    let mut c = open(address);
+    let a = send(
+        &mut c,
+        format!("POST /Xy HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: {}\r\nStrata-Envelope: typed\r\n\r\n{body}", body.len()).as_bytes(),
+    );
+    assert_eq!(a.status, 200);
+    assert_eq!(
+        json(&a),
+        serde_json::json!({"type": "vec<vec<f64>>", "value": [[1.5], [1.5], [1.5]]})
+    );
+    let a = get(address, "/users/42?verbose=true");
+    assert_eq!(json(&a), serde_json::json!("user 42 verbose=Some(true)"));
+}
+
+#[test]
+fn bad_input_gets_a_4xx_naming_what_was_wrong() {
+    let (_cx, address) = start(|s| s);
+    let a = get(address, "/Xy?x=abc&y=2");
+    assert_eq!(a.status, 400);
+    assert_eq!(json(&a)["field"], "x");
+    let a = get(address, "/Xy?x=2");
+    assert_eq!(a.status, 400);
+    assert_eq!(json(&a)["field"], "y");
+    let a = get(address, "/users/abc");
+    assert_eq!((a.status, json(&a)["field"].as_str()), (400, Some("id")));
+    let a = get(address, "/Nothing/here");
+    assert_eq!(a.status, 404);
+    let a = send(
+        &mut open(address),
+        b"DELETE /Xy HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    assert_eq!(a.status, 405);
+    assert!(
+        a.head.to_ascii_lowercase().contains("allow: get, post"),
+        "{}",
+        a.head
+    );
+    let a = send(
+        &mut open(address),
+        b"POST /Xy HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n{x:1}",
+    );
+    assert_eq!(a.status, 400);
+    assert!(json(&a)["reason"].as_str().unwrap().contains("not JSON"));
+}
+
+#[test]
+fn garbage_and_oversized_requests_are_refused_and_the_server_keeps_serving() {
+    let (_cx, address) = start(|s| s.max_body(1024).max_header(8192));
+    let a = send(&mut open(address), b"\x00\x01\x02 garbage \xff\xfe\r\n\r\n");
+    assert_eq!(a.status, 400);
+    let huge = format!(
+        "GET /Xy?x=1&y=1 HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let a = send(&mut open(address), huge.as_bytes());
+    assert_eq!(a.status, 431);
+    let body = format!(r#"{{"x": 1, "y": 1, "pad": "{}"}}"#, "p".repeat(5000));
+    let a = send(
+        &mut open(address),
+        format!(
+            "POST /Xy HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(a.status, 413);
+    assert_eq!(get(address, "/Xy?x=1&y=1").status, 200);
+}
+
+#[test]
+fn a_stalled_client_is_cut_off_while_others_are_served() {
+    let (_cx, address) = start(|s| s.read_timeout(Duration::from_millis(300)));
+    let mut stalled = TcpStream::connect(address).unwrap();
+    stalled
+        .write_all(b"GET /Xy?x=1&y=1 HTTP/1.1\r\nHost: t\r\n")
+        .unwrap(); // and nothing more
+    for _ in 0..5 {
+        assert_eq!(get(address, "/Xy?x=1&y=1").status, 200);
+    }
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let closed = match stalled.read_to_end(&mut rest) {
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(
+        closed,
+        "the stalled connection should be closed by the server"
+    );
+    // A stalled body: the head arrives, the body never does.
+    let mut c = open(address);
+    let a = send(
+        &mut c,
+        b"POST /Xy HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{\"x\":",
+    );
+    assert_eq!(a.status, 408);
+}
+
+#[test]
+fn faults_become_status_codes() {
+    let (_cx, address) = start(|s| s.request_timeout(Duration::from_millis(300)).retry_after(7));
+    let a = get(address, "/httptest.Shed");
+    assert_eq!(a.status, 503);
+    assert!(
+        a.head.to_ascii_lowercase().contains("retry-after: 7"),
+        "{}",
+        a.head
+    );
+    assert_eq!(json(&a)["error"], "Busy");
+    let a = get(address, "/httptest.Ignore");
+    assert_eq!(a.status, 504);
+}
+
+#[test]
+fn keep_alive_serves_several_requests_on_one_connection() {
+    let (_cx, address) = start(|s| s);
+    let mut c = open(address);
+    for i in 1..=5 {
+        let a = send(
+            &mut c,
+            format!("GET /Xy?x={i}&y=1 HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes(),
+        );
+        assert_eq!(a.status, 200);
+        assert_eq!(json(&a)[0].as_array().unwrap().len(), i);
+    }
+}
+
+#[test]
+fn a_request_held_when_the_service_ends_is_answered() {
+    let (_cx, address) = start(|s| s.request_timeout(Duration::from_secs(20)));
+    // Hold one request, then end the service from another.
+    let mut held = open(address);
+    held.get_mut()
+        .write_all(b"GET /httptest.Ignore HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let _ = get(address, "/httptest.Quit");
+    let a = read_answer(&mut held);
+    assert_eq!(a.status, 503, "{}", a.body);
+}
