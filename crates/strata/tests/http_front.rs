@@ -297,3 +297,41 @@ fn a_request_held_when_the_service_ends_is_answered() {
     let a = read_answer(&mut held);
     assert_eq!(a.status, 503, "{}", a.body);
 }
+
+#[test]
+fn the_http_client_turns_messages_into_requests_and_responses_into_messages() {
+    use strata::http::{HttpClient, HttpRequest, HttpResponse};
+    let (mut cx, address) = start(|s| s);
+    let client = cx.create(HttpClient::new(address));
+    let wait = Some(Duration::from_secs(10));
+    let table = cx.ask(client, Xy { x: 2, y: 1 }, wait);
+    assert_eq!(
+        table.downcast::<Vec<Vec<f64>>>().unwrap(),
+        vec![vec![1.5, 1.5]]
+    );
+    let busy = cx.ask(client, Shed, wait);
+    assert_eq!(busy.downcast::<Busy>().unwrap().reason, "too slow lately");
+    let raw = cx.ask(client, HttpRequest::get("/Xy?x=1&y=1"), wait);
+    let raw = raw.downcast::<HttpResponse>().unwrap();
+    assert_eq!(
+        (raw.status, raw.body.as_slice()),
+        (200, b"[[1.5]]".as_slice())
+    );
+    let missing = cx.ask(client, HttpRequest::get("/missing"), wait);
+    assert_eq!(missing.downcast::<HttpResponse>().unwrap().status, 404);
+    // Several in flight at once, each answered.
+    let asks: Vec<Address> = (1..=20)
+        .map(|i| cx.create(GetResponse::new(Xy { x: i, y: 1 }, client)))
+        .collect();
+    for (i, a) in asks.into_iter().enumerate() {
+        let t = cx.wait_for(a).downcast::<Vec<Vec<f64>>>().unwrap();
+        assert_eq!(t[0].len(), i + 1);
+    }
+    // Nobody listening: NotConnected, not a hang.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let nobody = cx.create(HttpClient::new(dead));
+    assert!(cx.ask(nobody, Xy { x: 1, y: 1 }, wait).is::<NotConnected>());
+}

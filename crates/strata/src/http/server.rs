@@ -11,6 +11,9 @@
 //! | `TimedOut`, or no reply within the request time-out | `504` |
 //! | any other fault | `500` |
 //!
+//! Error bodies are JSON: `{"error": NAME, "reason": TEXT}`, plus `"fault"` (the typed
+//! fault) when the request asked for typed replies.
+//!
 //! Bad input never reaches the service: an unknown path is `404`, a method the route does
 //! not take `405` (with `Allow`), a body over the limit `413`, input that does not decode
 //! `400` with a JSON error naming the field, a request whose body stalls `408`. Every
@@ -404,7 +407,13 @@ async fn respond(req: Request<Incoming>, shared: &Shared) -> Reply {
 
 fn answer(reply: AnyMessage, typed: bool, shared: &Shared) -> Reply {
     if let Some(fault) = reply.as_fault() {
-        let body = json!({"error": reply.type_name(), "reason": fault.reason()});
+        let mut body = json!({"error": reply.type_name(), "reason": fault.reason()});
+        if typed {
+            // The fault itself, for clients that turn it back into a message.
+            if let Ok(v) = codec::to_json(&reply) {
+                body["fault"] = v;
+            }
+        }
         let unavailable = reply.is::<Busy>()
             || reply.is::<Overloaded>()
             || reply.is::<OutOfService>()
