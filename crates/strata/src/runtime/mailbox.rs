@@ -29,9 +29,22 @@ enum Waiter {
 }
 
 struct Inner {
-    queue: VecDeque<Envelope>,
+    /// Each envelope with whether it was a control push.
+    queue: VecDeque<(Envelope, bool)>,
+    /// The ordinary (non-control) envelopes in `queue`: what the capacity bounds.
+    ordinary: usize,
     waiter: Waiter,
     closed: bool,
+}
+
+impl Inner {
+    fn pop(&mut self) -> Option<Envelope> {
+        let (envelope, control) = self.queue.pop_front()?;
+        if !control {
+            self.ordinary -= 1;
+        }
+        Some(envelope)
+    }
 }
 
 /// A bounded multi-producer, single-consumer queue of envelopes.
@@ -45,6 +58,7 @@ impl Mailbox {
         Mailbox {
             inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
+                ordinary: 0,
                 waiter: Waiter::None,
                 closed: false,
             }),
@@ -63,10 +77,13 @@ impl Mailbox {
             if inner.closed {
                 return Err(Refused::Closed(envelope));
             }
-            if !control && inner.queue.len() >= self.capacity {
-                return Err(Refused::Full(envelope));
+            if !control {
+                if inner.ordinary >= self.capacity {
+                    return Err(Refused::Full(envelope));
+                }
+                inner.ordinary += 1;
             }
-            inner.queue.push_back(envelope);
+            inner.queue.push_back((envelope, control));
             std::mem::replace(&mut inner.waiter, Waiter::None)
         };
         match waiter {
@@ -79,7 +96,7 @@ impl Mailbox {
 
     /// Takes the next envelope without waiting.
     pub(crate) fn try_pop(&self) -> Option<Envelope> {
-        self.inner.lock().queue.pop_front()
+        self.inner.lock().pop()
     }
 
     /// Takes the next envelope, parking the thread until one arrives or `deadline` passes.
@@ -87,7 +104,7 @@ impl Mailbox {
         loop {
             {
                 let mut inner = self.inner.lock();
-                if let Some(e) = inner.queue.pop_front() {
+                if let Some(e) = inner.pop() {
                     return Some(e);
                 }
                 inner.waiter = Waiter::Thread(std::thread::current());
@@ -99,7 +116,7 @@ impl Mailbox {
                     if now >= d {
                         let mut inner = self.inner.lock();
                         inner.waiter = Waiter::None;
-                        return inner.queue.pop_front();
+                        return inner.pop();
                     }
                     std::thread::park_timeout(d - now);
                 }
@@ -110,7 +127,7 @@ impl Mailbox {
     /// Takes the next envelope, or registers the task to be woken when one arrives.
     pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Envelope> {
         let mut inner = self.inner.lock();
-        match inner.queue.pop_front() {
+        match inner.pop() {
             Some(e) => Poll::Ready(e),
             None => {
                 match &inner.waiter {
@@ -127,7 +144,11 @@ impl Mailbox {
         let mut inner = self.inner.lock();
         inner.closed = true;
         inner.waiter = Waiter::None;
+        inner.ordinary = 0;
         std::mem::take(&mut inner.queue)
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect()
     }
 
     /// The number of queued envelopes.
