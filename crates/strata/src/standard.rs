@@ -243,6 +243,7 @@ pub(crate) fn registrations() -> Vec<Registration> {
         Registration::new::<NotPublished>(),
         Registration::new::<TimedOut>(),
         Registration::new::<AnyMessage>(),
+        Registration::new::<Vec<AnyMessage>>(),
         Registration::new::<crate::Address>(),
         Registration::new::<()>(),
     ];

@@ -34,7 +34,8 @@ pub enum CodecError {
     /// The input is not a message at all (no type name could be read).
     #[error("not a message: {0}")]
     NotAMessage(String),
-    /// The value could not be encoded (for example a NaN in JSON).
+    /// The value could not be encoded (for example a map with non-string keys in JSON).
+    /// Note that JSON has no NaN or infinity: serde_json writes those floats as `null`.
     #[error("cannot encode `{name}`: {reason}")]
     Encode {
         /// The type that failed.
@@ -72,13 +73,31 @@ impl Serialize for AnyMessage {
 /// Decodes the value of a message whose type name is already known.
 struct ByName<'a>(&'a str);
 
+/// How deeply messages may nest inside messages (an `AnyMessage` in a list in an
+/// `AnyMessage` ...). Each level costs tens of kilobytes of stack while decoding, so
+/// without a limit a few hundred hostile bytes could overflow the stack.
+pub const MAX_NESTING: u32 = 16;
+
+thread_local! {
+    static NESTING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 impl<'de> DeserializeSeed<'de> for ByName<'_> {
     type Value = AnyMessage;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<AnyMessage, D::Error> {
         let decode = registry::decoder(self.0)
             .ok_or_else(|| de::Error::custom(CodecError::UnknownType(self.0.to_string())))?;
+        let depth = NESTING.with(|n| n.get());
+        if depth >= MAX_NESTING {
+            return Err(de::Error::custom(format!(
+                "messages nested more than {MAX_NESTING} deep"
+            )));
+        }
+        NESTING.with(|n| n.set(depth + 1));
         let mut erased = <dyn erased_serde::Deserializer>::erase(d);
-        decode(&mut erased).map_err(de::Error::custom)
+        let result = decode(&mut erased).map_err(de::Error::custom);
+        NESTING.with(|n| n.set(depth));
+        result
     }
 }
 

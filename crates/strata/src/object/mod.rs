@@ -364,9 +364,9 @@ impl Core {
         }
     }
 
-    /// Ends the object with `value` once the current handler returns (machines), or marks
-    /// the value a function or async object ends with (its return value takes precedence).
-    /// The first call wins.
+    /// Ends the object with `value` once the current handler returns (machines), or sets
+    /// the value a function or async object ends with (it then takes precedence over the
+    /// body's return value). The first call wins.
     pub fn complete<V: IntoValue>(&mut self, value: V) {
         if self.result.is_none() && !self.ended {
             self.result = Some(value.into_value());
