@@ -44,6 +44,7 @@ pub mod net;
 pub mod object;
 pub mod request;
 pub mod runtime;
+pub mod spool;
 pub mod standard;
 
 pub use address::Address;
@@ -55,6 +56,7 @@ pub use object::{
 };
 pub use request::{Concurrently, Delay, GetResponse};
 pub use runtime::{Envelope, SendError};
+pub use spool::{JoinSpool, LeaveSpool, Spool, SpoolStatistics, SpoolStats};
 pub use standard::AnyFault;
 pub use strata_macros::machine;
 
@@ -66,7 +68,8 @@ pub mod prelude {
     pub use crate::standard::*;
     pub use crate::{
         machine, Address, AnyMessage, Async, AsyncContext, Concurrently, Context, Core, Delay,
-        Envelope, Fault, GetResponse, Machine, Message, Options, Thread, ThreadContext, Threaded,
+        Envelope, Fault, GetResponse, JoinSpool, LeaveSpool, Machine, Message, Options, Spool,
+        SpoolStats, Thread, ThreadContext, Threaded,
     };
     pub use serde::{Deserialize, Serialize};
 }
