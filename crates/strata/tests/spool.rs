@@ -158,7 +158,7 @@ fn a_worker_ending_mid_request_gets_that_request_a_fault_and_is_replaced() {
         },
     );
     let died_at = Instant::now();
-    let mut answers = vec![
+    let mut answers = [
         cx.input_timeout(WAIT).unwrap().into_message(),
         cx.input_timeout(WAIT).unwrap().into_message(),
     ];
