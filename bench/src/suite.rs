@@ -1,0 +1,234 @@
+//! The suite: parses the command line, runs every (benchmark, peer) pair several times,
+//! each run in a fresh child process, and hands the samples to the report.
+//!
+//! Runs are interleaved (run 1 of every pair, then run 2, ...) so that a slow spell of the
+//! machine spreads over all peers instead of landing on one.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::report::{self, Samples};
+use crate::workload::{self, Bench, Peer};
+
+/// A child measurement that takes longer than this is killed and fails the suite.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// What the suite was asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Measured runs per (benchmark, peer) pair.
+    pub runs: usize,
+    /// Smaller sizes, for a smoke run.
+    pub quick: bool,
+    /// Where to rewrite the results table, if anywhere.
+    pub readme: Option<PathBuf>,
+    /// The benchmarks to run.
+    pub benches: Vec<Bench>,
+    /// The peers to run (each only on the benchmarks it takes part in).
+    pub peers: Vec<Peer>,
+}
+
+/// The command-line help.
+pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH | --no-readme]
+                    [--bench fanout,pingpong,spawn] [--peer raw,strata,...]
+       strata-bench measure BENCH PEER N
+
+  --runs N       measured runs per benchmark and peer (default 5; 1 with --quick)
+  --quick        a tenth of the full sizes: a fast smoke run; the README is left alone
+                 unless --readme is given
+  --readme PATH  rewrite the results table of this README (default: bench/README.md,
+                 except with --quick)
+  --no-readme    print the table only
+  --bench LIST   only these benchmarks (fanout, pingpong, spawn)
+  --peer LIST    only these peers (raw, strata, strata-ask, strata-async, actix, ractor)";
+
+fn default_readme() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+}
+
+impl Options {
+    /// Parses the suite's command line.
+    pub fn parse(args: &[String]) -> Result<Options, String> {
+        let mut runs = None;
+        let mut quick = false;
+        let mut readme: Option<Option<PathBuf>> = None;
+        let mut benches = Bench::ALL.to_vec();
+        let mut peers = Peer::ALL.to_vec();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let mut value = |name: &str| {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+            };
+            match arg.as_str() {
+                "--runs" => {
+                    let v = value("--runs")?;
+                    let n: usize = v.parse().map_err(|_| format!("bad --runs `{v}`"))?;
+                    if n == 0 {
+                        return Err("--runs must be at least 1".into());
+                    }
+                    runs = Some(n);
+                }
+                "--quick" => quick = true,
+                "--readme" => readme = Some(Some(PathBuf::from(value("--readme")?))),
+                "--no-readme" => readme = Some(None),
+                "--bench" => {
+                    benches = list(&value("--bench")?, Bench::from_key, "benchmark")?;
+                }
+                "--peer" => peers = list(&value("--peer")?, Peer::from_key, "peer")?,
+                other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+            }
+        }
+        let readme = match readme {
+            Some(choice) => choice,
+            None if quick => None,
+            None => Some(default_readme()),
+        };
+        Ok(Options {
+            runs: runs.unwrap_or(if quick { 1 } else { 5 }),
+            quick,
+            readme,
+            benches,
+            peers,
+        })
+    }
+
+    /// N for a benchmark under these options.
+    pub fn size(&self, bench: Bench) -> u64 {
+        if self.quick {
+            bench.quick_size()
+        } else {
+            bench.full_size()
+        }
+    }
+}
+
+fn list<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<Vec<T>, String> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| parse(s).ok_or_else(|| format!("unknown {what} `{s}`\n{USAGE}")))
+        .collect()
+}
+
+/// Runs the whole suite, prints the table, and rewrites the README's table.
+pub fn run(options: &Options) -> Result<(), String> {
+    let pairs: Vec<(Bench, Peer)> = options
+        .benches
+        .iter()
+        .flat_map(|&b| {
+            b.peers()
+                .iter()
+                .filter(|p| options.peers.contains(p))
+                .map(move |&p| (b, p))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return Err("nothing to run: no peer takes part in the chosen benchmarks".into());
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let began = Instant::now();
+    let load_at_start = report::load_average();
+    let mut samples = Samples::default();
+    for run in 1..=options.runs {
+        for &(bench, peer) in &pairs {
+            let n = options.size(bench);
+            let elapsed = measure_in_child(&exe, bench, peer, n)?;
+            let figure = bench.figure(n, elapsed);
+            eprintln!(
+                "[run {run}/{}] {:<8} {:<12} {}",
+                options.runs,
+                bench.key(),
+                peer.key(),
+                report::format_figure(bench, figure)
+            );
+            samples.add(bench, peer, n, figure);
+        }
+    }
+    let machine = report::Machine::detect(began.elapsed(), options, load_at_start);
+    let table = report::table(&samples, &machine);
+    println!("{table}");
+    report::save_samples(&samples, &machine);
+    if let Some(path) = &options.readme {
+        report::rewrite_readme(path, &table)?;
+        eprintln!("results table rewritten in {}", path.display());
+    }
+    Ok(())
+}
+
+/// Runs one measurement in a fresh process of this binary and gives the measured duration.
+fn measure_in_child(
+    exe: &std::path::Path,
+    bench: Bench,
+    peer: Peer,
+    n: u64,
+) -> Result<Duration, String> {
+    let what = format!("{} {} {}", bench.key(), peer.key(), n);
+    let mut child = Command::new(exe)
+        .args(["measure", bench.key(), peer.key(), &n.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start `measure {what}`: {e}"))?;
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if started.elapsed() > CHILD_TIMEOUT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "`measure {what}` took longer than {CHILD_TIMEOUT:?}; killed"
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("waiting for `measure {what}`: {e}")),
+        }
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| format!("reading `measure {what}`: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("`measure {what}` failed: {}", output.status));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_nanos)
+        .ok_or_else(|| format!("`measure {what}` printed no result: {stdout:?}"))
+}
+
+/// `strata-bench measure BENCH PEER N`: a warm-up pass of a tenth of N, then the measured
+/// pass, in this process; prints `RESULT <nanoseconds>`.
+pub fn measure_command(args: &[String]) -> Result<(), String> {
+    let [bench, peer, n] = args else {
+        return Err(format!("measure takes BENCH PEER N\n{USAGE}"));
+    };
+    let bench = Bench::from_key(bench).ok_or_else(|| format!("unknown benchmark `{bench}`"))?;
+    let peer = Peer::from_key(peer).ok_or_else(|| format!("unknown peer `{peer}`"))?;
+    let n: u64 = n.parse().map_err(|_| format!("bad N `{n}`"))?;
+    if n == 0 {
+        return Err("N must be at least 1".into());
+    }
+    let durations = workload::run(bench, peer, &[bench.warmup_size(n), n])?;
+    if peer.is_strata() {
+        let stats = strata::runtime::stats();
+        if stats.refused_full != 0 || stats.faulted != 0 {
+            return Err(format!(
+                "strata refused {} sends for full mailboxes and {} objects faulted \
+                 during `{} {}`: the measurement is void ({stats:?})",
+                stats.refused_full,
+                stats.faulted,
+                bench.key(),
+                peer.key()
+            ));
+        }
+    }
+    let measured = durations.last().expect("two passes ran");
+    println!("RESULT {}", measured.as_nanos());
+    Ok(())
+}
