@@ -42,6 +42,7 @@ pub fn seed() -> u64 {
 }
 
 /// The listening address: the first argument that is not an option, or 127.0.0.1:5050.
+#[allow(dead_code)] // used by the servers, not by the texture command
 pub fn address() -> Result<std::net::SocketAddr, String> {
     let arg = std::env::args().skip(1).find(|a| !a.starts_with("--"));
     let text = arg.unwrap_or_else(|| "127.0.0.1:5050".to_string());

@@ -42,6 +42,7 @@ pub mod logging;
 pub mod message;
 pub mod net;
 pub mod object;
+pub mod process;
 pub mod request;
 pub mod runtime;
 pub mod spool;

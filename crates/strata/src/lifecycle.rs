@@ -53,13 +53,26 @@ pub fn main<O: Spawn>(top: O) -> ExitCode {
 
 /// Runs `top` as the program; returns the exit status.
 pub fn main_with<O: Spawn>(top: O, settings: Settings) -> ExitCode {
+    match run_program(top, &settings) {
+        Ok((value, signal)) => exit_status(&value, signal),
+        Err(code) => code,
+    }
+}
+
+/// Runs `top` as the program and returns its value and the signal (0 for none) that
+/// stopped it, after stopping every other object. `Err` carries the exit status of a
+/// program that could not start (a bad log filter).
+pub(crate) fn run_program<O: Spawn>(
+    top: O,
+    settings: &Settings,
+) -> Result<(AnyMessage, i32), ExitCode> {
     let filter = settings
         .log
         .clone()
         .unwrap_or_else(crate::logging::filter_from_args_and_env);
     if let Err(e) = crate::logging::init(&filter) {
         eprintln!("strata: {e}");
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     }
     let mut cx = ThreadContext::attach();
     let me = cx.address();
@@ -70,8 +83,7 @@ pub fn main_with<O: Spawn>(top: O, settings: Settings) -> ExitCode {
 
     let value = cx.wait_for(top);
     stop_everything(me, settings.grace);
-    let signal = signalled.load(Ordering::SeqCst);
-    exit_status(&value, signal)
+    Ok((value, signalled.load(Ordering::SeqCst)))
 }
 
 type Signals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);

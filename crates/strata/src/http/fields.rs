@@ -230,6 +230,18 @@ impl<'de, 'a> Deserializer<'de> for Fields<'a> {
     }
 }
 
+/// Decodes the message type `name` from named text values (command-line arguments).
+pub(crate) fn decode_fields(
+    name: &str,
+    pairs: Vec<(String, String)>,
+) -> Result<AnyMessage, InputError> {
+    let pairs = pairs
+        .into_iter()
+        .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))
+        .collect();
+    decode_named(name, Fields { pairs })
+}
+
 /// Why input could not become a message: the field (when known) and the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {

@@ -13,6 +13,7 @@ mod server;
 
 pub use api::Api;
 pub use client::{HttpClient, HttpRequest, HttpResponse};
+pub(crate) use fields::decode_fields;
 pub use fields::InputError;
 pub use hyper::Method;
 pub use server::{HttpServer, HttpSettings};
