@@ -237,7 +237,7 @@ fn machine_impl(attr: Tokens, mut item: ItemImpl) -> syn::Result<Tokens> {
                 let c = call(quote!(__m));
                 let and_guard = guard.as_ref().map(|_| quote!(&& #guard_expr));
                 quote! {
-                    if envelope.is::<#t>() #and_guard {
+                    if __id == ::std::any::TypeId::of::<#t>() #and_guard {
                         let __m = match envelope.take::<#t>() {
                             ::std::result::Result::Ok(m) => m,
                             ::std::result::Result::Err(_) => ::std::unreachable!(),
@@ -275,16 +275,27 @@ fn machine_impl(attr: Tokens, mut item: ItemImpl) -> syn::Result<Tokens> {
 
     let self_ty = &item.self_ty;
     let (impl_g, _, where_c) = item.generics.split_for_impl();
+    // A non-generic machine registers its handler types once per process; a generic one
+    // (whose function-local static would be shared by every instantiation) each start.
+    let registration = if item.generics.params.is_empty() {
+        quote! {
+            static REGISTERED: ::std::sync::Once = ::std::sync::Once::new();
+            REGISTERED.call_once(|| { #(#registers)* });
+        }
+    } else {
+        quote! { #(#registers)* }
+    };
     Ok(quote! {
         #item
         impl #impl_g ::strata::Machine for #self_ty #where_c {
-            #[allow(unreachable_code, clippy::needless_return)]
+            #[allow(unreachable_code, unused_variables, clippy::needless_return)]
             fn receive(&mut self, cx: &mut ::strata::Context<Self>, envelope: ::strata::Envelope) {
+                let __id = envelope.message().type_id();
                 #(#arms)*
                 ::strata::Machine::unhandled(self, cx, envelope)
             }
             fn register_types() {
-                #(#registers)*
+                #registration
             }
         }
     })

@@ -196,11 +196,15 @@ pub struct AnyMessage(Box<dyn DynMessage>);
 impl AnyMessage {
     /// Wraps a message. Wrapping an `AnyMessage` returns it unchanged (no double boxing).
     pub fn new<T: Message>(message: T) -> Self {
-        let mut slot = Some(message);
-        if let Some(any) = (&mut slot as &mut dyn Any).downcast_mut::<Option<AnyMessage>>() {
-            return any.take().expect("present");
+        // Decided at compile time: only `AnyMessage::new(AnyMessage)` takes this branch.
+        if TypeId::of::<T>() == TypeId::of::<AnyMessage>() {
+            let mut slot = Some(message);
+            let any = (&mut slot as &mut dyn Any).downcast_mut::<Option<AnyMessage>>();
+            return any
+                .and_then(Option::take)
+                .expect("checked to be an AnyMessage");
         }
-        AnyMessage(Box::new(slot.take().expect("present")))
+        AnyMessage(Box::new(message))
     }
 
     /// The portable type name of the value inside.

@@ -31,7 +31,7 @@
 //! context saved at registration (the sender of the message being handled then), so a reply
 //! from the callback reaches the original requester.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ops::{Deref, DerefMut};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -176,9 +176,9 @@ impl<M: Machine> Context<M> {
     }
 }
 
-fn push_start(core: &Core) {
-    let start = Envelope::new(core.address(), core.address(), AnyMessage::new(Start));
-    let _ = core.mailbox().push(start, true);
+/// The `Start` every machine handles first, before anything in its mailbox.
+fn start_envelope(core: &Core) -> Envelope {
+    Envelope::new(core.address(), core.address(), AnyMessage::new(Start))
 }
 
 impl<M: Machine> Spawn for M {
@@ -187,31 +187,50 @@ impl<M: Machine> Spawn for M {
     }
 
     fn spawn(self, core: Core) {
-        push_start(&core);
         node().handle().spawn(run(self, Context::new(core)));
+    }
+}
+
+/// Counts and logs messages a machine had taken from its mailbox but never handled
+/// because it ended first.
+fn discard(address: crate::Address, left: VecDeque<(Envelope, bool)>) {
+    let pending: Vec<&'static str> = left
+        .iter()
+        .filter(|(e, control)| !control && e.timer == 0)
+        .map(|(e, _)| e.type_name())
+        .collect();
+    if !pending.is_empty() {
+        node().stats().discarded(pending.len() as u64);
+        tracing::debug!(target: "strata::object", object = %address, discarded = ?pending,
+            "messages still queued when the object ended");
     }
 }
 
 async fn run<M: Machine>(mut machine: M, mut cx: Context<M>) {
     M::register_types();
+    let start = start_envelope(&cx.core);
+    if !cx.step(&mut machine, start) {
+        return;
+    }
     let mailbox = cx.core.mailbox().clone();
-    let mut streak = 0u32;
+    let mut batch = VecDeque::new();
     loop {
-        let envelope = match mailbox.try_pop() {
-            Some(e) => e,
-            None => {
-                streak = 0;
-                std::future::poll_fn(|c| mailbox.poll_pop(c)).await
-            }
-        };
-        if !cx.step(&mut machine, envelope) {
-            return;
+        mailbox.take_all(&mut batch);
+        if batch.is_empty() {
+            std::future::poll_fn(|c| mailbox.poll_ready(c)).await;
+            continue;
         }
-        streak += 1;
-        if streak >= 64 {
-            // Let other objects on this worker run between long bursts.
-            streak = 0;
-            tokio::task::yield_now().await;
+        let mut handled = 0u32;
+        while let Some((envelope, _)) = batch.pop_front() {
+            if !cx.step(&mut machine, envelope) {
+                discard(cx.core.address(), std::mem::take(&mut batch));
+                return;
+            }
+            handled += 1;
+            if handled % 64 == 0 {
+                // Let other objects on this worker run between long bursts.
+                tokio::task::yield_now().await;
+            }
         }
     }
 }
@@ -225,12 +244,15 @@ impl<M: Machine> Spawn for Threaded<M> {
     }
 
     fn spawn(self, core: Core) {
-        push_start(&core);
         let name = format!("strata-m{}", core.address().object());
         let run = move || {
             let Threaded(mut machine) = self;
             M::register_types();
+            let start = start_envelope(&core);
             let mut cx = Context::new(core);
+            if !cx.step(&mut machine, start) {
+                return;
+            }
             let mailbox = cx.core.mailbox().clone();
             while let Some(envelope) = mailbox.pop_blocking(None) {
                 if !cx.step(&mut machine, envelope) {

@@ -140,6 +140,27 @@ selections! {
     (A, B, C, D, E, F, G), (A, B, C, D, E, F, G, H),
 }
 
+/// Hashes addresses (two random-ish integers) with one multiply instead of SipHash:
+/// children are added and removed on every create and every `Returned`.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(29) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub(crate) type BuildAddressHasher = std::hash::BuildHasherDefault<AddressHasher>;
+
 struct Timer {
     generation: u64,
     repeating: bool,
@@ -153,7 +174,7 @@ pub struct Core {
     mailbox: Arc<Mailbox>,
     kind: &'static str,
     sender: Address,
-    children: HashSet<Address>,
+    children: HashSet<Address, BuildAddressHasher>,
     timers: HashMap<TypeId, Timer>,
     timer_generation: u64,
     result: Option<AnyMessage>,
@@ -177,7 +198,7 @@ impl Core {
             mailbox,
             kind,
             sender: Address::NULL,
-            children: HashSet::new(),
+            children: HashSet::default(),
             timers: HashMap::new(),
             timer_generation: 0,
             result: None,
@@ -219,7 +240,12 @@ impl Core {
     /// from the receiver's address. Sending to an address with no object is counted and
     /// logged at debug level (as in Erlang, the receiver may simply have ended).
     pub fn send<T: Message>(&self, to: Address, message: T) {
-        self.post(to, AnyMessage::new(message), self.address);
+        self.post(
+            to,
+            AnyMessage::new(message),
+            self.address,
+            control_type::<T>(),
+        );
     }
 
     /// Sends a message and reports a refusal to the caller instead of as a message.
@@ -237,27 +263,42 @@ impl Core {
 
     /// Sends a message whose type is known only at run time.
     pub fn send_any(&self, to: Address, message: AnyMessage) {
-        self.post(to, message, self.address);
+        let control = is_control(&message);
+        self.post(to, message, self.address, control);
     }
 
     /// Sends to the sender of the message being handled.
     pub fn reply<T: Message>(&self, message: T) {
-        self.post(self.sender, AnyMessage::new(message), self.address);
+        self.post(
+            self.sender,
+            AnyMessage::new(message),
+            self.address,
+            control_type::<T>(),
+        );
     }
 
     /// Passes a message on while keeping the original sender, so the receiver's reply goes
     /// straight back to whoever asked.
     pub fn forward<T: Message>(&self, to: Address, message: T) {
-        self.post(to, AnyMessage::new(message), self.sender);
+        self.post(
+            to,
+            AnyMessage::new(message),
+            self.sender,
+            control_type::<T>(),
+        );
     }
 
     /// Sends a message with an explicit return address.
     pub fn send_from<T: Message>(&self, to: Address, message: T, return_address: Address) {
-        self.post(to, AnyMessage::new(message), return_address);
+        self.post(
+            to,
+            AnyMessage::new(message),
+            return_address,
+            control_type::<T>(),
+        );
     }
 
-    fn post(&self, to: Address, message: AnyMessage, from: Address) {
-        let control = is_control(&message);
+    fn post(&self, to: Address, message: AnyMessage, from: Address, control: bool) {
         trace_send(from, to, &message);
         match node().deliver(Envelope::new(from, to, message), control) {
             Ok(()) => {}
@@ -396,8 +437,8 @@ impl Core {
     /// Bookkeeping for an envelope leaving the mailbox: drops stale timer deliveries,
     /// notes children that returned, and finishes an abort. `None` means "consumed".
     pub(crate) fn admit(&mut self, envelope: Envelope) -> Option<Envelope> {
+        let id = envelope.message.type_id();
         if envelope.timer != 0 {
-            let id = envelope.message.type_id();
             match self.timers.get(&id) {
                 Some(t) if t.generation == envelope.timer => {
                     if !t.repeating {
@@ -407,16 +448,15 @@ impl Core {
                 _ => return None,
             }
             tracing::trace!(target: "strata::timer", object = %self.address, message = envelope.type_name(), "timer fired");
-        } else if envelope.is::<Overloaded>() {
-            self.overload_notices.lock().remove(&envelope.from);
-        } else if envelope.is::<Returned>()
-            && self.children.remove(&envelope.from)
-            && self.aborting.is_some()
-        {
-            if self.children.is_empty() {
-                self.result = self.aborting.take();
+        } else if id == TypeId::of::<Returned>() {
+            if self.children.remove(&envelope.from) && self.aborting.is_some() {
+                if self.children.is_empty() {
+                    self.result = self.aborting.take();
+                }
+                return None;
             }
-            return None;
+        } else if id == TypeId::of::<Overloaded>() {
+            self.overload_notices.lock().remove(&envelope.from);
         }
         tracing::trace!(target: "strata::receive", object = %self.address, from = %envelope.from,
             message = envelope.type_name(), "receive");
@@ -485,6 +525,13 @@ impl Drop for Core {
             self.finish(value);
         }
     }
+}
+
+/// Whether messages of type `T` are control messages (decided at compile time; an
+/// `AnyMessage` is looked into).
+fn control_type<T: Message>() -> bool {
+    let id = TypeId::of::<T>();
+    id == TypeId::of::<Stop>() || id == TypeId::of::<Returned>()
 }
 
 fn is_control(message: &AnyMessage) -> bool {

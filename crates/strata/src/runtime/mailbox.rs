@@ -94,11 +94,6 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Takes the next envelope without waiting.
-    pub(crate) fn try_pop(&self) -> Option<Envelope> {
-        self.inner.lock().pop()
-    }
-
     /// Takes the next envelope, parking the thread until one arrives or `deadline` passes.
     pub(crate) fn pop_blocking(&self, deadline: Option<Instant>) -> Option<Envelope> {
         loop {
@@ -122,6 +117,30 @@ impl Mailbox {
                 }
             }
         }
+    }
+
+    /// Moves everything queued into `batch` (which must be empty) under one lock: a
+    /// machine works through the batch without touching the lock again.
+    pub(crate) fn take_all(&self, batch: &mut VecDeque<(Envelope, bool)>) {
+        debug_assert!(batch.is_empty());
+        let mut inner = self.inner.lock();
+        if !inner.queue.is_empty() {
+            std::mem::swap(&mut inner.queue, batch);
+            inner.ordinary = 0;
+        }
+    }
+
+    /// Ready when something is queued; otherwise registers the task to be woken.
+    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut inner = self.inner.lock();
+        if !inner.queue.is_empty() {
+            return Poll::Ready(());
+        }
+        match &inner.waiter {
+            Waiter::Task(w) if w.will_wake(cx.waker()) => {}
+            _ => inner.waiter = Waiter::Task(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// Takes the next envelope, or registers the task to be woken when one arrives.
