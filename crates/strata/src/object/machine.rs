@@ -227,7 +227,7 @@ async fn run<M: Machine>(mut machine: M, mut cx: Context<M>) {
                 return;
             }
             handled += 1;
-            if handled % 64 == 0 {
+            if handled.is_multiple_of(64) {
                 // Let other objects on this worker run between long bursts.
                 tokio::task::yield_now().await;
             }
