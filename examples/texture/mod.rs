@@ -1,6 +1,9 @@
 //! The work of the texture service, shared by the examples: an x-by-y table of random
 //! floats in [0, 1).
 
+// Each example uses a different part of this module.
+#![allow(dead_code)]
+
 use serde::{Deserialize, Serialize};
 use strata::Message;
 
@@ -42,7 +45,6 @@ pub fn seed() -> u64 {
 }
 
 /// The listening address: the first argument that is not an option, or 127.0.0.1:5050.
-#[allow(dead_code)] // used by the servers, not by the texture command
 pub fn address() -> Result<std::net::SocketAddr, String> {
     let arg = std::env::args().skip(1).find(|a| !a.starts_with("--"));
     let text = arg.unwrap_or_else(|| "127.0.0.1:5050".to_string());

@@ -54,10 +54,22 @@ pub fn main<O: Spawn>(top: O) -> ExitCode {
 /// Runs `top` as the program; returns the exit status.
 pub fn main_with<O: Spawn>(top: O, settings: Settings) -> ExitCode {
     match run_program(top, &settings) {
-        Ok((value, signal)) => exit_status(&value, signal),
+        Ok((value, signal)) => {
+            if AS_CHILD.load(Ordering::SeqCst) && !value.is_fault() {
+                // The parent's `Process` object decodes the value from this line.
+                match crate::message::codec::to_json(&value) {
+                    Ok(json) => println!("{json}"),
+                    Err(e) => eprintln!("strata: {e}"),
+                }
+            }
+            exit_status(&value, signal)
+        }
         Err(code) => code,
     }
 }
+
+/// Set when this program runs as a child of a strata `Process` object.
+static AS_CHILD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Runs `top` as the program and returns its value and the signal (0 for none) that
 /// stopped it, after stopping every other object. `Err` carries the exit status of a
@@ -80,10 +92,45 @@ pub(crate) fn run_program<O: Spawn>(
     let signals = install_signals();
     let top = cx.create(top);
     watch_signals(signals, me, top, signalled.clone());
+    connect_to_parent(&mut cx, top);
 
     let value = cx.wait_for(top);
     stop_everything(me, settings.grace);
     Ok((value, signalled.load(Ordering::SeqCst)))
+}
+
+/// In a child started by [`Process`](crate::process::Process): opens the private link to
+/// the parent, so that messages sent to the parent's `Process` object reach `top`.
+fn connect_to_parent(cx: &mut ThreadContext, top: crate::Address) {
+    use crate::net::link::{self, LinkSettings, Role};
+    let Some(stream) = crate::process::link_to_parent() else {
+        return;
+    };
+    AS_CHILD.store(true, Ordering::SeqCst);
+    let settings = LinkSettings {
+        notify_owner: false,
+        ..LinkSettings::default()
+    };
+    cx.create(crate::object::Async::new(
+        move |mut lcx: crate::AsyncContext| async move {
+            match link::run(
+                &mut lcx,
+                stream,
+                Role::Connecting,
+                top,
+                "parent".into(),
+                settings,
+            )
+            .await
+            {
+                Ok(closed) => AnyMessage::new(closed),
+                Err(reason) => {
+                    tracing::warn!(target: "strata::process", %reason, "no link to the parent");
+                    AnyMessage::new(crate::standard::Faulted::new(reason))
+                }
+            }
+        },
+    ));
 }
 
 type Signals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);

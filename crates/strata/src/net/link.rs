@@ -95,6 +95,12 @@ pub struct LinkSettings {
     pub(crate) keep_alive: Option<Duration>,
     pub(crate) handshake_timeout: Duration,
     pub(crate) outbox_limit: usize,
+    /// Whether the owner is told of the link (Accepted/Connected, Closed). A child
+    /// process's link to its parent keeps quiet: its owner is the child's top object.
+    pub(crate) notify_owner: bool,
+    /// When set, messages from the peer's owner are delivered as sent by this address:
+    /// a `Process` object stands for its child's top object.
+    pub(crate) alias_peer_owner: Option<Address>,
 }
 
 impl Default for LinkSettings {
@@ -106,6 +112,8 @@ impl Default for LinkSettings {
             keep_alive: None,
             handshake_timeout: Duration::from_secs(5),
             outbox_limit: 65_536,
+            notify_owner: true,
+            alias_peer_owner: None,
         }
     }
 }
@@ -641,6 +649,7 @@ async fn reader<R: AsyncRead + Unpin>(
     mut frames: FrameReader,
     mut opener: Opener,
     heard: Arc<Mutex<Instant>>,
+    alias: Option<(Address, Address)>,
 ) -> CloseReason {
     let routes = routes();
     let mut chunk = vec![0u8; 64 * 1024];
@@ -679,6 +688,10 @@ async fn reader<R: AsyncRead + Unpin>(
             match decoded {
                 Frame::Message { to, from, message } => {
                     routes.learn(from.node(), &tx);
+                    let from = match alias {
+                        Some((peer_owner, stand_in)) if from == peer_owner => stand_in,
+                        _ => from,
+                    };
                     let control = message.is::<Stop>() || message.is::<crate::standard::Returned>();
                     if let Err(e @ SendError::Full { .. }) =
                         node().deliver(Envelope::new(from, to, message), control)
@@ -773,13 +786,18 @@ where
             remote: remote.clone(),
         }),
     };
-    let _ = node().deliver(Envelope::new(peer.owner, owner, up), true);
+    if settings.notify_owner {
+        let _ = node().deliver(Envelope::new(peer.owner, owner, up), true);
+    }
 
     let heard = Arc::new(Mutex::new(Instant::now()));
     let cipher = opener.cipher.clone();
     let (rd, wr) = tokio::io::split(stream);
     let mut write_task = tokio::spawn(writer(wr, tx.clone(), cipher, settings.max_frame));
-    let read_task = reader(rd, tx.clone(), frames, opener, heard.clone());
+    let alias = settings
+        .alias_peer_owner
+        .map(|stand_in| (peer.owner, stand_in));
+    let read_task = reader(rd, tx.clone(), frames, opener, heard.clone(), alias);
     tokio::pin!(read_task);
     let mut seed = cx.address().object() ^ peer.node ^ 0x9E37_79B9_7F4A_7C15;
     let keep_alive = settings.keep_alive;
@@ -838,9 +856,11 @@ where
         }
     }
     let closed = Closed { reason };
-    let _ = node().deliver(
-        Envelope::new(peer.owner, owner, AnyMessage::new(closed.clone())),
-        true,
-    );
+    if settings.notify_owner {
+        let _ = node().deliver(
+            Envelope::new(peer.owner, owner, AnyMessage::new(closed.clone())),
+            true,
+        );
+    }
     Ok(closed)
 }

@@ -15,7 +15,7 @@
 //! * Options: encryption and pre-shared keys (Noise), maximum frame size, keep-alive.
 
 pub mod frame;
-mod link;
+pub(crate) mod link;
 mod tcp;
 
 pub use link::{reachable_nodes, Accepted, CloseReason, Closed, Connected, LinkSettings};

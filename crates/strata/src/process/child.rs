@@ -1,0 +1,359 @@
+//! Child processes as objects.
+//!
+//! `cx.create(Process::of("texture").args(&Xy { x: 2, y: 2 }))` runs the program
+//! `texture` (found beside the current executable, or at a path) with `--x=2 --y=2` and
+//! ends when the child does: the parent receives `Returned` with the child's value, decoded
+//! from its output, or a fault naming the exit status or signal.
+//!
+//! Every child also gets a private link to its parent (a socket pair on fd 3, opened by
+//! [`strata::main`](crate::main) in the child). Messages sent to the `Process` object go
+//! over it to the child's top object, with their original sender, so replies come straight
+//! back — and they arrive *from the `Process` object's address*, which stands for the
+//! child's top object: a child whose top object is a machine is a *loadable library*, used
+//! exactly like an object in the parent (a spool cannot tell it from a thread). `Stop` sent to the `Process` object becomes SIGTERM in the
+//! child (which its `strata::main` turns back into `Stop`), then SIGKILL after a grace
+//! period. Children die with their parent even when it is killed with SIGKILL
+//! (`PR_SET_PDEATHSIG`).
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+
+use crate::message::{codec, AnyMessage, Message};
+use crate::net::link::{self, LinkSettings, Role};
+use crate::net::{Accepted, Closed};
+use crate::object::{Async, AsyncContext, Core, Spawn};
+use crate::spool::Recipe;
+use crate::standard::{Aborted, Faulted, Returned, Stop};
+use crate::Address;
+
+/// The environment variable that tells a child which descriptor is its link to the parent.
+pub const LINK_FD_VARIABLE: &str = "STRATA_LINK_FD";
+
+/// The descriptor number the link is placed on in the child.
+const CHILD_FD: i32 = 3;
+
+/// The most output kept from a child (its value is printed on stdout).
+const MAX_OUTPUT: usize = 64 << 20;
+
+/// A program to run as a child process; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Process {
+    program: String,
+    args: Vec<String>,
+    grace: Duration,
+}
+
+impl Process {
+    /// The program `program`: a path, or a name looked up beside the current executable
+    /// (where cargo puts the examples and binaries of a workspace).
+    pub fn of(program: impl Into<String>) -> Self {
+        Process {
+            program: program.into(),
+            args: Vec::new(),
+            grace: Duration::from_secs(2),
+        }
+    }
+
+    /// Passes the fields of `args` as `--name=value` arguments (entry point style: plain
+    /// values as they are, others as JSON).
+    ///
+    /// # Panics
+    /// When `args` does not serialize to a JSON object (it must be a struct).
+    pub fn args<A: Message>(mut self, args: &A) -> Self {
+        let value = serde_json::to_value(args).expect("arguments encode as JSON");
+        let serde_json::Value::Object(fields) = value else {
+            panic!(
+                "Process::args takes a struct; `{}` is not one",
+                A::type_name()
+            );
+        };
+        for (name, value) in fields {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            self.args.push(format!("--{name}={text}"));
+        }
+        self
+    }
+
+    /// Adds one raw command-line argument.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// How long the child has to end after SIGTERM before it is killed (default 2 s).
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    fn resolve(&self) -> Result<PathBuf, String> {
+        let given = PathBuf::from(&self.program);
+        if self.program.contains('/') {
+            return Ok(given);
+        }
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find this program's path: {e}"))?;
+        let beside = exe.parent().map(|d| d.join(&self.program));
+        match beside {
+            Some(p) if p.exists() => Ok(p),
+            _ => Err(format!(
+                "no program `{}` beside {} (build it, or give a path)",
+                self.program,
+                exe.display()
+            )),
+        }
+    }
+}
+
+impl Spawn for Process {
+    fn kind(&self) -> &'static str {
+        "process"
+    }
+
+    fn spawn(self, core: Core) {
+        Async::new(move |cx| run(cx, self)).spawn(core)
+    }
+}
+
+impl Recipe for Process {
+    type Worker = Process;
+    fn make(&mut self) -> Process {
+        self.clone()
+    }
+}
+
+/// Puts `fd` on the child's descriptor 3, asks the kernel to kill the child when the
+/// parent dies, and checks the parent did not die already. Runs between fork and exec.
+fn prepare_child(fd: i32, parent: libc::pid_t) -> std::io::Result<()> {
+    // SAFETY: only async-signal-safe calls (dup2, fcntl, prctl, getppid) between fork and exec.
+    unsafe {
+        if libc::dup2(fd, CHILD_FD) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let flags = libc::fcntl(CHILD_FD, libc::F_GETFD);
+        libc::fcntl(CHILD_FD, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::getppid() != parent {
+            libc::_exit(1);
+        }
+    }
+    Ok(())
+}
+
+fn signal(pid: Option<u32>, signo: i32) {
+    if let Some(pid) = pid {
+        // SAFETY: sending a signal to our own child by pid.
+        unsafe {
+            libc::kill(pid as libc::pid_t, signo);
+        }
+    }
+}
+
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(mut r: R) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match r.read(&mut chunk).await {
+            Ok(0) | Err(_) => return out,
+            Ok(n) => {
+                if out.len() + n <= MAX_OUTPUT {
+                    out.extend_from_slice(&chunk[..n]);
+                }
+            }
+        }
+    }
+}
+
+async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
+    let name = this.program.clone();
+    let fail = |reason: String| AnyMessage::new(Faulted::new(reason));
+    let program = match this.resolve() {
+        Ok(p) => p,
+        Err(reason) => return fail(reason),
+    };
+    let (ours, theirs) = match std::os::unix::net::UnixStream::pair() {
+        Ok(pair) => pair,
+        Err(e) => return fail(format!("cannot make a link for `{name}`: {e}")),
+    };
+    let their_fd = OwnedFd::from(theirs);
+    let raw = their_fd.as_raw_fd();
+    let parent = std::process::id() as libc::pid_t;
+    let mut command = tokio::process::Command::new(&program);
+    command
+        .args(&this.args)
+        .arg("--full-output")
+        .env(LINK_FD_VARIABLE, CHILD_FD.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // SAFETY: prepare_child only makes async-signal-safe calls.
+    unsafe {
+        command.pre_exec(move || prepare_child(raw, parent));
+    }
+    let mut child = match command.spawn() {
+        Ok(c) => c,
+        Err(e) => return fail(format!("cannot start `{}`: {e}", program.display())),
+    };
+    drop(their_fd);
+    let pid = child.id();
+    tracing::debug!(target: "strata::process", program = %program.display(), pid, object = %cx.address(), "child started");
+    let stdout = tokio::spawn(read_capped(child.stdout.take().expect("piped")));
+    let stderr = tokio::spawn(read_capped(child.stderr.take().expect("piped")));
+
+    // The link to the child, as an object of its own; we own it, so we hear Accepted.
+    let me = cx.address();
+    let link_object = match ours
+        .set_nonblocking(true)
+        .and_then(|_| tokio::net::UnixStream::from_std(ours))
+    {
+        Ok(stream) => Some(
+            cx.create(Async::new(move |mut lcx: AsyncContext| async move {
+                let settings = LinkSettings {
+                    alias_peer_owner: Some(me),
+                    ..LinkSettings::default()
+                };
+                match link::run(
+                    &mut lcx,
+                    stream,
+                    Role::Accepting,
+                    me,
+                    format!("child {pid:?}"),
+                    settings,
+                )
+                .await
+                {
+                    Ok(closed) => AnyMessage::new(closed),
+                    Err(reason) => AnyMessage::new(Faulted::new(reason)),
+                }
+            })),
+        ),
+        Err(e) => {
+            tracing::warn!(target: "strata::process", error = %e, "no link to the child");
+            None
+        }
+    };
+
+    let mut child_top: Option<Address> = None;
+    let mut waiting: Vec<crate::Envelope> = Vec::new();
+    let mut stopping = false;
+    let mut kill_at: Option<tokio::time::Instant> = None;
+    let status = loop {
+        let deadline =
+            kill_at.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
+        tokio::select! {
+            status = child.wait() => break status,
+            e = cx.recv() => {
+                if e.is::<Stop>() {
+                    if !stopping {
+                        stopping = true;
+                        signal(pid, libc::SIGTERM);
+                        kill_at = Some(tokio::time::Instant::now() + this.grace);
+                    }
+                } else if e.is::<Accepted>() {
+                    child_top = Some(e.sender());
+                    for w in waiting.drain(..) {
+                        let sender = w.sender();
+                        cx.send_from(e.sender(), w.into_message(), sender);
+                    }
+                } else if e.is::<Closed>() || (e.is::<Returned>() && Some(e.sender()) == link_object) {
+                } else if let Some(top) = child_top {
+                    let sender = e.sender();
+                    cx.send_from(top, e.into_message(), sender);
+                } else {
+                    waiting.push(e);
+                }
+            }
+            _ = tokio::time::sleep_until(deadline), if kill_at.is_some() => {
+                tracing::warn!(target: "strata::process", program = %name, pid, "child did not end after SIGTERM: killing it");
+                signal(pid, libc::SIGKILL);
+                kill_at = None;
+            }
+        }
+    };
+    if let Some(l) = link_object {
+        cx.stop(l);
+    }
+    let out = stdout.await.unwrap_or_default();
+    let err = stderr.await.unwrap_or_default();
+    let last_line = String::from_utf8_lossy(&err)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .to_string();
+    let status = match status {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot wait for `{name}`: {e}")),
+    };
+    if !waiting.is_empty() {
+        for w in waiting {
+            cx.send(
+                w.sender(),
+                Faulted::new(format!("`{name}` ended before it could take the message")),
+            );
+        }
+    }
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(signo) = status.signal() {
+        if stopping {
+            return AnyMessage::new(Aborted::new(format!("`{name}` stopped")));
+        }
+        return fail(format!("`{name}` was killed by signal {signo}"));
+    }
+    let code = status.code().unwrap_or(-1);
+    if code != 0 {
+        if stopping && code == 128 + libc::SIGTERM {
+            return AnyMessage::new(Aborted::new(format!("`{name}` stopped")));
+        }
+        let why = if last_line.is_empty() {
+            String::new()
+        } else {
+            format!(": {last_line}")
+        };
+        return fail(format!("`{name}` exited with status {code}{why}"));
+    }
+    let text = String::from_utf8_lossy(&out);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    match serde_json::from_str::<serde_json::Value>(line)
+        .map_err(|e| e.to_string())
+        .and_then(|v| codec::from_json(&v).map_err(|e| e.to_string()))
+    {
+        Ok(value) => value,
+        Err(e) => {
+            let shown: String = line.chars().take(80).collect();
+            fail(format!("`{name}` printed no strata value ({e}): {shown:?}"))
+        }
+    }
+}
+
+/// In a child started by [`Process`]: the link to the parent, taken from the environment
+/// (once). `None` in a program that was not started as a child.
+pub(crate) fn link_to_parent() -> Option<tokio::net::UnixStream> {
+    let fd: i32 = std::env::var(LINK_FD_VARIABLE).ok()?.parse().ok()?;
+    std::env::remove_var(LINK_FD_VARIABLE);
+    // SAFETY: the parent put a socket on this descriptor for us alone, and we take it once.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Grandchildren must not inherit it.
+    // SAFETY: plain fcntl on a descriptor we own.
+    unsafe {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+    let std_stream = std::os::unix::net::UnixStream::from(owned);
+    std_stream.set_nonblocking(true).ok()?;
+    let _guard = crate::runtime::handle().enter();
+    tokio::net::UnixStream::from_std(std_stream).ok()
+}
