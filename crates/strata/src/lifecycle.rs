@@ -109,6 +109,7 @@ fn connect_to_parent(cx: &mut ThreadContext, top: crate::Address) {
     AS_CHILD.store(true, Ordering::SeqCst);
     let settings = LinkSettings {
         notify_owner: false,
+        max_frame: crate::process::PRIVATE_MAX_FRAME,
         ..LinkSettings::default()
     };
     cx.create(crate::object::Async::new(

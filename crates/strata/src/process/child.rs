@@ -36,6 +36,10 @@ pub const LINK_FD_VARIABLE: &str = "STRATA_LINK_FD";
 /// The descriptor number the link is placed on in the child.
 const CHILD_FD: i32 = 3;
 
+/// The largest frame on the private link between a parent and its child: the peer is
+/// trusted, and replies such as large tables must fit.
+pub(crate) const PRIVATE_MAX_FRAME: usize = 256 << 20;
+
 /// The most output kept from a child (its value is printed on stdout).
 const MAX_OUTPUT: usize = 64 << 20;
 
@@ -220,6 +224,7 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
             cx.create(Async::new(move |mut lcx: AsyncContext| async move {
                 let settings = LinkSettings {
                     alias_peer_owner: Some(me),
+                    max_frame: PRIVATE_MAX_FRAME,
                     ..LinkSettings::default()
                 };
                 match link::run(

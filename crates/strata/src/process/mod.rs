@@ -4,6 +4,6 @@
 mod child;
 mod entry;
 
-pub(crate) use child::link_to_parent;
+pub(crate) use child::{link_to_parent, PRIVATE_MAX_FRAME};
 pub use child::{Process, LINK_FD_VARIABLE};
 pub use entry::{entry, entry_object};

@@ -1,0 +1,38 @@
+//! A worker process for the process tests: answers `Job { id, ms }` with `Done { id }`
+//! after sleeping `ms` milliseconds (on a thread of its own). Started by a parent's
+//! `Process::of("slow_worker")`; run alone it waits until Ctrl-C.
+
+use std::time::Duration;
+
+use strata::prelude::*;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "proctest.Job")]
+struct Job {
+    id: u64,
+    ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "proctest.Done")]
+struct Done {
+    id: u64,
+    pid: u32,
+}
+
+struct SlowWorker;
+
+#[strata::machine]
+impl SlowWorker {
+    fn job(&mut self, _cx: &mut Context<Self>, j: Job) -> Done {
+        std::thread::sleep(Duration::from_millis(j.ms));
+        Done {
+            id: j.id,
+            pid: std::process::id(),
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    strata::main(Threaded(SlowWorker))
+}
