@@ -41,14 +41,8 @@ impl Server {
 }
 
 fn main() -> ExitCode {
-    match texture::address() {
-        Ok(address) => strata::main(Server {
-            address,
-            seed: texture::seed(),
-        }),
-        Err(e) => {
-            eprintln!("server_1: {e}");
-            ExitCode::from(2)
-        }
-    }
+    texture::serve("server_1", |address| Server {
+        address,
+        seed: texture::seed(),
+    })
 }

@@ -60,14 +60,8 @@ impl Server {
 }
 
 fn main() -> ExitCode {
-    match texture::address() {
-        Ok(address) => strata::main(Server {
-            address,
-            seed: texture::seed(),
-        }),
-        Err(e) => {
-            eprintln!("server_2: {e}");
-            ExitCode::from(2)
-        }
-    }
+    texture::serve("server_2", |address| Server {
+        address,
+        seed: texture::seed(),
+    })
 }

@@ -64,14 +64,8 @@ impl Server {
 }
 
 fn main() -> ExitCode {
-    match texture::address() {
-        Ok(address) => strata::main(Server {
-            address,
-            worker: Address::NULL,
-        }),
-        Err(e) => {
-            eprintln!("server_3: {e}");
-            ExitCode::from(2)
-        }
-    }
+    texture::serve("server_3", |address| Server {
+        address,
+        worker: Address::NULL,
+    })
 }

@@ -71,14 +71,8 @@ impl Server {
 }
 
 fn main() -> ExitCode {
-    match texture::address() {
-        Ok(address) => strata::main(Server {
-            address,
-            spool: Address::NULL,
-        }),
-        Err(e) => {
-            eprintln!("server_4: {e}");
-            ExitCode::from(2)
-        }
-    }
+    texture::serve("server_4", |address| Server {
+        address,
+        spool: Address::NULL,
+    })
 }

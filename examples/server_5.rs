@@ -48,11 +48,5 @@ impl Server {
 }
 
 fn main() -> ExitCode {
-    match texture::address() {
-        Ok(address) => strata::main(Server { address }),
-        Err(e) => {
-            eprintln!("server_5: {e}");
-            ExitCode::from(2)
-        }
-    }
+    texture::serve("server_5", |address| Server { address })
 }

@@ -48,11 +48,5 @@ impl Server {
 }
 
 fn main() -> ExitCode {
-    match texture::address() {
-        Ok(address) => strata::main(Server { address }),
-        Err(e) => {
-            eprintln!("server_6: {e}");
-            ExitCode::from(2)
-        }
-    }
+    texture::serve("server_6", |address| Server { address })
 }

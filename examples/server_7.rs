@@ -52,14 +52,8 @@ impl Server {
 }
 
 fn main() -> ExitCode {
-    match texture::address() {
-        Ok(address) => strata::main(Server {
-            address,
-            worker: Address::NULL,
-        }),
-        Err(e) => {
-            eprintln!("server_7: {e}");
-            ExitCode::from(2)
-        }
-    }
+    texture::serve("server_7", |address| Server {
+        address,
+        worker: Address::NULL,
+    })
 }

@@ -57,14 +57,8 @@ impl Server {
 }
 
 fn main() -> ExitCode {
-    match texture::address() {
-        Ok(address) => strata::main(Server {
-            address,
-            spool: Address::NULL,
-        }),
-        Err(e) => {
-            eprintln!("server_8: {e}");
-            ExitCode::from(2)
-        }
-    }
+    texture::serve("server_8", |address| Server {
+        address,
+        spool: Address::NULL,
+    })
 }

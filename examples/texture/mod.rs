@@ -44,6 +44,21 @@ pub fn seed() -> u64 {
     (t ^ u64::from(std::process::id())).max(1)
 }
 
+/// Runs a server example: `make` builds its top object from the listening address (the
+/// first argument that is not an option, or 127.0.0.1:5050); a bad address exits 2.
+pub fn serve<O: strata::Spawn>(
+    name: &str,
+    make: impl FnOnce(std::net::SocketAddr) -> O,
+) -> std::process::ExitCode {
+    match address() {
+        Ok(address) => strata::main(make(address)),
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
 /// The listening address: the first argument that is not an option, or 127.0.0.1:5050.
 pub fn address() -> Result<std::net::SocketAddr, String> {
     let arg = std::env::args().skip(1).find(|a| !a.starts_with("--"));
