@@ -144,18 +144,20 @@ impl<'de> Deserialize<'de> for AnyMessage {
 }
 
 /// Encodes a message in the binary codec (type name, then value), appending to `out`.
+///
+/// The value is serialized by its own type's code, not through type erasure: this is the
+/// path every message on a link takes.
 pub fn to_binary_into(message: &AnyMessage, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    let taken = std::mem::take(out);
-    match postcard::to_extend(message, taken) {
-        Ok(v) => {
-            *out = v;
-            Ok(())
-        }
-        Err(e) => Err(CodecError::Encode {
+    message.register_type();
+    let start = out.len();
+    postcard::to_extend(message.type_name(), super::Append(out)).expect("a string always encodes");
+    message.binary_into(out).map_err(|e| {
+        out.truncate(start);
+        CodecError::Encode {
             name: message.type_name().to_string(),
             reason: e.to_string(),
-        }),
-    }
+        }
+    })
 }
 
 /// Encodes a message in the binary codec.
@@ -263,7 +265,7 @@ pub fn decode_with<'de, D: Deserializer<'de>>(
 
 /// Encodes just the value as JSON text, without its type name.
 pub fn to_json_plain_bytes(message: &AnyMessage) -> Result<Vec<u8>, CodecError> {
-    serde_json::to_vec(&Erased(message.erased())).map_err(|e| CodecError::Encode {
+    message.json_bytes().map_err(|e| CodecError::Encode {
         name: message.type_name().to_string(),
         reason: e.to_string(),
     })
@@ -311,6 +313,45 @@ mod tests {
         let json = to_json(&AnyMessage::new(back)).unwrap();
         let again = from_json(&json).unwrap();
         assert_eq!(again.type_name(), "vec<any>");
+    }
+
+    /// Serializes as a sequence of unknown length, which the binary codec refuses.
+    #[derive(Debug)]
+    struct Unsized;
+
+    impl Serialize for Unsized {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeSeq;
+            s.serialize_seq(None)?.end()
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Unsized {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            <()>::deserialize(d).map(|_| Unsized)
+        }
+    }
+
+    impl Message for Unsized {
+        fn type_name() -> &'static str {
+            "test.Unsized"
+        }
+    }
+
+    #[test]
+    fn a_failed_encoding_leaves_what_was_already_in_the_buffer() {
+        let mut out = b"earlier frames".to_vec();
+        let err = to_binary_into(&AnyMessage::new(Unsized), &mut out).unwrap_err();
+        assert!(
+            matches!(err, CodecError::Encode { ref name, .. } if name == "test.Unsized"),
+            "{err}"
+        );
+        assert_eq!(out, b"earlier frames");
+        to_binary_into(&AnyMessage::new(5u8), &mut out).unwrap();
+        assert_eq!(
+            from_binary(&out[14..]).unwrap().downcast::<u8>().unwrap(),
+            5
+        );
     }
 
     #[test]

@@ -147,6 +147,15 @@ where
     }
 }
 
+/// Appends to a buffer without taking it, so a failed encoding leaves what was there.
+pub(crate) struct Append<'a>(pub(crate) &'a mut Vec<u8>);
+
+impl Extend<u8> for Append<'_> {
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, bytes: I) {
+        self.0.extend(bytes);
+    }
+}
+
 /// Object-safe view of a [`Message`], used behind [`AnyMessage`].
 pub(crate) trait DynMessage: Any + Send {
     fn name(&self) -> &'static str;
@@ -157,6 +166,10 @@ pub(crate) trait DynMessage: Any + Send {
     fn erased(&self) -> &dyn erased_serde::Serialize;
     fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
     fn register(&self);
+    /// The value as JSON text, serialized by the concrete type's own code (no erasure).
+    fn json_bytes(&self) -> Result<Vec<u8>, serde_json::Error>;
+    /// The value in the binary codec, appended to `out` (no erasure).
+    fn binary_into(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error>;
 }
 
 impl<T: Message> DynMessage for T {
@@ -183,6 +196,12 @@ impl<T: Message> DynMessage for T {
     }
     fn register(&self) {
         registry::register::<T>();
+    }
+    fn json_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
+    }
+    fn binary_into(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+        postcard::to_extend(self, Append(out)).map(|_| ())
     }
 }
 
@@ -258,6 +277,14 @@ impl AnyMessage {
 
     pub(crate) fn erased(&self) -> &dyn erased_serde::Serialize {
         self.0.erased()
+    }
+
+    pub(crate) fn json_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        self.0.json_bytes()
+    }
+
+    pub(crate) fn binary_into(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
+        self.0.binary_into(out)
     }
 }
 
