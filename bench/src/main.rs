@@ -1,5 +1,6 @@
 //! `strata-bench`: measures strata against actix, ractor and a raw tokio-channel baseline on
-//! the same three workloads, and reports medians side by side.
+//! the same three workloads, and strata's HTTP servers against bare hyper and a Python
+//! layer-cake spool, and reports medians side by side.
 //!
 //! Run it through `bench/run` (which builds in release mode first). Without arguments the
 //! binary runs the whole suite: every benchmark for every peer, several runs each, each run
@@ -7,6 +8,7 @@
 //! table and rewrites the table in `bench/README.md`. See the README for what each benchmark
 //! measures exactly.
 
+mod http;
 mod peers;
 mod report;
 mod suite;
@@ -22,6 +24,8 @@ fn main() -> ExitCode {
     }
     let result = if args.first().map(String::as_str) == Some("measure") {
         suite::measure_command(&args[1..])
+    } else if args.first().map(String::as_str) == Some("serve-hyper") {
+        http::hyper_texture::serve_command(&args[1..])
     } else {
         suite::Options::parse(&args).and_then(|options| suite::run(&options))
     };

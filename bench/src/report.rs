@@ -144,6 +144,11 @@ fn cpu_model() -> String {
 
 /// The locked versions of the peers, read from the benchmark's `Cargo.lock`.
 fn peer_versions() -> String {
+    crate_versions(&["strata", "actix", "ractor", "tokio"])
+}
+
+/// `name version` for each crate, as locked in the benchmark's `Cargo.lock`.
+pub fn crate_versions(names: &[&str]) -> String {
     let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
         .unwrap_or_default();
     let version_of = |name: &str| {
@@ -155,7 +160,7 @@ fn peer_versions() -> String {
             })
             .unwrap_or_else(|| "?".to_string())
     };
-    ["strata", "actix", "ractor", "tokio"]
+    names
         .iter()
         .map(|n| format!("{n} {}", version_of(n)))
         .collect::<Vec<_>>()
@@ -315,17 +320,29 @@ pub fn save_samples(samples: &Samples, machine: &Machine) {
 /// Replaces what lies between the marker comments of the README with `table`, keeping
 /// everything else.
 pub fn rewrite_readme(path: &Path, table: &str) -> Result<(), String> {
+    rewrite_between(path, BEGIN, END, table)
+}
+
+/// Replaces what lies between the marker lines `begin` and `end` of the file at `path`
+/// with `table`, keeping everything else.
+pub fn rewrite_between(path: &Path, begin: &str, end: &str, table: &str) -> Result<(), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let updated = replace_between_markers(&text, table)
-        .ok_or_else(|| format!("{} lacks the lines `{BEGIN}` and `{END}`", path.display()))?;
+    let updated = replace_between(&text, begin, end, table)
+        .ok_or_else(|| format!("{} lacks the lines `{begin}` and `{end}`", path.display()))?;
     std::fs::write(path, updated).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// `text` with the part between [`BEGIN`] and [`END`] replaced by `table`.
+#[cfg(test)]
 fn replace_between_markers(text: &str, table: &str) -> Option<String> {
-    let begin = text.find(BEGIN)? + BEGIN.len();
-    let end = begin + text[begin..].find(END)?;
+    replace_between(text, BEGIN, END, table)
+}
+
+/// `text` with the part between the markers `begin` and `end` replaced by `table`.
+fn replace_between(text: &str, begin: &str, end: &str, table: &str) -> Option<String> {
+    let begin = text.find(begin)? + begin.len();
+    let end = begin + text[begin..].find(end)?;
     Some(format!(
         "{}\n{}\n{}",
         &text[..begin],

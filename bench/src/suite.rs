@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::http::{self, HttpPeer};
 use crate::report::{self, Samples};
 use crate::workload::{self, Bench, Peer};
 
@@ -23,16 +24,24 @@ pub struct Options {
     pub quick: bool,
     /// Where to rewrite the results table, if anywhere.
     pub readme: Option<PathBuf>,
-    /// The benchmarks to run.
+    /// The benchmarks to run (apart from the HTTP ones).
     pub benches: Vec<Bench>,
     /// The peers to run (each only on the benchmarks it takes part in).
     pub peers: Vec<Peer>,
+    /// Whether to run the HTTP benchmarks.
+    pub http: bool,
+    /// The servers of the HTTP benchmarks to run.
+    pub http_peers: Vec<HttpPeer>,
+    /// Seconds of each measured wrk run, when not the default.
+    pub http_seconds: Option<u64>,
 }
 
 /// The command-line help.
 pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH | --no-readme]
-                    [--bench fanout,pingpong,spawn] [--peer raw,strata,...]
+                    [--bench fanout,pingpong,spawn,http] [--peer raw,strata,...]
+                    [--http-seconds S]
        strata-bench measure BENCH PEER N
+       strata-bench serve-hyper ADDRESS
 
   --runs N       measured runs per benchmark and peer (default 5; 1 with --quick)
   --quick        a tenth of the full sizes: a fast smoke run; the README is left alone
@@ -40,8 +49,13 @@ pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH
   --readme PATH  rewrite the results table of this README (default: bench/README.md,
                  except with --quick)
   --no-readme    print the table only
-  --bench LIST   only these benchmarks (fanout, pingpong, spawn)
-  --peer LIST    only these peers (raw, strata, strata-ask, strata-async, actix, ractor)";
+  --bench LIST   only these benchmarks (fanout, pingpong, spawn, http)
+  --peer LIST    only these peers (raw, strata, strata-ask, strata-async, actix, ractor;
+                 for http: hyper, server_1, server_4, layer-cake)
+  --http-seconds S  seconds of each measured wrk run (default 5; 2 with --quick)
+
+  measure        one measurement in this process (what the suite runs in a child)
+  serve-hyper    the bare hyper texture server of the HTTP benchmarks";
 
 fn default_readme() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
@@ -54,7 +68,10 @@ impl Options {
         let mut quick = false;
         let mut readme: Option<Option<PathBuf>> = None;
         let mut benches = Bench::ALL.to_vec();
+        let mut http = true;
         let mut peers = Peer::ALL.to_vec();
+        let mut http_peers = HttpPeer::ALL.to_vec();
+        let mut http_seconds = None;
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             let mut value = |name: &str| {
@@ -75,9 +92,29 @@ impl Options {
                 "--readme" => readme = Some(Some(PathBuf::from(value("--readme")?))),
                 "--no-readme" => readme = Some(None),
                 "--bench" => {
-                    benches = list(&value("--bench")?, Bench::from_key, "benchmark")?;
+                    let v = value("--bench")?;
+                    let names: Vec<&str> = v.split(',').filter(|s| !s.is_empty()).collect();
+                    http = names.contains(&"http");
+                    let others: Vec<&str> = names.into_iter().filter(|&s| s != "http").collect();
+                    benches = list(&others.join(","), Bench::from_key, "benchmark")?;
                 }
-                "--peer" => peers = list(&value("--peer")?, Peer::from_key, "peer")?,
+                "--peer" => {
+                    let v = value("--peer")?;
+                    let names: Vec<&str> = v.split(',').filter(|s| !s.is_empty()).collect();
+                    let (web, others): (Vec<&str>, Vec<&str>) = names
+                        .into_iter()
+                        .partition(|s| HttpPeer::from_key(s).is_some());
+                    peers = list(&others.join(","), Peer::from_key, "peer")?;
+                    http_peers = list(&web.join(","), HttpPeer::from_key, "peer")?;
+                }
+                "--http-seconds" => {
+                    let v = value("--http-seconds")?;
+                    let n: u64 = v.parse().map_err(|_| format!("bad --http-seconds `{v}`"))?;
+                    if n == 0 {
+                        return Err("--http-seconds must be at least 1".into());
+                    }
+                    http_seconds = Some(n);
+                }
                 other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
             }
         }
@@ -92,6 +129,9 @@ impl Options {
             readme,
             benches,
             peers,
+            http,
+            http_peers,
+            http_seconds,
         })
     }
 
@@ -112,9 +152,26 @@ fn list<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<Vec<T
         .collect()
 }
 
-/// Runs the whole suite, prints the table, and rewrites the README's table.
+/// Runs the whole suite: the actor benchmarks, then the HTTP benchmarks; prints their
+/// tables and rewrites them in the README.
 pub fn run(options: &Options) -> Result<(), String> {
-    let pairs: Vec<(Bench, Peer)> = options
+    let pairs = pairs(options);
+    let http = options.http && !options.http_peers.is_empty();
+    if pairs.is_empty() && !http {
+        return Err("nothing to run: no peer takes part in the chosen benchmarks".into());
+    }
+    if !pairs.is_empty() {
+        run_actors(options, &pairs)?;
+    }
+    if http {
+        http::run(options)?;
+    }
+    Ok(())
+}
+
+/// The (benchmark, peer) pairs of the actor benchmarks to run.
+fn pairs(options: &Options) -> Vec<(Bench, Peer)> {
+    options
         .benches
         .iter()
         .flat_map(|&b| {
@@ -123,16 +180,17 @@ pub fn run(options: &Options) -> Result<(), String> {
                 .filter(|p| options.peers.contains(p))
                 .map(move |&p| (b, p))
         })
-        .collect();
-    if pairs.is_empty() {
-        return Err("nothing to run: no peer takes part in the chosen benchmarks".into());
-    }
+        .collect()
+}
+
+/// Runs the actor benchmarks, prints their table, and rewrites it in the README.
+fn run_actors(options: &Options, pairs: &[(Bench, Peer)]) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
     let began = Instant::now();
     let load_at_start = report::load_average();
     let mut samples = Samples::default();
     for run in 1..=options.runs {
-        for &(bench, peer) in &pairs {
+        for &(bench, peer) in pairs {
             let n = options.size(bench);
             let elapsed = measure_in_child(&exe, bench, peer, n)?;
             let figure = bench.figure(n, elapsed);

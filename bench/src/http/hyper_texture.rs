@@ -1,0 +1,186 @@
+//! The bare hyper peer of the HTTP benchmarks: the texture service written directly on
+//! hyper 1 and tokio, with no strata in the request path.
+//!
+//! `strata-bench serve-hyper 127.0.0.1:PORT` answers `GET /Xy?x=8&y=8` with an x-by-y
+//! table of random floats in [0, 1) as JSON, the same work as strata's `server_1`: parse
+//! the query, build the table with the same xorshift generator, serialize it with
+//! `serde_json`. hyper is set up as strata's HTTP front sets it up (HTTP/1.1 keep-alive,
+//! `TCP_NODELAY`, a tokio timer for the header read time-out) on a tokio runtime of
+//! [`WORKERS`](crate::workload::WORKERS) worker threads, like strata's shared runtime, so
+//! the difference between the two is what strata adds around hyper.
+
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+
+use crate::workload::WORKERS;
+
+/// Largest side accepted, so a stray request cannot ask for a table of terabytes.
+const MAX_SIDE: usize = 10_000;
+
+thread_local! {
+    /// Each runtime worker keeps its own generator state.
+    static SEED: Cell<u64> = Cell::new(first_seed());
+}
+
+/// A seed that differs from thread to thread and run to run (never zero).
+fn first_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    let here = &nanos as *const u64 as u64;
+    (nanos ^ here.rotate_left(32) ^ u64::from(std::process::id())).max(1)
+}
+
+/// One xorshift64 step (shifts 13, 7, 17), as in the examples' texture module, and the
+/// float in [0, 1) made from its top 53 bits.
+fn next_unit(seed: &mut u64) -> f64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    (*seed >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The x-by-y table: `y` rows of `x` floats.
+pub fn table(x: usize, y: usize, seed: &mut u64) -> Vec<Vec<f64>> {
+    (0..y)
+        .map(|_| (0..x).map(|_| next_unit(seed)).collect())
+        .collect()
+}
+
+/// `x` and `y` from a query string, or why not.
+fn parse_query(query: &str) -> Result<(usize, usize), String> {
+    let (mut x, mut y) = (None, None);
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        let slot = match key.as_ref() {
+            "x" => &mut x,
+            "y" => &mut y,
+            other => return Err(format!("unknown field `{other}`")),
+        };
+        let n: usize = value
+            .parse()
+            .map_err(|_| format!("`{key}` is not a count: `{value}`"))?;
+        if n > MAX_SIDE {
+            return Err(format!("`{key}` is over {MAX_SIDE}"));
+        }
+        *slot = Some(n);
+    }
+    match (x, y) {
+        (Some(x), Some(y)) => Ok((x, y)),
+        _ => Err("both `x` and `y` are needed".to_string()),
+    }
+}
+
+fn reply(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn error(status: StatusCode, reason: &str) -> Response<Full<Bytes>> {
+    let body =
+        serde_json::to_vec(&serde_json::json!({ "error": reason })).expect("a JSON value encodes");
+    reply(status, body)
+}
+
+async fn respond(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.uri().path() != "/Xy" {
+        return Ok(error(StatusCode::NOT_FOUND, "not found"));
+    }
+    if req.method() != Method::GET {
+        return Ok(error(StatusCode::METHOD_NOT_ALLOWED, "GET only"));
+    }
+    let (x, y) = match parse_query(req.uri().query().unwrap_or("")) {
+        Ok(xy) => xy,
+        Err(reason) => return Ok(error(StatusCode::BAD_REQUEST, &reason)),
+    };
+    let table = SEED.with(|cell| {
+        let mut seed = cell.get();
+        let t = table(x, y, &mut seed);
+        cell.set(seed);
+        t
+    });
+    let body = serde_json::to_vec(&table).expect("floats in [0, 1) encode");
+    Ok(reply(StatusCode::OK, body))
+}
+
+async fn serve(address: SocketAddr) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("hyper texture listening on http://{bound}/Xy?x=2&y=2");
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                eprintln!("hyper texture: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), hyper::service::service_fn(respond));
+            // A client that goes away mid-request is no concern of the benchmark.
+            let _ = connection.await;
+        });
+    }
+}
+
+/// `strata-bench serve-hyper ADDRESS`: serves until the process is ended (SIGTERM).
+pub fn serve_command(args: &[String]) -> Result<(), String> {
+    let [address] = args else {
+        return Err("serve-hyper takes one argument: the address, like 127.0.0.1:5101".into());
+    };
+    let address: SocketAddr = address
+        .parse()
+        .map_err(|_| format!("`{address}` is not a socket address"))?;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot build the runtime: {e}"))?
+        .block_on(serve(address))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_parse() {
+        assert_eq!(parse_query("x=8&y=3"), Ok((8, 3)));
+        assert!(parse_query("x=8").is_err());
+        assert!(parse_query("x=8&y=z").is_err());
+        assert!(parse_query("x=8&y=2&z=1").is_err());
+        assert!(parse_query("x=20000&y=1").is_err());
+    }
+
+    #[test]
+    fn tables_have_the_asked_shape_and_range() {
+        let mut seed = 88172645463325252;
+        let t = table(3, 2, &mut seed);
+        assert_eq!(t.len(), 2);
+        assert!(t.iter().all(|row| row.len() == 3));
+        assert!(t.iter().flatten().all(|v| (0.0..1.0).contains(v)));
+        // The generator moves on: the next table differs.
+        assert_ne!(table(3, 2, &mut seed), t);
+    }
+}

@@ -1,0 +1,524 @@
+//! The HTTP benchmarks: requests per second that `wrk` gets from the texture service,
+//! served by strata's `server_1` and `server_4`, by bare hyper, and by the Python
+//! layer-cake spool.
+//!
+//! Every measurement starts its server as a fresh process on a free loopback port, waits
+//! until it answers, checks one answer's table, warms it up with a short wrk run, measures
+//! with wrk, then stops it. Rounds are interleaved (round 1 of every row, then round 2,
+//! ...), every other round in reverse order, so a slow spell of the shared machine spreads
+//! over all servers; ratios are taken within a round and their median reported.
+
+pub mod hyper_texture;
+mod server;
+mod table;
+mod wrk;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use crate::report;
+use crate::suite::Options;
+use server::Server;
+
+pub use table::{BEGIN, END};
+
+/// The table sizes asked for: `/Xy?x=8&y=8` and `/Xy?x=100&y=100`.
+pub const SHAPES: [(usize, usize); 2] = [(8, 8), (100, 100)];
+
+/// Seconds of each measured wrk run, full and `--quick`.
+pub const SECONDS: (u64, u64) = (5, 2);
+/// Seconds of the wrk warm-up before each measured run.
+pub const WARMUP_SECONDS: u64 = 1;
+
+/// The Python package (on the Python package index) that provides `layer_cake`.
+pub const LAYER_CAKE_PACKAGE: &str = "seven-layer-cake";
+
+/// One server in the HTTP benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HttpPeer {
+    /// The texture service on bare hyper + tokio: the baseline.
+    Hyper,
+    /// strata's `server_1`: the HTTP front and one machine answering inline.
+    Server1,
+    /// strata's `server_4`: the HTTP front and a spool of 8 worker threads.
+    Server4,
+    /// layer-cake (Python): `listen` with HTTP, an `ObjectSpool` of 8 worker threads.
+    LayerCake,
+}
+
+impl HttpPeer {
+    /// Every HTTP peer, in report order.
+    pub const ALL: [HttpPeer; 4] = [
+        HttpPeer::Hyper,
+        HttpPeer::Server1,
+        HttpPeer::Server4,
+        HttpPeer::LayerCake,
+    ];
+
+    /// The name used on the command line.
+    pub fn key(self) -> &'static str {
+        match self {
+            HttpPeer::Hyper => "hyper",
+            HttpPeer::Server1 => "server_1",
+            HttpPeer::Server4 => "server_4",
+            HttpPeer::LayerCake => "layer-cake",
+        }
+    }
+
+    /// Parses a command-line name.
+    pub fn from_key(key: &str) -> Option<HttpPeer> {
+        HttpPeer::ALL.into_iter().find(|p| p.key() == key)
+    }
+
+    /// The peer's label in the table.
+    pub fn label(self) -> &'static str {
+        match self {
+            HttpPeer::Hyper => "bare hyper + tokio (baseline)",
+            HttpPeer::Server1 => "strata `server_1` (answers inline)",
+            HttpPeer::Server4 => "strata `server_4` (spool of 8 worker threads)",
+            HttpPeer::LayerCake => "layer-cake `ObjectSpool` of 8 threads (Python)",
+        }
+    }
+
+    /// The request path for an x-by-y table. The same for every peer: layer-cake maps
+    /// `/Xy?x=..&y=..` onto its `Xy` message as strata does.
+    pub fn path(self, x: usize, y: usize) -> String {
+        format!("/Xy?x={x}&y={y}")
+    }
+
+    /// The table inside a response body. layer-cake wraps any reply in its own JSON
+    /// envelope, `{"value": ["vector<vector<float8>>", TABLE, []]}`; the others send the
+    /// table itself.
+    pub fn table_of(self, body: &[u8]) -> Result<serde_json::Value, String> {
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            format!(
+                "{} answered something that is not JSON ({e}): {}",
+                self.key(),
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            )
+        })?;
+        match self {
+            HttpPeer::LayerCake => value
+                .get("value")
+                .and_then(|v| v.get(1))
+                .cloned()
+                .ok_or_else(|| format!("not a layer-cake envelope: {value}")),
+            _ => Ok(value),
+        }
+    }
+
+    /// True for the peers whose failure fails the suite; a peer from another ecosystem
+    /// that cannot be installed or run is reported as not measured instead.
+    fn required(self) -> bool {
+        !matches!(self, HttpPeer::LayerCake)
+    }
+
+    /// Whether a wrk run warms the server up before the measured run. Not layer-cake's:
+    /// Python has no JIT to warm (the two checked requests load every code path), and
+    /// layer-cake 1.0.10's network engine dies of an unhandled `BrokenPipeError` when a
+    /// client closes its connection while a response is being written, which is how
+    /// every wrk run ends; a warm-up run would often leave nothing to measure.
+    fn wrk_warmup(self) -> bool {
+        !matches!(self, HttpPeer::LayerCake)
+    }
+
+    /// Checks once, before the runs, that this peer can run here; says why not.
+    fn available(self) -> Result<(), String> {
+        match self {
+            HttpPeer::Hyper => Ok(()),
+            HttpPeer::Server1 | HttpPeer::Server4 => {
+                let exe = examples_dir().join(self.key());
+                if exe.is_file() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{} is missing: build it with `cargo build --release --example {}` \
+                         from the repository root (bench/run does)",
+                        exe.display(),
+                        self.key()
+                    ))
+                }
+            }
+            HttpPeer::LayerCake => {
+                let python = python();
+                if !python.is_file() {
+                    return Err(format!(
+                        "no Python environment at {}: bench/run creates it with \
+                         `python3 -m venv` and installs `{LAYER_CAKE_PACKAGE}` with pip",
+                        python.display()
+                    ));
+                }
+                let out = Command::new(&python)
+                    .args(["-c", "import layer_cake"])
+                    .output()
+                    .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    Err(format!(
+                        "`import layer_cake` fails in {}: {}",
+                        python.display(),
+                        err.trim().lines().last().unwrap_or("no message")
+                    ))
+                }
+            }
+        }
+    }
+
+    /// The command that runs this peer's server on `address`.
+    fn command(self, address: SocketAddr) -> Result<Command, String> {
+        match self {
+            HttpPeer::Hyper => {
+                let exe =
+                    std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+                let mut c = Command::new(exe);
+                c.args(["serve-hyper", &address.to_string()]);
+                Ok(c)
+            }
+            HttpPeer::Server1 | HttpPeer::Server4 => {
+                let mut c = Command::new(examples_dir().join(self.key()));
+                c.arg(address.to_string());
+                Ok(c)
+            }
+            HttpPeer::LayerCake => {
+                let workdir = bench_dir().join("target/http");
+                std::fs::create_dir_all(&workdir)
+                    .map_err(|e| format!("cannot create {}: {e}", workdir.display()))?;
+                let mut c = Command::new(python());
+                c.arg(bench_dir().join("python/texture_spool.py"))
+                    .arg(format!("--port={}", address.port()))
+                    .current_dir(workdir)
+                    .env("PYTHONDONTWRITEBYTECODE", "1");
+                Ok(c)
+            }
+        }
+    }
+}
+
+/// The benchmark crate's directory.
+fn bench_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where strata's release examples are: `$STRATA_BENCH_EXAMPLES`, or the repository's
+/// `target/release/examples`.
+fn examples_dir() -> PathBuf {
+    std::env::var_os("STRATA_BENCH_EXAMPLES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| bench_dir().join("../target/release/examples"))
+}
+
+/// The Python of the virtual environment that holds layer-cake.
+fn python() -> PathBuf {
+    bench_dir().join("target/pyenv/bin/python")
+}
+
+/// One table size.
+pub type Shape = (usize, usize);
+
+/// One row's reports, one per round (`None` where the round did not run).
+pub type Rounds = Vec<Option<wrk::Report>>;
+
+/// Every wrk report of a suite run, by peer, size and round.
+#[derive(Debug, Default)]
+pub struct Samples {
+    /// `(peer, shape)` and the row's reports.
+    pub series: Vec<((HttpPeer, Shape), Rounds)>,
+    /// The peers that could not be measured at all, and why.
+    pub missing: Vec<(HttpPeer, String)>,
+    /// Runs that failed (of peers whose failure does not fail the suite), and why.
+    pub failures: Vec<(HttpPeer, Shape, usize, String)>,
+}
+
+impl Samples {
+    fn record(&mut self, peer: HttpPeer, shape: Shape, round: usize, report: wrk::Report) {
+        let i = match self.series.iter().position(|(k, _)| *k == (peer, shape)) {
+            Some(i) => i,
+            None => {
+                self.series.push(((peer, shape), Vec::new()));
+                self.series.len() - 1
+            }
+        };
+        let runs = &mut self.series[i].1;
+        if runs.len() <= round {
+            runs.resize(round + 1, None);
+        }
+        runs[round] = Some(report);
+    }
+
+    /// The reports of one row, round by round.
+    pub fn rounds(&self, peer: HttpPeer, shape: Shape) -> &[Option<wrk::Report>] {
+        self.series
+            .iter()
+            .find(|(k, _)| *k == (peer, shape))
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// Why `peer` was not measured, if it was not.
+    pub fn missing_reason(&self, peer: HttpPeer) -> Option<&str> {
+        self.missing
+            .iter()
+            .find(|(p, _)| *p == peer)
+            .map(|(_, r)| r.as_str())
+    }
+}
+
+/// Measures one row once: a fresh server, a readiness check, a check of the asked table,
+/// a warm-up, the measured wrk run, and the server stopped.
+fn measure(
+    peer: HttpPeer,
+    shape: Shape,
+    round: usize,
+    seconds: u64,
+) -> Result<wrk::Report, String> {
+    let port = server::free_port()?;
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let command = peer.command(address)?;
+    let log = bench_dir().join(format!(
+        "target/http/logs/{}-{}x{}-round{}.log",
+        peer.key(),
+        shape.0,
+        shape.1,
+        round + 1
+    ));
+    let mut server = Server::start(peer.label(), command, address, &log)?;
+
+    let ready = server.wait_until_ready(&peer.path(2, 2))?;
+    server::check_table(&peer.table_of(&ready)?, 2, 2)
+        .map_err(|e| format!("{}: a bad 2x2 table: {e}", peer.key()))?;
+    let (x, y) = shape;
+    let path = peer.path(x, y);
+    let (status, body) = server::get(address, &path)?;
+    if status != 200 {
+        return Err(format!(
+            "{} answered GET {path} with {status}: {}",
+            peer.key(),
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    server::check_table(&peer.table_of(&body)?, x, y)
+        .map_err(|e| format!("{}: a bad {x}x{y} table: {e}", peer.key()))?;
+
+    let url = format!("http://{address}{path}");
+    if peer.wrk_warmup() {
+        wrk::run(&url, WARMUP_SECONDS)?;
+        if !server.is_running() {
+            return Err(format!(
+                "{} ended during the warm-up; its output:\n{}",
+                peer.key(),
+                server.log_tail()
+            ));
+        }
+    }
+    let cpu_before = server.cpu_time();
+    let mut report = wrk::run(&url, seconds)?;
+    report.server_cpu = match (cpu_before, server.cpu_time()) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    if !server.is_running() {
+        // Ending while wrk ran shows in wrk's socket errors; ending without any is ending
+        // as wrk closed its connections, after the measured span.
+        if report.socket_errors > 0 || report.requests == 0 {
+            return Err(format!(
+                "{} ended during the measurement; its output:\n{}",
+                peer.key(),
+                server.log_tail()
+            ));
+        }
+        report.server_ended = true;
+    }
+    if report.good_per_second() == 0.0 {
+        return Err(format!(
+            "{} answered no request in {seconds} s ({} non-2xx responses, {} socket errors); \
+             its output:\n{}",
+            peer.key(),
+            report.non_2xx,
+            report.socket_errors,
+            server.log_tail()
+        ));
+    }
+    server.stop();
+    Ok(report)
+}
+
+/// Python's and layer-cake's versions, from the benchmark's virtual environment.
+fn python_versions() -> String {
+    let python = python();
+    let run = |args: &[&str]| {
+        Command::new(&python)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                )
+                .trim()
+                .to_string()
+            })
+    };
+    let python_version = run(&["--version"]).unwrap_or_else(|| "Python ?".to_string());
+    let code = format!("import importlib.metadata as m; print(m.version('{LAYER_CAKE_PACKAGE}'))");
+    let cake = run(&["-c", &code]).unwrap_or_else(|| "?".to_string());
+    format!("{python_version}, {LAYER_CAKE_PACKAGE} {cake}")
+}
+
+/// Runs the HTTP benchmarks, prints their table and rewrites it in the README.
+pub fn run(options: &Options) -> Result<(), String> {
+    let began = Instant::now();
+    let load_at_start = report::load_average();
+    let seconds = options
+        .http_seconds
+        .unwrap_or(if options.quick { SECONDS.1 } else { SECONDS.0 });
+    let mut samples = Samples::default();
+    let mut plan: Vec<(HttpPeer, Shape)> = Vec::new();
+    for shape in SHAPES {
+        for peer in HttpPeer::ALL {
+            if options.http_peers.contains(&peer) {
+                plan.push((peer, shape));
+            }
+        }
+    }
+    // A peer that cannot be set up here is either fatal or reported as not measured.
+    for peer in HttpPeer::ALL {
+        if !options.http_peers.contains(&peer) {
+            continue;
+        }
+        if let Err(reason) = peer.available() {
+            if peer.required() {
+                return Err(reason);
+            }
+            eprintln!("[http] {} is not measured: {reason}", peer.key());
+            samples.missing.push((peer, reason));
+        }
+    }
+    for round in 0..options.runs {
+        let order: Vec<(HttpPeer, Shape)> = if round % 2 == 0 {
+            plan.clone()
+        } else {
+            plan.iter().rev().copied().collect()
+        };
+        for (peer, shape) in order {
+            if samples.missing_reason(peer).is_some() {
+                continue;
+            }
+            match measure(peer, shape, round, seconds) {
+                Ok(report) => {
+                    eprintln!(
+                        "[run {}/{}] http {:<10} {:>3}x{:<3} {:>10.0} req/s  non-2xx {}  \
+                         socket errors {}  p99 {}  server CPU/request {}",
+                        round + 1,
+                        options.runs,
+                        peer.key(),
+                        shape.0,
+                        shape.1,
+                        report.good_per_second(),
+                        report.non_2xx,
+                        report.socket_errors,
+                        report
+                            .p99
+                            .map(table::format_latency)
+                            .unwrap_or_else(|| "?".to_string()),
+                        report
+                            .cpu_per_request()
+                            .map(table::format_latency)
+                            .unwrap_or_else(|| "?".to_string()),
+                    );
+                    samples.record(peer, shape, round, report);
+                }
+                Err(e) if !peer.required() => {
+                    eprintln!(
+                        "[run {}/{}] http {} {}x{} failed: {e}",
+                        round + 1,
+                        options.runs,
+                        peer.key(),
+                        shape.0,
+                        shape.1
+                    );
+                    samples.failures.push((peer, shape, round, e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    let notes = table::Notes {
+        machine: report::Machine::detect(began.elapsed(), options, load_at_start),
+        wrk: wrk::version().unwrap_or_else(|| "wrk ?".to_string()),
+        python: python_versions(),
+        seconds,
+    };
+    let text = table::table(&samples, &notes, &options.http_peers);
+    println!("{text}");
+    table::save_samples(&samples, &notes);
+    if let Some(path) = &options.readme {
+        report::rewrite_between(path, BEGIN, END, &text)?;
+        eprintln!("HTTP results table rewritten in {}", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn layer_cake_envelopes_are_opened() {
+        let body = br#"{"value":["vector<vector<float8>>",[[0.1,0.2],[0.3,0.4]],[]]}"#;
+        let table = HttpPeer::LayerCake.table_of(body).unwrap();
+        assert!(server::check_table(&table, 2, 2).is_ok());
+        let plain = HttpPeer::Server1.table_of(b"[[0.5]]").unwrap();
+        assert!(server::check_table(&plain, 1, 1).is_ok());
+        assert!(HttpPeer::Hyper.table_of(b"not json").is_err());
+    }
+
+    #[test]
+    fn rounds_are_kept_in_place() {
+        let mut s = Samples::default();
+        let r = wrk::Report {
+            requests: 10,
+            elapsed: Duration::from_secs(1),
+            ..Default::default()
+        };
+        s.record(HttpPeer::Hyper, (8, 8), 1, r.clone());
+        assert_eq!(s.rounds(HttpPeer::Hyper, (8, 8)), &[None, Some(r)]);
+        assert!(s.rounds(HttpPeer::Server1, (8, 8)).is_empty());
+    }
+
+    #[test]
+    fn the_hyper_server_answers_tables_and_stops() {
+        // The bare hyper peer, run the way the suite runs it, from the test binary's
+        // sibling: only when the harness binary has been built next to the tests.
+        let Some(exe) = std::env::current_exe()
+            .ok()
+            .and_then(|t| Some(t.parent()?.parent()?.join("strata-bench")))
+            .filter(|p| p.is_file())
+        else {
+            return;
+        };
+        let port = server::free_port().unwrap();
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let mut command = Command::new(exe);
+        command.args(["serve-hyper", &address.to_string()]);
+        let log = std::env::temp_dir().join(format!("strata-bench-hyper-{port}.log"));
+        let mut server = Server::start("hyper", command, address, &log).unwrap();
+        let body = server.wait_until_ready("/Xy?x=3&y=2").unwrap();
+        let table = HttpPeer::Hyper.table_of(&body).unwrap();
+        server::check_table(&table, 3, 2).unwrap();
+        let (status, _) = server::get(address, "/Xy?x=3").unwrap();
+        assert_eq!(status, 400);
+        let (status, _) = server::get(address, "/Nope").unwrap();
+        assert_eq!(status, 404);
+        server.stop();
+        assert!(!server.is_running());
+        let _ = std::fs::remove_file(log);
+    }
+}

@@ -1,0 +1,318 @@
+//! Server processes for the HTTP benchmarks: started on a free loopback port, waited for
+//! until they answer, checked, and always stopped (SIGTERM, then SIGKILL after a grace
+//! period) by a guard, also when the harness fails or is itself killed.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to answer its first request.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a server has to end after SIGTERM before it is killed.
+const GRACE: Duration = Duration::from_secs(3);
+/// Read and write time-out of one check request.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Makes a child process receive SIGKILL if this process dies first, so no server or
+/// load generator outlives a harness that was killed.
+pub fn die_with_parent(command: &mut Command) {
+    // SAFETY: the closure runs in the child between fork and exec and calls only prctl,
+    // which is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A free port on 127.0.0.1 (bound and released at once; the server binds it next).
+pub fn free_port() -> Result<u16, String> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .map_err(|e| format!("cannot find a free port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+/// A running server process; dropping it stops the process.
+pub struct Server {
+    name: String,
+    child: Child,
+    /// Where the server listens.
+    pub address: SocketAddr,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts `command` (which must listen on `address`), its output going to `log`.
+    pub fn start(
+        name: &str,
+        mut command: Command,
+        address: SocketAddr,
+        log: &Path,
+    ) -> Result<Server, String> {
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let out = std::fs::File::create(log)
+            .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        die_with_parent(&mut command);
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        Ok(Server {
+            name: name.to_string(),
+            child,
+            address,
+            log: log.to_path_buf(),
+        })
+    }
+
+    /// Waits until `GET path` answers 200, and gives the body. Fails if the process ends
+    /// or does not answer within [`READY_TIMEOUT`].
+    pub fn wait_until_ready(&mut self, path: &str) -> Result<Vec<u8>, String> {
+        let started = Instant::now();
+        let mut last = String::from("no answer yet");
+        while started.elapsed() < READY_TIMEOUT {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "{} ended ({status}) before answering; its output:\n{}",
+                    self.name,
+                    self.log_tail()
+                ));
+            }
+            match get(self.address, path) {
+                Ok((200, body)) => return Ok(body),
+                Ok((status, body)) => {
+                    last = format!("status {status}: {}", String::from_utf8_lossy(&body));
+                }
+                Err(e) => last = e,
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!(
+            "{} did not answer GET {path} within {READY_TIMEOUT:?} ({last}); its output:\n{}",
+            self.name,
+            self.log_tail()
+        ))
+    }
+
+    /// The last lines the server printed.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// The CPU time (user + system, every thread) the process has used so far, from
+    /// `/proc/PID/stat`.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // The command name may hold spaces and parentheses: fields count from the last ')'.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // SAFETY: sysconf only reads a system setting.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let per_second = u64::try_from(per_second).ok().filter(|&t| t > 0)?;
+        Some(Duration::from_secs_f64(ticks as f64 / per_second as f64))
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, a grace period, then SIGKILL; waits for the process either way.
+    pub fn stop(&mut self) {
+        if !self.is_running() {
+            return;
+        }
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill has no memory effects; the pid is our own child, not yet
+            // reaped (try_wait above saw it running), so it names no other process.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+        let asked = Instant::now();
+        while asked.elapsed() < GRACE {
+            if !self.is_running() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!(
+            "{} did not end within {GRACE:?} of SIGTERM; killing it",
+            self.name
+        );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One `GET path` over a fresh connection: the status and the body. Only what the
+/// servers here send is understood: a `Content-Length` body, no chunked encoding.
+pub fn get(address: SocketAddr, path: &str) -> Result<(u16, Vec<u8>), String> {
+    let mut stream =
+        TcpStream::connect_timeout(&address, PROBE_TIMEOUT).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(PROBE_TIMEOUT))
+        .and_then(|_| stream.set_write_timeout(Some(PROBE_TIMEOUT)))
+        .map_err(|e| e.to_string())?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(i) = find(&buffer, b"\r\n\r\n") {
+            break i;
+        }
+        let n = stream.read(&mut chunk).map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Err("the connection closed before the response head ended".into());
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
+    let status: u16 = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("not an HTTP response head: {head:?}"))?;
+    let header = |name: &str| {
+        head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    };
+    if header("transfer-encoding").is_some() {
+        return Err("a chunked response: not understood by this check".into());
+    }
+    let length: usize = header("content-length")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("no Content-Length in {head:?}"))?;
+    let mut body = buffer[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Err("the connection closed inside the body".into());
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(length);
+    Ok((status, body))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Checks that `table` is `y` rows of `x` numbers in [0, 1).
+pub fn check_table(table: &serde_json::Value, x: usize, y: usize) -> Result<(), String> {
+    let rows = table
+        .as_array()
+        .ok_or_else(|| format!("not a list of rows: {table}"))?;
+    if rows.len() != y {
+        return Err(format!("{} rows, not {y}", rows.len()));
+    }
+    for row in rows {
+        let cells = row
+            .as_array()
+            .ok_or_else(|| format!("a row is not a list: {row}"))?;
+        if cells.len() != x {
+            return Err(format!("a row of {} numbers, not {x}", cells.len()));
+        }
+        for cell in cells {
+            match cell.as_f64() {
+                Some(v) if (0.0..1.0).contains(&v) => {}
+                _ => return Err(format!("{cell} is not a number in [0, 1)")),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_checked() {
+        let good = serde_json::json!([[0.1, 0.2], [0.3, 0.99]]);
+        assert!(check_table(&good, 2, 2).is_ok());
+        assert!(check_table(&good, 3, 2).is_err());
+        assert!(check_table(&good, 2, 3).is_err());
+        assert!(check_table(&serde_json::json!([[0.1, 1.5]]), 2, 1).is_err());
+        assert!(check_table(&serde_json::json!({"a": 1}), 1, 1).is_err());
+    }
+
+    #[test]
+    fn cpu_time_is_read() {
+        let port = free_port().unwrap();
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let log = std::env::temp_dir().join(format!("strata-bench-cpu-{port}.log"));
+        let mut command = Command::new("sh");
+        command.args([
+            "-c",
+            "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 30",
+        ]);
+        let server = Server::start("busy sh", command, address, &log).unwrap();
+        let first = server.cpu_time().expect("a running process has a CPU time");
+        std::thread::sleep(Duration::from_millis(300));
+        let later = server.cpu_time().unwrap();
+        assert!(later >= first);
+        drop(server);
+        let _ = std::fs::remove_file(log);
+    }
+
+    #[test]
+    fn a_server_is_stopped_when_its_guard_drops() {
+        let port = free_port().unwrap();
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let log = std::env::temp_dir().join(format!("strata-bench-guard-{port}.log"));
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        let mut server = Server::start("sleep", command, address, &log).unwrap();
+        let pid = server.child.id();
+        assert!(server.is_running());
+        let started = Instant::now();
+        drop(server);
+        assert!(started.elapsed() < GRACE, "sleep ends on SIGTERM");
+        // The pid is reaped: no such process any more (or a new one, not our child).
+        assert!(
+            !Path::new(&format!("/proc/{pid}/status")).exists() || {
+                let status =
+                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                !status.contains("sleep")
+            }
+        );
+        let _ = std::fs::remove_file(log);
+    }
+}

@@ -1,0 +1,493 @@
+//! The HTTP benchmarks' report: two Markdown tables (the front's cost against bare hyper,
+//! the spool against bare hyper and the Python spool), the goals of issues 4 and 5 with
+//! the measured ratios, and the samples kept on disk.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::wrk::{self, Report};
+use super::{HttpPeer, Samples, Shape, SHAPES, WARMUP_SECONDS};
+use crate::report::{crate_versions, median, Machine};
+
+/// The marker line after which the README's HTTP table starts.
+pub const BEGIN: &str = "<!-- http-results:begin -->";
+/// The marker line before which the README's HTTP table ends.
+pub const END: &str = "<!-- http-results:end -->";
+
+/// The goal of issue 4: `server_1` at least this fraction of bare hyper's requests/s.
+const FRONT_GOAL: f64 = 0.8;
+/// The goal of issue 5: `server_4` at least this many times the Python spool (8x8).
+const PYTHON_GOAL: f64 = 50.0;
+/// The goal of issue 5: `server_4` at least this fraction of bare hyper (8x8).
+const SPOOL_GOAL: f64 = 0.8;
+
+/// Where and how the HTTP benchmarks ran.
+pub struct Notes {
+    /// The machine, compiler, date, load and strata revision.
+    pub machine: Machine,
+    /// wrk's version.
+    pub wrk: String,
+    /// Python's and layer-cake's versions.
+    pub python: String,
+    /// Seconds of each measured wrk run.
+    pub seconds: u64,
+}
+
+/// A rate: `25.3 k req/s`, `812 req/s`.
+pub fn format_rate(figure: f64) -> String {
+    if figure >= 1e4 {
+        format!("{:.1} k req/s", figure / 1e3)
+    } else if figure >= 1e3 {
+        format!("{:.2} k req/s", figure / 1e3)
+    } else if figure >= 10.0 {
+        format!("{figure:.0} req/s")
+    } else {
+        format!("{figure:.1} req/s")
+    }
+}
+
+/// A latency: `820 µs`, `3.1 ms`, `1.20 s`.
+pub fn format_latency(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1e3 {
+        format!("{us:.0} µs")
+    } else if us < 1e6 {
+        format!("{:.1} ms", us / 1e3)
+    } else {
+        format!("{:.2} s", us / 1e6)
+    }
+}
+
+/// The figures of one row.
+struct Row {
+    good: Vec<f64>,
+    non_2xx: u64,
+    socket_errors: u64,
+    p99: Option<Duration>,
+    cpu: Option<Duration>,
+}
+
+fn median_duration(values: impl Iterator<Item = Duration>) -> Option<Duration> {
+    let v: Vec<f64> = values.map(|d| d.as_secs_f64()).collect();
+    (!v.is_empty()).then(|| Duration::from_secs_f64(median(&v)))
+}
+
+fn row(samples: &Samples, peer: HttpPeer, shape: Shape) -> Option<Row> {
+    let reports: Vec<&Report> = samples.rounds(peer, shape).iter().flatten().collect();
+    if reports.is_empty() {
+        return None;
+    }
+    Some(Row {
+        good: reports.iter().map(|r| r.good_per_second()).collect(),
+        non_2xx: reports.iter().map(|r| r.non_2xx).sum(),
+        socket_errors: reports.iter().map(|r| r.socket_errors).sum(),
+        p99: median_duration(reports.iter().filter_map(|r| r.p99)),
+        cpu: median_duration(reports.iter().filter_map(|r| r.cpu_per_request())),
+    })
+}
+
+/// The median over rounds of `a`'s good requests/s over `b`'s in the same round.
+fn ratio(samples: &Samples, a: HttpPeer, b: HttpPeer, shape: Shape) -> Option<f64> {
+    let ra = samples.rounds(a, shape);
+    let rb = samples.rounds(b, shape);
+    let ratios: Vec<f64> = ra
+        .iter()
+        .zip(rb)
+        .filter_map(|(x, y)| match (x, y) {
+            (Some(x), Some(y)) if y.good_per_second() > 0.0 => {
+                Some(x.good_per_second() / y.good_per_second())
+            }
+            _ => None,
+        })
+        .collect();
+    (!ratios.is_empty()).then(|| median(&ratios))
+}
+
+fn format_ratio(r: f64) -> String {
+    if r >= 10.0 {
+        format!("{r:.0}×")
+    } else {
+        format!("{r:.2}×")
+    }
+}
+
+/// A reason on one line, fit for a table cell: lines joined, at most 300 characters.
+fn one_line(reason: &str) -> String {
+    let joined = reason
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" / ")
+        .replace('|', "/");
+    match joined.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &joined[..i]),
+        None => joined,
+    }
+}
+
+fn shape_name((x, y): Shape) -> String {
+    format!("{x}×{y}")
+}
+
+/// One section: a title and, per table size, one row per peer.
+fn section(
+    out: &mut String,
+    title: &str,
+    peers: &[HttpPeer],
+    samples: &Samples,
+    chosen: &[HttpPeer],
+) {
+    let _ = writeln!(out, "**{title}**\n");
+    out.push_str(
+        "| request | server | median | worst | best | non-2xx | socket errors | p99 latency | server CPU per request | × bare hyper |\n",
+    );
+    out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    for shape in SHAPES {
+        let mut first = true;
+        for &peer in peers.iter().filter(|p| chosen.contains(p)) {
+            let request = if first {
+                format!("`{}`", peer.path(shape.0, shape.1))
+            } else {
+                String::new()
+            };
+            first = false;
+            let Some(r) = row(samples, peer, shape) else {
+                let why = samples
+                    .missing_reason(peer)
+                    .map(one_line)
+                    .unwrap_or_else(|| "not run".to_string());
+                let _ = writeln!(
+                    out,
+                    "| {request} | {} | not measured: {why} | | | | | | | |",
+                    peer.label(),
+                );
+                continue;
+            };
+            let best = r.good.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let worst = r.good.iter().copied().fold(f64::INFINITY, f64::min);
+            let vs = match peer {
+                HttpPeer::Hyper => "1.00×".to_string(),
+                _ => ratio(samples, peer, HttpPeer::Hyper, shape)
+                    .map(format_ratio)
+                    .unwrap_or_else(|| "–".to_string()),
+            };
+            let _ = writeln!(
+                out,
+                "| {request} | {} | {} | {} | {} | {} | {} | {} | {} | {vs} |",
+                peer.label(),
+                format_rate(median(&r.good)),
+                format_rate(worst),
+                format_rate(best),
+                r.non_2xx,
+                r.socket_errors,
+                r.p99.map(format_latency).unwrap_or_else(|| "?".to_string()),
+                r.cpu.map(format_latency).unwrap_or_else(|| "?".to_string()),
+            );
+        }
+    }
+    out.push('\n');
+}
+
+/// A goal line: the ratio of `a` over `b` at `shape` against `goal`.
+fn goal(samples: &Samples, a: HttpPeer, b: HttpPeer, shape: Shape, goal: f64) -> String {
+    let Some(r) = ratio(samples, a, b, shape) else {
+        let missing = [a, b]
+            .into_iter()
+            .find_map(|p| samples.missing_reason(p).map(|why| (p, why)));
+        return match missing {
+            Some((p, why)) => format!(
+                "not measured ({} could not run: {})",
+                p.key(),
+                one_line(why)
+            ),
+            None => "not measured".to_string(),
+        };
+    };
+    let verdict = if r >= goal { "met" } else { "**not met**" };
+    let mut text = format!(
+        "**{}** at {} (goal {}): {verdict}",
+        format_ratio(r),
+        shape_name(shape),
+        format_ratio(goal)
+    );
+    let bad: u64 = [a, b]
+        .iter()
+        .filter_map(|&p| row(samples, p, shape))
+        .map(|r| r.non_2xx + r.socket_errors)
+        .sum();
+    if bad > 0 {
+        let _ = write!(
+            text,
+            " ({bad} non-2xx responses or socket errors, not counted as answered)"
+        );
+    }
+    text
+}
+
+/// Lists the runs that failed and the runs after which the server had ended, if any.
+fn notes_on_runs(out: &mut String, samples: &Samples) {
+    if !samples.failures.is_empty() {
+        out.push_str("Runs that failed (left out of the figures):\n\n");
+        for (peer, shape, round, reason) in &samples.failures {
+            let _ = writeln!(
+                out,
+                "* {} at {}, round {}: {}",
+                peer.key(),
+                shape_name(*shape),
+                round + 1,
+                one_line(reason)
+            );
+        }
+        out.push('\n');
+    }
+    let mut ended = Vec::new();
+    for ((peer, shape), rounds) in &samples.series {
+        let n = rounds.iter().flatten().filter(|r| r.server_ended).count();
+        if n > 0 {
+            ended.push(format!("{} at {} ({n})", peer.key(), shape_name(*shape)));
+        }
+    }
+    if !ended.is_empty() {
+        let _ = writeln!(
+            out,
+            "Runs after which the server had ended as wrk closed its connections (wrk saw \
+             no socket error, so the runs count): {}.\n",
+            ended.join(", ")
+        );
+    }
+}
+
+/// The Markdown report with the notes above the tables and the goals below.
+pub fn table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> String {
+    let m = &notes.machine;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "Measured {} on {} (nproc {}; {}; 1-minute load average {} at the start, {} at the \
+         end), {}; {}; {}; {} (strata at {}). {} run{} per row, each against a fresh server \
+         process: `wrk {}` after a {} s warm-up, runs interleaved (every other round in reverse \
+         order). The HTTP benchmarks took {:.0} s.\n\n",
+        m.date,
+        m.cpu,
+        m.nproc,
+        m.kernel,
+        m.load.0,
+        m.load.1,
+        m.rustc,
+        crate_versions(&["hyper", "tokio", "serde_json"]),
+        notes.wrk,
+        notes.python,
+        m.strata_revision,
+        m.runs,
+        if m.runs == 1 { "" } else { "s" },
+        wrk::command_line("URL", notes.seconds)[..4].join(" "),
+        WARMUP_SECONDS,
+        m.wall.as_secs_f64()
+    );
+    section(
+        &mut out,
+        "HTTP front cost (issue 4): `server_1` against bare hyper",
+        &[HttpPeer::Hyper, HttpPeer::Server1],
+        samples,
+        chosen,
+    );
+    section(
+        &mut out,
+        "Spool (issue 5): `server_4` against bare hyper and the Python layer-cake spool",
+        &[HttpPeer::Hyper, HttpPeer::Server4, HttpPeer::LayerCake],
+        samples,
+        chosen,
+    );
+    notes_on_runs(&mut out, samples);
+    let (small, large) = (SHAPES[0], SHAPES[1]);
+    out.push_str("Goals (each ratio is the median over rounds of the two servers' requests/s measured in the same round):\n\n");
+    let _ = writeln!(
+        out,
+        "* issue 4, `server_1` against bare hyper: {}; {}",
+        goal(
+            samples,
+            HttpPeer::Server1,
+            HttpPeer::Hyper,
+            small,
+            FRONT_GOAL
+        ),
+        goal(
+            samples,
+            HttpPeer::Server1,
+            HttpPeer::Hyper,
+            large,
+            FRONT_GOAL
+        )
+    );
+    let _ = writeln!(
+        out,
+        "* issue 5, `server_4` against the layer-cake spool: {} (at {}: {})",
+        goal(
+            samples,
+            HttpPeer::Server4,
+            HttpPeer::LayerCake,
+            small,
+            PYTHON_GOAL
+        ),
+        shape_name(large),
+        ratio(samples, HttpPeer::Server4, HttpPeer::LayerCake, large)
+            .map(format_ratio)
+            .unwrap_or_else(|| "not measured".to_string())
+    );
+    let _ = writeln!(
+        out,
+        "* issue 5, `server_4` against bare hyper: {} (at {}: {})",
+        goal(
+            samples,
+            HttpPeer::Server4,
+            HttpPeer::Hyper,
+            small,
+            SPOOL_GOAL
+        ),
+        shape_name(large),
+        ratio(samples, HttpPeer::Server4, HttpPeer::Hyper, large)
+            .map(format_ratio)
+            .unwrap_or_else(|| "not measured".to_string())
+    );
+    out.push_str(
+        "\n*median*, *worst*, *best*: answered requests per second (2xx only: responses with \
+         another status are left out of the figure and counted under *non-2xx*). *socket \
+         errors*: wrk's connect, read, write errors and time-outs, summed over the runs, as \
+         is *non-2xx*. *p99 latency*: the median over the runs of wrk's 99th percentile. *server CPU per \
+         request*: the server process's CPU time (user + system, all threads, from \
+         `/proc`) during the measured run over the responses it gave, median over the \
+         runs; wrk shares the same 2 cores, so this is the steadier figure on a busy \
+         machine. \
+         *× bare hyper*: the median over rounds of the row's requests/s over bare hyper's in \
+         the same round. The bare hyper rows of the two tables are the same measurements.\n",
+    );
+    out
+}
+
+/// Keeps every wrk report in `bench/target/results/<timestamp>-http.tsv`; a failure to
+/// write is only reported.
+pub fn save_samples(samples: &Samples, notes: &Notes) {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/results"));
+    let mut text = String::from(
+        "peer\tx\ty\tround\trequests\tseconds\tnon_2xx\tsocket_errors\tgood_per_second\tp50_us\tp99_us\tserver_cpu_us_per_request\n",
+    );
+    for ((peer, (x, y)), rounds) in &samples.series {
+        for (i, r) in rounds.iter().enumerate() {
+            let Some(r) = r else { continue };
+            let us = |d: Option<Duration>| {
+                d.map(|d| format!("{:.0}", d.as_secs_f64() * 1e6))
+                    .unwrap_or_default()
+            };
+            let _ = writeln!(
+                text,
+                "{}\t{x}\t{y}\t{}\t{}\t{:.3}\t{}\t{}\t{:.1}\t{}\t{}\t{}",
+                peer.key(),
+                i + 1,
+                r.requests,
+                r.elapsed.as_secs_f64(),
+                r.non_2xx,
+                r.socket_errors,
+                r.good_per_second(),
+                us(r.p50),
+                us(r.p99),
+                us(r.cpu_per_request())
+            );
+        }
+    }
+    let path = dir.join(format!("{}-http.tsv", notes.machine.stamp));
+    match std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, text)) {
+        Ok(()) => eprintln!("HTTP samples saved in {}", path.display()),
+        Err(e) => eprintln!("could not save the samples in {}: {e}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(requests: u64, non_2xx: u64) -> Report {
+        Report {
+            requests,
+            elapsed: Duration::from_secs(1),
+            non_2xx,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn ratios_are_taken_round_by_round() {
+        let mut s = Samples::default();
+        let shape = SHAPES[0];
+        // Round 1: 800/1000; round 2: 1800/2000; round 3: 500/1000.
+        for (round, (a, b)) in [(800, 1000), (1800, 2000), (500, 1000)]
+            .into_iter()
+            .enumerate()
+        {
+            s.record(HttpPeer::Server1, shape, round, report(a, 0));
+            s.record(HttpPeer::Hyper, shape, round, report(b, 0));
+        }
+        let r = ratio(&s, HttpPeer::Server1, HttpPeer::Hyper, shape).unwrap();
+        assert!((r - 0.8).abs() < 1e-9, "median of 0.8, 0.9, 0.5");
+        assert!(goal(&s, HttpPeer::Server1, HttpPeer::Hyper, shape, 0.8).contains("met"));
+        assert!(goal(&s, HttpPeer::Server1, HttpPeer::Hyper, shape, 0.85).contains("not met"));
+    }
+
+    #[test]
+    fn bad_statuses_do_not_count_as_answers() {
+        let mut s = Samples::default();
+        let shape = SHAPES[0];
+        s.record(HttpPeer::Server4, shape, 0, report(10_000, 9_000));
+        s.record(HttpPeer::Hyper, shape, 0, report(2_000, 0));
+        let r = ratio(&s, HttpPeer::Server4, HttpPeer::Hyper, shape).unwrap();
+        assert!((r - 0.5).abs() < 1e-9);
+        let line = goal(&s, HttpPeer::Server4, HttpPeer::Hyper, shape, 0.8);
+        assert!(line.contains("not met") && line.contains("9000 non-2xx"));
+    }
+
+    #[test]
+    fn a_missing_peer_is_said_so() {
+        let mut s = Samples::default();
+        s.record(HttpPeer::Server4, SHAPES[0], 0, report(10, 0));
+        s.missing
+            .push((HttpPeer::LayerCake, "pip could not install it".into()));
+        let line = goal(&s, HttpPeer::Server4, HttpPeer::LayerCake, SHAPES[0], 50.0);
+        assert!(line.contains("layer-cake could not run: pip could not install it"));
+        assert_eq!(one_line("a\n  b | c\n\n"), "a / b / c");
+        assert_eq!(one_line(&"x".repeat(400)).chars().count(), 301);
+    }
+
+    #[test]
+    fn failed_and_ended_runs_are_listed() {
+        let mut s = Samples::default();
+        let mut ended = report(10, 0);
+        ended.server_ended = true;
+        s.record(HttpPeer::LayerCake, SHAPES[1], 0, ended);
+        s.failures.push((
+            HttpPeer::LayerCake,
+            SHAPES[1],
+            1,
+            "it died\nBroken pipe".into(),
+        ));
+        let mut out = String::new();
+        notes_on_runs(&mut out, &s);
+        assert!(out.contains("* layer-cake at 100×100, round 2: it died / Broken pipe"));
+        assert!(out.contains("layer-cake at 100×100 (1)"));
+        let mut none = String::new();
+        notes_on_runs(&mut none, &Samples::default());
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn figures_are_formatted() {
+        assert_eq!(format_rate(25_276.8), "25.3 k req/s");
+        assert_eq!(format_rate(1_234.0), "1.23 k req/s");
+        assert_eq!(format_rate(801.7), "802 req/s");
+        assert_eq!(format_rate(3.24), "3.2 req/s");
+        assert_eq!(format_latency(Duration::from_micros(820)), "820 µs");
+        assert_eq!(format_latency(Duration::from_micros(3120)), "3.1 ms");
+        assert_eq!(format_ratio(0.8123), "0.81×");
+        assert_eq!(format_ratio(61.4), "61×");
+    }
+}
