@@ -1,6 +1,8 @@
 //! `strata-bench`: measures strata against actix, ractor and a raw tokio-channel baseline on
-//! the same three workloads, and strata's HTTP servers against bare hyper and a Python
-//! layer-cake spool, and reports medians side by side.
+//! the same three workloads, strata's HTTP servers (the front, the thread spool, the
+//! process spool) against bare hyper and Python layer-cake spools, and strata's link
+//! between a parent and its child process against a raw socket pair, and reports medians
+//! side by side.
 //!
 //! Run it through `bench/run` (which builds in release mode first). Without arguments the
 //! binary runs the whole suite: every benchmark for every peer, several runs each, each run
@@ -9,6 +11,7 @@
 //! measures exactly.
 
 mod http;
+mod link;
 mod peers;
 mod report;
 mod suite;

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::http::{self, HttpPeer};
+use crate::link;
 use crate::report::{self, Samples};
 use crate::workload::{self, Bench, Peer};
 
@@ -28,8 +29,12 @@ pub struct Options {
     pub benches: Vec<Bench>,
     /// The peers to run (each only on the benchmarks it takes part in).
     pub peers: Vec<Peer>,
-    /// Whether to run the HTTP benchmarks.
+    /// Whether to run the HTTP benchmarks of issues 4 and 5 (`http`).
     pub http: bool,
+    /// Whether to run the process spool's HTTP benchmark (`process`).
+    pub process: bool,
+    /// Whether to run the parent-child link benchmark (`link`).
+    pub link: bool,
     /// The servers of the HTTP benchmarks to run.
     pub http_peers: Vec<HttpPeer>,
     /// Seconds of each measured wrk run, when not the default.
@@ -38,7 +43,8 @@ pub struct Options {
 
 /// The command-line help.
 pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH | --no-readme]
-                    [--bench fanout,pingpong,spawn,http] [--peer raw,strata,...]
+                    [--bench fanout,pingpong,spawn,http,process,link]
+                    [--peer raw,strata,...]
                     [--http-seconds S]
        strata-bench measure BENCH PEER N
        strata-bench serve-hyper ADDRESS
@@ -49,9 +55,10 @@ pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH
   --readme PATH  rewrite the results table of this README (default: bench/README.md,
                  except with --quick)
   --no-readme    print the table only
-  --bench LIST   only these benchmarks (fanout, pingpong, spawn, http)
+  --bench LIST   only these benchmarks (fanout, pingpong, spawn, http, process, link)
   --peer LIST    only these peers (raw, strata, strata-ask, strata-async, actix, ractor;
-                 for http: hyper, server_1, server_4, layer-cake)
+                 for http and process: hyper, server_1, server_4, layer-cake, server_8,
+                 layer-cake-processes; link has no peers to choose)
   --http-seconds S  seconds of each measured wrk run (default 5; 2 with --quick)
 
   measure        one measurement in this process (what the suite runs in a child)
@@ -69,6 +76,8 @@ impl Options {
         let mut readme: Option<Option<PathBuf>> = None;
         let mut benches = Bench::ALL.to_vec();
         let mut http = true;
+        let mut process = true;
+        let mut link = true;
         let mut peers = Peer::ALL.to_vec();
         let mut http_peers = HttpPeer::ALL.to_vec();
         let mut http_seconds = None;
@@ -95,7 +104,12 @@ impl Options {
                     let v = value("--bench")?;
                     let names: Vec<&str> = v.split(',').filter(|s| !s.is_empty()).collect();
                     http = names.contains(&"http");
-                    let others: Vec<&str> = names.into_iter().filter(|&s| s != "http").collect();
+                    process = names.contains(&"process");
+                    link = names.contains(&"link");
+                    let others: Vec<&str> = names
+                        .into_iter()
+                        .filter(|&s| !matches!(s, "http" | "process" | "link"))
+                        .collect();
                     benches = list(&others.join(","), Bench::from_key, "benchmark")?;
                 }
                 "--peer" => {
@@ -130,6 +144,8 @@ impl Options {
             benches,
             peers,
             http,
+            process,
+            link,
             http_peers,
             http_seconds,
         })
@@ -152,16 +168,19 @@ fn list<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<Vec<T
         .collect()
 }
 
-/// Runs the whole suite: the actor benchmarks, then the HTTP benchmarks; prints their
-/// tables and rewrites them in the README.
+/// Runs the whole suite: the actor benchmarks, the parent-child link benchmark, then the
+/// HTTP benchmarks; prints their tables and rewrites them in the README.
 pub fn run(options: &Options) -> Result<(), String> {
     let pairs = pairs(options);
-    let http = options.http && !options.http_peers.is_empty();
-    if pairs.is_empty() && !http {
+    let http = !http::chosen_peers(options).is_empty();
+    if pairs.is_empty() && !http && !options.link {
         return Err("nothing to run: no peer takes part in the chosen benchmarks".into());
     }
     if !pairs.is_empty() {
         run_actors(options, &pairs)?;
+    }
+    if options.link {
+        link::run(options)?;
     }
     if http {
         http::run(options)?;
@@ -289,4 +308,37 @@ pub fn measure_command(args: &[String]) -> Result<(), String> {
     let measured = durations.last().expect("two passes ran");
     println!("RESULT {}", measured.as_nanos());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Options {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        Options::parse(&args).unwrap()
+    }
+
+    #[test]
+    fn the_process_and_link_benchmarks_are_chosen_by_name() {
+        let o = parse(&["--bench", "process,link"]);
+        assert!(o.process && o.link && !o.http);
+        assert!(o.benches.is_empty());
+        assert_eq!(http::chosen_peers(&o), HttpPeer::PROCESS.to_vec());
+
+        let all = parse(&[]);
+        assert!(all.http && all.process && all.link);
+        // Servers shared by the two HTTP benchmarks are measured once.
+        assert_eq!(http::chosen_peers(&all), HttpPeer::ALL.to_vec());
+
+        let http_only = parse(&["--bench", "http"]);
+        assert!(!http_only.process && !http_only.link);
+        assert_eq!(http::chosen_peers(&http_only), HttpPeer::HTTP.to_vec());
+
+        let some = parse(&["--bench", "process", "--peer", "hyper,server_8"]);
+        assert_eq!(
+            http::chosen_peers(&some),
+            vec![HttpPeer::Hyper, HttpPeer::Server8]
+        );
+    }
 }

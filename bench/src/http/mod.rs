@@ -1,6 +1,10 @@
 //! The HTTP benchmarks: requests per second that `wrk` gets from the texture service,
-//! served by strata's `server_1` and `server_4`, by bare hyper, and by the Python
-//! layer-cake spool.
+//! served by strata's `server_1`, `server_4` and `server_8`, by bare hyper, and by the
+//! Python layer-cake spools of threads and of processes.
+//!
+//! Two benchmarks share this machinery: `http` (issues 4 and 5: the front and the thread
+//! spool) and `process` (issue 6: the spool of worker processes). When both run, the
+//! servers they share are measured once, and each has its own table in the README.
 //!
 //! Every measurement starts its server as a fresh process on a free loopback port, waits
 //! until it answers, checks one answer's table, warms it up with a short wrk run, measures
@@ -22,7 +26,7 @@ use crate::report;
 use crate::suite::Options;
 use server::Server;
 
-pub use table::{BEGIN, END};
+pub use table::{BEGIN, END, PROCESS_BEGIN, PROCESS_END};
 
 /// The table sizes asked for: `/Xy?x=8&y=8` and `/Xy?x=100&y=100`.
 pub const SHAPES: [(usize, usize); 2] = [(8, 8), (100, 100)];
@@ -46,15 +50,38 @@ pub enum HttpPeer {
     Server4,
     /// layer-cake (Python): `listen` with HTTP, an `ObjectSpool` of 8 worker threads.
     LayerCake,
+    /// strata's `server_8`: the HTTP front and a spool of 8 worker processes.
+    Server8,
+    /// layer-cake (Python): `listen` with HTTP, an `ObjectSpool` of 8 `ProcessObject`s,
+    /// each a long-lived worker process.
+    LayerCakeProcesses,
 }
 
 impl HttpPeer {
     /// Every HTTP peer, in report order.
-    pub const ALL: [HttpPeer; 4] = [
+    pub const ALL: [HttpPeer; 6] = [
         HttpPeer::Hyper,
         HttpPeer::Server1,
         HttpPeer::Server4,
         HttpPeer::LayerCake,
+        HttpPeer::Server8,
+        HttpPeer::LayerCakeProcesses,
+    ];
+
+    /// The servers of the `http` benchmark (issues 4 and 5).
+    pub const HTTP: [HttpPeer; 4] = [
+        HttpPeer::Hyper,
+        HttpPeer::Server1,
+        HttpPeer::Server4,
+        HttpPeer::LayerCake,
+    ];
+
+    /// The servers of the `process` benchmark (issue 6).
+    pub const PROCESS: [HttpPeer; 4] = [
+        HttpPeer::Hyper,
+        HttpPeer::Server4,
+        HttpPeer::Server8,
+        HttpPeer::LayerCakeProcesses,
     ];
 
     /// The name used on the command line.
@@ -64,6 +91,8 @@ impl HttpPeer {
             HttpPeer::Server1 => "server_1",
             HttpPeer::Server4 => "server_4",
             HttpPeer::LayerCake => "layer-cake",
+            HttpPeer::Server8 => "server_8",
+            HttpPeer::LayerCakeProcesses => "layer-cake-processes",
         }
     }
 
@@ -79,6 +108,10 @@ impl HttpPeer {
             HttpPeer::Server1 => "strata `server_1` (answers inline)",
             HttpPeer::Server4 => "strata `server_4` (spool of 8 worker threads)",
             HttpPeer::LayerCake => "layer-cake `ObjectSpool` of 8 threads (Python)",
+            HttpPeer::Server8 => "strata `server_8` (spool of 8 worker processes)",
+            HttpPeer::LayerCakeProcesses => {
+                "layer-cake `ObjectSpool` of 8 worker processes (Python)"
+            }
         }
     }
 
@@ -100,7 +133,7 @@ impl HttpPeer {
             )
         })?;
         match self {
-            HttpPeer::LayerCake => value
+            HttpPeer::LayerCake | HttpPeer::LayerCakeProcesses => value
                 .get("value")
                 .and_then(|v| v.get(1))
                 .cloned()
@@ -112,7 +145,7 @@ impl HttpPeer {
     /// True for the peers whose failure fails the suite; a peer from another ecosystem
     /// that cannot be installed or run is reported as not measured instead.
     fn required(self) -> bool {
-        !matches!(self, HttpPeer::LayerCake)
+        !matches!(self, HttpPeer::LayerCake | HttpPeer::LayerCakeProcesses)
     }
 
     /// Whether a wrk run warms the server up before the measured run. Not layer-cake's:
@@ -121,27 +154,32 @@ impl HttpPeer {
     /// client closes its connection while a response is being written, which is how
     /// every wrk run ends; a warm-up run would often leave nothing to measure.
     fn wrk_warmup(self) -> bool {
-        !matches!(self, HttpPeer::LayerCake)
+        !matches!(self, HttpPeer::LayerCake | HttpPeer::LayerCakeProcesses)
     }
 
     /// Checks once, before the runs, that this peer can run here; says why not.
     fn available(self) -> Result<(), String> {
         match self {
             HttpPeer::Hyper => Ok(()),
-            HttpPeer::Server1 | HttpPeer::Server4 => {
-                let exe = examples_dir().join(self.key());
-                if exe.is_file() {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "{} is missing: build it with `cargo build --release --example {}` \
-                         from the repository root (bench/run does)",
-                        exe.display(),
-                        self.key()
-                    ))
+            HttpPeer::Server1 | HttpPeer::Server4 | HttpPeer::Server8 => {
+                // server_8's workers are the `worker` example, found beside it.
+                let needed: &[&str] = match self {
+                    HttpPeer::Server8 => &["server_8", "worker"],
+                    _ => &[self.key()],
+                };
+                for name in needed {
+                    let exe = examples_dir().join(name);
+                    if !exe.is_file() {
+                        return Err(format!(
+                            "{} is missing: build it with `cargo build --release --example \
+                             {name}` from the repository root (bench/run does)",
+                            exe.display()
+                        ));
+                    }
                 }
+                Ok(())
             }
-            HttpPeer::LayerCake => {
+            HttpPeer::LayerCake | HttpPeer::LayerCakeProcesses => {
                 let python = python();
                 if !python.is_file() {
                     return Err(format!(
@@ -178,17 +216,21 @@ impl HttpPeer {
                 c.args(["serve-hyper", &address.to_string()]);
                 Ok(c)
             }
-            HttpPeer::Server1 | HttpPeer::Server4 => {
+            HttpPeer::Server1 | HttpPeer::Server4 | HttpPeer::Server8 => {
                 let mut c = Command::new(examples_dir().join(self.key()));
                 c.arg(address.to_string());
                 Ok(c)
             }
-            HttpPeer::LayerCake => {
+            HttpPeer::LayerCake | HttpPeer::LayerCakeProcesses => {
                 let workdir = bench_dir().join("target/http");
                 std::fs::create_dir_all(&workdir)
                     .map_err(|e| format!("cannot create {}: {e}", workdir.display()))?;
+                let script = match self {
+                    HttpPeer::LayerCake => "python/texture_spool.py",
+                    _ => "python/process_spool/server.py",
+                };
                 let mut c = Command::new(python());
-                c.arg(bench_dir().join("python/texture_spool.py"))
+                c.arg(bench_dir().join(script))
                     .arg(format!("--port={}", address.port()))
                     .current_dir(workdir)
                     .env("PYTHONDONTWRITEBYTECODE", "1");
@@ -371,25 +413,27 @@ fn python_versions() -> String {
     format!("{python_version}, {LAYER_CAKE_PACKAGE} {cake}")
 }
 
-/// Runs the HTTP benchmarks, prints their table and rewrites it in the README.
+/// Runs the HTTP benchmarks (`http`, `process` or both), prints their tables and
+/// rewrites them in the README.
 pub fn run(options: &Options) -> Result<(), String> {
     let began = Instant::now();
     let load_at_start = report::load_average();
     let seconds = options
         .http_seconds
         .unwrap_or(if options.quick { SECONDS.1 } else { SECONDS.0 });
+    let chosen = chosen_peers(options);
     let mut samples = Samples::default();
     let mut plan: Vec<(HttpPeer, Shape)> = Vec::new();
     for shape in SHAPES {
         for peer in HttpPeer::ALL {
-            if options.http_peers.contains(&peer) {
+            if chosen.contains(&peer) {
                 plan.push((peer, shape));
             }
         }
     }
     // A peer that cannot be set up here is either fatal or reported as not measured.
     for peer in HttpPeer::ALL {
-        if !options.http_peers.contains(&peer) {
+        if !chosen.contains(&peer) {
             continue;
         }
         if let Err(reason) = peer.available() {
@@ -455,14 +499,40 @@ pub fn run(options: &Options) -> Result<(), String> {
         python: python_versions(),
         seconds,
     };
-    let text = table::table(&samples, &notes, &options.http_peers);
-    println!("{text}");
     table::save_samples(&samples, &notes);
-    if let Some(path) = &options.readme {
-        report::rewrite_between(path, BEGIN, END, &text)?;
-        eprintln!("HTTP results table rewritten in {}", path.display());
+    if options.http {
+        let text = table::table(&samples, &notes, &chosen);
+        println!("{text}");
+        if let Some(path) = &options.readme {
+            report::rewrite_between(path, BEGIN, END, &text)?;
+            eprintln!("HTTP results table rewritten in {}", path.display());
+        }
+    }
+    if options.process {
+        let text = table::process_table(&samples, &notes, &chosen);
+        println!("{text}");
+        if let Some(path) = &options.readme {
+            report::rewrite_between(path, PROCESS_BEGIN, PROCESS_END, &text)?;
+            eprintln!(
+                "process spool results table rewritten in {}",
+                path.display()
+            );
+        }
     }
     Ok(())
+}
+
+/// The servers to measure: those of the chosen benchmarks (`http`, `process`, or both,
+/// each server once), less any left out with `--peer`.
+pub fn chosen_peers(options: &Options) -> Vec<HttpPeer> {
+    HttpPeer::ALL
+        .into_iter()
+        .filter(|p| {
+            (options.http && HttpPeer::HTTP.contains(p))
+                || (options.process && HttpPeer::PROCESS.contains(p))
+        })
+        .filter(|p| options.http_peers.contains(p))
+        .collect()
 }
 
 #[cfg(test)]

@@ -48,6 +48,64 @@ pub struct Server {
     /// Where the server listens.
     pub address: SocketAddr,
     log: PathBuf,
+    /// Processes the server was seen to start, with their start times.
+    descendants: std::cell::RefCell<Vec<(u32, u64)>>,
+}
+
+/// What the harness reads of `/proc/PID/stat`.
+struct ProcStat {
+    state: char,
+    cpu_ticks: u64,
+    start: u64,
+}
+
+impl ProcStat {
+    fn read(pid: u32) -> Option<ProcStat> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name may hold spaces and parentheses: fields count from the last ')'.
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // Field 3 of the line is the state; utime and stime are fields 14 and 15, the
+        // start time field 22 (1, 12, 13 and 20 after the name).
+        let number = |i: usize| fields.get(i)?.parse::<u64>().ok();
+        Some(ProcStat {
+            state: fields.first()?.chars().next()?,
+            cpu_ticks: number(11)? + number(12)?,
+            start: number(19)?,
+        })
+    }
+}
+
+/// The processes descended from `pid` (children, their children, ...), with their start
+/// times, from `/proc/PID/task/TID/children`; at most 256, four generations deep.
+fn descendants(pid: u32) -> Vec<(u32, u64)> {
+    let mut found: Vec<(u32, u64)> = Vec::new();
+    let mut generation = vec![pid];
+    for _ in 0..4 {
+        let mut next = Vec::new();
+        for parent in generation {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else {
+                continue;
+            };
+            for task in tasks.flatten() {
+                let children =
+                    std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+                for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                    if found.len() < 256 && !found.iter().any(|&(p, _)| p == child) {
+                        if let Some(stat) = ProcStat::read(child) {
+                            found.push((child, stat.start));
+                            next.push(child);
+                        }
+                    }
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        generation = next;
+    }
+    found
 }
 
 impl Server {
@@ -78,6 +136,7 @@ impl Server {
             child,
             address,
             log: log.to_path_buf(),
+            descendants: std::cell::RefCell::new(Vec::new()),
         })
     }
 
@@ -95,7 +154,10 @@ impl Server {
                 ));
             }
             match get(self.address, path) {
-                Ok((200, body)) => return Ok(body),
+                Ok((200, body)) => {
+                    self.remember(&descendants(self.child.id()));
+                    return Ok(body);
+                }
                 Ok((status, body)) => {
                     last = format!("status {status}: {}", String::from_utf8_lossy(&body));
                 }
@@ -117,20 +179,63 @@ impl Server {
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
-    /// The CPU time (user + system, every thread) the process has used so far, from
-    /// `/proc/PID/stat`.
+    /// The CPU time (user + system, every thread) the process and the processes it
+    /// started (a process spool's workers) have used so far, from `/proc/PID/stat`. A
+    /// worker that has ended by then is no longer counted.
     pub fn cpu_time(&self) -> Option<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
-        // The command name may hold spaces and parentheses: fields count from the last ')'.
-        let rest = &stat[stat.rfind(')')? + 1..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-        let ticks: u64 =
-            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        let root = self.child.id();
+        let mut ticks = ProcStat::read(root)?.cpu_ticks;
+        let descendants = descendants(root);
+        for &(pid, _) in &descendants {
+            ticks += ProcStat::read(pid).map_or(0, |s| s.cpu_ticks);
+        }
+        self.remember(&descendants);
         // SAFETY: sysconf only reads a system setting.
         let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         let per_second = u64::try_from(per_second).ok().filter(|&t| t > 0)?;
         Some(Duration::from_secs_f64(ticks as f64 / per_second as f64))
+    }
+
+    /// Adds processes to those the server was seen to start.
+    fn remember(&self, found: &[(u32, u64)]) {
+        let mut seen = self.descendants.borrow_mut();
+        for p in found {
+            if !seen.contains(p) {
+                seen.push(*p);
+            }
+        }
+    }
+
+    /// Kills, by pid, the processes the server was seen to start that are still the same
+    /// processes (same start time) and still alive: workers a spool left behind, such as
+    /// the Python spool's, which do not die with their parent.
+    fn reap_descendants(&self) {
+        let seen = self.descendants.borrow();
+        let alive = || {
+            seen.iter()
+                .filter(|&&(pid, start)| {
+                    ProcStat::read(pid).is_some_and(|s| s.start == start && s.state != 'Z')
+                })
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        let asked = Instant::now();
+        while asked.elapsed() < GRACE && !alive().is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for (pid, _) in alive() {
+            eprintln!(
+                "{}: a worker process ({pid}) outlived it; killing it",
+                self.name
+            );
+            if let Ok(pid) = libc::pid_t::try_from(pid) {
+                // SAFETY: kill has no memory effects; the pid was checked just above to
+                // name the process the server started (same start time).
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
     }
 
     /// True while the process runs.
@@ -138,11 +243,17 @@ impl Server {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// SIGTERM, a grace period, then SIGKILL; waits for the process either way.
+    /// SIGTERM, a grace period, then SIGKILL; waits for the process either way. Then
+    /// the same for any worker process it left behind.
     pub fn stop(&mut self) {
-        if !self.is_running() {
-            return;
+        if self.is_running() {
+            self.remember(&descendants(self.child.id()));
+            self.stop_root();
         }
+        self.reap_descendants();
+    }
+
+    fn stop_root(&mut self) {
         if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
             // SAFETY: kill has no memory effects; the pid is our own child, not yet
             // reaped (try_wait above saw it running), so it names no other process.

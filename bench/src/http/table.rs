@@ -1,6 +1,7 @@
 //! The HTTP benchmarks' report: two Markdown tables (the front's cost against bare hyper,
 //! the spool against bare hyper and the Python spool), the goals of issues 4 and 5 with
-//! the measured ratios, and the samples kept on disk.
+//! the measured ratios; the process spool's table and the goal of issue 6; and the samples
+//! kept on disk.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -15,12 +16,19 @@ pub const BEGIN: &str = "<!-- http-results:begin -->";
 /// The marker line before which the README's HTTP table ends.
 pub const END: &str = "<!-- http-results:end -->";
 
+/// The marker line after which the README's process spool table starts.
+pub const PROCESS_BEGIN: &str = "<!-- process-results:begin -->";
+/// The marker line before which the README's process spool table ends.
+pub const PROCESS_END: &str = "<!-- process-results:end -->";
+
 /// The goal of issue 4: `server_1` at least this fraction of bare hyper's requests/s.
 const FRONT_GOAL: f64 = 0.8;
 /// The goal of issue 5: `server_4` at least this many times the Python spool (8x8).
 const PYTHON_GOAL: f64 = 50.0;
 /// The goal of issue 5: `server_4` at least this fraction of bare hyper (8x8).
 const SPOOL_GOAL: f64 = 0.8;
+/// The goal of issue 6: `server_8` at least this fraction of bare hyper (8x8).
+const PROCESS_GOAL: f64 = 0.6;
 
 /// Where and how the HTTP benchmarks ran.
 pub struct Notes {
@@ -226,11 +234,17 @@ fn goal(samples: &Samples, a: HttpPeer, b: HttpPeer, shape: Shape, goal: f64) ->
     text
 }
 
-/// Lists the runs that failed and the runs after which the server had ended, if any.
-fn notes_on_runs(out: &mut String, samples: &Samples) {
-    if !samples.failures.is_empty() {
+/// Lists the runs of `peers` that failed and the runs after which the server had ended,
+/// if any.
+fn notes_on_runs(out: &mut String, samples: &Samples, peers: &[HttpPeer]) {
+    let failures: Vec<_> = samples
+        .failures
+        .iter()
+        .filter(|(p, ..)| peers.contains(p))
+        .collect();
+    if !failures.is_empty() {
         out.push_str("Runs that failed (left out of the figures):\n\n");
-        for (peer, shape, round, reason) in &samples.failures {
+        for (peer, shape, round, reason) in failures {
             let _ = writeln!(
                 out,
                 "* {} at {}, round {}: {}",
@@ -243,7 +257,11 @@ fn notes_on_runs(out: &mut String, samples: &Samples) {
         out.push('\n');
     }
     let mut ended = Vec::new();
-    for ((peer, shape), rounds) in &samples.series {
+    for ((peer, shape), rounds) in samples
+        .series
+        .iter()
+        .filter(|((p, _), _)| peers.contains(p))
+    {
         let n = rounds.iter().flatten().filter(|r| r.server_ended).count();
         if n > 0 {
             ended.push(format!("{} at {} ({n})", peer.key(), shape_name(*shape)));
@@ -259,8 +277,21 @@ fn notes_on_runs(out: &mut String, samples: &Samples) {
     }
 }
 
-/// The Markdown report with the notes above the tables and the goals below.
-pub fn table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> String {
+/// What the columns of the tables mean.
+const COLUMNS: &str = "\n*median*, *worst*, *best*: answered requests per second (2xx only: responses with \
+         another status are left out of the figure and counted under *non-2xx*). *socket \
+         errors*: wrk's connect, read, write errors and time-outs, summed over the runs, as \
+         is *non-2xx*. *p99 latency*: the median over the runs of wrk's 99th percentile. *server CPU per \
+         request*: the server's CPU time (user + system, all threads of its process and of \
+         the worker processes it started, from `/proc`) during the measured run over the responses it gave, median over the \
+         runs; wrk shares the same 2 cores, so this is the steadier figure on a busy \
+         machine. \
+         *× bare hyper*: the median over rounds of the row's requests/s over bare hyper's in \
+         the same round. Rows of the same server in several tables of one suite run are the \
+         same measurements.\n";
+
+/// The paragraph above the tables: where, when, with what, and how long.
+fn header(notes: &Notes) -> String {
     let m = &notes.machine;
     let mut out = String::new();
     let _ = write!(
@@ -286,6 +317,12 @@ pub fn table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> String {
         WARMUP_SECONDS,
         m.wall.as_secs_f64()
     );
+    out
+}
+
+/// The Markdown report with the notes above the tables and the goals below.
+pub fn table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> String {
+    let mut out = header(notes);
     section(
         &mut out,
         "HTTP front cost (issue 4): `server_1` against bare hyper",
@@ -300,7 +337,7 @@ pub fn table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> String {
         samples,
         chosen,
     );
-    notes_on_runs(&mut out, samples);
+    notes_on_runs(&mut out, samples, &HttpPeer::HTTP);
     let (small, large) = (SHAPES[0], SHAPES[1]);
     out.push_str("Goals (each ratio is the median over rounds of the two servers' requests/s measured in the same round):\n\n");
     let _ = writeln!(
@@ -351,18 +388,59 @@ pub fn table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> String {
             .map(format_ratio)
             .unwrap_or_else(|| "not measured".to_string())
     );
-    out.push_str(
-        "\n*median*, *worst*, *best*: answered requests per second (2xx only: responses with \
-         another status are left out of the figure and counted under *non-2xx*). *socket \
-         errors*: wrk's connect, read, write errors and time-outs, summed over the runs, as \
-         is *non-2xx*. *p99 latency*: the median over the runs of wrk's 99th percentile. *server CPU per \
-         request*: the server process's CPU time (user + system, all threads, from \
-         `/proc`) during the measured run over the responses it gave, median over the \
-         runs; wrk shares the same 2 cores, so this is the steadier figure on a busy \
-         machine. \
-         *× bare hyper*: the median over rounds of the row's requests/s over bare hyper's in \
-         the same round. The bare hyper rows of the two tables are the same measurements.\n",
+    out.push_str(COLUMNS);
+    out
+}
+
+/// The process spool's Markdown report: `server_8` against `server_4`, bare hyper and
+/// the layer-cake process spool, with the goal of issue 6 below.
+pub fn process_table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> String {
+    let mut out = header(notes);
+    section(
+        &mut out,
+        "Process spool (issue 6): `server_8` against `server_4`, bare hyper and the Python \
+         layer-cake process spool",
+        &HttpPeer::PROCESS,
+        samples,
+        chosen,
     );
+    notes_on_runs(&mut out, samples, &HttpPeer::PROCESS);
+    let (small, large) = (SHAPES[0], SHAPES[1]);
+    let at_large = |a: HttpPeer, b: HttpPeer| {
+        ratio(samples, a, b, large)
+            .map(format_ratio)
+            .unwrap_or_else(|| "not measured".to_string())
+    };
+    out.push_str("Goal and ratios (each ratio is the median over rounds of the two servers' requests/s measured in the same round):\n\n");
+    let _ = writeln!(
+        out,
+        "* issue 6, `server_8` against bare hyper: {} (at {}: {})",
+        goal(
+            samples,
+            HttpPeer::Server8,
+            HttpPeer::Hyper,
+            small,
+            PROCESS_GOAL
+        ),
+        shape_name(large),
+        at_large(HttpPeer::Server8, HttpPeer::Hyper)
+    );
+    for (other, what) in [
+        (HttpPeer::Server4, "`server_4` (processes against threads)"),
+        (HttpPeer::LayerCakeProcesses, "the layer-cake process spool"),
+    ] {
+        let _ = writeln!(
+            out,
+            "* `server_8` against {what}: {} at {}, {} at {}",
+            ratio(samples, HttpPeer::Server8, other, small)
+                .map(format_ratio)
+                .unwrap_or_else(|| "not measured".to_string()),
+            shape_name(small),
+            at_large(HttpPeer::Server8, other),
+            shape_name(large)
+        );
+    }
+    out.push_str(COLUMNS);
     out
 }
 
@@ -471,12 +549,16 @@ mod tests {
             "it died\nBroken pipe".into(),
         ));
         let mut out = String::new();
-        notes_on_runs(&mut out, &s);
+        notes_on_runs(&mut out, &s, &HttpPeer::HTTP);
         assert!(out.contains("* layer-cake at 100×100, round 2: it died / Broken pipe"));
         assert!(out.contains("layer-cake at 100×100 (1)"));
         let mut none = String::new();
-        notes_on_runs(&mut none, &Samples::default());
+        notes_on_runs(&mut none, &Samples::default(), &HttpPeer::HTTP);
         assert!(none.is_empty());
+        // The process table lists only its own servers' runs.
+        let mut other = String::new();
+        notes_on_runs(&mut other, &s, &HttpPeer::PROCESS);
+        assert!(other.is_empty());
     }
 
     #[test]
