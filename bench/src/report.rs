@@ -65,17 +65,31 @@ pub fn median(figures: &[f64]) -> f64 {
     }
 }
 
+/// The median, the worst and the best of some figures (`higher_is_better` says which end
+/// is the best).
+pub fn spread(figures: &[f64], higher_is_better: bool) -> (f64, f64, f64) {
+    let lo = figures.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = figures.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (worst, best) = if higher_is_better { (lo, hi) } else { (hi, lo) };
+    (median(figures), worst, best)
+}
+
+/// A rate with its unit: `12.3 M msg/s`, `41.2 k round trips/s`, `812 msg/s`.
+pub fn format_rate(figure: f64, unit: &str) -> String {
+    if figure >= 1e6 {
+        format!("{:.2} M {unit}", figure / 1e6)
+    } else if figure >= 1e3 {
+        format!("{:.1} k {unit}", figure / 1e3)
+    } else {
+        format!("{figure:.0} {unit}")
+    }
+}
+
 /// A figure with its unit: `12.3 M msg/s`, `845 ns/spawn`.
 pub fn format_figure(bench: Bench, figure: f64) -> String {
     let unit = bench.unit();
     if bench.higher_is_better() {
-        if figure >= 1e6 {
-            format!("{:.2} M {unit}", figure / 1e6)
-        } else if figure >= 1e3 {
-            format!("{:.1} k {unit}", figure / 1e3)
-        } else {
-            format!("{figure:.0} {unit}")
-        }
+        format_rate(figure, unit)
     } else if figure >= 1e4 {
         format!("{:.1} µs/spawn", figure / 1e3)
     } else {
@@ -224,13 +238,13 @@ impl Machine {
     }
 }
 
-/// The Markdown results table with the machine notes above it.
-pub fn table(samples: &Samples, machine: &Machine) -> String {
-    let mut out = String::new();
-    out.push_str(&format!(
+/// The paragraph above a table: the machine, the versions, the runs (`each`: what each
+/// run is) and how long `suite` took.
+pub fn notes(machine: &Machine, each: &str, suite: &str) -> String {
+    format!(
         "Measured {} on {} (nproc {}; {}; 1-minute load average {} at the start, {} at \
-         the end), {}; {} (strata at {}). {} run{} per row{}, each in a fresh process; \
-         median, worst and best of the runs. The suite took {:.0} s.\n\n",
+         the end), {}; {} (strata at {}). {} run{} per row{}, {each}; \
+         median, worst and best of the runs. {suite} took {:.0} s.\n\n",
         machine.date,
         machine.cpu,
         machine.nproc,
@@ -248,7 +262,12 @@ pub fn table(samples: &Samples, machine: &Machine) -> String {
             ""
         },
         machine.wall.as_secs_f64()
-    ));
+    )
+}
+
+/// The Markdown results table with the machine notes above it.
+pub fn table(samples: &Samples, machine: &Machine) -> String {
+    let mut out = notes(machine, "each in a fresh process", "The suite");
     out.push_str("| benchmark | peer | median | worst | best | cost vs raw |\n");
     out.push_str("|---|---|--:|--:|--:|--:|\n");
     for bench in Bench::ALL {
@@ -265,14 +284,7 @@ pub fn table(samples: &Samples, machine: &Machine) -> String {
             } else {
                 String::new()
             };
-            let m = median(&s.figures);
-            let lo = s.figures.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = s.figures.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let (lo, hi) = if bench.higher_is_better() {
-                (lo, hi)
-            } else {
-                (hi, lo)
-            };
+            let (m, lo, hi) = spread(&s.figures, bench.higher_is_better());
             let ratio = match raw {
                 Some(r) => format!("{:.2}×", cost_ratio(bench, m, r)),
                 None => "–".to_string(),
@@ -297,7 +309,6 @@ pub fn table(samples: &Samples, machine: &Machine) -> String {
 /// Keeps every figure of the run in `bench/target/results/<timestamp>.tsv`, for comparing
 /// suite runs; a failure to write is only reported.
 pub fn save_samples(samples: &Samples, machine: &Machine) {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/results"));
     let mut text = String::from("bench\tpeer\tn\tunit\tfigures\n");
     for s in &samples.series {
         let figures: Vec<String> = s.figures.iter().map(|f| format!("{f:.3}")).collect();
@@ -310,10 +321,17 @@ pub fn save_samples(samples: &Samples, machine: &Machine) {
             figures.join(",")
         ));
     }
-    let path = dir.join(format!("{}.tsv", machine.stamp));
+    save_tsv(&format!("{}.tsv", machine.stamp), &text, "samples");
+}
+
+/// Writes `text` to `bench/target/results/<file>` and says so (`what` names it); a
+/// failure to write is only reported.
+pub fn save_tsv(file: &str, text: &str, what: &str) {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/results"));
+    let path = dir.join(file);
     match std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, text)) {
-        Ok(()) => eprintln!("samples saved in {}", path.display()),
-        Err(e) => eprintln!("could not save the samples in {}: {e}", path.display()),
+        Ok(()) => eprintln!("{what} saved in {}", path.display()),
+        Err(e) => eprintln!("could not save the {what} in {}: {e}", path.display()),
     }
 }
 

@@ -241,14 +241,22 @@ fn measure_in_child(
     peer: Peer,
     n: u64,
 ) -> Result<Duration, String> {
-    let what = format!("{} {} {}", bench.key(), peer.key(), n);
-    let mut child = Command::new(exe)
-        .args(["measure", bench.key(), peer.key(), &n.to_string()])
+    let mut command = Command::new(exe);
+    command.args(["measure", bench.key(), peer.key(), &n.to_string()]);
+    let what = format!("measure {} {} {}", bench.key(), peer.key(), n);
+    measured_by(command, &what)
+}
+
+/// Runs `command`, a measurement in a fresh process that prints `RESULT <nanoseconds>`
+/// (such as `strata-bench measure` or `link-parent`), and gives that duration. `what`
+/// names it in errors; it is killed after [`CHILD_TIMEOUT`].
+pub fn measured_by(mut command: Command, what: &str) -> Result<Duration, String> {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| format!("cannot start `measure {what}`: {e}"))?;
+        .map_err(|e| format!("cannot start `{what}`: {e}"))?;
     let started = Instant::now();
     loop {
         match child.try_wait() {
@@ -257,18 +265,18 @@ fn measure_in_child(
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!(
-                    "`measure {what}` took longer than {CHILD_TIMEOUT:?}; killed"
+                    "`{what}` took longer than {CHILD_TIMEOUT:?}; killed"
                 ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("waiting for `measure {what}`: {e}")),
+            Err(e) => return Err(format!("waiting for `{what}`: {e}")),
         }
     }
     let output = child
         .wait_with_output()
-        .map_err(|e| format!("reading `measure {what}`: {e}"))?;
+        .map_err(|e| format!("reading `{what}`: {e}"))?;
     if !output.status.success() {
-        return Err(format!("`measure {what}` failed: {}", output.status));
+        return Err(format!("`{what}` failed: {}", output.status));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     stdout
@@ -276,7 +284,7 @@ fn measure_in_child(
         .find_map(|l| l.strip_prefix("RESULT "))
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_nanos)
-        .ok_or_else(|| format!("`measure {what}` printed no result: {stdout:?}"))
+        .ok_or_else(|| format!("`{what}` printed no result: {stdout:?}"))
 }
 
 /// `strata-bench measure BENCH PEER N`: a warm-up pass of a tenth of N, then the measured

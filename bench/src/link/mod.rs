@@ -11,11 +11,11 @@
 pub mod protocol;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::report::{self, crate_versions, median};
-use crate::suite::Options;
+use crate::suite::{self, Options};
 use protocol::Mode;
 
 /// The marker line after which the README's link table starts.
@@ -26,9 +26,6 @@ pub const END: &str = "<!-- link-results:end -->";
 /// The goal of issue 6: a strata round trip to a child within this many times the raw
 /// socket's.
 pub const ROUND_TRIP_GOAL: f64 = 2.0;
-
-/// A `link-parent` run that takes longer than this is killed and fails the suite.
-const CHILD_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The rows of the table, in order: the baseline first in each group.
 const ROWS: [Mode; 8] = [
@@ -100,42 +97,9 @@ fn parent_program() -> Result<PathBuf, String> {
 
 /// Runs `link-parent MODE N` once and gives the measured pass's duration.
 fn measure(parent: &Path, mode: Mode, n: u64) -> Result<Duration, String> {
-    let what = format!("link-parent {} {n}", mode.key());
-    let mut child = Command::new(parent)
-        .args([mode.key(), &n.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("cannot start `{what}`: {e}"))?;
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if started.elapsed() > CHILD_TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "`{what}` took longer than {CHILD_TIMEOUT:?}; killed"
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("waiting for `{what}`: {e}")),
-        }
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| format!("reading `{what}`: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("`{what}` failed: {}", output.status));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("RESULT "))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_nanos)
-        .ok_or_else(|| format!("`{what}` printed no result: {stdout:?}"))
+    let mut command = Command::new(parent);
+    command.args([mode.key(), &n.to_string()]);
+    suite::measured_by(command, &format!("link-parent {} {n}", mode.key()))
 }
 
 /// Operations per second.
@@ -143,20 +107,18 @@ fn rate(n: u64, elapsed: Duration) -> f64 {
     n as f64 / elapsed.as_secs_f64().max(1e-9)
 }
 
-/// A rate with its unit: `41.2 k round trips/s`, `1.23 M msg/s`.
-fn format_rate(mode: Mode, figure: f64) -> String {
-    let unit = if mode.is_round_trip() {
+/// The unit of a mode's figure.
+fn unit(mode: Mode) -> &'static str {
+    if mode.is_round_trip() {
         "round trips/s"
     } else {
         "msg/s"
-    };
-    if figure >= 1e6 {
-        format!("{:.2} M {unit}", figure / 1e6)
-    } else if figure >= 1e3 {
-        format!("{:.1} k {unit}", figure / 1e3)
-    } else {
-        format!("{figure:.0} {unit}")
     }
+}
+
+/// A figure with its mode's unit: `41.2 k round trips/s`, `1.23 M msg/s`.
+fn format_rate(mode: Mode, figure: f64) -> String {
+    report::format_rate(figure, unit(mode))
 }
 
 /// Every figure of a suite run, by row.
@@ -228,28 +190,7 @@ pub fn run(options: &Options) -> Result<(), String> {
 
 /// The Markdown table with its notes and the goal.
 fn table(samples: &Samples, machine: &report::Machine) -> String {
-    let mut out = format!(
-        "Measured {} on {} (nproc {}; {}; 1-minute load average {} at the start, {} at the \
-         end), {}; {} (strata at {}). {} run{} per row{}, each a fresh parent and child; \
-         median, worst and best of the runs. The link suite took {:.0} s.\n\n",
-        machine.date,
-        machine.cpu,
-        machine.nproc,
-        machine.kernel,
-        machine.load.0,
-        machine.load.1,
-        machine.rustc,
-        machine.versions,
-        machine.strata_revision,
-        machine.runs,
-        if machine.runs == 1 { "" } else { "s" },
-        if machine.quick {
-            " (`--quick`: a tenth of the full sizes)"
-        } else {
-            ""
-        },
-        machine.wall.as_secs_f64()
-    );
+    let mut out = report::notes(machine, "each a fresh parent and child", "The link suite");
     out.push_str("| benchmark | transport | median | worst | best | cost vs raw |\n");
     out.push_str("|---|---|--:|--:|--:|--:|\n");
     for group in [true, false] {
@@ -271,8 +212,7 @@ fn table(samples: &Samples, machine: &report::Machine) -> String {
                 ),
                 _ => String::new(),
             };
-            let worst = figures.iter().copied().fold(f64::INFINITY, f64::min);
-            let best = figures.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let (mid, worst, best) = report::spread(figures, true);
             let cost = samples
                 .cost(mode)
                 .map(|c| format!("{c:.2}×"))
@@ -280,7 +220,7 @@ fn table(samples: &Samples, machine: &report::Machine) -> String {
             out.push_str(&format!(
                 "| {title} | {} | {} | {} | {} | {cost} |\n",
                 label(mode),
-                format_rate(mode, median(figures)),
+                format_rate(mode, mid),
                 format_rate(mode, worst),
                 format_rate(mode, best),
             ));
@@ -304,29 +244,23 @@ fn table(samples: &Samples, machine: &report::Machine) -> String {
     out
 }
 
-/// Keeps every figure in `bench/target/results/link-<timestamp>.tsv`; a failure to write
-/// is only reported.
+/// Keeps every figure in `bench/target/results/link-<timestamp>.tsv`.
 fn save_samples(samples: &Samples, machine: &report::Machine) {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/results"));
     let mut text = String::from("mode\tn\tunit\tfigures\n");
     for (mode, n, figures) in &samples.rows {
         let figures: Vec<String> = figures.iter().map(|f| format!("{f:.3}")).collect();
-        let unit = if mode.is_round_trip() {
-            "round trips/s"
-        } else {
-            "msg/s"
-        };
         text.push_str(&format!(
-            "{}\t{n}\t{unit}\t{}\n",
+            "{}\t{n}\t{}\t{}\n",
             mode.key(),
+            unit(*mode),
             figures.join(",")
         ));
     }
-    let path = dir.join(format!("link-{}.tsv", machine.stamp));
-    match std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, text)) {
-        Ok(()) => eprintln!("link samples saved in {}", path.display()),
-        Err(e) => eprintln!("could not save the samples in {}: {e}", path.display()),
-    }
+    report::save_tsv(
+        &format!("link-{}.tsv", machine.stamp),
+        &text,
+        "link samples",
+    );
 }
 
 #[cfg(test)]
