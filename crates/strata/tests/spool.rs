@@ -31,10 +31,10 @@ struct Worker;
 #[strata::machine]
 impl Worker {
     fn job(&mut self, cx: &mut Context<Self>, j: Job) -> Done {
+        std::thread::sleep(Duration::from_millis(j.ms));
         if j.die {
             panic!("worker told to die");
         }
-        std::thread::sleep(Duration::from_millis(j.ms));
         Done {
             id: j.id,
             worker: cx.address(),
@@ -198,11 +198,12 @@ fn without_a_stand_down_the_spool_fails_and_answers_what_it_holds() {
         spool,
         Job {
             id: 1,
-            ms: 0,
+            ms: 300,
             die: true,
         },
     );
-    cx.send(spool, job(2, 0)); // queued behind the dying one
+    // Queued behind the dying one, which takes long enough to die that this arrives first.
+    cx.send(spool, job(2, 0));
     let mut faults = 0;
     let mut returned = None;
     while returned.is_none() || faults < 2 {
