@@ -1,215 +1,137 @@
 //! `strata demo`: the texture service under load, reported.
 //!
-//! The service answers `Xy { x, y }` with an x-by-y table of random floats. Clients are
-//! async objects that send requests back to back for the given time, check each table's
-//! dimensions and record the latency; the report gives throughput, errors and latency
-//! percentiles. Everything stops cleanly at the end (Ctrl-C stops it early).
+//! The service is the last step of the teaching path: an HTTP front on 127.0.0.1:5050 and
+//! a spool of worker processes (this program again, run as `strata texture-worker`) — or
+//! of worker threads with `--workers threads`. The load client then drives it for 10
+//! seconds with clients that ask for tables of random sizes and check every table's
+//! dimensions, prints the report and the spool's own statistics, and stops everything:
+//! no process is left behind. `--serve` keeps the service up for curl until Ctrl-C.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+use strata::http::{Api, HttpServer};
+use strata::load::{Limits, LoadPlan, Validation};
+use strata::net::Listening;
 use strata::prelude::*;
+use strata::process::Process;
+use strata::SpoolStatistics;
+
+use crate::texture::{self, Table, Xy};
+
+/// What the service's workers are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WorkerKind {
+    /// Worker threads in the service's process.
+    Threads,
+    /// Worker processes (`strata texture-worker`), one request at a time each.
+    Processes,
+}
 
 /// Options of `strata demo`.
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
-    /// How long to drive the service, in seconds.
-    #[arg(long, default_value_t = 10.0, value_parser = positive_seconds)]
-    seconds: f64,
-    /// Concurrent clients, each with one request in flight.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    /// Where the service listens.
+    #[arg(long, default_value = "127.0.0.1:5050")]
+    address: SocketAddr,
+    /// What the workers are.
+    #[arg(long, value_enum, default_value_t = WorkerKind::Processes)]
+    workers: WorkerKind,
+    /// How many workers the spool has.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    size: u32,
+    /// Keep the service up (for curl) until Ctrl-C instead of driving it.
+    #[arg(long)]
+    serve: bool,
+    /// How long to drive the service (like 10s).
+    #[arg(long, value_parser = crate::load::duration, default_value = "10s")]
+    duration: Duration,
+    /// Clients at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     clients: u32,
-    /// Worker threads in the service.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    workers: u32,
-    /// Table width requested.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    x: u32,
-    /// Table height requested.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    y: u32,
+    /// Tables asked for are x by y, each drawn from 1 to this.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    max_size: u32,
 }
 
-fn positive_seconds(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if v.is_finite() && v > 0.0 && v <= 86_400.0 {
-        Ok(v)
-    } else {
-        Err(format!("`{s}` must be between 0 and 86400 seconds"))
-    }
-}
-
-/// A request for an x-by-y table of random floats.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
-#[message(name = "texture.Xy")]
-pub struct Xy {
-    x: usize,
-    y: usize,
-}
-
-type Table = Vec<Vec<f64>>;
-
-/// What one client did.
-#[derive(Debug, Default, Serialize, Deserialize, Message)]
-#[message(name = "demo.ClientReport")]
-pub struct ClientReport {
-    ok: u64,
-    faults: u64,
-    invalid: u64,
-    latencies_us: Vec<u32>,
-}
-
-/// Builds the table the service returns (xorshift; good enough for a texture).
-fn texture(x: usize, y: usize, seed: &mut u64) -> Table {
-    (0..y)
-        .map(|_| {
-            (0..x)
-                .map(|_| {
-                    *seed ^= *seed << 13;
-                    *seed ^= *seed >> 7;
-                    *seed ^= *seed << 17;
-                    (*seed >> 11) as f64 / (1u64 << 53) as f64
-                })
-                .collect()
-        })
-        .collect()
-}
-
-struct Worker {
+/// A worker of the service: answers `Xy` with a table.
+pub struct Worker {
     seed: u64,
+}
+
+impl Default for Worker {
+    fn default() -> Self {
+        Worker {
+            seed: texture::seed(),
+        }
+    }
 }
 
 #[strata::machine]
 impl Worker {
     fn xy(&mut self, _cx: &mut Context<Self>, m: Xy) -> Table {
-        texture(m.x, m.y, &mut self.seed)
+        texture::texture(m.x, m.y, &mut self.seed)
     }
 }
 
+/// The service: the HTTP front and the spool behind it. Tells its parent when it listens
+/// (or cannot).
 struct Service {
-    workers: u32,
-    pool: Vec<Address>,
-    next: usize,
+    address: SocketAddr,
+    workers: WorkerKind,
+    size: u32,
+    spool: Address,
 }
 
 #[strata::machine]
 impl Service {
     fn start(&mut self, cx: &mut Context<Self>, _: Start) {
-        for i in 0..self.workers {
-            let seed = 0x9E37_79B9_7F4A_7C15u64.wrapping_mul(u64::from(i) + 1);
-            self.pool.push(cx.create(Threaded(Worker { seed })));
-        }
+        let spool = match self.workers {
+            WorkerKind::Processes => {
+                let exe = std::env::current_exe()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| "strata".into());
+                let recipe = Process::of(exe).arg("texture-worker");
+                cx.create(shedding(Spool::of(recipe), self.size))
+            }
+            WorkerKind::Threads => cx.create(shedding(
+                Spool::of(|| Threaded(Worker::default())),
+                self.size,
+            )),
+        };
+        self.spool = spool;
+        let api = Api::new().message::<Xy>().message::<SpoolStats>();
+        cx.create(HttpServer::new(self.address, api));
+    }
+
+    fn listening(&mut self, cx: &mut Context<Self>, m: Listening) {
+        cx.send(cx.parent(), m);
+    }
+
+    fn not_listening(&mut self, cx: &mut Context<Self>, m: NotListening) {
+        cx.send(cx.parent(), m.clone());
+        cx.abort(m);
     }
 
     fn xy(&mut self, cx: &mut Context<Self>, m: Xy) {
-        // Forward keeps the client as the sender: the worker answers it directly.
-        let worker = self.pool[self.next % self.pool.len()];
-        self.next = self.next.wrapping_add(1);
-        cx.forward(worker, m);
+        cx.forward(self.spool, m);
+    }
+
+    fn stats(&mut self, cx: &mut Context<Self>, m: SpoolStats) {
+        cx.forward(self.spool, m);
     }
 }
 
-async fn client(mut cx: AsyncContext, service: Address, xy: Xy, until: Instant) -> ClientReport {
-    let mut report = ClientReport::default();
-    while Instant::now() < until {
-        let sent = Instant::now();
-        cx.send(service, xy);
-        match cx
-            .select::<(Table, AnyFault, Stop)>(Some(Duration::from_secs(5)))
-            .await
-        {
-            Ok(e) if e.is::<Stop>() => break,
-            Ok(e) if e.is_fault() => report.faults += 1,
-            Ok(e) => {
-                let table = e.take::<Table>().expect("selected");
-                if table.len() == xy.y && table.iter().all(|row| row.len() == xy.x) {
-                    report.ok += 1;
-                    let us = sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
-                    report.latencies_us.push(us);
-                } else {
-                    report.invalid += 1;
-                }
-            }
-            Err(_) => report.faults += 1,
-        }
-    }
-    report
-}
-
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    f64::from(sorted[rank.min(sorted.len() - 1)]) / 1000.0
-}
-
-fn drive(cx: &mut ThreadContext, args: &DemoArgs) -> Result<i32, Faulted> {
-    let service = cx.create(Service {
-        workers: args.workers,
-        pool: Vec::new(),
-        next: 0,
-    });
-    let xy = Xy {
-        x: args.x as usize,
-        y: args.y as usize,
-    };
-    println!(
-        "strata demo: texture service with {} worker threads, {} clients asking for {}x{} tables for {}s",
-        args.workers, args.clients, xy.x, xy.y, args.seconds
-    );
-    let began = Instant::now();
-    let until = began + Duration::from_secs_f64(args.seconds);
-    let clients: Vec<Address> = (0..args.clients)
-        .map(|_| cx.create(Async::new(move |cx| client(cx, service, xy, until))))
-        .collect();
-    let mut total = ClientReport::default();
-    let mut lost = 0u64;
-    for c in clients {
-        match cx.wait_for(c).downcast::<ClientReport>() {
-            Ok(r) => {
-                total.ok += r.ok;
-                total.faults += r.faults;
-                total.invalid += r.invalid;
-                total.latencies_us.extend(r.latencies_us);
-            }
-            Err(other) => {
-                lost += 1;
-                eprintln!("a client ended with {other:?}");
-            }
-        }
-    }
-    let elapsed = began.elapsed().as_secs_f64();
-    cx.stop(service);
-    let _ = cx.wait_for(service);
-
-    total.latencies_us.sort_unstable();
-    let l = &total.latencies_us;
-    println!(
-        "requests answered: {} in {:.2}s = {:.0} requests/s",
-        total.ok,
-        elapsed,
-        total.ok as f64 / elapsed
-    );
-    println!(
-        "faults: {}  invalid tables: {}  clients lost: {}",
-        total.faults, total.invalid, lost
-    );
-    println!(
-        "latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
-        percentile(l, 50.0),
-        percentile(l, 90.0),
-        percentile(l, 99.0),
-        percentile(l, 99.9),
-        percentile(l, 100.0)
-    );
-    if total.faults + total.invalid + lost > 0 {
-        return Err(Faulted::new("the demo saw faults or invalid answers"));
-    }
-    Ok(0)
+/// The spool settings of the demo: a short queue and a response-time target, so that
+/// overload is answered at once with 503 instead of piling up.
+fn shedding<R: strata::spool::Recipe>(spool: Spool<R>, size: u32) -> Spool<R> {
+    spool
+        .workers(size as usize)
+        .queue_size(Some(64))
+        .responsiveness(Duration::from_millis(100))
+        .busy_pass_rate(0.2)
 }
 
 /// Runs the demo as a strata program (Ctrl-C stops it cleanly).
@@ -219,7 +141,101 @@ pub fn run(args: DemoArgs, log: Option<String>) -> ExitCode {
         ..Default::default()
     };
     strata::main_with(
-        Thread::new(move |cx: &mut ThreadContext| drive(cx, &args)),
+        Thread::new(move |cx: &mut ThreadContext| demo(cx, &args)),
         settings,
     )
+}
+
+fn demo(cx: &mut ThreadContext, args: &DemoArgs) -> i32 {
+    let service = cx.create(Service {
+        address: args.address,
+        workers: args.workers,
+        size: args.size,
+        spool: Address::NULL,
+    });
+    let kind = match args.workers {
+        WorkerKind::Threads => "threads",
+        WorkerKind::Processes => "processes",
+    };
+    match cx.select::<(Listening, NotListening, Stop)>(Some(Duration::from_secs(30))) {
+        Ok(e) if e.is::<Listening>() => {
+            let at = e.take::<Listening>().expect("selected").address;
+            println!(
+                "strata demo: texture service on http://{at}/Xy?x=2&y=2 with a spool of {} worker {kind}",
+                args.size
+            );
+        }
+        Ok(e) if e.is::<NotListening>() => {
+            let m = e.take::<NotListening>().expect("selected");
+            eprintln!(
+                "strata demo: {} (is another service there? give --address)",
+                m.reason
+            );
+            let _ = cx.wait_for(service);
+            return 1;
+        }
+        Ok(_) => return stop(cx, service, 0),
+        Err(_) => {
+            eprintln!("strata demo: the service did not start within 30 s");
+            return stop(cx, service, 1);
+        }
+    }
+    if args.serve {
+        println!("serving until Ctrl-C");
+        let _ = cx.select::<(Stop,)>(None);
+        return stop(cx, service, 0);
+    }
+    let mut plan = LoadPlan::new(format!(
+        "http://{}/Xy?x={{1..{m}}}&y={{1..{m}}}",
+        args.address,
+        m = args.max_size
+    ));
+    plan.clients = args.clients;
+    plan.duration = Some(args.duration);
+    plan.validation = Validation::Table;
+    println!(
+        "driving it for {:?} with {} clients asking for tables up to {m}x{m}, each checked",
+        args.duration,
+        args.clients,
+        m = args.max_size
+    );
+    let fleet = match crate::load::make_fleet(&plan, 1) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("strata demo: {e}");
+            return stop(cx, service, 1);
+        }
+    };
+    let live = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let report = crate::load::drive(cx, fleet, &plan, 1, Limits::default(), live);
+    let Some(report) = report else {
+        return stop(cx, service, 1);
+    };
+    print!("{report}");
+    if let Ok(s) = cx
+        .ask(service, SpoolStats, Some(Duration::from_secs(5)))
+        .downcast::<SpoolStatistics>()
+    {
+        println!(
+            "  spool      admitted {}, completed {}, failed {}, busy {}, overloaded {}, workers replaced {}",
+            s.admitted, s.completed, s.failed, s.rejected_busy, s.rejected_overloaded, s.replaced
+        );
+    }
+    let e = &report.errors;
+    let broken = e.validation + e.connect + e.io + e.status;
+    let status = if report.ok == 0 || broken > 0 || !report.passed {
+        eprintln!("strata demo: the service gave {broken} broken answers");
+        1
+    } else {
+        0
+    };
+    stop(cx, service, status)
+}
+
+/// Stops the service (its worker processes with it) and waits for it.
+fn stop(cx: &mut ThreadContext, service: Address, status: i32) -> i32 {
+    cx.stop(service);
+    let _ = cx.wait_for(service);
+    println!("service stopped");
+    status
 }

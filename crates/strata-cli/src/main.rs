@@ -1,11 +1,18 @@
 //! The `strata` command: parses arguments, calls the library, prints.
 //!
-//! `strata demo` runs the texture service under load. Until the HTTP front, spools and
-//! child processes land, the service and its clients are objects in this one process: a
-//! service machine forwarding `Xy` requests round-robin to worker machines on threads of
-//! their own, driven by async client objects that validate every table they get back.
+//! * `strata demo` runs the texture service (HTTP front, spool of worker processes) under
+//!   the load client and prints the report;
+//! * `strata load URL` drives any HTTP service and reports throughput, errors by kind and
+//!   latency percentiles, with thresholds for CI.
+//!
+//! Two hidden commands are this program's own children: `texture-worker` (a worker
+//! process of the demo's spool) and `load-share` (the clients of one process of
+//! `strata load --processes N`).
 
 mod demo;
+mod load;
+#[path = "../../../examples/texture/mod.rs"]
+mod texture;
 
 use std::process::ExitCode;
 
@@ -28,11 +35,30 @@ struct Cli {
 enum Command {
     /// Run the texture service under load and print a report.
     Demo(demo::DemoArgs),
+    /// Drive an HTTP service with many clients and report throughput, errors and latency.
+    Load(load::LoadArgs),
+    /// (internal) A worker process of the demo's spool.
+    #[command(hide = true)]
+    TextureWorker(Child),
+    /// (internal) The clients of one process of `strata load --processes N`.
+    #[command(hide = true)]
+    LoadShare(Child),
+}
+
+/// What a parent's `Process` object passes to every child.
+#[derive(clap::Args, Debug)]
+struct Child {
+    /// Print the value typed (always given by the parent).
+    #[arg(long)]
+    full_output: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Demo(args) => demo::run(args, cli.log),
+        Command::Load(args) => load::run(args, cli.log),
+        Command::TextureWorker(_) => strata::main(demo::Worker::default()),
+        Command::LoadShare(_) => strata::load::share_main(),
     }
 }

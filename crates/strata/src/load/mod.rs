@@ -1,0 +1,356 @@
+//! The load-testing client: many simulated clients against an HTTP service, with
+//! throughput, errors by kind and latency percentiles.
+//!
+//! Three objects, bottom up:
+//!
+//! * [`Load`] runs the clients of one process: it keeps `clients` of them going (a client
+//!   that completes is replaced by a new one in its slot), stops them when the run's time
+//!   is up, and returns a [`Tally`]. Clients are any objects a [`ClientRecipe`] makes —
+//!   [`BasicClient`] (connect, N requests with a pause, validate each, disconnect) unless
+//!   you bring your own (a watchdog, a typical user, an expert user).
+//! * [`Share`] runs a [`Load`] of basic clients for whoever sends it a [`LoadPlan`],
+//!   passes its progress on, and returns its tally. It is the same object whether it runs
+//!   here or as the top object of a child process ([`share_main`]).
+//! * [`Fleet`] splits a plan across shares — in this process, or in child processes (one
+//!   argument: [`Fleet::processes`]) — sums their progress for whoever watches, and
+//!   returns the merged [`Tally`]; [`LoadReport::new`] turns it into the report.
+//!
+//! ```no_run
+//! use strata::load::{Fleet, LoadPlan, LoadReport, Limits, Tally};
+//! use strata::prelude::*;
+//!
+//! let mut cx = ThreadContext::attach();
+//! let mut plan = LoadPlan::new("http://127.0.0.1:5050/Xy?x={1..10}&y=8");
+//! plan.clients = 32;
+//! let fleet = cx.create(Fleet::new(plan.clone()).unwrap());
+//! let tally = cx.wait_for(fleet).downcast::<Tally>().unwrap();
+//! println!("{}", LoadReport::new(&tally, &plan, 1, Limits::default()));
+//! ```
+
+mod client;
+mod conn;
+mod plan;
+mod record;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+pub use client::{check_table, BasicClient, ClientRecipe, Kit, Ticket};
+pub use conn::{ConnError, Connection, Response};
+pub use plan::{LoadPlan, PlanError, Target, Validation};
+pub use record::{
+    ErrorKind, Errors, Latency, Limits, LoadProgress, LoadReport, Outcome, Recorder, Tally,
+    Threshold,
+};
+
+use crate::message::AnyMessage;
+use crate::object::{Context, Machine};
+use crate::process::Process;
+use crate::runtime::Envelope;
+use crate::standard::{Faulted, Returned, Start, Stop};
+use crate::{Address, Message};
+
+/// How often progress is sent to an observer.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// The progress timer.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "strata.load.Tick")]
+struct Tick;
+
+/// The end of a run's time.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "strata.load.TimeUp")]
+struct TimeUp;
+
+/// Runs the clients of one process; see the [module docs](self).
+pub struct Load<R: ClientRecipe> {
+    kit: Kit,
+    recipe: R,
+    observer: Address,
+    /// Client address → its slot.
+    slots: HashMap<Address, u32>,
+    ending: bool,
+    interrupted: bool,
+}
+
+impl<R: ClientRecipe> Load<R> {
+    /// A run of `plan` with clients made by `recipe`; refuses an improbable plan naming
+    /// the parameter.
+    pub fn new(plan: LoadPlan, recipe: R) -> Result<Self, PlanError> {
+        let target = plan.check()?;
+        Ok(Load {
+            kit: Kit::new(plan, target, Recorder::default()),
+            recipe,
+            observer: Address::NULL,
+            slots: HashMap::new(),
+            ending: false,
+            interrupted: false,
+        })
+    }
+
+    /// Sends [`LoadProgress`] to `observer` twice a second.
+    pub fn observed_by(mut self, observer: Address) -> Self {
+        self.observer = observer;
+        self
+    }
+
+    fn add_client(&mut self, cx: &mut Context<Self>, slot: u32) {
+        let client = self.recipe.make(self.kit.for_slot(slot));
+        let address = cx.create(client);
+        self.slots.insert(address, slot);
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.kit.began().elapsed()
+    }
+
+    /// Ends the run: no more requests, clients stopped; the tally follows when the last
+    /// one has returned.
+    fn end(&mut self, cx: &mut Context<Self>) {
+        if !self.ending {
+            self.ending = true;
+            self.kit.end();
+            for &client in self.slots.keys() {
+                cx.stop(client);
+            }
+        }
+        self.finish_if_done(cx);
+    }
+
+    fn finish_if_done(&mut self, cx: &mut Context<Self>) {
+        if self.slots.is_empty() {
+            let mut tally = self.kit.recorder().tally(self.elapsed());
+            tally.shares = 1;
+            tally.interrupted = self.interrupted;
+            if !self.observer.is_null() {
+                cx.send(self.observer, self.kit.recorder().progress(self.elapsed()));
+            }
+            cx.complete(tally);
+        }
+    }
+}
+
+impl<R: ClientRecipe> Machine for Load<R> {
+    fn receive(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
+        let sender = envelope.sender();
+        if envelope.is::<Start>() && sender == cx.address() {
+            let plan = self.kit.plan();
+            if let Some(d) = plan.duration {
+                cx.start(TimeUp, d);
+            }
+            if !self.observer.is_null() {
+                cx.start_repeating(Tick, PROGRESS_EVERY);
+            }
+            for slot in 0..self.kit.plan().clients {
+                self.add_client(cx, slot);
+            }
+        } else if envelope.is::<Returned>() {
+            let Some(slot) = self.slots.remove(&sender) else {
+                return;
+            };
+            if let Ok(Returned { value }) = envelope.take::<Returned>() {
+                if value.is_fault() {
+                    tracing::warn!(target: "strata::load", client = %sender, ?value, "a client failed");
+                }
+            }
+            if !self.ending && !self.kit.is_over() {
+                self.add_client(cx, slot);
+            } else if !self.ending && self.slots.is_empty() {
+                // The total is reached and every client is done.
+                self.end(cx);
+            }
+            if self.ending {
+                self.finish_if_done(cx);
+            }
+        } else if envelope.is::<Tick>() {
+            cx.send(self.observer, self.kit.recorder().progress(self.elapsed()));
+        } else if envelope.is::<TimeUp>() {
+            self.end(cx);
+        } else if envelope.is::<Stop>() {
+            self.interrupted = true;
+            self.end(cx);
+        } else {
+            tracing::debug!(target: "strata::load", message = envelope.type_name(), "ignored");
+        }
+    }
+}
+
+/// Runs a [`Load`] of [`BasicClient`]s for whoever sends it a [`LoadPlan`], here or as a
+/// child process's top object; see the [module docs](self).
+#[derive(Default)]
+pub struct Share {
+    load: Address,
+}
+
+impl Machine for Share {
+    fn receive(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
+        let sender = envelope.sender();
+        if envelope.is::<LoadPlan>() {
+            let plan = envelope.take::<LoadPlan>().expect("checked");
+            if !self.load.is_null() {
+                cx.send(sender, Faulted::new("this share is already running a plan"));
+                return;
+            }
+            match Load::new(plan, BasicClient::new) {
+                Ok(load) => self.load = cx.create(load.observed_by(sender)),
+                Err(e) => cx.complete(Faulted::new(e.to_string())),
+            }
+        } else if envelope.is::<Returned>() && sender == self.load {
+            let Returned { value } = envelope.take::<Returned>().expect("checked");
+            cx.complete(value);
+        } else if envelope.is::<Stop>() {
+            if self.load.is_null() {
+                cx.complete(Faulted::new("stopped before a plan arrived"));
+            } else {
+                cx.stop(self.load);
+            }
+        }
+    }
+
+    fn register_types() {
+        crate::message::register::<LoadPlan>();
+        crate::message::register::<Tally>();
+        crate::message::register::<LoadProgress>();
+    }
+}
+
+/// The whole program of a child process that runs a share of a [`Fleet`]: use it as the
+/// `main` of a program (or a subcommand) and name that program in
+/// [`Fleet::processes`].
+pub fn share_main() -> std::process::ExitCode {
+    crate::main(Share::default())
+}
+
+/// Splits a plan across shares and merges what they return; see the [module docs](self).
+pub struct Fleet {
+    plan: LoadPlan,
+    processes: u32,
+    program: Option<Process>,
+    observer: Address,
+    /// Share address → its index.
+    shares: HashMap<Address, u32>,
+    /// The latest progress of each share's load, by sender.
+    progress: HashMap<Address, LoadProgress>,
+    tally: Tally,
+    began: Instant,
+}
+
+impl Fleet {
+    /// Runs `plan` in this process; refuses an improbable plan naming the parameter.
+    pub fn new(plan: LoadPlan) -> Result<Self, PlanError> {
+        plan.check()?;
+        Ok(Fleet {
+            plan,
+            processes: 1,
+            program: None,
+            observer: Address::NULL,
+            shares: HashMap::new(),
+            progress: HashMap::new(),
+            tally: Tally::default(),
+            began: Instant::now(),
+        })
+    }
+
+    /// Runs the plan in `n` child processes, each running `program` (a program whose
+    /// top object is a [`Share`]: see [`share_main`]); clients, total and rate are divided
+    /// among them.
+    pub fn processes(mut self, n: u32, program: Process) -> Result<Self, PlanError> {
+        if n == 0 || n > 1024 || n > self.plan.clients {
+            return Err(PlanError {
+                parameter: "processes",
+                reason: format!(
+                    "{n} is not between 1 and the number of clients ({}, at most 1024)",
+                    self.plan.clients
+                ),
+            });
+        }
+        if self.plan.total.is_some_and(|t| t < u64::from(n)) {
+            return Err(PlanError {
+                parameter: "processes",
+                reason: format!("{n} processes cannot share a total of fewer requests"),
+            });
+        }
+        self.processes = n;
+        self.program = Some(program);
+        Ok(self)
+    }
+
+    /// Sends the summed [`LoadProgress`] of every share to `observer` as it arrives.
+    pub fn observed_by(mut self, observer: Address) -> Self {
+        self.observer = observer;
+        self
+    }
+}
+
+impl Machine for Fleet {
+    fn receive(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
+        let sender = envelope.sender();
+        if envelope.is::<Start>() && sender == cx.address() {
+            self.began = Instant::now();
+            for i in 0..self.processes {
+                let share = match &self.program {
+                    Some(p) => cx.create(p.clone()),
+                    None => cx.create(Share::default()),
+                };
+                cx.send(share, self.plan.share(i, self.processes));
+                self.shares.insert(share, i);
+            }
+        } else if let Some(p) = envelope.get::<LoadProgress>() {
+            self.progress.insert(sender, *p);
+            if !self.observer.is_null() {
+                let sum = self.progress.values().fold(
+                    LoadProgress {
+                        elapsed: self.began.elapsed(),
+                        ..LoadProgress::default()
+                    },
+                    |mut s, p| {
+                        s.ok += p.ok;
+                        s.errors += p.errors;
+                        s
+                    },
+                );
+                cx.send(self.observer, sum);
+            }
+        } else if envelope.is::<Returned>() {
+            let Some(i) = self.shares.remove(&sender) else {
+                return;
+            };
+            let Returned { value } = envelope.take::<Returned>().expect("checked");
+            match value.downcast::<Tally>() {
+                Ok(t) => self.tally.merge(&t),
+                Err(other) => {
+                    let why = describe(&other);
+                    tracing::warn!(target: "strata::load", share = i, %why, "a share ended without a tally");
+                    self.tally.lost.push(format!("share {i}: {why}"));
+                }
+            }
+            if self.shares.is_empty() {
+                cx.complete(std::mem::take(&mut self.tally));
+            }
+        } else if envelope.is::<Faulted>() && self.shares.contains_key(&sender) {
+            // A share refused its plan; it also ends, and its Returned is counted then.
+            tracing::warn!(target: "strata::load", ?envelope, "a share refused its plan");
+        } else if envelope.is::<Stop>() {
+            for &share in self.shares.keys() {
+                cx.stop(share);
+            }
+            if self.shares.is_empty() {
+                cx.complete(std::mem::take(&mut self.tally));
+            }
+        }
+    }
+
+    fn register_types() {
+        Share::register_types();
+    }
+}
+
+fn describe(value: &AnyMessage) -> String {
+    match value.as_fault() {
+        Some(f) => f.to_string(),
+        None => format!("returned {} instead of a tally", value.type_name()),
+    }
+}
