@@ -157,13 +157,14 @@ fn demo(cx: &mut ThreadContext, args: &DemoArgs) -> i32 {
         WorkerKind::Threads => "threads",
         WorkerKind::Processes => "processes",
     };
-    match cx.select::<(Listening, NotListening, Stop)>(Some(Duration::from_secs(30))) {
+    let at = match cx.select::<(Listening, NotListening, Stop)>(Some(Duration::from_secs(30))) {
         Ok(e) if e.is::<Listening>() => {
             let at = e.take::<Listening>().expect("selected").address;
             println!(
                 "strata demo: texture service on http://{at}/Xy?x=2&y=2 with a spool of {} worker {kind}",
                 args.size
             );
+            at
         }
         Ok(e) if e.is::<NotListening>() => {
             let m = e.take::<NotListening>().expect("selected");
@@ -179,15 +180,14 @@ fn demo(cx: &mut ThreadContext, args: &DemoArgs) -> i32 {
             eprintln!("strata demo: the service did not start within 30 s");
             return stop(cx, service, 1);
         }
-    }
+    };
     if args.serve {
         println!("serving until Ctrl-C");
         let _ = cx.select::<(Stop,)>(None);
         return stop(cx, service, 0);
     }
     let mut plan = LoadPlan::new(format!(
-        "http://{}/Xy?x={{1..{m}}}&y={{1..{m}}}",
-        args.address,
+        "http://{at}/Xy?x={{1..{m}}}&y={{1..{m}}}",
         m = args.max_size
     ));
     plan.clients = args.clients;

@@ -109,7 +109,11 @@ pub fn duration(s: &str) -> Result<Duration, String> {
         "us" | "µs" => 1e-6,
         "m" | "min" => 60.0,
         "h" => 3600.0,
-        other => return Err(format!("`{other}` in `{s}` is not a unit (us, ms, s, m, h)")),
+        other => {
+            return Err(format!(
+                "`{other}` in `{s}` is not a unit (us, ms, s, m, h)"
+            ))
+        }
     };
     let secs = n * scale;
     if !secs.is_finite() || secs > 1e9 {
@@ -160,8 +164,7 @@ pub fn run(args: LoadArgs, log: Option<String>) -> ExitCode {
     strata::main_with(
         Thread::new(move |cx: &mut ThreadContext| {
             let live = !args.json && std::io::stderr().is_terminal();
-            let Some(report) = drive(cx, fleet, &plan, args.processes, args.limits(), live)
-            else {
+            let Some(report) = drive(cx, fleet, &plan, args.processes, args.limits(), live) else {
                 return 1;
             };
             if args.json {

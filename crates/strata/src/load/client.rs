@@ -123,7 +123,9 @@ impl Kit {
         let s = &self.shared;
         s.over.load(Ordering::Relaxed)
             || s.deadline.is_some_and(|d| Instant::now() >= d)
-            || s.plan.total.is_some_and(|t| s.claimed.load(Ordering::Relaxed) >= t)
+            || s.plan
+                .total
+                .is_some_and(|t| s.claimed.load(Ordering::Relaxed) >= t)
     }
 
     pub(crate) fn end(&self) {
@@ -386,6 +388,8 @@ mod tests {
             let e = check_table(path, body).unwrap_err();
             assert!(e.contains(says), "{e}");
         }
-        assert!(check_table("/Xy?x=2", b"[]").unwrap_err().contains("x and y"));
+        assert!(check_table("/Xy?x=2", b"[]")
+            .unwrap_err()
+            .contains("x and y"));
     }
 }

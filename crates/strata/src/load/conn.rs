@@ -138,7 +138,11 @@ impl Connection {
     async fn read_response(&mut self, head_only: bool) -> Result<(u16, bool), ConnError> {
         // Whatever followed the previous response (nothing, for a well-behaved server)
         // moves to the front.
-        let consumed = if self.chunked { self.body.0 } else { self.body.1 };
+        let consumed = if self.chunked {
+            self.body.0
+        } else {
+            self.body.1
+        };
         self.buf.copy_within(consumed..self.filled, 0);
         self.filled -= consumed;
         self.body = (0, 0);
@@ -175,8 +179,8 @@ impl Connection {
                         ConnError::Malformed(format!("bad Content-Length `{text}`"))
                     })?);
                 } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                    chunked = h.value.eq_ignore_ascii_case(b"chunked")
-                        || h.value.ends_with(b"chunked");
+                    chunked =
+                        h.value.eq_ignore_ascii_case(b"chunked") || h.value.ends_with(b"chunked");
                 } else if h.name.eq_ignore_ascii_case("connection") {
                     if h.value.eq_ignore_ascii_case(b"close") {
                         keep_alive = false;

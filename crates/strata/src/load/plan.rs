@@ -115,7 +115,10 @@ impl LoadPlan {
         }
         if let Some(r) = self.rate {
             if !(r.is_finite() && r > 0.0 && r <= 10_000_000.0) {
-                return bad("rate", format!("{r} is not between 0 and 10,000,000 per second"));
+                return bad(
+                    "rate",
+                    format!("{r} is not between 0 and 10,000,000 per second"),
+                );
             }
             if !self.pause.is_zero() {
                 return bad(
@@ -130,7 +133,11 @@ impl LoadPlan {
                 format!("{:?} is not between 0 and an hour", self.timeout),
             );
         }
-        if let Some(s) = self.expect_status.iter().find(|s| !(100..=599).contains(*s)) {
+        if let Some(s) = self
+            .expect_status
+            .iter()
+            .find(|s| !(100..=599).contains(*s))
+        {
             return bad("expect_status", format!("{s} is not an HTTP status"));
         }
         Target::parse(&self.url).map_err(|reason| PlanError {
@@ -142,7 +149,8 @@ impl LoadPlan {
     /// The part of this plan that share `index` of `shares` runs: clients, total and rate
     /// divided as evenly as they go.
     pub fn share(&self, index: u32, shares: u32) -> LoadPlan {
-        let split = |n: u64| n / u64::from(shares) + u64::from(u64::from(index) < n % u64::from(shares));
+        let split =
+            |n: u64| n / u64::from(shares) + u64::from(u64::from(index) < n % u64::from(shares));
         LoadPlan {
             clients: split(u64::from(self.clients)) as u32,
             total: self.total.map(split),
@@ -174,9 +182,9 @@ impl Target {
     /// Parses `http://host[:port][/path][?query]`, with templated parts in the path and
     /// query, and resolves the host.
     pub fn parse(url: &str) -> Result<Target, String> {
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("`{url}` does not start with http:// (only plain HTTP is spoken)"))?;
+        let rest = url.strip_prefix("http://").ok_or_else(|| {
+            format!("`{url}` does not start with http:// (only plain HTTP is spoken)")
+        })?;
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -185,7 +193,9 @@ impl Target {
             return Err(format!("`{url}` names no host"));
         }
         if authority.contains(['{', '}', '@']) {
-            return Err(format!("`{authority}`: the host cannot be templated or carry a user"));
+            return Err(format!(
+                "`{authority}`: the host cannot be templated or carry a user"
+            ));
         }
         let with_port = if authority.ends_with(']') || !authority.contains(':') {
             format!("{authority}:80")
@@ -348,18 +358,71 @@ mod tests {
     fn improbable_parameters_are_refused_naming_them() {
         let base = LoadPlan::new("http://127.0.0.1:1/");
         let cases: Vec<(LoadPlan, &str)> = vec![
-            (LoadPlan { clients: 0, ..base.clone() }, "clients"),
-            (LoadPlan { jitter: 2.0, ..base.clone() }, "jitter"),
-            (LoadPlan { duration: None, total: None, ..base.clone() }, "duration"),
-            (LoadPlan { total: Some(0), ..base.clone() }, "total"),
-            (LoadPlan { rate: Some(-1.0), ..base.clone() }, "rate"),
             (
-                LoadPlan { rate: Some(10.0), pause: Duration::from_millis(1), ..base.clone() },
+                LoadPlan {
+                    clients: 0,
+                    ..base.clone()
+                },
+                "clients",
+            ),
+            (
+                LoadPlan {
+                    jitter: 2.0,
+                    ..base.clone()
+                },
+                "jitter",
+            ),
+            (
+                LoadPlan {
+                    duration: None,
+                    total: None,
+                    ..base.clone()
+                },
+                "duration",
+            ),
+            (
+                LoadPlan {
+                    total: Some(0),
+                    ..base.clone()
+                },
+                "total",
+            ),
+            (
+                LoadPlan {
+                    rate: Some(-1.0),
+                    ..base.clone()
+                },
+                "rate",
+            ),
+            (
+                LoadPlan {
+                    rate: Some(10.0),
+                    pause: Duration::from_millis(1),
+                    ..base.clone()
+                },
                 "pause",
             ),
-            (LoadPlan { timeout: Duration::ZERO, ..base.clone() }, "timeout"),
-            (LoadPlan { expect_status: vec![42], ..base.clone() }, "expect_status"),
-            (LoadPlan { url: "ftp://x".into(), ..base.clone() }, "url"),
+            (
+                LoadPlan {
+                    timeout: Duration::ZERO,
+                    ..base.clone()
+                },
+                "timeout",
+            ),
+            (
+                LoadPlan {
+                    expect_status: vec![42],
+                    ..base.clone()
+                },
+                "expect_status",
+            ),
+            (
+                LoadPlan {
+                    url: "ftp://x".into(),
+                    ..base.clone()
+                },
+                "url",
+            ),
         ];
         for (plan, parameter) in cases {
             assert_eq!(plan.check().unwrap_err().parameter, parameter);

@@ -161,7 +161,12 @@ impl Recorder {
 
     /// The counts so far (cheap: no histogram), for progress.
     pub fn progress(&self, elapsed: Duration) -> LoadProgress {
-        let errors: u64 = self.inner.errors.iter().map(|e| e.load(Ordering::Relaxed)).sum();
+        let errors: u64 = self
+            .inner
+            .errors
+            .iter()
+            .map(|e| e.load(Ordering::Relaxed))
+            .sum();
         LoadProgress {
             elapsed,
             ok: self.inner.ok.load(Ordering::Relaxed),
@@ -430,7 +435,11 @@ impl std::fmt::Display for LoadReport {
             if self.processes == 1 { "" } else { "es" },
             rate,
             self.sessions,
-            if self.interrupted { " (interrupted)" } else { "" }
+            if self.interrupted {
+                " (interrupted)"
+            } else {
+                ""
+            }
         )?;
         writeln!(
             f,

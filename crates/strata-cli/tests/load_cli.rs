@@ -1,0 +1,215 @@
+//! `strata load` and `strata demo` as a user runs them: the JSON report's fields, clients
+//! across processes, thresholds as the exit status, bad arguments named, and the demo
+//! finishing on its own with no process left behind.
+
+#[path = "../../strata/tests/support/table_server.rs"]
+mod table_server;
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use table_server::{Behaviour, TableServer};
+
+fn strata(args: &[&str]) -> Output {
+    let began = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .expect("strata runs");
+    assert!(
+        began.elapsed() < Duration::from_secs(60),
+        "{args:?} took too long"
+    );
+    out
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn the_json_report_has_every_field() {
+    let server = TableServer::start(Behaviour::default());
+    let url = server.url("/Xy?x={1..4}&y=3");
+    let out = strata(&[
+        "load",
+        &url,
+        "--total=300",
+        "--clients=4",
+        "--requests=20",
+        "--validate=table",
+        "--json",
+        "--max-p99=5s",
+        "--max-error-rate=1%",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    assert_eq!(r["url"], url);
+    assert_eq!(r["mode"], "closed");
+    assert_eq!(
+        (r["requests"].as_u64(), r["ok"].as_u64()),
+        (Some(300), Some(300))
+    );
+    assert_eq!(
+        (r["clients"].as_u64(), r["processes"].as_u64()),
+        (Some(4), Some(1))
+    );
+    assert!(r["sessions"].as_u64().unwrap() >= 15);
+    assert!(r["throughput"].as_f64().unwrap() > 0.0);
+    assert!(r["elapsed_s"].as_f64().unwrap() > 0.0);
+    for kind in ["connect", "timeout", "status", "validation", "busy", "io"] {
+        assert_eq!(r["errors"][kind], 0, "{kind}");
+    }
+    assert_eq!(r["error_rate"], 0.0);
+    let l = &r["latency_ms"];
+    let p: Vec<f64> = ["min", "p50", "p90", "p99", "p99_9", "max"]
+        .iter()
+        .map(|k| l[k].as_f64().unwrap_or_else(|| panic!("latency_ms.{k}")))
+        .collect();
+    assert!(p.windows(2).all(|w| w[0] <= w[1]), "{p:?}");
+    assert!(l["mean"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["thresholds"].as_array().unwrap().len(), 2);
+    assert_eq!(r["passed"], true);
+    assert_eq!(r["interrupted"], false);
+    assert_eq!(r["lost_processes"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn clients_run_across_processes() {
+    let server = TableServer::start(Behaviour::default());
+    let url = server.url("/Xy?x=2&y=2");
+    let out = strata(&[
+        "load",
+        &url,
+        "--processes=3",
+        "--clients=6",
+        "--total=600",
+        "--validate=table",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    assert_eq!(r["processes"], 3);
+    assert_eq!(r["ok"], 600);
+    assert_eq!(server.requests(), 600);
+}
+
+#[test]
+fn a_threshold_that_cannot_be_met_fails_the_run() {
+    let server = TableServer::start(Behaviour {
+        wrong: true,
+        ..Default::default()
+    });
+    let url = server.url("/Xy?x=2&y=2");
+    let out = strata(&["load", &url, "--total=50", "--max-p99=1us"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAILED"));
+    let out = strata(&[
+        "load",
+        &url,
+        "--total=50",
+        "--validate=table",
+        "--max-error-rate=0.1",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let r = json(&out);
+    assert_eq!(r["errors"]["validation"], 50);
+    assert_eq!(r["passed"], false);
+}
+
+#[test]
+fn bad_arguments_exit_2_naming_what_is_wrong() {
+    for (args, says) in [
+        (
+            vec!["load", "http://127.0.0.1:1/", "--clients=0"],
+            "clients",
+        ),
+        (
+            vec!["load", "http://127.0.0.1:1/x={1..", "--total=1"],
+            "unclosed",
+        ),
+        (vec!["load", "ftp://127.0.0.1:1/"], "http://"),
+        (
+            vec!["load", "http://127.0.0.1:1/", "--duration=soon"],
+            "soon",
+        ),
+        (
+            vec!["load", "http://127.0.0.1:1/", "--max-error-rate=2"],
+            "between 0 and 1",
+        ),
+        (vec!["load", "http://127.0.0.1:1/", "--validate=xml"], "xml"),
+        (
+            vec![
+                "load",
+                "http://127.0.0.1:1/",
+                "--processes=5",
+                "--clients=2",
+            ],
+            "processes",
+        ),
+        (
+            vec!["load", "http://127.0.0.1:1/", "--rate=10", "--pause=1ms"],
+            "pause",
+        ),
+    ] {
+        let out = strata(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+/// Processes whose command line runs this strata binary as a demo worker.
+fn workers() -> usize {
+    let exe = env!("CARGO_BIN_EXE_strata");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|c| {
+            let text = String::from_utf8_lossy(c);
+            text.starts_with(exe) && text.contains("texture-worker")
+        })
+        .count()
+}
+
+#[test]
+fn the_demo_finishes_with_a_report_and_leaves_no_process() {
+    let out = strata(&[
+        "demo",
+        "--address=127.0.0.1:0",
+        "--duration=2s",
+        "--size=2",
+        "--clients=4",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for part in [
+        "worker processes",
+        "requests",
+        "latency ms",
+        "spool",
+        "service stopped",
+    ] {
+        assert!(stdout.contains(part), "{part}: {stdout}");
+    }
+    assert_eq!(workers(), 0, "worker processes left behind");
+}
