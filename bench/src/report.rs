@@ -189,8 +189,9 @@ pub fn load_average() -> String {
         .unwrap_or_else(|| "?".to_string())
 }
 
-/// The strata commit the benchmark was built against, `+ changes` when the strata crate
-/// has uncommitted changes.
+/// The strata commit the benchmark was built against, `+ changes` when the strata crates
+/// (the library, its macros, and the `strata` program that holds `strata load`) have
+/// uncommitted changes.
 fn strata_revision() -> String {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let Some(rev) = command_output("git", &["-C", root, "rev-parse", "--short", "HEAD"]) else {
@@ -206,6 +207,7 @@ fn strata_revision() -> String {
             "--",
             "crates/strata",
             "crates/strata-macros",
+            "crates/strata-cli",
         ],
     )
     .is_some();

@@ -5,10 +5,10 @@
 //! machine spreads over all peers instead of landing on one.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::http::{self, HttpPeer};
+use crate::http::{self, load, HttpPeer};
 use crate::link;
 use crate::report::{self, Samples};
 use crate::workload::{self, Bench, Peer};
@@ -35,15 +35,17 @@ pub struct Options {
     pub process: bool,
     /// Whether to run the parent-child link benchmark (`link`).
     pub link: bool,
+    /// Whether to run the load client benchmark of issue 7 (`load`).
+    pub load: bool,
     /// The servers of the HTTP benchmarks to run.
     pub http_peers: Vec<HttpPeer>,
-    /// Seconds of each measured wrk run, when not the default.
+    /// Seconds of each measured wrk (and `strata load`) run, when not the default.
     pub http_seconds: Option<u64>,
 }
 
 /// The command-line help.
 pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH | --no-readme]
-                    [--bench fanout,pingpong,spawn,http,process,link]
+                    [--bench fanout,pingpong,spawn,http,process,link,load]
                     [--peer raw,strata,...]
                     [--http-seconds S]
        strata-bench measure BENCH PEER N
@@ -55,11 +57,14 @@ pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH
   --readme PATH  rewrite the results table of this README (default: bench/README.md,
                  except with --quick)
   --no-readme    print the table only
-  --bench LIST   only these benchmarks (fanout, pingpong, spawn, http, process, link)
+  --bench LIST   only these benchmarks (fanout, pingpong, spawn, http, process, link,
+                 load)
   --peer LIST    only these peers (raw, strata, strata-ask, strata-async, actix, ractor;
                  for http and process: hyper, server_1, server_4, layer-cake, server_8,
-                 layer-cake-processes; link has no peers to choose)
-  --http-seconds S  seconds of each measured wrk run (default 5; 2 with --quick)
+                 layer-cake-processes; for load: hyper, server_1; link has no peers to
+                 choose)
+  --http-seconds S  seconds of each measured wrk or `strata load` run (default 5; 2 with
+                 --quick)
 
   measure        one measurement in this process (what the suite runs in a child)
   serve-hyper    the bare hyper texture server of the HTTP benchmarks";
@@ -78,6 +83,7 @@ impl Options {
         let mut http = true;
         let mut process = true;
         let mut link = true;
+        let mut load = true;
         let mut peers = Peer::ALL.to_vec();
         let mut http_peers = HttpPeer::ALL.to_vec();
         let mut http_seconds = None;
@@ -106,9 +112,10 @@ impl Options {
                     http = names.contains(&"http");
                     process = names.contains(&"process");
                     link = names.contains(&"link");
+                    load = names.contains(&"load");
                     let others: Vec<&str> = names
                         .into_iter()
-                        .filter(|&s| !matches!(s, "http" | "process" | "link"))
+                        .filter(|&s| !matches!(s, "http" | "process" | "link" | "load"))
                         .collect();
                     benches = list(&others.join(","), Bench::from_key, "benchmark")?;
                 }
@@ -146,6 +153,7 @@ impl Options {
             http,
             process,
             link,
+            load,
             http_peers,
             http_seconds,
         })
@@ -168,12 +176,13 @@ fn list<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<Vec<T
         .collect()
 }
 
-/// Runs the whole suite: the actor benchmarks, the parent-child link benchmark, then the
-/// HTTP benchmarks; prints their tables and rewrites them in the README.
+/// Runs the whole suite: the actor benchmarks, the parent-child link benchmark, the HTTP
+/// benchmarks, then the load client's; prints their tables and rewrites them in the README.
 pub fn run(options: &Options) -> Result<(), String> {
     let pairs = pairs(options);
     let http = !http::chosen_peers(options).is_empty();
-    if pairs.is_empty() && !http && !options.link {
+    let load = !load::chosen_peers(options).is_empty();
+    if pairs.is_empty() && !http && !options.link && !load {
         return Err("nothing to run: no peer takes part in the chosen benchmarks".into());
     }
     if !pairs.is_empty() {
@@ -184,6 +193,9 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
     if http {
         http::run(options)?;
+    }
+    if load {
+        load::run(options)?;
     }
     Ok(())
 }
@@ -251,30 +263,13 @@ fn measure_in_child(
 /// (such as `strata-bench measure` or `link-parent`), and gives that duration. `what`
 /// names it in errors; it is killed after [`CHILD_TIMEOUT`].
 pub fn measured_by(mut command: Command, what: &str) -> Result<Duration, String> {
-    let mut child = command
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("cannot start `{what}`: {e}"))?;
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if started.elapsed() > CHILD_TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "`{what}` took longer than {CHILD_TIMEOUT:?}; killed"
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("waiting for `{what}`: {e}")),
-        }
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| format!("reading `{what}`: {e}"))?;
+    let output = finish(child, CHILD_TIMEOUT, &format!("`{what}`"))?.output;
     if !output.status.success() {
         return Err(format!("`{what}` failed: {}", output.status));
     }
@@ -285,6 +280,61 @@ pub fn measured_by(mut command: Command, what: &str) -> Result<Duration, String>
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_nanos)
         .ok_or_else(|| format!("`{what}` printed no result: {stdout:?}"))
+}
+
+/// What a child process left when it ended.
+pub struct Finished {
+    /// Its exit status and whatever of its output was piped.
+    pub output: Output,
+    /// The CPU time (user + system, all its threads) it used, when known.
+    pub cpu: Option<Duration>,
+}
+
+/// Waits for `child` to end and gives its output and CPU time; kills it if it runs longer
+/// than `limit` (`what` names it in the error). The CPU time is the growth, over the wait,
+/// of what this process's reaped children have used (`getrusage(RUSAGE_CHILDREN)`): the
+/// child's own, as the harness reaps no other process while it waits (a server it started
+/// earlier is reaped only when stopped).
+pub fn finish(mut child: Child, limit: Duration, what: &str) -> Result<Finished, String> {
+    let cpu_before = children_cpu();
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if started.elapsed() > limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{what} ran longer than {limit:?}; killed"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("waiting for {what}: {e}")),
+        }
+    }
+    let cpu = match (cpu_before, children_cpu()) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    let output = child
+        .wait_with_output()
+        .map_err(|e| format!("reading the output of {what}: {e}"))?;
+    Ok(Finished { output, cpu })
+}
+
+/// The CPU time (user + system) used so far by the children this process has reaped.
+fn children_cpu() -> Option<Duration> {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage only writes the struct it is given, which is large enough.
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: getrusage succeeded, so it filled the struct (which was zeroed anyway).
+    let usage = unsafe { usage.assume_init() };
+    let time = |t: libc::timeval| {
+        let seconds = u64::try_from(t.tv_sec).ok()?;
+        let micros = u32::try_from(t.tv_usec).ok()?;
+        Some(Duration::new(seconds, micros.checked_mul(1000)?))
+    };
+    Some(time(usage.ru_utime)? + time(usage.ru_stime)?)
 }
 
 /// `strata-bench measure BENCH PEER N`: a warm-up pass of a tenth of N, then the measured
@@ -330,17 +380,17 @@ mod tests {
     #[test]
     fn the_process_and_link_benchmarks_are_chosen_by_name() {
         let o = parse(&["--bench", "process,link"]);
-        assert!(o.process && o.link && !o.http);
+        assert!(o.process && o.link && !o.http && !o.load);
         assert!(o.benches.is_empty());
         assert_eq!(http::chosen_peers(&o), HttpPeer::PROCESS.to_vec());
 
         let all = parse(&[]);
-        assert!(all.http && all.process && all.link);
+        assert!(all.http && all.process && all.link && all.load);
         // Servers shared by the two HTTP benchmarks are measured once.
         assert_eq!(http::chosen_peers(&all), HttpPeer::ALL.to_vec());
 
         let http_only = parse(&["--bench", "http"]);
-        assert!(!http_only.process && !http_only.link);
+        assert!(!http_only.process && !http_only.link && !http_only.load);
         assert_eq!(http::chosen_peers(&http_only), HttpPeer::HTTP.to_vec());
 
         let some = parse(&["--bench", "process", "--peer", "hyper,server_8"]);
@@ -348,5 +398,39 @@ mod tests {
             http::chosen_peers(&some),
             vec![HttpPeer::Hyper, HttpPeer::Server8]
         );
+    }
+
+    #[test]
+    fn the_load_benchmark_is_chosen_by_name() {
+        let o = parse(&["--bench", "load"]);
+        assert!(o.load && !o.http && !o.process && !o.link);
+        assert!(o.benches.is_empty());
+        assert!(http::chosen_peers(&o).is_empty());
+        assert_eq!(load::chosen_peers(&o), load::SERVERS.to_vec());
+        assert_eq!(load::chosen_peers(&parse(&[])), load::SERVERS.to_vec());
+
+        let one = parse(&["--bench", "load", "--peer", "server_1"]);
+        assert_eq!(load::chosen_peers(&one), vec![HttpPeer::Server1]);
+        // Servers that load does not use are not measured by it.
+        let other = parse(&["--bench", "load", "--peer", "server_4"]);
+        assert!(load::chosen_peers(&other).is_empty());
+    }
+
+    #[test]
+    fn a_childs_cpu_time_is_counted() {
+        let child = Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"])
+            .spawn()
+            .unwrap();
+        let finished = finish(child, Duration::from_secs(60), "a busy sh").unwrap();
+        assert!(finished.output.status.success());
+        let cpu = finished.cpu.expect("getrusage works here");
+        assert!(cpu > Duration::from_millis(5), "{cpu:?}");
+
+        let child = Command::new("sleep").arg("10").spawn().unwrap();
+        let e = finish(child, Duration::from_millis(100), "a sleep")
+            .err()
+            .unwrap();
+        assert!(e.contains("a sleep ran longer than"), "{e}");
     }
 }

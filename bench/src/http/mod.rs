@@ -4,16 +4,21 @@
 //!
 //! Two benchmarks share this machinery: `http` (issues 4 and 5: the front and the thread
 //! spool) and `process` (issue 6: the spool of worker processes). When both run, the
-//! servers they share are measured once, and each has its own table in the README.
+//! servers they share are measured once, and each has its own table in the README. A
+//! third, `load` (issue 7, in `load.rs`), measures the same way with two load generators,
+//! wrk and `strata load`, against the same servers.
 //!
 //! Every measurement starts its server as a fresh process on a free loopback port, waits
-//! until it answers, checks one answer's table, warms it up with a short wrk run, measures
-//! with wrk, then stops it. Rounds are interleaved (round 1 of every row, then round 2,
+//! until it answers, checks one answer's table, warms it up with a short run of the load
+//! generator, measures with it, then stops it. Rounds are interleaved (round 1 of every row, then round 2,
 //! ...), every other round in reverse order, so a slow spell of the shared machine spreads
 //! over all servers; ratios are taken within a round and their median reported.
 
 pub mod hyper_texture;
+pub mod load;
+mod loader;
 mod server;
+mod strata_load;
 mod table;
 mod wrk;
 
@@ -24,6 +29,7 @@ use std::time::Instant;
 
 use crate::report;
 use crate::suite::Options;
+use loader::Loader;
 use server::Server;
 
 pub use table::{BEGIN, END, PROCESS_BEGIN, PROCESS_END};
@@ -33,8 +39,15 @@ pub const SHAPES: [(usize, usize); 2] = [(8, 8), (100, 100)];
 
 /// Seconds of each measured wrk run, full and `--quick`.
 pub const SECONDS: (u64, u64) = (5, 2);
-/// Seconds of the wrk warm-up before each measured run.
+/// Seconds of the warm-up run before each measured run.
 pub const WARMUP_SECONDS: u64 = 1;
+
+/// Seconds of each measured run under these options: `--http-seconds`, or [`SECONDS`].
+pub fn seconds(options: &Options) -> u64 {
+    options
+        .http_seconds
+        .unwrap_or(if options.quick { SECONDS.1 } else { SECONDS.0 })
+}
 
 /// The Python package (on the Python package index) that provides `layer_cake`.
 pub const LAYER_CAKE_PACKAGE: &str = "seven-layer-cake";
@@ -148,12 +161,13 @@ impl HttpPeer {
         !matches!(self, HttpPeer::LayerCake | HttpPeer::LayerCakeProcesses)
     }
 
-    /// Whether a wrk run warms the server up before the measured run. Not layer-cake's:
+    /// Whether a run of the load generator warms the server up before the measured run.
+    /// Not layer-cake's:
     /// Python has no JIT to warm (the two checked requests load every code path), and
     /// layer-cake 1.0.10's network engine dies of an unhandled `BrokenPipeError` when a
     /// client closes its connection while a response is being written, which is how
     /// every wrk run ends; a warm-up run would often leave nothing to measure.
-    fn wrk_warmup(self) -> bool {
+    fn warms_up(self) -> bool {
         !matches!(self, HttpPeer::LayerCake | HttpPeer::LayerCakeProcesses)
     }
 
@@ -264,11 +278,51 @@ pub type Shape = (usize, usize);
 /// One row's reports, one per round (`None` where the round did not run).
 pub type Rounds = Vec<Option<wrk::Report>>;
 
+/// Reports by row (`K` names the row) and round.
+#[derive(Debug)]
+pub struct ByRound<K> {
+    /// Each row's key and its reports, rows in the order they first ran.
+    pub rows: Vec<(K, Rounds)>,
+}
+
+impl<K> Default for ByRound<K> {
+    fn default() -> Self {
+        ByRound { rows: Vec::new() }
+    }
+}
+
+impl<K: PartialEq> ByRound<K> {
+    /// Keeps the report of `round` for row `key`.
+    pub fn record(&mut self, key: K, round: usize, report: wrk::Report) {
+        let i = match self.rows.iter().position(|(k, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                self.rows.push((key, Vec::new()));
+                self.rows.len() - 1
+            }
+        };
+        let runs = &mut self.rows[i].1;
+        if runs.len() <= round {
+            runs.resize(round + 1, None);
+        }
+        runs[round] = Some(report);
+    }
+
+    /// The reports of one row, round by round.
+    pub fn rounds(&self, key: &K) -> &[Option<wrk::Report>] {
+        self.rows
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or(&[])
+    }
+}
+
 /// Every wrk report of a suite run, by peer, size and round.
 #[derive(Debug, Default)]
 pub struct Samples {
-    /// `(peer, shape)` and the row's reports.
-    pub series: Vec<((HttpPeer, Shape), Rounds)>,
+    /// The reports by `(peer, shape)` and round.
+    pub series: ByRound<(HttpPeer, Shape)>,
     /// The peers that could not be measured at all, and why.
     pub missing: Vec<(HttpPeer, String)>,
     /// Runs that failed (of peers whose failure does not fail the suite), and why.
@@ -277,27 +331,12 @@ pub struct Samples {
 
 impl Samples {
     fn record(&mut self, peer: HttpPeer, shape: Shape, round: usize, report: wrk::Report) {
-        let i = match self.series.iter().position(|(k, _)| *k == (peer, shape)) {
-            Some(i) => i,
-            None => {
-                self.series.push(((peer, shape), Vec::new()));
-                self.series.len() - 1
-            }
-        };
-        let runs = &mut self.series[i].1;
-        if runs.len() <= round {
-            runs.resize(round + 1, None);
-        }
-        runs[round] = Some(report);
+        self.series.record((peer, shape), round, report);
     }
 
     /// The reports of one row, round by round.
     pub fn rounds(&self, peer: HttpPeer, shape: Shape) -> &[Option<wrk::Report>] {
-        self.series
-            .iter()
-            .find(|(k, _)| *k == (peer, shape))
-            .map(|(_, v)| v.as_slice())
-            .unwrap_or(&[])
+        self.series.rounds(&(peer, shape))
     }
 
     /// Why `peer` was not measured, if it was not.
@@ -309,22 +348,24 @@ impl Samples {
     }
 }
 
-/// Measures one row once: a fresh server, a readiness check, a check of the asked table,
-/// a warm-up, the measured wrk run, and the server stopped.
+/// Measures one row once with `loader`: a fresh server, a readiness check, a check of the
+/// asked table, a warm-up run of the loader, the measured run, and the server stopped.
 fn measure(
     peer: HttpPeer,
     shape: Shape,
     round: usize,
     seconds: u64,
+    loader: Loader,
 ) -> Result<wrk::Report, String> {
     let port = server::free_port()?;
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let command = peer.command(address)?;
     let log = bench_dir().join(format!(
-        "target/http/logs/{}-{}x{}-round{}.log",
+        "target/http/logs/{}-{}x{}-{}-round{}.log",
         peer.key(),
         shape.0,
         shape.1,
+        loader.key(),
         round + 1
     ));
     let mut server = Server::start(peer.label(), command, address, &log)?;
@@ -346,8 +387,8 @@ fn measure(
         .map_err(|e| format!("{}: a bad {x}x{y} table: {e}", peer.key()))?;
 
     let url = format!("http://{address}{path}");
-    if peer.wrk_warmup() {
-        wrk::run(&url, WARMUP_SECONDS)?;
+    if peer.warms_up() {
+        loader.run(&url, WARMUP_SECONDS)?;
         if !server.is_running() {
             return Err(format!(
                 "{} ended during the warm-up; its output:\n{}",
@@ -357,14 +398,14 @@ fn measure(
         }
     }
     let cpu_before = server.cpu_time();
-    let mut report = wrk::run(&url, seconds)?;
+    let mut report = loader.run(&url, seconds)?;
     report.server_cpu = match (cpu_before, server.cpu_time()) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a)),
         _ => None,
     };
     if !server.is_running() {
-        // Ending while wrk ran shows in wrk's socket errors; ending without any is ending
-        // as wrk closed its connections, after the measured span.
+        // Ending while the loader ran shows in its socket errors; ending without any is
+        // ending as the loader closed its connections, after the measured span.
         if report.socket_errors > 0 || report.requests == 0 {
             return Err(format!(
                 "{} ended during the measurement; its output:\n{}",
@@ -418,9 +459,7 @@ fn python_versions() -> String {
 pub fn run(options: &Options) -> Result<(), String> {
     let began = Instant::now();
     let load_at_start = report::load_average();
-    let seconds = options
-        .http_seconds
-        .unwrap_or(if options.quick { SECONDS.1 } else { SECONDS.0 });
+    let seconds = seconds(options);
     let chosen = chosen_peers(options);
     let mut samples = Samples::default();
     let mut plan: Vec<(HttpPeer, Shape)> = Vec::new();
@@ -454,7 +493,7 @@ pub fn run(options: &Options) -> Result<(), String> {
             if samples.missing_reason(peer).is_some() {
                 continue;
             }
-            match measure(peer, shape, round, seconds) {
+            match measure(peer, shape, round, seconds, Loader::Wrk) {
                 Ok(report) => {
                     eprintln!(
                         "[run {}/{}] http {:<10} {:>3}x{:<3} {:>10.0} req/s  non-2xx {}  \

@@ -1,15 +1,15 @@
 //! The HTTP benchmarks' report: two Markdown tables (the front's cost against bare hyper,
 //! the spool against bare hyper and the Python spool), the goals of issues 4 and 5 with
 //! the measured ratios; the process spool's table and the goal of issue 6; and the samples
-//! kept on disk.
+//! kept on disk. The load client's table (`load.rs`) uses the same row figures, ratios and
+//! formats.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::wrk::{self, Report};
 use super::{HttpPeer, Samples, Shape, SHAPES, WARMUP_SECONDS};
-use crate::report::{crate_versions, median, Machine};
+use crate::report::{self, crate_versions, median, Machine};
 
 /// The marker line after which the README's HTTP table starts.
 pub const BEGIN: &str = "<!-- http-results:begin -->";
@@ -68,12 +68,26 @@ pub fn format_latency(d: Duration) -> String {
 }
 
 /// The figures of one row.
-struct Row {
-    good: Vec<f64>,
-    non_2xx: u64,
-    socket_errors: u64,
-    p99: Option<Duration>,
-    cpu: Option<Duration>,
+pub(super) struct Row {
+    /// Good answers per second, one per run.
+    pub good: Vec<f64>,
+    /// Non-2xx (bad) answers, summed over the runs.
+    pub non_2xx: u64,
+    /// Socket errors, summed over the runs.
+    pub socket_errors: u64,
+    /// The median of the runs' 99th-percentile latencies.
+    pub p99: Option<Duration>,
+    /// The median of the runs' server CPU time per response.
+    pub cpu: Option<Duration>,
+    /// The median of the runs' load generator CPU time per response.
+    pub loader_cpu: Option<Duration>,
+}
+
+impl Row {
+    /// The median, the worst and the best good answers per second.
+    pub fn spread(&self) -> (f64, f64, f64) {
+        report::spread(&self.good, true)
+    }
 }
 
 fn median_duration(values: impl Iterator<Item = Duration>) -> Option<Duration> {
@@ -81,8 +95,9 @@ fn median_duration(values: impl Iterator<Item = Duration>) -> Option<Duration> {
     (!v.is_empty()).then(|| Duration::from_secs_f64(median(&v)))
 }
 
-fn row(samples: &Samples, peer: HttpPeer, shape: Shape) -> Option<Row> {
-    let reports: Vec<&Report> = samples.rounds(peer, shape).iter().flatten().collect();
+/// The figures of a row from its reports, round by round; `None` if none ran.
+pub(super) fn row(rounds: &[Option<Report>]) -> Option<Row> {
+    let reports: Vec<&Report> = rounds.iter().flatten().collect();
     if reports.is_empty() {
         return None;
     }
@@ -92,13 +107,18 @@ fn row(samples: &Samples, peer: HttpPeer, shape: Shape) -> Option<Row> {
         socket_errors: reports.iter().map(|r| r.socket_errors).sum(),
         p99: median_duration(reports.iter().filter_map(|r| r.p99)),
         cpu: median_duration(reports.iter().filter_map(|r| r.cpu_per_request())),
+        loader_cpu: median_duration(reports.iter().filter_map(|r| r.loader_cpu_per_request())),
     })
 }
 
 /// The median over rounds of `a`'s good requests/s over `b`'s in the same round.
 fn ratio(samples: &Samples, a: HttpPeer, b: HttpPeer, shape: Shape) -> Option<f64> {
-    let ra = samples.rounds(a, shape);
-    let rb = samples.rounds(b, shape);
+    ratio_by_round(samples.rounds(a, shape), samples.rounds(b, shape))
+}
+
+/// The median over rounds of the good requests/s of the reports `a` over those of `b` in
+/// the same round (rounds where either did not run are left out).
+pub(super) fn ratio_by_round(ra: &[Option<Report>], rb: &[Option<Report>]) -> Option<f64> {
     let ratios: Vec<f64> = ra
         .iter()
         .zip(rb)
@@ -112,7 +132,8 @@ fn ratio(samples: &Samples, a: HttpPeer, b: HttpPeer, shape: Shape) -> Option<f6
     (!ratios.is_empty()).then(|| median(&ratios))
 }
 
-fn format_ratio(r: f64) -> String {
+/// A ratio: `0.81×`, `49×`.
+pub(super) fn format_ratio(r: f64) -> String {
     if r >= 10.0 {
         format!("{r:.0}×")
     } else {
@@ -121,7 +142,7 @@ fn format_ratio(r: f64) -> String {
 }
 
 /// A reason on one line, fit for a table cell: lines joined, at most 300 characters.
-fn one_line(reason: &str) -> String {
+pub(super) fn one_line(reason: &str) -> String {
     let joined = reason
         .lines()
         .map(str::trim)
@@ -161,7 +182,7 @@ fn section(
                 String::new()
             };
             first = false;
-            let Some(r) = row(samples, peer, shape) else {
+            let Some(r) = row(samples.rounds(peer, shape)) else {
                 let why = samples
                     .missing_reason(peer)
                     .map(one_line)
@@ -173,8 +194,7 @@ fn section(
                 );
                 continue;
             };
-            let best = r.good.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let worst = r.good.iter().copied().fold(f64::INFINITY, f64::min);
+            let (mid, worst, best) = r.spread();
             let vs = match peer {
                 HttpPeer::Hyper => "1.00×".to_string(),
                 _ => ratio(samples, peer, HttpPeer::Hyper, shape)
@@ -185,7 +205,7 @@ fn section(
                 out,
                 "| {request} | {} | {} | {} | {} | {} | {} | {} | {} | {vs} |",
                 peer.label(),
-                format_rate(median(&r.good)),
+                format_rate(mid),
                 format_rate(worst),
                 format_rate(best),
                 r.non_2xx,
@@ -213,16 +233,10 @@ fn goal(samples: &Samples, a: HttpPeer, b: HttpPeer, shape: Shape, goal: f64) ->
             None => "not measured".to_string(),
         };
     };
-    let verdict = if r >= goal { "met" } else { "**not met**" };
-    let mut text = format!(
-        "**{}** at {} (goal {}): {verdict}",
-        format_ratio(r),
-        shape_name(shape),
-        format_ratio(goal)
-    );
+    let mut text = against_goal(r, goal, &format!(" at {}", shape_name(shape)));
     let bad: u64 = [a, b]
         .iter()
-        .filter_map(|&p| row(samples, p, shape))
+        .filter_map(|&p| row(samples.rounds(p, shape)))
         .map(|r| r.non_2xx + r.socket_errors)
         .sum();
     if bad > 0 {
@@ -232,6 +246,17 @@ fn goal(samples: &Samples, a: HttpPeer, b: HttpPeer, shape: Shape, goal: f64) ->
         );
     }
     text
+}
+
+/// A measured ratio against its goal: `**0.81×** at 8×8 (goal 0.80×): met` (`at` is what
+/// follows the ratio, such as ` at 8×8`, or nothing).
+pub(super) fn against_goal(r: f64, goal: f64, at: &str) -> String {
+    let verdict = if r >= goal { "met" } else { "**not met**" };
+    format!(
+        "**{}**{at} (goal {}): {verdict}",
+        format_ratio(r),
+        format_ratio(goal)
+    )
 }
 
 /// Lists the runs of `peers` that failed and the runs after which the server had ended,
@@ -259,6 +284,7 @@ fn notes_on_runs(out: &mut String, samples: &Samples, peers: &[HttpPeer]) {
     let mut ended = Vec::new();
     for ((peer, shape), rounds) in samples
         .series
+        .rows
         .iter()
         .filter(|((p, _), _)| peers.contains(p))
     {
@@ -444,41 +470,50 @@ pub fn process_table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> S
     out
 }
 
+/// The columns of a report in the samples files, after those naming its row.
+pub(super) const TSV_FIELDS: &str = "requests\tseconds\tnon_2xx\tsocket_errors\tgood_per_second\tp50_us\tp99_us\tserver_cpu_us_per_request\tloader_cpu_us_per_request";
+
+/// A report's fields in the samples files, in the order of [`TSV_FIELDS`].
+pub(super) fn tsv_fields(r: &Report) -> String {
+    let us = |d: Option<Duration>| {
+        d.map(|d| format!("{:.0}", d.as_secs_f64() * 1e6))
+            .unwrap_or_default()
+    };
+    format!(
+        "{}\t{:.3}\t{}\t{}\t{:.1}\t{}\t{}\t{}\t{}",
+        r.requests,
+        r.elapsed.as_secs_f64(),
+        r.non_2xx,
+        r.socket_errors,
+        r.good_per_second(),
+        us(r.p50),
+        us(r.p99),
+        us(r.cpu_per_request()),
+        us(r.loader_cpu_per_request())
+    )
+}
+
 /// Keeps every wrk report in `bench/target/results/<timestamp>-http.tsv`; a failure to
 /// write is only reported.
 pub fn save_samples(samples: &Samples, notes: &Notes) {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/results"));
-    let mut text = String::from(
-        "peer\tx\ty\tround\trequests\tseconds\tnon_2xx\tsocket_errors\tgood_per_second\tp50_us\tp99_us\tserver_cpu_us_per_request\n",
-    );
-    for ((peer, (x, y)), rounds) in &samples.series {
+    let mut text = format!("peer\tx\ty\tround\t{TSV_FIELDS}\n");
+    for ((peer, (x, y)), rounds) in &samples.series.rows {
         for (i, r) in rounds.iter().enumerate() {
             let Some(r) = r else { continue };
-            let us = |d: Option<Duration>| {
-                d.map(|d| format!("{:.0}", d.as_secs_f64() * 1e6))
-                    .unwrap_or_default()
-            };
             let _ = writeln!(
                 text,
-                "{}\t{x}\t{y}\t{}\t{}\t{:.3}\t{}\t{}\t{:.1}\t{}\t{}\t{}",
+                "{}\t{x}\t{y}\t{}\t{}",
                 peer.key(),
                 i + 1,
-                r.requests,
-                r.elapsed.as_secs_f64(),
-                r.non_2xx,
-                r.socket_errors,
-                r.good_per_second(),
-                us(r.p50),
-                us(r.p99),
-                us(r.cpu_per_request())
+                tsv_fields(r)
             );
         }
     }
-    let path = dir.join(format!("{}-http.tsv", notes.machine.stamp));
-    match std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, text)) {
-        Ok(()) => eprintln!("HTTP samples saved in {}", path.display()),
-        Err(e) => eprintln!("could not save the samples in {}: {e}", path.display()),
-    }
+    report::save_tsv(
+        &format!("{}-http.tsv", notes.machine.stamp),
+        &text,
+        "HTTP samples",
+    );
 }
 
 #[cfg(test)]

@@ -1,24 +1,27 @@
-//! Running `wrk` against a server and reading its report: requests, their duration, the
-//! responses that were not 2xx or 3xx, socket errors and latency percentiles.
+//! `wrk`'s command line and the reading of its report: requests, their duration, the
+//! responses that were not 2xx or 3xx, socket errors and latency percentiles. The report
+//! is also the form `strata load`'s is read into (`strata_load.rs`); `loader.rs` runs
+//! either.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use super::server::die_with_parent;
+use std::process::Command;
+use std::time::Duration;
 
 /// wrk's threads, as in `wrk -t2`.
 pub const THREADS: u32 = 2;
 /// wrk's open connections, as in `wrk -c16`.
 pub const CONNECTIONS: u32 = 16;
 
-/// What one wrk run reports.
+/// What one run of a load generator reports: wrk's report, or `strata load`'s read into
+/// the same form.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Report {
     /// Responses received (any status).
     pub requests: u64,
     /// The measured span.
     pub elapsed: Duration,
-    /// Responses whose status was 400 or more (wrk's "Non-2xx or 3xx responses").
+    /// Responses whose status was 400 or more (wrk's "Non-2xx or 3xx responses"; for
+    /// `strata load`, the answers it counted as failed: bad status, 503, failed
+    /// validation).
     pub non_2xx: u64,
     /// Connect, read, write errors and time-outs, added up.
     pub socket_errors: u64,
@@ -32,6 +35,9 @@ pub struct Report {
     /// The server had ended by the time wrk was done, though wrk saw no socket error:
     /// it ended as wrk closed its connections. Filled in by the harness.
     pub server_ended: bool,
+    /// CPU time (user + system, all threads) the load generator itself used over its
+    /// whole run: filled in by the harness.
+    pub loader_cpu: Option<Duration>,
 }
 
 impl Report {
@@ -44,7 +50,15 @@ impl Report {
 
     /// The server's CPU time per response, when known.
     pub fn cpu_per_request(&self) -> Option<Duration> {
-        let cpu = self.server_cpu?;
+        self.per_request(self.server_cpu?)
+    }
+
+    /// The load generator's CPU time per response, when known.
+    pub fn loader_cpu_per_request(&self) -> Option<Duration> {
+        self.per_request(self.loader_cpu?)
+    }
+
+    fn per_request(&self, cpu: Duration) -> Option<Duration> {
         (self.requests > 0).then(|| cpu / u32::try_from(self.requests).unwrap_or(u32::MAX))
     }
 }
@@ -58,48 +72,6 @@ pub fn command_line(url: &str, seconds: u64) -> Vec<String> {
         "--latency".to_string(),
         url.to_string(),
     ]
-}
-
-/// Runs wrk for `seconds` and reads its report. wrk is killed if it runs well past its
-/// own duration.
-pub fn run(url: &str, seconds: u64) -> Result<Report, String> {
-    let mut command = Command::new("wrk");
-    command
-        .args(command_line(url, seconds))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    die_with_parent(&mut command);
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("cannot start wrk (is it installed? bench/run installs it): {e}"))?;
-    let limit = Duration::from_secs(seconds + 20);
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if started.elapsed() > limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("wrk ran longer than {limit:?} on {url}; killed"));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("waiting for wrk: {e}")),
-        }
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| format!("reading wrk's output: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "wrk failed ({}) on {url}: {}{}",
-            output.status,
-            stdout.trim(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    parse(&stdout).ok_or_else(|| format!("cannot read wrk's report:\n{stdout}"))
 }
 
 /// A wrk duration: `592.00us`, `3.12ms`, `1.01s`, `2.00m`.
