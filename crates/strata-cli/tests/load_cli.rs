@@ -213,3 +213,20 @@ fn the_demo_finishes_with_a_report_and_leaves_no_process() {
     }
     assert_eq!(workers(), 0, "worker processes left behind");
 }
+
+#[test]
+fn clients_of_three_kinds_share_one_run() {
+    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_strata"));
+    let example = exe.parent().unwrap().join("examples").join("load_users");
+    assert!(example.exists(), "{} not built", example.display());
+    let began = Instant::now();
+    let out = Command::new(&example).output().unwrap();
+    assert!(began.elapsed() < Duration::from_secs(30));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("validation 0"), "{stdout}");
+}

@@ -152,7 +152,8 @@ impl<R: ClientRecipe> Machine for Load<R> {
                 return;
             };
             if let Ok(Returned { value }) = envelope.take::<Returned>() {
-                if value.is_fault() {
+                // Clients stopped at the end of the run end with `Aborted`: that is no failure.
+                if value.is_fault() && !self.ending {
                     tracing::warn!(target: "strata::load", client = %sender, ?value, "a client failed");
                 }
             }

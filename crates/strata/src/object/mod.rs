@@ -47,6 +47,57 @@ pub trait Spawn: Send + 'static {
     fn spawn(self, core: Core);
 }
 
+/// An object of any kind, boxed: lets one recipe (of a spool, of a load run) make objects
+/// of different kinds, such as a watchdog machine on a thread among async clients.
+///
+/// ```
+/// use strata::prelude::*;
+/// use strata::AnyObject;
+///
+/// let make = |i: u32| if i == 0 {
+///     AnyObject::new(Thread::new(|_cx: &mut ThreadContext| 1))
+/// } else {
+///     AnyObject::new(Async::new(|_cx: AsyncContext| async { 2 }))
+/// };
+/// let mut cx = ThreadContext::attach();
+/// let a = cx.create(make(0));
+/// let b = cx.create(make(1));
+/// assert_eq!(cx.wait_for(a).downcast::<i32>().unwrap(), 1);
+/// assert_eq!(cx.wait_for(b).downcast::<i32>().unwrap(), 2);
+/// ```
+pub struct AnyObject(Box<dyn SpawnBoxed>);
+
+impl AnyObject {
+    /// Boxes `object`.
+    pub fn new(object: impl Spawn) -> Self {
+        AnyObject(Box::new(object))
+    }
+}
+
+/// [`Spawn`] through a box.
+trait SpawnBoxed: Send + 'static {
+    fn boxed_kind(&self) -> &'static str;
+    fn spawn_boxed(self: Box<Self>, core: Core);
+}
+
+impl<S: Spawn> SpawnBoxed for S {
+    fn boxed_kind(&self) -> &'static str {
+        self.kind()
+    }
+    fn spawn_boxed(self: Box<Self>, core: Core) {
+        (*self).spawn(core)
+    }
+}
+
+impl Spawn for AnyObject {
+    fn kind(&self) -> &'static str {
+        self.0.boxed_kind()
+    }
+    fn spawn(self, core: Core) {
+        self.0.spawn_boxed(core)
+    }
+}
+
 /// How to create an object (see [`Core::create_with`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
