@@ -283,3 +283,50 @@ fn stopping_a_run_returns_what_was_done() {
     assert!(stopped.elapsed() < Duration::from_secs(2));
     assert!(t.interrupted && t.ok > 0, "{t:?}");
 }
+
+#[test]
+fn chunked_and_close_delimited_bodies_are_read_whole() {
+    // First a chunked answer (in pieces, with a trailer), then one whose body runs to the
+    // end of the connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut served = 0;
+        for stream in listener.incoming() {
+            let mut s = stream.unwrap();
+            s.set_nodelay(true).unwrap();
+            loop {
+                let mut buf = [0u8; 1024];
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                served += 1;
+                if served % 2 == 1 {
+                    let parts: [&[u8]; 4] = [
+                        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6;x=1\r\n[[0.5,",
+                        b"\r\n4\r\n0.5]\r\n",
+                        b"1\r\n]\r\n0\r\nTrailer: yes\r\n",
+                        b"\r\n",
+                    ];
+                    for p in parts {
+                        s.write_all(p).unwrap();
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                } else {
+                    s.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n[[0.5,")
+                        .unwrap();
+                    std::thread::sleep(Duration::from_millis(2));
+                    s.write_all(b"0.5]]").unwrap();
+                    break;
+                }
+            }
+        }
+    });
+    let mut p = plan(format!("http://{address}/Xy?x=2&y=1"));
+    p.total = Some(10);
+    p.clients = 1;
+    p.validation = Validation::Table;
+    let t = run(&p);
+    assert_eq!(t.ok, 10, "{t:?}");
+}

@@ -225,20 +225,29 @@ impl Connection {
         }
     }
 
+    /// Where the line that starts at `at` ends (the index of its CR LF), reading more as
+    /// needed.
+    async fn line_end(&mut self, at: usize) -> Result<usize, ConnError> {
+        loop {
+            if let Some(i) = self.buf[at..self.filled]
+                .windows(2)
+                .position(|w| w == b"\r\n")
+            {
+                return Ok(at + i);
+            }
+            if !self.fill(MAX_HEAD + MAX_BODY).await? {
+                return Err(early_end());
+            }
+        }
+    }
+
     /// Decodes a chunked body that starts at `at` into `self.dechunked`.
     async fn read_chunked(&mut self, mut at: usize) -> Result<(), ConnError> {
         self.chunked = true;
         self.dechunked.clear();
         loop {
             // The chunk-size line.
-            let line_end = loop {
-                if let Some(i) = find_crlf(&self.buf[at..self.filled]) {
-                    break at + i;
-                }
-                if !self.fill(MAX_HEAD + MAX_BODY).await? {
-                    return Err(early_end());
-                }
-            };
+            let line_end = self.line_end(at).await?;
             let line = std::str::from_utf8(&self.buf[at..line_end]).unwrap_or("");
             let digits = line.split(';').next().unwrap_or("").trim();
             let size = usize::from_str_radix(digits, 16)
@@ -252,14 +261,7 @@ impl Connection {
             if size == 0 {
                 // Trailers, then an empty line.
                 loop {
-                    let end = loop {
-                        if let Some(i) = find_crlf(&self.buf[at..self.filled]) {
-                            break at + i;
-                        }
-                        if !self.fill(MAX_HEAD + MAX_BODY).await? {
-                            return Err(early_end());
-                        }
-                    };
+                    let end = self.line_end(at).await?;
                     let empty = end == at;
                     at = end + 2;
                     if empty {
@@ -282,10 +284,6 @@ impl Connection {
             at = 0;
         }
     }
-}
-
-fn find_crlf(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(2).position(|w| w == b"\r\n")
 }
 
 fn early_end() -> ConnError {
