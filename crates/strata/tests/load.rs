@@ -330,3 +330,17 @@ fn chunked_and_close_delimited_bodies_are_read_whole() {
     let t = run(&p);
     assert_eq!(t.ok, 10, "{t:?}");
 }
+
+#[test]
+fn a_pause_spaces_a_clients_requests() {
+    let server = TableServer::start(Behaviour::default());
+    let mut p = plan(server.url("/Xy?x=1&y=1"));
+    p.clients = 1;
+    p.pause = Duration::from_millis(50);
+    p.jitter = 0.2;
+    p.duration = Some(Duration::from_secs(1));
+    let t = run(&p);
+    // Pauses of 40 to 60 ms: 17 to 25 requests in a second (fewer on a slow machine).
+    assert!((8..=25).contains(&t.ok), "{t:?}");
+    assert_eq!(t.errors.iter().sum::<u64>(), 0);
+}
