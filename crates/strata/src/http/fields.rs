@@ -172,6 +172,7 @@ fn parse_json(s: &str) -> Result<serde_json::Value, Error> {
 }
 
 /// A set of named text fields: a query string plus path parameters.
+#[derive(Clone)]
 pub(crate) struct Fields<'a> {
     pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
@@ -252,11 +253,17 @@ pub struct InputError {
 }
 
 /// Decodes the message type `name` from any deserializer, naming the failing field.
+///
+/// Good input is decoded once, untracked; only input that fails is decoded again with
+/// its path tracked, to name the field (tracking costs more than the decoding itself).
 pub(crate) fn decode_named<'de, D>(name: &str, input: D) -> Result<AnyMessage, InputError>
 where
-    D: Deserializer<'de>,
+    D: Deserializer<'de> + Clone,
     D::Error: std::fmt::Display,
 {
+    if let Ok(m) = codec::decode_with(name, input.clone()) {
+        return Ok(m);
+    }
     let mut track = serde_path_to_error::Track::new();
     let tracked = serde_path_to_error::Deserializer::new(input, &mut track);
     match codec::decode_with(name, tracked) {
