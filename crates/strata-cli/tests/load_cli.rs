@@ -230,3 +230,58 @@ fn clients_of_three_kinds_share_one_run() {
     );
     assert!(stdout.contains("validation 0"), "{stdout}");
 }
+
+/// `server_4` (the spool of worker threads) on a free loopback port; killed when dropped.
+struct Server4(std::process::Child, std::net::SocketAddr);
+
+impl Server4 {
+    fn start() -> Server4 {
+        let exe = std::path::Path::new(env!("CARGO_BIN_EXE_strata"));
+        let example = exe.parent().unwrap().join("examples").join("server_4");
+        assert!(example.exists(), "{} not built", example.display());
+        let address = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let child = Command::new(&example)
+            .arg(address.to_string())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let began = Instant::now();
+        while std::net::TcpStream::connect(address).is_err() {
+            assert!(
+                began.elapsed() < Duration::from_secs(20),
+                "server_4 did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server4(child, address)
+    }
+}
+
+impl Drop for Server4 {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn against_server_4_the_json_report_has_percentiles_and_thresholds_decide() {
+    let server = Server4::start();
+    let url = format!("http://{}/Xy?x={{1..8}}&y={{1..8}}", server.1);
+    let out = strata(&["load", &url, "--total=400", "--validate=table", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+    assert_eq!(r["ok"], 400, "{r}");
+    for p in ["p50", "p90", "p99", "p99_9", "max"] {
+        assert!(r["latency_ms"][p].as_f64().unwrap() > 0.0, "{p}: {r}");
+    }
+    let out = strata(&["load", &url, "--total=100", "--max-p99=1us"]);
+    assert_eq!(out.status.code(), Some(1));
+}
