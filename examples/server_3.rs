@@ -17,18 +17,7 @@ use std::time::Duration;
 use strata::http::{Api, HttpServer};
 use strata::net::Listening;
 use strata::prelude::*;
-use texture::{Table, Xy};
-
-struct Worker {
-    seed: u64,
-}
-
-#[strata::machine]
-impl Worker {
-    fn xy(&mut self, _cx: &mut Context<Self>, m: Xy) -> Table {
-        texture::texture(m.x, m.y, &mut self.seed)
-    }
-}
+use texture::{Worker, Xy};
 
 struct Server {
     address: std::net::SocketAddr,
@@ -38,9 +27,7 @@ struct Server {
 #[strata::machine]
 impl Server {
     fn start(&mut self, cx: &mut Context<Self>, _: Start) {
-        self.worker = cx.create(Threaded(Worker {
-            seed: texture::seed(),
-        }));
+        self.worker = cx.create(Threaded(Worker::default()));
         cx.create(HttpServer::new(self.address, Api::new().message::<Xy>()));
     }
 

@@ -18,18 +18,7 @@ use std::time::Duration;
 use strata::http::{Api, HttpServer};
 use strata::net::Listening;
 use strata::prelude::*;
-use texture::{Table, Xy};
-
-struct Worker {
-    seed: u64,
-}
-
-#[strata::machine]
-impl Worker {
-    fn xy(&mut self, _cx: &mut Context<Self>, m: Xy) -> Table {
-        texture::texture(m.x, m.y, &mut self.seed)
-    }
-}
+use texture::{Worker, Xy};
 
 struct Server {
     address: std::net::SocketAddr,
@@ -39,15 +28,11 @@ struct Server {
 #[strata::machine]
 impl Server {
     fn start(&mut self, cx: &mut Context<Self>, _: Start) {
-        let spool = Spool::of(|| {
-            Threaded(Worker {
-                seed: texture::seed(),
-            })
-        })
-        .workers(8)
-        .queue_size(Some(64))
-        .responsiveness(Duration::from_millis(100))
-        .busy_pass_rate(0.2);
+        let spool = Spool::of(|| Threaded(Worker::default()))
+            .workers(8)
+            .queue_size(Some(64))
+            .responsiveness(Duration::from_millis(100))
+            .busy_pass_rate(0.2);
         self.spool = cx.create(spool);
         let api = Api::new().message::<Xy>().message::<SpoolStats>();
         cx.create(HttpServer::new(self.address, api));

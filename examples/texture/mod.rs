@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use serde::{Deserialize, Serialize};
-use strata::Message;
+use strata::{Context, Message};
 
 /// Ask for an x-by-y table: `GET /Xy?x=2&y=2`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
@@ -33,6 +33,24 @@ pub fn texture(x: usize, y: usize, seed: &mut u64) -> Table {
                 .collect()
         })
         .collect()
+}
+
+/// The worker of every step that has one: a machine that answers `Xy` with a table.
+pub struct Worker {
+    seed: u64,
+}
+
+impl Default for Worker {
+    fn default() -> Self {
+        Worker { seed: seed() }
+    }
+}
+
+#[strata::machine]
+impl Worker {
+    fn xy(&mut self, _cx: &mut Context<Self>, m: Xy) -> Table {
+        texture(m.x, m.y, &mut self.seed)
+    }
 }
 
 /// A seed that differs from run to run.

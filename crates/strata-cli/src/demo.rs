@@ -19,7 +19,7 @@ use strata::prelude::*;
 use strata::process::Process;
 use strata::SpoolStatistics;
 
-use crate::texture::{self, Table, Xy};
+use crate::texture::{Worker, Xy};
 
 /// What the service's workers are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -54,26 +54,6 @@ pub struct DemoArgs {
     /// Tables asked for are x by y, each drawn from 1 to this.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     max_size: u32,
-}
-
-/// A worker of the service: answers `Xy` with a table.
-pub struct Worker {
-    seed: u64,
-}
-
-impl Default for Worker {
-    fn default() -> Self {
-        Worker {
-            seed: texture::seed(),
-        }
-    }
-}
-
-#[strata::machine]
-impl Worker {
-    fn xy(&mut self, _cx: &mut Context<Self>, m: Xy) -> Table {
-        texture::texture(m.x, m.y, &mut self.seed)
-    }
 }
 
 /// The service: the HTTP front and the spool behind it. Tells its parent when it listens

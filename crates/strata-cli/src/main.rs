@@ -58,7 +58,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Demo(args) => demo::run(args, cli.log),
         Command::Load(args) => load::run(args, cli.log),
-        Command::TextureWorker(_) => strata::main(demo::Worker::default()),
+        Command::TextureWorker(_) => strata::main(texture::Worker::default()),
         Command::LoadShare(_) => strata::load::share_main(),
     }
 }

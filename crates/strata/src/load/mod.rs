@@ -210,12 +210,6 @@ impl Machine for Share {
             }
         }
     }
-
-    fn register_types() {
-        crate::message::register::<LoadPlan>();
-        crate::message::register::<Tally>();
-        crate::message::register::<LoadProgress>();
-    }
 }
 
 /// The whole program of a child process that runs a share of a [`Fleet`]: use it as the
@@ -342,10 +336,6 @@ impl Machine for Fleet {
                 cx.complete(std::mem::take(&mut self.tally));
             }
         }
-    }
-
-    fn register_types() {
-        Share::register_types();
     }
 }
 

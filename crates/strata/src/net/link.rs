@@ -727,14 +727,6 @@ async fn reader<R: AsyncRead + Unpin>(
     }
 }
 
-fn jittered(d: Duration, seed: &mut u64) -> Duration {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    let unit = (*seed >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
-    d.mul_f64(0.75 + unit * 0.5)
-}
-
 /// Runs a link over `stream` until it closes; returns the value the link object ends with.
 ///
 /// `notify` is told of the link (Accepted or Connected, then Closed); the handshake's
@@ -799,9 +791,9 @@ where
         .map(|stand_in| (peer.owner, stand_in));
     let read_task = reader(rd, tx.clone(), frames, opener, heard.clone(), alias);
     tokio::pin!(read_task);
-    let mut seed = cx.address().object() ^ peer.node ^ 0x9E37_79B9_7F4A_7C15;
+    let mut rng = crate::random::Rng::seeded();
     let keep_alive = settings.keep_alive;
-    let mut next_ping = keep_alive.map(|k| tokio::time::Instant::now() + jittered(k, &mut seed));
+    let mut next_ping = keep_alive.map(|k| tokio::time::Instant::now() + rng.jitter(k, 0.25));
 
     let reason = loop {
         let ping_at =
@@ -825,7 +817,7 @@ where
                     break CloseReason::WentStale;
                 }
                 let _ = tx.push(Outgoing::Control(Frame::Ping), false);
-                next_ping = Some(tokio::time::Instant::now() + jittered(k, &mut seed));
+                next_ping = Some(tokio::time::Instant::now() + rng.jitter(k, 0.25));
             }
         }
     };

@@ -30,6 +30,7 @@ pub use stats::{SpoolStatistics, SpoolStats};
 
 use crate::message::AnyMessage;
 use crate::object::{Context, Machine, Spawn};
+use crate::random::Rng;
 
 use crate::request::Delay;
 use crate::runtime::{Envelope, SendError};
@@ -172,7 +173,7 @@ pub struct Spool<R> {
     queue: VecDeque<Pending>,
     timing: Timing,
     stats: SpoolStatistics,
-    seed: u64,
+    rng: Rng,
 }
 
 impl<R: Recipe> Spool<R> {
@@ -195,7 +196,7 @@ impl<R: Recipe> Spool<R> {
             queue: VecDeque::new(),
             timing: Timing::new(window),
             stats: SpoolStatistics::default(),
-            seed: 0x2545_F491_4F6C_DD1D,
+            rng: Rng::seeded(),
         }
     }
 
@@ -234,13 +235,6 @@ impl<R: Recipe> Spool<R> {
     /// naming the parameter).
     pub fn validate(&self) -> Result<(), SpoolError> {
         self.settings.validate()
-    }
-
-    fn random(&mut self) -> f64 {
-        self.seed ^= self.seed << 13;
-        self.seed ^= self.seed >> 7;
-        self.seed ^= self.seed << 17;
-        (self.seed >> 11) as f64 / (1u64 << 53) as f64
     }
 
     fn add_worker(&mut self, cx: &mut Context<Self>) {
@@ -306,7 +300,7 @@ impl<R: Recipe> Spool<R> {
         let client = envelope.sender();
         if let Some(target) = self.settings.responsiveness {
             if let Some(mean) = self.timing.recent_mean(now).filter(|m| *m > target) {
-                if self.random() >= self.settings.busy_pass_rate {
+                if self.rng.unit() >= self.settings.busy_pass_rate {
                     self.stats.rejected_busy += 1;
                     cx.send(
                         client,
@@ -393,7 +387,7 @@ impl<R: Recipe> Spool<R> {
                 cx.abort(Faulted::new(reason));
             }
             Some(delay) => {
-                let jittered = delay.mul_f64(0.75 + 0.5 * self.random());
+                let jittered = self.rng.jitter(delay, 0.25);
                 tracing::info!(target: "strata::spool", spool = %cx.address(), worker = %worker, %why, after = ?jittered, "worker ended; replacing");
                 let timer = cx.create(Delay::new(jittered));
                 cx.on_return(timer, |spool: &mut Self, cx: &mut Context<Self>, _| {
@@ -443,7 +437,6 @@ impl<R: Recipe> Machine for Spool<R> {
                 cx.complete(Faulted::new(e.to_string()));
                 return;
             }
-            self.seed ^= cx.address().object().wrapping_mul(0x9E37_79B9_7F4A_7C15);
             for _ in 0..self.settings.workers {
                 self.add_worker(cx);
             }
