@@ -14,46 +14,17 @@ Arguments use layer-cake's own command-line form (`--name=value`); `--port` is t
 one this service adds. Every address is on 127.0.0.1.
 """
 
-import time
 import os
+import sys
 
 import layer_cake as lc
 
-MASK = (1 << 64) - 1
+# The texture work (`Xy`, `Table`, the generator) is shared with the process-spool
+# service, which needs it in a module of its own.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'process_spool'))
+from texture import Table, Xy, first_seed, texture  # noqa: E402
+
 WORKERS = 8
-
-
-class Xy(object):
-    """Ask for an x-by-y table: `GET /Xy?x=2&y=2`."""
-
-    def __init__(self, x: int = 1, y: int = 1):
-        self.x = x
-        self.y = y
-
-
-lc.bind(Xy)
-
-# The reply: a list of rows of floats, a constructed type that needs registering.
-Table = lc.def_type(list[list[float]])
-
-
-def first_seed():
-    """A seed that differs from run to run (never zero)."""
-    return ((time.time_ns() ^ os.getpid()) & MASK) or 1
-
-
-def texture(x, y, seed):
-    """Builds the table with xorshift64 (13, 7, 17); gives the table and the next seed."""
-    table = []
-    for _ in range(y):
-        row = []
-        for _ in range(x):
-            seed ^= (seed << 13) & MASK
-            seed ^= seed >> 7
-            seed ^= (seed << 17) & MASK
-            row.append((seed >> 11) / float(1 << 53))
-        table.append(row)
-    return table, seed
 
 
 def worker(self):
