@@ -182,17 +182,14 @@ pub fn encode<T: Message>(message: &T) -> Result<Vec<u8>, CodecError> {
 pub fn from_binary(bytes: &[u8]) -> Result<AnyMessage, CodecError> {
     let (name, rest): (&str, &[u8]) =
         postcard::take_from_bytes(bytes).map_err(|e| CodecError::NotAMessage(e.to_string()))?;
-    let decode = registry::decoder(name).ok_or_else(|| CodecError::UnknownType(name.into()))?;
+    let decode =
+        registry::binary_decoder(name).ok_or_else(|| CodecError::UnknownType(name.into()))?;
     let malformed = |reason: String| CodecError::Malformed {
         name: name.to_string(),
         reason,
     };
-    let mut de = postcard::Deserializer::from_bytes(rest);
-    let message = {
-        let mut erased = <dyn erased_serde::Deserializer>::erase(&mut de);
-        decode(&mut erased).map_err(|e| malformed(e.to_string()))?
-    };
-    let left = de.finalize().map_err(|e| malformed(e.to_string()))?.len();
+    let (message, rest) = decode(rest).map_err(|e| malformed(e.to_string()))?;
+    let left = rest.len();
     if left != 0 {
         return Err(malformed(format!("{left} trailing bytes")));
     }

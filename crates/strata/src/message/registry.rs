@@ -22,11 +22,17 @@ use super::{AnyMessage, Message};
 pub type DecodeFn =
     fn(&mut dyn erased_serde::Deserializer<'_>) -> Result<AnyMessage, erased_serde::Error>;
 
-/// A type submitted to the registry: its name, its Rust identity and its decoder.
+/// Decodes one message of a registered type from the binary codec by the type's own code
+/// (no erasure: the path every message arriving on a link takes); gives the message and
+/// the bytes after it.
+pub type BinaryDecodeFn = for<'a> fn(&'a [u8]) -> Result<(AnyMessage, &'a [u8]), postcard::Error>;
+
+/// A type submitted to the registry: its name, its Rust identity and its decoders.
 pub struct Registration {
     name: fn() -> &'static str,
     type_id: fn() -> TypeId,
     decode: DecodeFn,
+    binary: BinaryDecodeFn,
 }
 
 impl Registration {
@@ -36,6 +42,7 @@ impl Registration {
             name: T::type_name,
             type_id: TypeId::of::<T>,
             decode: decode::<T>,
+            binary: decode_binary::<T>,
         }
     }
 }
@@ -48,6 +55,16 @@ fn decode<T: Message>(
     erased_serde::deserialize::<T>(de).map(AnyMessage::new)
 }
 
+fn decode_binary<T: Message>(bytes: &[u8]) -> Result<(AnyMessage, &[u8]), postcard::Error> {
+    postcard::take_from_bytes::<T>(bytes).map(|(m, rest)| (AnyMessage::new(m), rest))
+}
+
+struct Decoders {
+    type_id: TypeId,
+    erased: DecodeFn,
+    binary: BinaryDecodeFn,
+}
+
 /// Why a type could not be registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
@@ -58,7 +75,7 @@ pub enum RegistryError {
 
 #[derive(Default)]
 struct Inner {
-    by_name: HashMap<&'static str, (TypeId, DecodeFn)>,
+    by_name: HashMap<&'static str, Decoders>,
     by_type: HashMap<TypeId, &'static str>,
 }
 
@@ -66,10 +83,15 @@ impl Inner {
     fn insert(&mut self, r: &Registration) -> Result<(), RegistryError> {
         let (name, id) = ((r.name)(), (r.type_id)());
         match self.by_name.get(name) {
-            Some((existing, _)) if *existing == id => Ok(()),
+            Some(existing) if existing.type_id == id => Ok(()),
             Some(_) => Err(RegistryError::NameTaken(name)),
             None => {
-                self.by_name.insert(name, (id, r.decode));
+                let decoders = Decoders {
+                    type_id: id,
+                    erased: r.decode,
+                    binary: r.binary,
+                };
+                self.by_name.insert(name, decoders);
                 self.by_type.insert(id, name);
                 Ok(())
             }
@@ -117,7 +139,12 @@ pub fn try_register<T: Message>() -> Result<(), RegistryError> {
 
 /// The decoder for a portable type name, when one is registered.
 pub fn decoder(name: &str) -> Option<DecodeFn> {
-    registry().read().by_name.get(name).map(|(_, d)| *d)
+    registry().read().by_name.get(name).map(|d| d.erased)
+}
+
+/// The binary decoder for a portable type name, when one is registered.
+pub fn binary_decoder(name: &str) -> Option<BinaryDecodeFn> {
+    registry().read().by_name.get(name).map(|d| d.binary)
 }
 
 /// True when `name` is registered in this process.
