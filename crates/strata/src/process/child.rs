@@ -26,6 +26,7 @@ use crate::message::{codec, AnyMessage, Message};
 use crate::net::link::{self, LinkSettings, Role};
 use crate::net::{Accepted, Closed};
 use crate::object::{Async, AsyncContext, Core, Spawn};
+use crate::runtime::{node, Envelope};
 use crate::spool::Recipe;
 use crate::standard::{Aborted, Faulted, Returned, Stop};
 use crate::Address;
@@ -265,12 +266,25 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
                         kill_at = Some(tokio::time::Instant::now() + this.grace);
                     }
                 } else if e.is::<Accepted>() {
-                    child_top = Some(e.sender());
-                    for w in waiting.drain(..) {
+                    // From now on ordinary messages to this object go straight to the
+                    // link, keeping their sender: the runtime forwards them without waking
+                    // this task. Those that waited for the link go first, in order.
+                    let top = e.sender();
+                    child_top = Some(top);
+                    let earlier = std::mem::take(&mut waiting);
+                    cx.mailbox().forward_to(top, earlier, |mut w| {
+                        w.to = top;
                         let sender = w.sender();
-                        cx.send_from(e.sender(), w.into_message(), sender);
-                    }
+                        if let Err(err) = node().deliver(w, false) {
+                            let fault = Faulted::new(format!("`{name}` cannot take the message: {err}"));
+                            let _ = node().deliver(Envelope::new(me, sender, AnyMessage::new(fault)), false);
+                        }
+                    });
                 } else if e.is::<Closed>() || (e.is::<Returned>() && Some(e.sender()) == link_object) {
+                    // No link any more: what arrives now waits, and is answered with a
+                    // fault when the child has ended.
+                    cx.mailbox().stop_forwarding();
+                    child_top = None;
                 } else if let Some(top) = child_top {
                     let sender = e.sender();
                     cx.send_from(top, e.into_message(), sender);

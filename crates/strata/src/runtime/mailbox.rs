@@ -13,6 +13,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 
 use super::Envelope;
+use crate::Address;
 
 /// Why a push was refused; the envelope comes back to the caller.
 pub(crate) enum Refused {
@@ -20,6 +21,8 @@ pub(crate) enum Refused {
     Full(Envelope),
     /// The object has ended.
     Closed(Envelope),
+    /// The object forwards ordinary messages to this address (see [`Mailbox::forward_to`]).
+    Forward(Envelope, Address),
 }
 
 enum Waiter {
@@ -35,6 +38,8 @@ struct Inner {
     ordinary: usize,
     waiter: Waiter,
     closed: bool,
+    /// Where ordinary messages go instead of this queue, once set.
+    forward: Option<Address>,
 }
 
 impl Inner {
@@ -61,6 +66,7 @@ impl Mailbox {
                 ordinary: 0,
                 waiter: Waiter::None,
                 closed: false,
+                forward: None,
             }),
             capacity,
         }
@@ -78,6 +84,9 @@ impl Mailbox {
                 return Err(Refused::Closed(envelope));
             }
             if !control {
+                if let Some(to) = inner.forward {
+                    return Err(Refused::Forward(envelope, to));
+                }
                 if inner.ordinary >= self.capacity {
                     return Err(Refused::Full(envelope));
                 }
@@ -158,6 +167,38 @@ impl Mailbox {
         }
     }
 
+    /// Makes this mailbox a forwarding entry: from now on ordinary pushes are handed back
+    /// to the deliverer to go to `to` (keeping their sender), so they skip the object.
+    /// Control pushes still queue here. `earlier` (envelopes the object took out already,
+    /// oldest first), then the ordinary envelopes still queued, are passed to `deliver`
+    /// first, under the lock, so no later push overtakes them.
+    pub(crate) fn forward_to(
+        &self,
+        to: Address,
+        earlier: Vec<Envelope>,
+        mut deliver: impl FnMut(Envelope),
+    ) {
+        let mut inner = self.inner.lock();
+        for e in earlier {
+            deliver(e);
+        }
+        let queued = std::mem::take(&mut inner.queue);
+        for (e, control) in queued {
+            if control {
+                inner.queue.push_back((e, true));
+            } else {
+                deliver(e);
+            }
+        }
+        inner.ordinary = 0;
+        inner.forward = Some(to);
+    }
+
+    /// Ends forwarding: ordinary pushes queue here again.
+    pub(crate) fn stop_forwarding(&self) {
+        self.inner.lock().forward = None;
+    }
+
     /// Refuses further pushes and returns whatever was still queued.
     pub(crate) fn close(&self) -> VecDeque<Envelope> {
         let mut inner = self.inner.lock();
@@ -173,5 +214,61 @@ impl Mailbox {
     /// The number of queued envelopes.
     pub(crate) fn len(&self) -> usize {
         self.inner.lock().queue.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::AnyMessage;
+    use crate::standard::{Ping, Stop};
+
+    fn envelope(n: u64, control: bool) -> Envelope {
+        let message = if control {
+            AnyMessage::new(Stop)
+        } else {
+            AnyMessage::new(Ping)
+        };
+        Envelope::new(
+            Address::from_parts(1, n),
+            Address::from_parts(1, 99),
+            message,
+        )
+    }
+
+    #[test]
+    fn forwarding_keeps_the_order_and_leaves_control_messages_queued() {
+        let mb = Mailbox::new(8);
+        assert!(mb.push(envelope(2, false), false).is_ok());
+        assert!(mb.push(envelope(3, true), true).is_ok());
+        assert!(mb.push(envelope(4, false), false).is_ok());
+        let next = Address::from_parts(7, 1);
+        let mut forwarded = Vec::new();
+        mb.forward_to(next, vec![envelope(1, false)], |e| {
+            forwarded.push(e.sender().object())
+        });
+        assert_eq!(
+            forwarded,
+            vec![1, 2, 4],
+            "earlier first, then queued, in order"
+        );
+        match mb.push(envelope(5, false), false) {
+            Err(Refused::Forward(e, to)) => {
+                assert_eq!(to, next);
+                assert_eq!(e.sender().object(), 5);
+            }
+            _ => panic!("an ordinary push after forward_to must be handed back"),
+        }
+        assert!(
+            mb.push(envelope(6, true), true).is_ok(),
+            "control still queues"
+        );
+        let mut batch = VecDeque::new();
+        mb.take_all(&mut batch);
+        let kept: Vec<u64> = batch.iter().map(|(e, _)| e.sender().object()).collect();
+        assert_eq!(kept, vec![3, 6]);
+        mb.stop_forwarding();
+        assert!(mb.push(envelope(7, false), false).is_ok(), "queues again");
+        assert_eq!(mb.len(), 1);
     }
 }

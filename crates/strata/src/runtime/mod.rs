@@ -263,6 +263,10 @@ impl Node {
         match self.table.push(to.object(), envelope, control) {
             Ok(()) => Ok(()),
             Err(Refused::Closed(e)) => Err(self.undeliverable(&e)),
+            Err(Refused::Forward(mut e, next)) => {
+                e.to = next;
+                self.deliver(e, control)
+            }
             Err(Refused::Full(e)) => {
                 self.stats.refused_full();
                 let capacity = self
