@@ -1,5 +1,6 @@
 //! A worker process for the process tests: answers `Job { id, ms }` with `Done { id }`
-//! after sleeping `ms` milliseconds (on a thread of its own). Started by a parent's
+//! after sleeping `ms` milliseconds (on a thread of its own), and `Blob` with the same
+//! bytes reversed (large messages both ways across the link). Started by a parent's
 //! `Process::of("slow_worker")`; run alone it waits until Ctrl-C.
 
 use std::time::Duration;
@@ -20,6 +21,13 @@ struct Done {
     pid: u32,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, Message)]
+#[message(name = "proctest.Blob")]
+struct Blob {
+    id: u64,
+    bytes: Vec<u8>,
+}
+
 struct SlowWorker;
 
 #[strata::machine]
@@ -30,6 +38,11 @@ impl SlowWorker {
             id: j.id,
             pid: std::process::id(),
         }
+    }
+
+    fn blob(&mut self, _cx: &mut Context<Self>, mut b: Blob) -> Blob {
+        b.bytes.reverse();
+        b
     }
 }
 

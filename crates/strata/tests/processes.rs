@@ -28,6 +28,13 @@ struct Done {
     pid: u32,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, Message)]
+#[message(name = "proctest.Blob")]
+struct Blob {
+    id: u64,
+    bytes: Vec<u8>,
+}
+
 fn example(name: &str) -> String {
     let exe = std::env::current_exe().expect("test binary path");
     let path: PathBuf = exe
@@ -128,6 +135,37 @@ fn a_library_child_answers_as_if_it_were_local_and_stop_reaches_it_as_a_signal()
     assert!(value.is::<Aborted>(), "{value:?}");
     assert!(started.elapsed() < WAIT);
     assert!(!alive(done.pid), "the child ended");
+}
+
+#[test]
+fn large_messages_and_bursts_cross_the_link_whole_and_in_order() {
+    // Messages far larger than a socket's buffer, and bursts of them, make both ends wait
+    // for the socket to take more: nothing may be lost, cut or reordered.
+    let mut cx = ThreadContext::attach();
+    let worker = cx.create(Process::of(example("slow_worker")));
+    let blob = |id: u64, len: usize| Blob {
+        id,
+        bytes: (0..len).map(|i| (i as u64 * 31 + id) as u8).collect(),
+    };
+    let sizes = [1 << 20, 1, 300_000, 0, 600_000];
+    let mut sent = Vec::new();
+    for round in 0..3u64 {
+        for (k, len) in sizes.iter().enumerate() {
+            let b = blob(round * 10 + k as u64, *len);
+            sent.push(b.clone());
+            cx.send(worker, b);
+        }
+    }
+    for expected in &sent {
+        let e = cx.input_timeout(WAIT).expect("every blob comes back");
+        let got = e.take::<Blob>().expect("a Blob");
+        assert_eq!(got.id, expected.id, "answers come back in the order sent");
+        let mut want = expected.bytes.clone();
+        want.reverse();
+        assert!(got.bytes == want, "blob {} came back changed", got.id);
+    }
+    cx.stop(worker);
+    assert!(cx.wait_for(worker).is::<Aborted>());
 }
 
 #[test]

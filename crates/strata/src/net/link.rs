@@ -1,8 +1,11 @@
 //! Links: one byte stream between two nodes, carrying frames both ways.
 //!
 //! A link is an async object. It opens with a handshake, then runs a reader (frames in:
-//! delivered locally, or relayed to a third node), a writer (the outbox filled by the
-//! router, written in batches) and, optionally, keep-alive.
+//! delivered locally, or relayed to a third node), an outbox (filled by the router and
+//! written by the sending thread itself whenever the socket is free, so a message leaves
+//! without waking any task; a writer task finishes what a full socket refused) and,
+//! optionally, keep-alive. Unix-socket links are watched for reading only (see
+//! [`UnixIo`]).
 //!
 //! Handshake, each side at once:
 //! 1. a plaintext *preamble*: `STRT`, protocol version, flags (bit 0: encrypted) and the id
@@ -20,9 +23,14 @@
 //! carry on.
 
 use std::collections::{HashMap, VecDeque};
+use std::os::fd::AsRawFd;
+use std::pin::Pin;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
@@ -150,17 +158,255 @@ enum Outgoing {
     Control(Frame),
 }
 
-/// The sending side of a link: an outbox the writer drains.
+/// A byte stream a link can run over: async reads and writes for the handshake, then
+/// [`LinkIo`] for the life of the link.
+pub(crate) trait LinkStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// What the stream becomes once the handshake is done.
+    type Io: LinkIo;
+    /// Turns the stream into the link's reader and writers' view of it.
+    fn into_link_io(self) -> std::io::Result<Self::Io>;
+}
+
+/// The stream of a running link: read by the link's reader task, written through a shared
+/// reference by whichever thread sends a message (see [`LinkTx`]).
+pub(crate) trait LinkIo: WriteNow {
+    /// Reads what has arrived, waiting until something has.
+    fn read_some<'a>(
+        &'a self,
+        buf: &'a mut [u8],
+    ) -> impl std::future::Future<Output = std::io::Result<usize>> + Send + 'a;
+}
+
+type Waiting<'a> = Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send + 'a>>;
+
+/// The write side of a [`LinkIo`], as an object the link's outbox can hold.
+pub(crate) trait WriteNow: Send + Sync + 'static {
+    /// Writes what the socket takes now (`WouldBlock` when it takes nothing).
+    fn try_write_now(&self, buf: &[u8]) -> std::io::Result<usize>;
+    /// Resolves when the socket may take more.
+    fn writable(&self) -> Waiting<'_>;
+    /// Ends the write direction (the peer reads end-of-stream).
+    fn shutdown_write(&self);
+}
+
+fn shutdown_write(fd: &impl AsRawFd) {
+    // SAFETY: shutdown(2) on a descriptor the caller owns and keeps open.
+    unsafe {
+        libc::shutdown(fd.as_raw_fd(), libc::SHUT_WR);
+    }
+}
+
+impl LinkStream for tokio::net::TcpStream {
+    type Io = tokio::net::TcpStream;
+    fn into_link_io(self) -> std::io::Result<Self::Io> {
+        Ok(self)
+    }
+}
+
+impl LinkIo for tokio::net::TcpStream {
+    async fn read_some(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            self.readable().await?;
+            match self.try_read(buf) {
+                Err(e) if retry(&e) => {}
+                other => return other,
+            }
+        }
+    }
+}
+
+impl WriteNow for tokio::net::TcpStream {
+    fn try_write_now(&self, buf: &[u8]) -> std::io::Result<usize> {
+        self.try_write(buf)
+    }
+    fn writable(&self) -> Waiting<'_> {
+        Box::pin(tokio::net::TcpStream::writable(self))
+    }
+    fn shutdown_write(&self) {
+        shutdown_write(self)
+    }
+}
+
+fn retry(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+    )
+}
+
+/// A Unix socket link, watched for reading only.
+///
+/// The kernel wakes a Unix socket's pollers for write space every time the peer reads, so a
+/// socket watched for writing too would wake this process once more per message it sent.
+/// The rare wait for write space registers a duplicate descriptor just for that wait.
+pub(crate) struct UnixIo(AsyncFd<std::os::unix::net::UnixStream>);
+
+impl LinkStream for tokio::net::UnixStream {
+    type Io = UnixIo;
+    fn into_link_io(self) -> std::io::Result<UnixIo> {
+        let std_stream = self.into_std()?;
+        std_stream.set_nonblocking(true)?;
+        // SAFETY: the stream owns its descriptor, which stays open and unchanged for as
+        // long as the AsyncFd holds it.
+        let fd = unsafe { AsyncFd::register_with_interest(std_stream, Interest::READABLE)? };
+        Ok(UnixIo(fd))
+    }
+}
+
+impl LinkIo for UnixIo {
+    async fn read_some(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::Read;
+        loop {
+            let mut ready = self.0.readable().await?;
+            match ready.try_io(|fd| {
+                let mut stream: &std::os::unix::net::UnixStream = fd.get_ref();
+                stream.read(buf)
+            }) {
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Ok(result) => return result,
+                Err(_would_block) => {}
+            }
+        }
+    }
+}
+
+impl WriteNow for UnixIo {
+    fn try_write_now(&self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::io::Write;
+        let mut stream: &std::os::unix::net::UnixStream = self.0.get_ref();
+        stream.write(buf)
+    }
+    fn writable(&self) -> Waiting<'_> {
+        Box::pin(async move {
+            let duplicate = self.0.get_ref().try_clone()?;
+            // SAFETY: the duplicate owns its own descriptor, open and unchanged until the
+            // AsyncFd is dropped at the end of this wait.
+            let watch = unsafe { AsyncFd::register_with_interest(duplicate, Interest::WRITABLE)? };
+            let _ready = watch.writable().await?;
+            Ok(())
+        })
+    }
+    fn shutdown_write(&self) {
+        shutdown_write(self.0.get_ref())
+    }
+}
+
+/// The sending side of a link: an outbox, and the write side that drains it.
+///
+/// A sender queues its message in the outbox, then tries to take the write side: when it
+/// is free, the sender encodes everything queued and writes it to the socket itself, with
+/// no task woken. Only when the socket is full (or another thread holds the write side)
+/// is the link's writer task notified to carry on.
 pub(crate) struct LinkTx {
     id: u64,
     outbox: Mutex<Outbox>,
     wake: tokio::sync::Notify,
     limit: usize,
+    write: Mutex<WriteSide>,
 }
 
 struct Outbox {
     items: VecDeque<Outgoing>,
     closed: bool,
+}
+
+/// What flushing the outbox came to.
+enum Flushed {
+    /// Everything queued is written.
+    All,
+    /// The socket is full: the rest waits in the write side.
+    Blocked,
+    /// The socket failed.
+    Failed(String),
+}
+
+/// Encodes queued items into frames and writes them; held by one thread at a time.
+struct WriteSide {
+    stream: Arc<dyn WriteNow>,
+    cipher: Option<Cipher>,
+    max_frame: usize,
+    batch: VecDeque<Outgoing>,
+    plain: Vec<u8>,
+    /// Bytes ready for the socket (plaintext, or sealed), written up to `sent`.
+    out: Vec<u8>,
+    sent: usize,
+    failed: Option<String>,
+}
+
+/// Buffers larger than this are given back after a burst.
+const KEEP_BUFFER: usize = 1 << 20;
+
+impl WriteSide {
+    /// Writes what is pending, then drains the outbox until it is empty (or the socket
+    /// is full, or it failed).
+    fn flush(&mut self, outbox: &Mutex<Outbox>) -> Flushed {
+        loop {
+            if let Some(e) = &self.failed {
+                return Flushed::Failed(e.clone());
+            }
+            while self.sent < self.out.len() {
+                match self.stream.try_write_now(&self.out[self.sent..]) {
+                    Ok(0) => self.failed = Some("the socket took no bytes".into()),
+                    Ok(n) => self.sent += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        return Flushed::Blocked
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => self.failed = Some(e.to_string()),
+                }
+                if let Some(e) = &self.failed {
+                    return Flushed::Failed(e.clone());
+                }
+            }
+            self.out.clear();
+            self.sent = 0;
+            std::mem::swap(&mut self.batch, &mut outbox.lock().items);
+            if self.batch.is_empty() {
+                if self.out.capacity() > KEEP_BUFFER {
+                    self.out = Vec::new();
+                }
+                if self.plain.capacity() > KEEP_BUFFER {
+                    self.plain = Vec::new();
+                }
+                return Flushed::All;
+            }
+            self.encode_batch();
+        }
+    }
+
+    /// Encodes the batch into `out` (sealed when the link is encrypted).
+    fn encode_batch(&mut self) {
+        let max_frame = self.max_frame;
+        let plain = if self.cipher.is_some() {
+            self.plain.clear();
+            &mut self.plain
+        } else {
+            &mut self.out
+        };
+        for item in self.batch.drain(..) {
+            match item {
+                Outgoing::Message(e) => {
+                    let at = plain.len();
+                    match frame::encode_message(plain, e.to, e.from, &e.message) {
+                        Ok(()) if plain.len() - at - 4 <= max_frame => {}
+                        Ok(()) => {
+                            let size = plain.len() - at - 4;
+                            plain.truncate(at);
+                            undeliverable_back(e.from, e.to, format!("`{}` is {size} bytes, over the link's maximum frame of {max_frame}", e.type_name()));
+                        }
+                        Err(err) => undeliverable_back(e.from, e.to, err.to_string()),
+                    }
+                }
+                Outgoing::Relay(bytes) => plain.extend_from_slice(&bytes),
+                Outgoing::Control(f) => frame::encode_control(plain, &f),
+            }
+        }
+        if self.cipher.is_some() {
+            if let Err(e) = seal(&self.cipher, &self.plain, &mut self.out) {
+                self.failed = Some(e);
+            }
+        }
+    }
 }
 
 impl LinkTx {
@@ -172,7 +418,14 @@ impl LinkTx {
             }
             outbox.items.push_back(item);
         }
-        self.wake.notify_one();
+        // Write it now when nobody else is writing; otherwise the writer task will.
+        let written = match self.write.try_lock() {
+            Some(mut w) => matches!(w.flush(&self.outbox), Flushed::All),
+            None => false,
+        };
+        if !written {
+            self.wake.notify_one();
+        }
         Ok(())
     }
 
@@ -590,61 +843,33 @@ fn undeliverable_back(from: Address, to: Address, reason: String) {
     }
 }
 
-async fn writer<W: AsyncWrite + Unpin>(
-    mut w: W,
-    tx: Arc<LinkTx>,
-    cipher: Option<Cipher>,
-    max_frame: usize,
-) -> Result<(), String> {
-    let mut plain = Vec::with_capacity(64 * 1024);
-    let mut sealed = Vec::new();
-    let mut batch = VecDeque::new();
+/// The link's writer task: carries on when a sender could not write everything itself
+/// (the socket was full, or the write side was busy), and writes the last frames when the
+/// link closes.
+async fn writer(tx: Arc<LinkTx>) -> Result<(), String> {
     loop {
-        let closed = {
-            let mut outbox = tx.outbox.lock();
-            std::mem::swap(&mut batch, &mut outbox.items);
-            outbox.closed
-        };
-        if batch.is_empty() {
-            if closed {
-                let _ = w.shutdown().await;
-                return Ok(());
-            }
-            tx.wake.notified().await;
-            continue;
-        }
-        plain.clear();
-        for item in batch.drain(..) {
-            match item {
-                Outgoing::Message(e) => {
-                    let at = plain.len();
-                    match frame::encode_message(&mut plain, e.to, e.from, &e.message) {
-                        Ok(()) if plain.len() - at - 4 <= max_frame => {}
-                        Ok(()) => {
-                            let size = plain.len() - at - 4;
-                            plain.truncate(at);
-                            undeliverable_back(e.from, e.to, format!("`{}` is {size} bytes, over the link's maximum frame of {max_frame}", e.type_name()));
-                        }
-                        Err(err) => undeliverable_back(e.from, e.to, err.to_string()),
-                    }
+        let (flushed, stream) = {
+            let mut w = tx.write.lock();
+            let flushed = w.flush(&tx.outbox);
+            if matches!(flushed, Flushed::All) {
+                let outbox = tx.outbox.lock();
+                if outbox.closed && outbox.items.is_empty() {
+                    w.stream.shutdown_write();
+                    return Ok(());
                 }
-                Outgoing::Relay(bytes) => plain.extend_from_slice(&bytes),
-                Outgoing::Control(f) => frame::encode_control(&mut plain, &f),
             }
-        }
-        let out = if cipher.is_some() {
-            sealed.clear();
-            seal(&cipher, &plain, &mut sealed)?;
-            &sealed
-        } else {
-            &plain
+            (flushed, w.stream.clone())
         };
-        w.write_all(out).await.map_err(|e| e.to_string())?;
+        match flushed {
+            Flushed::All => tx.wake.notified().await,
+            Flushed::Blocked => stream.writable().await.map_err(|e| e.to_string())?,
+            Flushed::Failed(e) => return Err(e),
+        }
     }
 }
 
-async fn reader<R: AsyncRead + Unpin>(
-    mut r: R,
+async fn reader<S: LinkIo>(
+    stream: Arc<S>,
     tx: Arc<LinkTx>,
     mut frames: FrameReader,
     mut opener: Opener,
@@ -712,7 +937,7 @@ async fn reader<R: AsyncRead + Unpin>(
                 Frame::Hello { .. } => return CloseReason::BadFrame("a second HELLO".into()),
             }
         }
-        let n = match r.read(&mut chunk).await {
+        let n = match stream.read_some(&mut chunk).await {
             Ok(0) => {
                 return CloseReason::Lost("the peer closed the connection without a word".into())
             }
@@ -740,7 +965,7 @@ pub(crate) async fn run<S>(
     settings: LinkSettings,
 ) -> Result<Closed, String>
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: LinkStream,
 {
     let mut frames = FrameReader::new(settings.max_frame);
     let mut opener = Opener {
@@ -757,6 +982,11 @@ where
         &mut opener,
     )
     .await?;
+    let stream = Arc::new(
+        stream
+            .into_link_io()
+            .map_err(|e| format!("cannot watch the connection: {e}"))?,
+    );
     let tx = Arc::new(LinkTx {
         id: NEXT_LINK.fetch_add(1, Ordering::Relaxed),
         outbox: Mutex::new(Outbox {
@@ -765,6 +995,16 @@ where
         }),
         wake: tokio::sync::Notify::new(),
         limit: settings.outbox_limit,
+        write: Mutex::new(WriteSide {
+            stream: stream.clone(),
+            cipher: opener.cipher.clone(),
+            max_frame: settings.max_frame,
+            batch: VecDeque::new(),
+            plain: Vec::new(),
+            out: Vec::with_capacity(64 * 1024),
+            sent: 0,
+            failed: None,
+        }),
     });
     let routes = routes();
     routes.add(peer.node, &tx, true);
@@ -783,13 +1023,11 @@ where
     }
 
     let heard = Arc::new(Mutex::new(Instant::now()));
-    let cipher = opener.cipher.clone();
-    let (rd, wr) = tokio::io::split(stream);
-    let mut write_task = tokio::spawn(writer(wr, tx.clone(), cipher, settings.max_frame));
+    let mut write_task = tokio::spawn(writer(tx.clone()));
     let alias = settings
         .alias_peer_owner
         .map(|stand_in| (peer.owner, stand_in));
-    let read_task = reader(rd, tx.clone(), frames, opener, heard.clone(), alias);
+    let read_task = reader(stream, tx.clone(), frames, opener, heard.clone(), alias);
     tokio::pin!(read_task);
     let mut rng = crate::random::Rng::seeded();
     let keep_alive = settings.keep_alive;
