@@ -258,13 +258,18 @@ impl LinkIo for UnixIo {
         use std::io::Read;
         loop {
             let mut ready = self.0.readable().await?;
-            match ready.try_io(|fd| {
-                let mut stream: &std::os::unix::net::UnixStream = fd.get_ref();
-                stream.read(buf)
-            }) {
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Ok(result) => return result,
-                Err(_would_block) => {}
+            let mut stream: &std::os::unix::net::UnixStream = ready.get_ref().get_ref();
+            match stream.read(buf) {
+                // A short read took everything there was: wait for the next wake-up
+                // instead of asking again only to hear `WouldBlock` (data arriving
+                // meanwhile raises a new event, which this clearing does not undo).
+                Ok(n) if n < buf.len() => {
+                    ready.clear_ready();
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready.clear_ready(),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                other => return other,
             }
         }
     }
