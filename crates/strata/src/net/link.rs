@@ -40,6 +40,7 @@ use super::frame::{self, Frame, FrameReader, PROTOCOL_VERSION};
 use crate::address::{local_node, nodes_seen_while};
 use crate::message::AnyMessage;
 use crate::object::AsyncContext;
+use crate::runtime::cork::{self, Flush};
 use crate::runtime::{self, node, Envelope, Router, SendError};
 use crate::standard::{Faulted, Overloaded, Stop};
 use crate::{Address, Message};
@@ -414,8 +415,25 @@ impl WriteSide {
     }
 }
 
+impl Flush for LinkTx {
+    /// Writes what is queued now when nobody else is writing; otherwise (or when the
+    /// socket is full) the writer task will.
+    fn flush(&self) {
+        let written = match self.write.try_lock() {
+            Some(mut w) => matches!(w.flush(&self.outbox), Flushed::All),
+            None => false,
+        };
+        if !written {
+            self.wake.notify_one();
+        }
+    }
+}
+
 impl LinkTx {
-    fn push(&self, item: Outgoing, bounded: bool) -> Result<(), Outgoing> {
+    /// Queues an item, then writes it at once — or, while the sending object's turn
+    /// lasts (see [`cork`](crate::runtime::cork)), when the turn ends, together with
+    /// whatever else the turn sent.
+    fn push(self: &Arc<Self>, item: Outgoing, bounded: bool) -> Result<(), Outgoing> {
         {
             let mut outbox = self.outbox.lock();
             if outbox.closed || (bounded && outbox.items.len() >= self.limit) {
@@ -423,13 +441,9 @@ impl LinkTx {
             }
             outbox.items.push_back(item);
         }
-        // Write it now when nobody else is writing; otherwise the writer task will.
-        let written = match self.write.try_lock() {
-            Some(mut w) => matches!(w.flush(&self.outbox), Flushed::All),
-            None => false,
-        };
-        if !written {
-            self.wake.notify_one();
+        let me: Arc<dyn Flush> = self.clone();
+        if !cork::defer(&me) {
+            self.flush();
         }
         Ok(())
     }

@@ -37,6 +37,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::{panic_fault, Core, Spawn};
 use crate::message::AnyMessage;
+use crate::runtime::cork::Corked;
 use crate::runtime::{node, Envelope};
 use crate::standard::{Aborted, Returned, Start, Stop};
 use crate::Address;
@@ -187,7 +188,7 @@ impl<M: Machine> Spawn for M {
     }
 
     fn spawn(self, core: Core) {
-        node().handle().spawn(run(self, Context::new(core)));
+        node().handle().spawn(Corked(run(self, Context::new(core))));
     }
 }
 

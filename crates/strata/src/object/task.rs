@@ -24,6 +24,7 @@ use futures_util::FutureExt;
 use parking_lot::Mutex;
 
 use super::{panic_fault, Core, IntoValue, Selection, Spawn};
+use crate::runtime::cork::Corked;
 use crate::runtime::{node, Envelope};
 use crate::standard::TimedOut;
 
@@ -58,7 +59,7 @@ where
             saved: VecDeque::new(),
             slot: slot.clone(),
         };
-        node().handle().spawn(async move {
+        node().handle().spawn(Corked(async move {
             let outcome = AssertUnwindSafe(async move { (self.0)(cx).await })
                 .catch_unwind()
                 .await;
@@ -74,7 +75,7 @@ where
             if let Some(mut core) = core {
                 core.finish(value);
             }
-        });
+        }));
     }
 }
 

@@ -13,6 +13,7 @@
 //! [`Core::send`](crate::Core::send) turns into an `Overloaded` notice for the sender, and
 //! every refusal is counted in [`stats`] and logged.
 
+pub(crate) mod cork;
 mod envelope;
 pub(crate) mod mailbox;
 
