@@ -171,7 +171,8 @@ impl Mailbox {
     /// to the deliverer to go to `to` (keeping their sender), so they skip the object.
     /// Control pushes still queue here. `earlier` (envelopes the object took out already,
     /// oldest first), then the ordinary envelopes still queued, are passed to `deliver`
-    /// first, under the lock, so no later push overtakes them.
+    /// first, under the lock, so no later push overtakes them. `to` must be an address on
+    /// another node: a local object forwarding back here would loop.
     pub(crate) fn forward_to(
         &self,
         to: Address,
