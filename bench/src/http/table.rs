@@ -111,6 +111,13 @@ pub(super) fn row(rounds: &[Option<Report>]) -> Option<Row> {
     })
 }
 
+/// [`ratio`] formatted for the goal lines, or "not measured".
+fn ratio_text(samples: &Samples, a: HttpPeer, b: HttpPeer, shape: Shape) -> String {
+    ratio(samples, a, b, shape)
+        .map(format_ratio)
+        .unwrap_or_else(|| "not measured".to_string())
+}
+
 /// The median over rounds of `a`'s good requests/s over `b`'s in the same round.
 fn ratio(samples: &Samples, a: HttpPeer, b: HttpPeer, shape: Shape) -> Option<f64> {
     ratio_by_round(samples.rounds(a, shape), samples.rounds(b, shape))
@@ -395,9 +402,7 @@ pub fn table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> String {
             PYTHON_GOAL
         ),
         shape_name(large),
-        ratio(samples, HttpPeer::Server4, HttpPeer::LayerCake, large)
-            .map(format_ratio)
-            .unwrap_or_else(|| "not measured".to_string())
+        ratio_text(samples, HttpPeer::Server4, HttpPeer::LayerCake, large)
     );
     let _ = writeln!(
         out,
@@ -410,9 +415,7 @@ pub fn table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> String {
             SPOOL_GOAL
         ),
         shape_name(large),
-        ratio(samples, HttpPeer::Server4, HttpPeer::Hyper, large)
-            .map(format_ratio)
-            .unwrap_or_else(|| "not measured".to_string())
+        ratio_text(samples, HttpPeer::Server4, HttpPeer::Hyper, large)
     );
     out.push_str(COLUMNS);
     out
@@ -432,11 +435,6 @@ pub fn process_table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> S
     );
     notes_on_runs(&mut out, samples, &HttpPeer::PROCESS);
     let (small, large) = (SHAPES[0], SHAPES[1]);
-    let at_large = |a: HttpPeer, b: HttpPeer| {
-        ratio(samples, a, b, large)
-            .map(format_ratio)
-            .unwrap_or_else(|| "not measured".to_string())
-    };
     out.push_str("Goal and ratios (each ratio is the median over rounds of the two servers' requests/s measured in the same round):\n\n");
     let _ = writeln!(
         out,
@@ -449,7 +447,7 @@ pub fn process_table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> S
             PROCESS_GOAL
         ),
         shape_name(large),
-        at_large(HttpPeer::Server8, HttpPeer::Hyper)
+        ratio_text(samples, HttpPeer::Server8, HttpPeer::Hyper, large)
     );
     for (other, what) in [
         (HttpPeer::Server4, "`server_4` (processes against threads)"),
@@ -458,11 +456,9 @@ pub fn process_table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> S
         let _ = writeln!(
             out,
             "* `server_8` against {what}: {} at {}, {} at {}",
-            ratio(samples, HttpPeer::Server8, other, small)
-                .map(format_ratio)
-                .unwrap_or_else(|| "not measured".to_string()),
+            ratio_text(samples, HttpPeer::Server8, other, small),
             shape_name(small),
-            at_large(HttpPeer::Server8, other),
+            ratio_text(samples, HttpPeer::Server8, other, large),
             shape_name(large)
         );
     }

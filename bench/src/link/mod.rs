@@ -28,16 +28,7 @@ pub const END: &str = "<!-- link-results:end -->";
 pub const ROUND_TRIP_GOAL: f64 = 2.0;
 
 /// The rows of the table, in order: the baseline first in each group.
-const ROWS: [Mode; 8] = [
-    Mode::RoundTripRaw,
-    Mode::RoundTripTokio,
-    Mode::RoundTripStrata,
-    Mode::RoundTripStrataDirect,
-    Mode::OneWayRaw,
-    Mode::OneWayTokio,
-    Mode::OneWayStrata,
-    Mode::OneWayStrataDirect,
-];
+const ROWS: [Mode; 8] = Mode::ALL;
 
 /// N of a mode: full and `--quick`.
 fn size(mode: Mode, quick: bool) -> u64 {

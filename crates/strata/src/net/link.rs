@@ -441,8 +441,7 @@ impl LinkTx {
             }
             outbox.items.push_back(item);
         }
-        let me: Arc<dyn Flush> = self.clone();
-        if !cork::defer(&me) {
+        if !cork::defer(self) {
             self.flush();
         }
         Ok(())
