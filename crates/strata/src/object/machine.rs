@@ -30,14 +30,26 @@
 //! Callbacks: [`Context::on_return`] runs a closure when a given child returns, with the
 //! context saved at registration (the sender of the message being handled then), so a reply
 //! from the callback reaches the original requester.
+//!
+//! Direct runs: a machine on the shared runtime keeps its state in a cell its mailbox can
+//! reach. A message that finds the machine idle with nothing queued is handled at once on
+//! the sending thread (a runtime thread, or the thread of a function object or threaded
+//! machine), without queueing it and waking the machine's task — a request that passes
+//! through several machines then costs no task switches. Handlers still run one at a time
+//! and in order (see [`crate::runtime::mailbox`]). So a sender must not hold a lock that
+//! the receiving machine's handler takes.
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::{Deref, DerefMut};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::{panic_fault, Core, Spawn};
 use crate::message::AnyMessage;
 use crate::runtime::cork::Corked;
+use crate::runtime::mailbox::{Mailbox, Runner};
 use crate::runtime::{node, Envelope};
 use crate::standard::{Aborted, Returned, Start, Stop};
 use crate::Address;
@@ -188,7 +200,76 @@ impl<M: Machine> Spawn for M {
     }
 
     fn spawn(self, core: Core) {
-        node().handle().spawn(Corked(run(self, Context::new(core))));
+        let mailbox = core.mailbox().clone();
+        let cell = Arc::new(MachineCell {
+            state: Mutex::new(Some((self, Context::new(core)))),
+            mailbox: mailbox.clone(),
+        });
+        mailbox.attach(cell.clone());
+        node().handle().spawn(Corked(run(cell)));
+    }
+}
+
+/// A machine on the shared runtime and its context, where both its task and senders
+/// granted a direct run can reach them. The mailbox's busy flag gives one of them at a
+/// time the right to lock `state`, so the lock is never contended; `None` once ended.
+struct MachineCell<M: Machine> {
+    state: Mutex<Option<(M, Context<M>)>>,
+    mailbox: Arc<Mailbox>,
+}
+
+impl<M: Machine> MachineCell<M> {
+    /// Handles up to `limit` envelopes from the front of `batch`; returns how many, or
+    /// `None` when the machine ended (what was left is discarded and the state dropped).
+    fn steps(&self, batch: &mut VecDeque<(Envelope, bool)>, limit: u32) -> Option<u32> {
+        let mut state = self.state.lock();
+        let (machine, cx) = state.as_mut()?;
+        let mut handled = 0;
+        while handled < limit {
+            let Some((envelope, _)) = batch.pop_front() else {
+                break;
+            };
+            handled += 1;
+            if !cx.step(machine, envelope) {
+                discard(cx.core.address(), std::mem::take(batch));
+                let ended = state.take();
+                drop(state);
+                drop(ended);
+                return None;
+            }
+        }
+        Some(handled)
+    }
+}
+
+impl<M: Machine> Runner for MachineCell<M> {
+    fn run(&self, envelope: Envelope) {
+        let began = std::time::Instant::now();
+        let ended = {
+            let mut state = self.state.lock();
+            let running = match state.as_mut() {
+                Some((machine, cx)) => cx.step(machine, envelope),
+                None => true,
+            };
+            if running {
+                None
+            } else {
+                state.take()
+            }
+        };
+        drop(ended);
+        self.mailbox.release(began.elapsed());
+    }
+}
+
+/// Ends the machine if its task is dropped before it ended (the runtime shutting down):
+/// its state is dropped, which finishes the object as a fault.
+struct EndWithTask<M: Machine>(Arc<MachineCell<M>>);
+
+impl<M: Machine> Drop for EndWithTask<M> {
+    fn drop(&mut self) {
+        let state = self.0.state.lock().take();
+        drop(state);
     }
 }
 
@@ -207,31 +288,38 @@ fn discard(address: crate::Address, left: VecDeque<(Envelope, bool)>) {
     }
 }
 
-async fn run<M: Machine>(mut machine: M, mut cx: Context<M>) {
+/// The task of a machine on the shared runtime: handles `Start`, then whatever senders
+/// queued while the machine was busy (direct runs handle the rest on their own threads).
+async fn run<M: Machine>(cell: Arc<MachineCell<M>>) {
     M::register_types();
-    let start = start_envelope(&cx.core);
-    if !cx.step(&mut machine, start) {
-        return;
-    }
-    let mailbox = cx.core.mailbox().clone();
+    let cell = EndWithTask(cell);
+    let mailbox = cell.0.mailbox.clone();
     let mut batch = VecDeque::new();
+    // The mailbox was attached busy: nothing runs before `Start`.
+    let start = match cell.0.state.lock().as_ref() {
+        Some((_, cx)) => start_envelope(&cx.core),
+        None => return,
+    };
+    batch.push_back((start, true));
+    let mut handled = 0u32;
     loop {
-        mailbox.take_all(&mut batch);
-        if batch.is_empty() {
-            std::future::poll_fn(|c| mailbox.poll_ready(c)).await;
-            continue;
-        }
-        let mut handled = 0u32;
-        while let Some((envelope, _)) = batch.pop_front() {
-            if !cx.step(&mut machine, envelope) {
-                discard(cx.core.address(), std::mem::take(&mut batch));
+        while !batch.is_empty() {
+            let Some(n) = cell.0.steps(&mut batch, 64 - handled) else {
                 return;
-            }
-            handled += 1;
-            if handled.is_multiple_of(64) {
-                // Let other objects on this worker run between long bursts.
+            };
+            handled += n;
+            if handled >= 64 {
+                // Let other objects on this worker run between long bursts (still busy:
+                // senders queue meanwhile).
+                handled = 0;
                 tokio::task::yield_now().await;
             }
+        }
+        if mailbox.continue_or_release(&mut batch) {
+            continue;
+        }
+        if !std::future::poll_fn(|c| mailbox.poll_acquire(c, &mut batch)).await {
+            return;
         }
     }
 }
@@ -247,6 +335,7 @@ impl<M: Machine> Spawn for Threaded<M> {
     fn spawn(self, core: Core) {
         let name = format!("strata-m{}", core.address().object());
         let run = move || {
+            let _runtime = crate::runtime::enter_object_thread();
             let Threaded(mut machine) = self;
             M::register_types();
             let start = start_envelope(&core);

@@ -39,6 +39,7 @@ where
     fn spawn(self, core: Core) {
         let name = format!("strata-t{}", core.address().object());
         let body = move || {
+            let _runtime = crate::runtime::enter_object_thread();
             let mut cx = ThreadContext::new(core);
             let outcome = catch_unwind(AssertUnwindSafe(|| (self.0)(&mut cx)));
             let value = match outcome {

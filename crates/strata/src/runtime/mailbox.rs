@@ -5,8 +5,20 @@
 //! ([`Mailbox::poll_pop`]). The capacity bounds ordinary messages only: the runtime's own
 //! deliveries (`Stop`, `Returned`, timers, overload notices) are *control* pushes that are
 //! always accepted, so shutdown and bookkeeping can never be lost to a full queue.
+//!
+//! A machine on the shared runtime also attaches a [`Runner`]: when a message finds such a
+//! mailbox empty and nobody running its object, [`Mailbox::offer`] grants the sender the
+//! right to run the handler at once, on its own thread ([`Granted`]), instead of queueing
+//! the message and waking the object's task. The *busy* flag makes the object's task and
+//! such senders take turns, so handlers never overlap and each sender's messages are
+//! handled in the order sent (a message is only run directly when nothing is queued before
+//! it). Only threads that allow it run handlers directly (see [`allow_direct_runs`]), never
+//! more than [`DIRECT_DEPTH`] deep, and a machine whose handler was slow when run directly
+//! runs on its own task for a while (see [`Mailbox::release`]).
 
+use std::cell::Cell;
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
@@ -16,6 +28,58 @@ use super::Envelope;
 use crate::Address;
 
 /// Why a push was refused; the envelope comes back to the caller.
+/// Runs an object's handler for one envelope on the calling thread, once its mailbox has
+/// granted that (see [`Mailbox::offer`]); it must call [`Mailbox::release`] when done.
+pub(crate) trait Runner: Send + Sync {
+    fn run(&self, envelope: Envelope);
+}
+
+/// The right, granted by a mailbox, to handle one envelope now, on this thread.
+pub(crate) struct Granted {
+    runner: Arc<dyn Runner>,
+    envelope: Envelope,
+}
+
+impl Granted {
+    /// Runs the handler (one level deeper in this thread's budget of direct runs).
+    pub(crate) fn run(self) {
+        let budget = DIRECT_BUDGET.get();
+        DIRECT_BUDGET.set(budget.saturating_sub(1));
+        let _restore = Restore(budget);
+        self.runner.run(self.envelope);
+    }
+}
+
+struct Restore(u8);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        DIRECT_BUDGET.set(self.0);
+    }
+}
+
+/// A direct run at least this long pauses direct runs of that machine (see
+/// [`Mailbox::release`]): beyond it a thread switch costs less than waiting.
+pub(crate) const SLOW_DIRECT_RUN: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// How long a slow direct run pauses direct runs of its machine.
+pub(crate) const SLOW_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How deep direct runs may nest on one thread (a handler run directly that sends to
+/// another idle machine runs that one too, and so on); deeper messages are queued.
+pub(crate) const DIRECT_DEPTH: u8 = 4;
+
+thread_local! {
+    static DIRECT_BUDGET: Cell<u8> = const { Cell::new(0) };
+}
+
+/// Lets the current thread run idle machines' handlers directly when it sends to them:
+/// the runtime's threads and the OS threads of function objects and threaded machines do;
+/// other threads always queue.
+pub(crate) fn allow_direct_runs() {
+    DIRECT_BUDGET.set(DIRECT_DEPTH);
+}
+
 pub(crate) enum Refused {
     /// The queue holds `capacity` ordinary messages already.
     Full(Envelope),
@@ -31,6 +95,16 @@ enum Waiter {
     Thread(std::thread::Thread),
 }
 
+impl Waiter {
+    fn wake(self) {
+        match self {
+            Waiter::None => {}
+            Waiter::Task(w) => w.wake(),
+            Waiter::Thread(t) => t.unpark(),
+        }
+    }
+}
+
 struct Inner {
     /// Each envelope with whether it was a control push.
     queue: VecDeque<(Envelope, bool)>,
@@ -40,9 +114,27 @@ struct Inner {
     closed: bool,
     /// Where ordinary messages go instead of this queue, once set.
     forward: Option<Address>,
+    /// Runs the object's handler on a sender's thread (machines on the shared runtime).
+    runner: Option<Arc<dyn Runner>>,
+    /// Someone (the object's task or a sender granted a direct run) is running the object.
+    busy: bool,
+    /// No direct runs before this time (a handler run directly was slow).
+    queue_until: Option<Instant>,
 }
 
 impl Inner {
+    /// Whether direct runs are allowed now (not within a pause after a slow handler).
+    fn direct_now(&mut self) -> bool {
+        match self.queue_until {
+            None => true,
+            Some(t) if Instant::now() >= t => {
+                self.queue_until = None;
+                true
+            }
+            Some(_) => false,
+        }
+    }
+
     fn pop(&mut self) -> Option<Envelope> {
         let (envelope, control) = self.queue.pop_front()?;
         if !control {
@@ -67,6 +159,9 @@ impl Mailbox {
                 waiter: Waiter::None,
                 closed: false,
                 forward: None,
+                runner: None,
+                busy: false,
+                queue_until: None,
             }),
             capacity,
         }
@@ -78,6 +173,29 @@ impl Mailbox {
 
     /// Queues an envelope; `control` pushes ignore the capacity.
     pub(crate) fn push(&self, envelope: Envelope, control: bool) -> Result<(), Refused> {
+        match self.deliver(envelope, control, false)? {
+            None => Ok(()),
+            Some(_) => unreachable!("push never grants a direct run"),
+        }
+    }
+
+    /// Like [`push`](Self::push), but when the object has a runner, nothing is queued and
+    /// nobody is running it, the caller is granted the run instead: it must call
+    /// [`Granted::run`] (after releasing any lock it holds).
+    pub(crate) fn offer(
+        &self,
+        envelope: Envelope,
+        control: bool,
+    ) -> Result<Option<Granted>, Refused> {
+        self.deliver(envelope, control, DIRECT_BUDGET.get() > 0)
+    }
+
+    fn deliver(
+        &self,
+        envelope: Envelope,
+        control: bool,
+        may_run: bool,
+    ) -> Result<Option<Granted>, Refused> {
         let waiter = {
             let mut inner = self.inner.lock();
             if inner.closed {
@@ -90,17 +208,89 @@ impl Mailbox {
                 if inner.ordinary >= self.capacity {
                     return Err(Refused::Full(envelope));
                 }
+            }
+            if may_run && !inner.busy && inner.queue.is_empty() && inner.direct_now() {
+                if let Some(runner) = &inner.runner {
+                    let runner = runner.clone();
+                    inner.busy = true;
+                    return Ok(Some(Granted { runner, envelope }));
+                }
+            }
+            if !control {
                 inner.ordinary += 1;
             }
             inner.queue.push_back((envelope, control));
             std::mem::replace(&mut inner.waiter, Waiter::None)
         };
-        match waiter {
-            Waiter::None => {}
-            Waiter::Task(w) => w.wake(),
-            Waiter::Thread(t) => t.unpark(),
+        waiter.wake();
+        Ok(None)
+    }
+
+    /// Attaches the runner of a machine on the shared runtime. The mailbox starts busy:
+    /// the machine's task handles `Start` first, then calls
+    /// [`continue_or_release`](Self::continue_or_release).
+    pub(crate) fn attach(&self, runner: Arc<dyn Runner>) {
+        let mut inner = self.inner.lock();
+        inner.runner = Some(runner);
+        inner.busy = true;
+    }
+
+    /// For the task of a machine with a runner: ready with `true` and the queued envelopes
+    /// in `batch` (the task is now running the machine) when something is queued and
+    /// nobody runs the machine; ready with `false` once the mailbox is closed.
+    pub(crate) fn poll_acquire(
+        &self,
+        cx: &mut Context<'_>,
+        batch: &mut VecDeque<(Envelope, bool)>,
+    ) -> Poll<bool> {
+        let mut inner = self.inner.lock();
+        if inner.closed {
+            return Poll::Ready(false);
         }
-        Ok(())
+        if !inner.busy && !inner.queue.is_empty() {
+            inner.busy = true;
+            std::mem::swap(&mut inner.queue, batch);
+            inner.ordinary = 0;
+            return Poll::Ready(true);
+        }
+        match &inner.waiter {
+            Waiter::Task(w) if w.will_wake(cx.waker()) => {}
+            _ => inner.waiter = Waiter::Task(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// For the task of a machine with a runner, after a batch: takes what was queued
+    /// meanwhile (`true`, still running the machine) or lets senders run it (`false`).
+    pub(crate) fn continue_or_release(&self, batch: &mut VecDeque<(Envelope, bool)>) -> bool {
+        debug_assert!(batch.is_empty());
+        let mut inner = self.inner.lock();
+        if !inner.closed && !inner.queue.is_empty() {
+            std::mem::swap(&mut inner.queue, batch);
+            inner.ordinary = 0;
+            return true;
+        }
+        inner.busy = false;
+        false
+    }
+
+    /// Ends a direct run: wakes the machine's task if messages were queued meanwhile (or
+    /// the machine ended). A run that `took` [`SLOW_DIRECT_RUN`] or longer makes the next
+    /// messages queue for [`SLOW_PAUSE`], so a machine with long handlers runs
+    /// on its own task, in parallel with its senders, instead of holding them up.
+    pub(crate) fn release(&self, took: std::time::Duration) {
+        let waiter = {
+            let mut inner = self.inner.lock();
+            inner.busy = false;
+            if took >= SLOW_DIRECT_RUN {
+                inner.queue_until = Some(Instant::now() + SLOW_PAUSE);
+            }
+            if inner.queue.is_empty() && !inner.closed {
+                return;
+            }
+            std::mem::replace(&mut inner.waiter, Waiter::None)
+        };
+        waiter.wake();
     }
 
     /// Takes the next envelope, parking the thread until one arrives or `deadline` passes.
@@ -126,30 +316,6 @@ impl Mailbox {
                 }
             }
         }
-    }
-
-    /// Moves everything queued into `batch` (which must be empty) under one lock: a
-    /// machine works through the batch without touching the lock again.
-    pub(crate) fn take_all(&self, batch: &mut VecDeque<(Envelope, bool)>) {
-        debug_assert!(batch.is_empty());
-        let mut inner = self.inner.lock();
-        if !inner.queue.is_empty() {
-            std::mem::swap(&mut inner.queue, batch);
-            inner.ordinary = 0;
-        }
-    }
-
-    /// Ready when something is queued; otherwise registers the task to be woken.
-    pub(crate) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut inner = self.inner.lock();
-        if !inner.queue.is_empty() {
-            return Poll::Ready(());
-        }
-        match &inner.waiter {
-            Waiter::Task(w) if w.will_wake(cx.waker()) => {}
-            _ => inner.waiter = Waiter::Task(cx.waker().clone()),
-        }
-        Poll::Pending
     }
 
     /// Takes the next envelope, or registers the task to be woken when one arrives.
@@ -202,14 +368,23 @@ impl Mailbox {
 
     /// Refuses further pushes and returns whatever was still queued.
     pub(crate) fn close(&self) -> VecDeque<Envelope> {
-        let mut inner = self.inner.lock();
-        inner.closed = true;
-        inner.waiter = Waiter::None;
-        inner.ordinary = 0;
-        std::mem::take(&mut inner.queue)
-            .into_iter()
-            .map(|(e, _)| e)
-            .collect()
+        let (queue, runner, waiter) = {
+            let mut inner = self.inner.lock();
+            inner.closed = true;
+            inner.ordinary = 0;
+            (
+                std::mem::take(&mut inner.queue),
+                inner.runner.take(),
+                std::mem::replace(&mut inner.waiter, Waiter::None),
+            )
+        };
+        // Outside the lock: the runner may hold the last reference to the object's state,
+        // and a task waiting to run the machine must learn that it ended.
+        drop(runner);
+        if let Waiter::Task(w) = waiter {
+            w.wake();
+        }
+        queue.into_iter().map(|(e, _)| e).collect()
     }
 
     /// The number of queued envelopes.
@@ -235,6 +410,69 @@ mod tests {
             Address::from_parts(1, 99),
             message,
         )
+    }
+
+    struct Count(std::sync::atomic::AtomicU32);
+
+    impl Runner for Count {
+        fn run(&self, _envelope: Envelope) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn direct_runs_are_granted_only_when_idle_and_nothing_is_queued() {
+        let mb = Mailbox::new(8);
+        let count = Arc::new(Count(Default::default()));
+        mb.attach(count.clone());
+        allow_direct_runs();
+        // Attached busy (the task handles Start first): the message queues.
+        assert!(matches!(mb.offer(envelope(1, false), false), Ok(None)));
+        let mut batch = VecDeque::new();
+        assert!(
+            mb.continue_or_release(&mut batch),
+            "takes the queued message"
+        );
+        assert_eq!(batch.len(), 1);
+        batch.clear();
+        assert!(
+            !mb.continue_or_release(&mut batch),
+            "nothing more: released"
+        );
+        // Idle and empty: granted, and busy until released.
+        let granted = mb.offer(envelope(2, false), false).ok().flatten();
+        assert!(granted.is_some(), "an idle machine is run directly");
+        assert!(
+            matches!(mb.offer(envelope(3, false), false), Ok(None)),
+            "busy: queued"
+        );
+        assert!(
+            matches!(mb.offer(envelope(4, false), false), Ok(None)),
+            "queued behind #3"
+        );
+        granted.expect("granted").run();
+        mb.release(std::time::Duration::ZERO); // what a runner does when its handler returns
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Released with messages waiting: they stay for the task, in order.
+        assert!(matches!(mb.offer(envelope(5, false), false), Ok(None)));
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        match mb.poll_acquire(&mut cx, &mut batch) {
+            Poll::Ready(true) => {}
+            _ => panic!("the task takes what was queued"),
+        }
+        let order: Vec<u64> = batch.iter().map(|(e, _)| e.sender().object()).collect();
+        assert_eq!(order, vec![3, 4, 5]);
+        // A thread that does not allow direct runs always queues.
+        let other = std::thread::spawn({
+            let mb = Arc::new(Mailbox::new(8));
+            mb.attach(count.clone());
+            let mut b = VecDeque::new();
+            mb.continue_or_release(&mut b);
+            move || matches!(mb.offer(envelope(6, false), false), Ok(None))
+        });
+        assert!(other.join().expect("the other thread"));
+        assert!(mb.close().is_empty());
     }
 
     #[test]
@@ -265,7 +503,7 @@ mod tests {
             "control still queues"
         );
         let mut batch = VecDeque::new();
-        mb.take_all(&mut batch);
+        assert!(mb.continue_or_release(&mut batch), "takes what is queued");
         let kept: Vec<u64> = batch.iter().map(|(e, _)| e.sender().object()).collect();
         assert_eq!(kept, vec![3, 6]);
         mb.stop_forwarding();

@@ -25,7 +25,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::RwLock;
 
 pub use envelope::Envelope;
-use mailbox::{Mailbox, Refused};
+use mailbox::{Granted, Mailbox, Refused};
 
 use crate::address::{local_node, Address};
 
@@ -170,9 +170,16 @@ impl Table {
     fn remove(&self, id: u64) -> Option<Arc<Mailbox>> {
         self.shard(id).write().remove(&id)
     }
-    fn push(&self, id: u64, envelope: Envelope, control: bool) -> Result<(), Refused> {
+    /// Offers an envelope to the object's mailbox (the shard's lock is released before a
+    /// granted run happens).
+    fn offer(
+        &self,
+        id: u64,
+        envelope: Envelope,
+        control: bool,
+    ) -> Result<Option<Granted>, Refused> {
         match self.shard(id).read().get(&id) {
-            Some(mb) => mb.push(envelope, control),
+            Some(mb) => mb.offer(envelope, control),
             None => Err(Refused::Closed(envelope)),
         }
     }
@@ -183,6 +190,14 @@ impl Table {
         }
         ids
     }
+}
+
+/// Prepares the OS thread of a function object or threaded machine: handlers of idle
+/// machines it sends to may run on it directly, inside the shared runtime's context (so
+/// they can use tokio as they would on the runtime). Keep the guard for the thread's life.
+pub(crate) fn enter_object_thread() -> tokio::runtime::EnterGuard<'static> {
+    mailbox::allow_direct_runs();
+    node().handle().enter()
 }
 
 /// This process's node: its object table, counters and shared async runtime.
@@ -204,6 +219,7 @@ pub(crate) fn node() -> &'static Node {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
             .thread_name("strata-rt")
+            .on_thread_start(mailbox::allow_direct_runs)
             .enable_all()
             .build()
             .expect("the strata runtime starts");
@@ -261,8 +277,12 @@ impl Node {
                 }
             };
         }
-        match self.table.push(to.object(), envelope, control) {
-            Ok(()) => Ok(()),
+        match self.table.offer(to.object(), envelope, control) {
+            Ok(None) => Ok(()),
+            Ok(Some(granted)) => {
+                granted.run();
+                Ok(())
+            }
             Err(Refused::Closed(e)) => Err(self.undeliverable(&e)),
             Err(Refused::Forward(mut e, next)) => {
                 e.to = next;
