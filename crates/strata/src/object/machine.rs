@@ -49,7 +49,7 @@ use parking_lot::Mutex;
 use super::{panic_fault, Core, Spawn};
 use crate::message::AnyMessage;
 use crate::runtime::cork::Corked;
-use crate::runtime::mailbox::{Mailbox, Runner};
+use crate::runtime::mailbox::{time_this_run, Mailbox, Runner};
 use crate::runtime::{node, Envelope};
 use crate::standard::{Aborted, Returned, Start, Stop};
 use crate::Address;
@@ -244,7 +244,7 @@ impl<M: Machine> MachineCell<M> {
 
 impl<M: Machine> Runner for MachineCell<M> {
     fn run(&self, envelope: Envelope) {
-        let began = std::time::Instant::now();
+        let began = time_this_run().then(std::time::Instant::now);
         let ended = {
             let mut state = self.state.lock();
             let running = match state.as_mut() {
@@ -258,7 +258,7 @@ impl<M: Machine> Runner for MachineCell<M> {
             }
         };
         drop(ended);
-        self.mailbox.release(began.elapsed());
+        self.mailbox.release(began.map(|t| t.elapsed()));
     }
 }
 

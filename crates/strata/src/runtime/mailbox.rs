@@ -71,6 +71,18 @@ pub(crate) const DIRECT_DEPTH: u8 = 4;
 
 thread_local! {
     static DIRECT_BUDGET: Cell<u8> = const { Cell::new(0) };
+    static DIRECT_RUNS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// One direct run in [`TIMED_EVERY`] on each thread (the first included) is timed to find
+/// slow handlers: reading the clock twice would cost as much as a cheap handler.
+pub(crate) const TIMED_EVERY: u32 = 16;
+
+/// Whether to time this direct run (see [`TIMED_EVERY`]).
+pub(crate) fn time_this_run() -> bool {
+    let n = DIRECT_RUNS.get();
+    DIRECT_RUNS.set(n.wrapping_add(1));
+    n.is_multiple_of(TIMED_EVERY)
 }
 
 /// Lets the current thread run idle machines' handlers directly when it sends to them:
@@ -275,14 +287,14 @@ impl Mailbox {
     }
 
     /// Ends a direct run: wakes the machine's task if messages were queued meanwhile (or
-    /// the machine ended). A run that `took` [`SLOW_DIRECT_RUN`] or longer makes the next
-    /// messages queue for [`SLOW_PAUSE`], so a machine with long handlers runs
+    /// the machine ended). A timed run that `took` [`SLOW_DIRECT_RUN`] or longer makes
+    /// the next messages queue for [`SLOW_PAUSE`], so a machine with long handlers runs
     /// on its own task, in parallel with its senders, instead of holding them up.
-    pub(crate) fn release(&self, took: std::time::Duration) {
+    pub(crate) fn release(&self, took: Option<std::time::Duration>) {
         let waiter = {
             let mut inner = self.inner.lock();
             inner.busy = false;
-            if took >= SLOW_DIRECT_RUN {
+            if took.is_some_and(|t| t >= SLOW_DIRECT_RUN) {
                 inner.queue_until = Some(Instant::now() + SLOW_PAUSE);
             }
             if inner.queue.is_empty() && !inner.closed {
@@ -451,7 +463,7 @@ mod tests {
             "queued behind #3"
         );
         granted.expect("granted").run();
-        mb.release(std::time::Duration::ZERO); // what a runner does when its handler returns
+        mb.release(None); // what a runner does when its handler returns
         assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
         // Released with messages waiting: they stay for the task, in order.
         assert!(matches!(mb.offer(envelope(5, false), false), Ok(None)));

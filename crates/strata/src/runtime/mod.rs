@@ -1,8 +1,10 @@
 //! The runtime: this process's node, its object table and message delivery.
 //!
 //! Every object has a mailbox registered in the node's *object table* under its object
-//! number. Sending looks the receiver up and pushes onto its mailbox; nothing is serialized
-//! inside a process. An address of another node is handed to the [`Router`] the networking
+//! number. Sending looks the receiver up and pushes onto its mailbox — or, when the
+//! receiver is a machine that is idle with nothing queued, runs its handler at once on the
+//! sending thread (a *direct run*, see [`mailbox`]); nothing is serialized inside a
+//! process. An address of another node is handed to the [`Router`] the networking
 //! layer installs, so the sending API never changes when objects move out of the process.
 //!
 //! Async objects and machines run on one shared multi-threaded tokio runtime (one worker
