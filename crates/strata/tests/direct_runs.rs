@@ -170,12 +170,30 @@ impl Fragile {
         tokio::runtime::Handle::try_current().is_ok()
     }
     fn which_thread(&mut self, _cx: &mut Context<Self>, _: WhichThread) -> String {
-        std::thread::current().name().unwrap_or("").to_string()
+        thread_name()
     }
     fn slow_which_thread(&mut self, _cx: &mut Context<Self>, _: SlowWhichThread) -> String {
         std::thread::sleep(Duration::from_millis(2));
-        std::thread::current().name().unwrap_or("").to_string()
+        thread_name()
     }
+}
+
+/// The name of the current thread (`strata-t…` for function objects, `strata-rt` for the
+/// runtime's).
+fn thread_name() -> String {
+    std::thread::current().name().unwrap_or("").to_string()
+}
+
+/// Creates a function object that runs `body` after a pause long enough for a machine
+/// created just before to have handled `Start`, so that its first send finds it idle.
+fn probe<R: strata::IntoValue>(
+    cx: &mut ThreadContext,
+    body: impl FnOnce(&mut ThreadContext) -> R + Send + 'static,
+) -> Address {
+    cx.create(Thread::new(move |cx: &mut ThreadContext| {
+        std::thread::sleep(Duration::from_millis(50));
+        body(cx)
+    }))
 }
 
 #[test]
@@ -183,16 +201,15 @@ fn a_machine_with_slow_handlers_goes_back_to_its_own_task() {
     bounded(Duration::from_secs(30), || {
         let mut cx = ThreadContext::attach();
         let fragile = cx.create(Fragile);
-        let probe = cx.create(Thread::new(move |cx: &mut ThreadContext| {
-            std::thread::sleep(Duration::from_millis(50));
-            let mut names = vec![std::thread::current().name().unwrap_or("").to_string()];
+        let probe = probe(&mut cx, move |cx: &mut ThreadContext| {
+            let mut names = vec![thread_name()];
             for _ in 0..2 {
                 cx.send(fragile, SlowWhichThread);
                 let answer = cx.input_timeout(WAIT).and_then(|e| e.take::<String>().ok());
                 names.push(answer.unwrap_or_default());
             }
             names
-        }));
+        });
         let value = returned_from(&mut cx, probe, WAIT);
         let names = value.downcast::<Vec<String>>().expect("the probe's result");
         assert_eq!(
@@ -213,13 +230,11 @@ fn an_idle_machine_runs_on_the_senders_thread_and_a_busy_one_on_its_own() {
     bounded(Duration::from_secs(30), || {
         let mut cx = ThreadContext::attach();
         let fragile = cx.create(Fragile);
-        let probe = cx.create(Thread::new(move |cx: &mut ThreadContext| {
-            std::thread::sleep(Duration::from_millis(50));
+        let probe = probe(&mut cx, move |cx: &mut ThreadContext| {
             cx.send(fragile, WhichThread);
             let answer = cx.input_timeout(WAIT).and_then(|e| e.take::<String>().ok());
-            let mine = std::thread::current().name().unwrap_or("").to_string();
-            vec![mine, answer.unwrap_or_default()]
-        }));
+            vec![thread_name(), answer.unwrap_or_default()]
+        });
         let value = returned_from(&mut cx, probe, WAIT);
         let names = value.downcast::<Vec<String>>().expect("the probe's result");
         assert!(names[0].starts_with("strata-t"), "{names:?}");
@@ -240,12 +255,11 @@ fn a_panic_in_a_direct_run_stays_with_the_machine() {
         let me = cx.address();
         // The function object's send runs the handler on its thread; the panic must end
         // the machine with a fault, not unwind into the sender.
-        let sender = cx.create(Thread::new(move |cx: &mut ThreadContext| {
-            std::thread::sleep(Duration::from_millis(50));
+        let sender = probe(&mut cx, move |cx: &mut ThreadContext| {
             cx.send(fragile, Boom);
             cx.send(me, Hop(1));
             1u32
-        }));
+        });
         let mut saw_fault = false;
         let mut saw_hop = false;
         let mut sender_done = false;
@@ -273,8 +287,7 @@ fn a_machine_that_ends_in_a_direct_run_is_gone() {
     bounded(Duration::from_secs(30), || {
         let mut cx = ThreadContext::attach();
         let fragile = cx.create(Fragile);
-        let probe = cx.create(Thread::new(move |cx: &mut ThreadContext| {
-            std::thread::sleep(Duration::from_millis(50));
+        let probe = probe(&mut cx, move |cx: &mut ThreadContext| {
             cx.send(fragile, OnRuntime);
             let reached = cx
                 .input_timeout(WAIT)
@@ -284,7 +297,7 @@ fn a_machine_that_ends_in_a_direct_run_is_gone() {
             // The machine ended during that send: later sends find nobody.
             let after = cx.try_send(fragile, Quit);
             vec![reached, after.is_err()]
-        }));
+        });
         let value = returned_from(&mut cx, fragile, WAIT);
         assert_eq!(value.downcast::<u32>().expect("ended with its value"), 7);
         let value = returned_from(&mut cx, probe, WAIT);

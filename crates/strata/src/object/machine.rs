@@ -201,12 +201,13 @@ impl<M: Machine> Spawn for M {
 
     fn spawn(self, core: Core) {
         let mailbox = core.mailbox().clone();
+        let start = start_envelope(&core);
         let cell = Arc::new(MachineCell {
             state: Mutex::new(Some((self, Context::new(core)))),
             mailbox: mailbox.clone(),
         });
         mailbox.attach(cell.clone());
-        node().handle().spawn(Corked(run(cell)));
+        node().handle().spawn(Corked(run(cell, start)));
     }
 }
 
@@ -290,17 +291,12 @@ fn discard(address: crate::Address, left: VecDeque<(Envelope, bool)>) {
 
 /// The task of a machine on the shared runtime: handles `Start`, then whatever senders
 /// queued while the machine was busy (direct runs handle the rest on their own threads).
-async fn run<M: Machine>(cell: Arc<MachineCell<M>>) {
+async fn run<M: Machine>(cell: Arc<MachineCell<M>>, start: Envelope) {
     M::register_types();
     let cell = EndWithTask(cell);
     let mailbox = cell.0.mailbox.clone();
-    let mut batch = VecDeque::new();
     // The mailbox was attached busy: nothing runs before `Start`.
-    let start = match cell.0.state.lock().as_ref() {
-        Some((_, cx)) => start_envelope(&cx.core),
-        None => return,
-    };
-    batch.push_back((start, true));
+    let mut batch = VecDeque::from([(start, true)]);
     let mut handled = 0u32;
     loop {
         while !batch.is_empty() {

@@ -27,7 +27,6 @@ use parking_lot::Mutex;
 use super::Envelope;
 use crate::Address;
 
-/// Why a push was refused; the envelope comes back to the caller.
 /// Runs an object's handler for one envelope on the calling thread, once its mailbox has
 /// granted that (see [`Mailbox::offer`]); it must call [`Mailbox::release`] when done.
 pub(crate) trait Runner: Send + Sync {
@@ -92,6 +91,7 @@ pub(crate) fn allow_direct_runs() {
     DIRECT_BUDGET.set(DIRECT_DEPTH);
 }
 
+/// Why a push was refused; the envelope comes back to the caller.
 pub(crate) enum Refused {
     /// The queue holds `capacity` ordinary messages already.
     Full(Envelope),
@@ -135,6 +135,13 @@ struct Inner {
 }
 
 impl Inner {
+    /// Moves everything queued into `batch` (empty) for the machine's task to handle.
+    fn take_into(&mut self, batch: &mut VecDeque<(Envelope, bool)>) {
+        debug_assert!(batch.is_empty());
+        std::mem::swap(&mut self.queue, batch);
+        self.ordinary = 0;
+    }
+
     /// Whether direct runs are allowed now (not within a pause after a slow handler).
     fn direct_now(&mut self) -> bool {
         match self.queue_until {
@@ -261,8 +268,7 @@ impl Mailbox {
         }
         if !inner.busy && !inner.queue.is_empty() {
             inner.busy = true;
-            std::mem::swap(&mut inner.queue, batch);
-            inner.ordinary = 0;
+            inner.take_into(batch);
             return Poll::Ready(true);
         }
         match &inner.waiter {
@@ -275,11 +281,9 @@ impl Mailbox {
     /// For the task of a machine with a runner, after a batch: takes what was queued
     /// meanwhile (`true`, still running the machine) or lets senders run it (`false`).
     pub(crate) fn continue_or_release(&self, batch: &mut VecDeque<(Envelope, bool)>) -> bool {
-        debug_assert!(batch.is_empty());
         let mut inner = self.inner.lock();
         if !inner.closed && !inner.queue.is_empty() {
-            std::mem::swap(&mut inner.queue, batch);
-            inner.ordinary = 0;
+            inner.take_into(batch);
             return true;
         }
         inner.busy = false;
