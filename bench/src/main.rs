@@ -29,6 +29,8 @@ fn main() -> ExitCode {
         suite::measure_command(&args[1..])
     } else if args.first().map(String::as_str) == Some("serve-hyper") {
         http::hyper_texture::serve_command(&args[1..])
+    } else if args.first().map(String::as_str) == Some(http::hyper_pool::WORKER_COMMAND) {
+        http::hyper_pool::worker_command()
     } else {
         suite::Options::parse(&args).and_then(|options| suite::run(&options))
     };

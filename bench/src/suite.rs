@@ -49,7 +49,7 @@ pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH
                     [--peer raw,strata,...]
                     [--http-seconds S]
        strata-bench measure BENCH PEER N
-       strata-bench serve-hyper ADDRESS
+       strata-bench serve-hyper ADDRESS [--threads N | --processes N]
 
   --runs N       measured runs per benchmark and peer (default 5; 1 with --quick)
   --quick        a tenth of the full sizes: a fast smoke run; the README is left alone
@@ -60,14 +60,15 @@ pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH
   --bench LIST   only these benchmarks (fanout, pingpong, spawn, http, process, link,
                  load)
   --peer LIST    only these peers (raw, strata, strata-ask, strata-async, actix, ractor;
-                 for http and process: hyper, server_1, server_4, layer-cake, server_8,
-                 layer-cake-processes; for load: hyper, server_1; link has no peers to
-                 choose)
+                 for http and process: hyper, server_1, hyper-threads, server_4,
+                 layer-cake, hyper-processes, server_8, layer-cake-processes; for load:
+                 hyper, server_1; link has no peers to choose)
   --http-seconds S  seconds of each measured wrk or `strata load` run (default 5; 2 with
                  --quick)
 
   measure        one measurement in this process (what the suite runs in a child)
-  serve-hyper    the bare hyper texture server of the HTTP benchmarks";
+  serve-hyper    the bare hyper texture server of the HTTP benchmarks (with a pool of
+                 N worker threads or processes: the floors of the spool benchmarks)";
 
 fn default_readme() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))

@@ -21,6 +21,7 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
+use super::hyper_pool::Pool;
 use crate::workload::WORKERS;
 
 /// Largest side accepted, so a stray request cannot ask for a table of terabytes.
@@ -32,7 +33,7 @@ thread_local! {
 }
 
 /// A seed that differs from thread to thread and run to run (never zero).
-fn first_seed() -> u64 {
+pub fn first_seed() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -50,8 +51,11 @@ fn next_unit(seed: &mut u64) -> f64 {
     (*seed >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// What the service answers: `y` rows of `x` floats.
+pub type Table = Vec<Vec<f64>>;
+
 /// The x-by-y table: `y` rows of `x` floats.
-pub fn table(x: usize, y: usize, seed: &mut u64) -> Vec<Vec<f64>> {
+pub fn table(x: usize, y: usize, seed: &mut u64) -> Table {
     (0..y)
         .map(|_| (0..x).map(|_| next_unit(seed)).collect())
         .collect()
@@ -95,7 +99,10 @@ fn error(status: StatusCode, reason: &str) -> Response<Full<Bytes>> {
     reply(status, body)
 }
 
-async fn respond(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn respond(
+    req: Request<Incoming>,
+    pool: Option<Pool>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.uri().path() != "/Xy" {
         return Ok(error(StatusCode::NOT_FOUND, "not found"));
     }
@@ -106,17 +113,23 @@ async fn respond(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infall
         Ok(xy) => xy,
         Err(reason) => return Ok(error(StatusCode::BAD_REQUEST, &reason)),
     };
-    let table = SEED.with(|cell| {
-        let mut seed = cell.get();
-        let t = table(x, y, &mut seed);
-        cell.set(seed);
-        t
-    });
+    let table = match pool {
+        None => SEED.with(|cell| {
+            let mut seed = cell.get();
+            let t = table(x, y, &mut seed);
+            cell.set(seed);
+            t
+        }),
+        Some(pool) => match pool.table(x, y).await {
+            Ok(t) => t,
+            Err(reason) => return Ok(error(StatusCode::INTERNAL_SERVER_ERROR, &reason)),
+        },
+    };
     let body = serde_json::to_vec(&table).expect("floats in [0, 1) encode");
     Ok(reply(StatusCode::OK, body))
 }
 
-async fn serve(address: SocketAddr) -> Result<(), String> {
+async fn serve(address: SocketAddr, pool: Option<Pool>) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
@@ -132,7 +145,9 @@ async fn serve(address: SocketAddr) -> Result<(), String> {
             }
         };
         let _ = stream.set_nodelay(true);
+        let pool = pool.clone();
         tokio::spawn(async move {
+            let respond = move |req| respond(req, pool.clone());
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
@@ -144,20 +159,39 @@ async fn serve(address: SocketAddr) -> Result<(), String> {
     }
 }
 
-/// `strata-bench serve-hyper ADDRESS`: serves until the process is ended (SIGTERM).
+/// `strata-bench serve-hyper ADDRESS [--threads N | --processes N]`: serves until the
+/// process is ended (SIGTERM); with a pool option the tables are built by a pool of worker
+/// threads or processes (see [`hyper_pool`](super::hyper_pool)).
 pub fn serve_command(args: &[String]) -> Result<(), String> {
-    let [address] = args else {
-        return Err("serve-hyper takes one argument: the address, like 127.0.0.1:5101".into());
+    const USAGE: &str =
+        "serve-hyper takes an address, like 127.0.0.1:5101, and at most one of --threads N or --processes N";
+    let (address, pool) = match args {
+        [address] => (address, None),
+        [address, kind, n] => {
+            let n: usize = n
+                .parse()
+                .ok()
+                .filter(|n| (1..=256).contains(n))
+                .ok_or_else(|| format!("`{n}` is not a worker count from 1 to 256"))?;
+            (address, Some((kind.as_str(), n)))
+        }
+        _ => return Err(USAGE.into()),
     };
     let address: SocketAddr = address
         .parse()
         .map_err(|_| format!("`{address}` is not a socket address"))?;
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot build the runtime: {e}"))?
-        .block_on(serve(address))
+        .map_err(|e| format!("cannot build the runtime: {e}"))?;
+    let pool = match pool {
+        None => None,
+        Some(("--threads", n)) => Some(Pool::threads(n)),
+        Some(("--processes", n)) => Some(runtime.block_on(async { Pool::processes(n) })?),
+        Some(_) => return Err(USAGE.into()),
+    };
+    runtime.block_on(serve(address, pool))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! ...), every other round in reverse order, so a slow spell of the shared machine spreads
 //! over all servers; ratios are taken within a round and their median reported.
 
+pub mod hyper_pool;
 pub mod hyper_texture;
 pub mod load;
 mod loader;
@@ -57,6 +58,12 @@ pub const LAYER_CAKE_PACKAGE: &str = "seven-layer-cake";
 pub enum HttpPeer {
     /// The texture service on bare hyper + tokio: the baseline.
     Hyper,
+    /// Bare hyper handing each table to a pool of 8 worker threads: the floor of a thread
+    /// spool on this machine (see [`hyper_pool`]).
+    HyperThreads,
+    /// Bare hyper handing each table to a pool of 8 worker processes: the floor of a
+    /// process spool on this machine.
+    HyperProcesses,
     /// strata's `server_1`: the HTTP front and one machine answering inline.
     Server1,
     /// strata's `server_4`: the HTTP front and a spool of 8 worker threads.
@@ -72,27 +79,31 @@ pub enum HttpPeer {
 
 impl HttpPeer {
     /// Every HTTP peer, in report order.
-    pub const ALL: [HttpPeer; 6] = [
+    pub const ALL: [HttpPeer; 8] = [
         HttpPeer::Hyper,
         HttpPeer::Server1,
+        HttpPeer::HyperThreads,
         HttpPeer::Server4,
         HttpPeer::LayerCake,
+        HttpPeer::HyperProcesses,
         HttpPeer::Server8,
         HttpPeer::LayerCakeProcesses,
     ];
 
     /// The servers of the `http` benchmark (issues 4 and 5).
-    pub const HTTP: [HttpPeer; 4] = [
+    pub const HTTP: [HttpPeer; 5] = [
         HttpPeer::Hyper,
         HttpPeer::Server1,
+        HttpPeer::HyperThreads,
         HttpPeer::Server4,
         HttpPeer::LayerCake,
     ];
 
     /// The servers of the `process` benchmark (issue 6).
-    pub const PROCESS: [HttpPeer; 4] = [
+    pub const PROCESS: [HttpPeer; 5] = [
         HttpPeer::Hyper,
         HttpPeer::Server4,
+        HttpPeer::HyperProcesses,
         HttpPeer::Server8,
         HttpPeer::LayerCakeProcesses,
     ];
@@ -101,6 +112,8 @@ impl HttpPeer {
     pub fn key(self) -> &'static str {
         match self {
             HttpPeer::Hyper => "hyper",
+            HttpPeer::HyperThreads => "hyper-threads",
+            HttpPeer::HyperProcesses => "hyper-processes",
             HttpPeer::Server1 => "server_1",
             HttpPeer::Server4 => "server_4",
             HttpPeer::LayerCake => "layer-cake",
@@ -118,6 +131,8 @@ impl HttpPeer {
     pub fn label(self) -> &'static str {
         match self {
             HttpPeer::Hyper => "bare hyper + tokio (baseline)",
+            HttpPeer::HyperThreads => "bare hyper + a pool of 8 worker threads (the floor)",
+            HttpPeer::HyperProcesses => "bare hyper + a pool of 8 worker processes (the floor)",
             HttpPeer::Server1 => "strata `server_1` (answers inline)",
             HttpPeer::Server4 => "strata `server_4` (spool of 8 worker threads)",
             HttpPeer::LayerCake => "layer-cake `ObjectSpool` of 8 threads (Python)",
@@ -174,7 +189,7 @@ impl HttpPeer {
     /// Checks once, before the runs, that this peer can run here; says why not.
     fn available(self) -> Result<(), String> {
         match self {
-            HttpPeer::Hyper => Ok(()),
+            HttpPeer::Hyper | HttpPeer::HyperThreads | HttpPeer::HyperProcesses => Ok(()),
             HttpPeer::Server1 | HttpPeer::Server4 | HttpPeer::Server8 => {
                 // server_8's workers are the `worker` example, found beside it.
                 let needed: &[&str] = match self {
@@ -223,11 +238,16 @@ impl HttpPeer {
     /// The command that runs this peer's server on `address`.
     fn command(self, address: SocketAddr) -> Result<Command, String> {
         match self {
-            HttpPeer::Hyper => {
+            HttpPeer::Hyper | HttpPeer::HyperThreads | HttpPeer::HyperProcesses => {
                 let exe =
                     std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
                 let mut c = Command::new(exe);
                 c.args(["serve-hyper", &address.to_string()]);
+                match self {
+                    HttpPeer::HyperThreads => c.args(["--threads", "8"]),
+                    HttpPeer::HyperProcesses => c.args(["--processes", "8"]),
+                    _ => &mut c,
+                };
                 Ok(c)
             }
             HttpPeer::Server1 | HttpPeer::Server4 | HttpPeer::Server8 => {

@@ -365,8 +365,14 @@ pub fn table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> String {
     );
     section(
         &mut out,
-        "Spool (issue 5): `server_4` against bare hyper and the Python layer-cake spool",
-        &[HttpPeer::Hyper, HttpPeer::Server4, HttpPeer::LayerCake],
+        "Spool (issue 5): `server_4` against bare hyper, bare hyper with a thread pool, and \
+         the Python layer-cake spool",
+        &[
+            HttpPeer::Hyper,
+            HttpPeer::HyperThreads,
+            HttpPeer::Server4,
+            HttpPeer::LayerCake,
+        ],
         samples,
         chosen,
     );
@@ -417,8 +423,41 @@ pub fn table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> String {
         shape_name(large),
         ratio_text(samples, HttpPeer::Server4, HttpPeer::Hyper, large)
     );
+    floor_lines(
+        &mut out,
+        samples,
+        HttpPeer::HyperThreads,
+        HttpPeer::Server4,
+        "thread",
+    );
     out.push_str(COLUMNS);
     out
+}
+
+/// The lines that set a spool against its floor (`floor`, bare hyper with a pool of the
+/// same kind): how far the floor itself is from bare hyper, and the spool's ratio to it.
+fn floor_lines(out: &mut String, samples: &Samples, floor: HttpPeer, spool: HttpPeer, kind: &str) {
+    let (small, large) = (SHAPES[0], SHAPES[1]);
+    let _ = writeln!(
+        out,
+        "* the floor of a {kind} pool here — bare hyper handing each table to one of 8 worker \
+         {kind}s (`{}`) — against bare hyper: {} at {}, {} at {}",
+        floor.key(),
+        ratio_text(samples, floor, HttpPeer::Hyper, small),
+        shape_name(small),
+        ratio_text(samples, floor, HttpPeer::Hyper, large),
+        shape_name(large)
+    );
+    let _ = writeln!(
+        out,
+        "* `{}` against that floor (what strata costs on top of the pool itself): {} at {}, \
+         {} at {}",
+        spool.key(),
+        ratio_text(samples, spool, floor, small),
+        shape_name(small),
+        ratio_text(samples, spool, floor, large),
+        shape_name(large)
+    );
 }
 
 /// The process spool's Markdown report: `server_8` against `server_4`, bare hyper and
@@ -462,6 +501,13 @@ pub fn process_table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> S
             shape_name(large)
         );
     }
+    floor_lines(
+        &mut out,
+        samples,
+        HttpPeer::HyperProcesses,
+        HttpPeer::Server8,
+        "process",
+    );
     out.push_str(COLUMNS);
     out
 }
