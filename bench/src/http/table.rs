@@ -428,7 +428,7 @@ pub fn table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> String {
         samples,
         HttpPeer::HyperThreads,
         HttpPeer::Server4,
-        "thread",
+        ("thread", "threads"),
     );
     out.push_str(COLUMNS);
     out
@@ -436,12 +436,18 @@ pub fn table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> String {
 
 /// The lines that set a spool against its floor (`floor`, bare hyper with a pool of the
 /// same kind): how far the floor itself is from bare hyper, and the spool's ratio to it.
-fn floor_lines(out: &mut String, samples: &Samples, floor: HttpPeer, spool: HttpPeer, kind: &str) {
+fn floor_lines(
+    out: &mut String,
+    samples: &Samples,
+    floor: HttpPeer,
+    spool: HttpPeer,
+    (kind, kinds): (&str, &str),
+) {
     let (small, large) = (SHAPES[0], SHAPES[1]);
     let _ = writeln!(
         out,
         "* the floor of a {kind} pool here — bare hyper handing each table to one of 8 worker \
-         {kind}s (`{}`) — against bare hyper: {} at {}, {} at {}",
+         {kinds} (`{}`) — against bare hyper: {} at {}, {} at {}",
         floor.key(),
         ratio_text(samples, floor, HttpPeer::Hyper, small),
         shape_name(small),
@@ -506,7 +512,7 @@ pub fn process_table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> S
         samples,
         HttpPeer::HyperProcesses,
         HttpPeer::Server8,
-        "process",
+        ("process", "processes"),
     );
     out.push_str(COLUMNS);
     out
