@@ -34,8 +34,8 @@ use super::hyper_texture::{first_seed, table, Table};
 /// How long an idle worker (thread or process) yields its CPU in a loop, looking for
 /// work, before it sleeps: strata's waiting threads do the same (`SPIN_FOR` in its
 /// mailbox), and on a loaded machine it saves more than it costs. Measured with 8 workers
-/// at 8×8 on 2 virtual CPUs: the thread pool 0.71× → 0.85× bare hyper, the process pool
-/// 0.45× → 0.50× (a single run of 3 interleaved rounds each).
+/// at 8×8 on 2 virtual CPUs, in hand-run interleaved rounds: the thread pool 0.71× →
+/// 0.81× bare hyper, the process pool 0.45× → 0.50×.
 const SPIN_FOR: Duration = Duration::from_micros(200);
 
 /// The argument of the `pool-worker` command (the child side of `--processes`).
