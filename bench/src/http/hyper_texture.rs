@@ -159,37 +159,59 @@ async fn serve(address: SocketAddr, pool: Option<Pool>) -> Result<(), String> {
     }
 }
 
-/// `strata-bench serve-hyper ADDRESS [--threads N | --processes N]`: serves until the
-/// process is ended (SIGTERM); with a pool option the tables are built by a pool of worker
-/// threads or processes (see [`hyper_pool`](super::hyper_pool)).
-pub fn serve_command(args: &[String]) -> Result<(), String> {
-    const USAGE: &str =
-        "serve-hyper takes an address, like 127.0.0.1:5101, and at most one of --threads N or --processes N";
-    let (address, pool) = match args {
-        [address] => (address, None),
+/// Who builds the tables: the request's own task, or a pool of this many workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Builder {
+    Inline,
+    Threads(usize),
+    Processes(usize),
+}
+
+/// The address and the table builder from `serve-hyper`'s arguments, or what is wrong.
+fn parse_serve_args(args: &[String]) -> Result<(SocketAddr, Builder), String> {
+    const USAGE: &str = "serve-hyper takes an address, like 127.0.0.1:5101, and at most \
+                         one of --threads N or --processes N";
+    let (address, builder) = match args {
+        [address] => (address, Builder::Inline),
         [address, kind, n] => {
             let n: usize = n
                 .parse()
                 .ok()
                 .filter(|n| (1..=256).contains(n))
                 .ok_or_else(|| format!("`{n}` is not a worker count from 1 to 256"))?;
-            (address, Some((kind.as_str(), n)))
+            let builder = match kind.as_str() {
+                "--threads" => Builder::Threads(n),
+                "--processes" => Builder::Processes(n),
+                other => return Err(format!("unknown option `{other}`: {USAGE}")),
+            };
+            (address, builder)
         }
         _ => return Err(USAGE.into()),
     };
-    let address: SocketAddr = address
+    let address = address
         .parse()
         .map_err(|_| format!("`{address}` is not a socket address"))?;
+    Ok((address, builder))
+}
+
+/// `strata-bench serve-hyper ADDRESS [--threads N | --processes N]`: serves until the
+/// process is ended (SIGTERM); with a pool option the tables are built by a pool of worker
+/// threads or processes (see [`hyper_pool`](super::hyper_pool)).
+pub fn serve_command(args: &[String]) -> Result<(), String> {
+    let (address, builder) = parse_serve_args(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot build the runtime: {e}"))?;
-    let pool = match pool {
-        None => None,
-        Some(("--threads", n)) => Some(Pool::threads(n)),
-        Some(("--processes", n)) => Some(runtime.block_on(async { Pool::processes(n) })?),
-        Some(_) => return Err(USAGE.into()),
+    let pool = match builder {
+        Builder::Inline => None,
+        Builder::Threads(n) => Some(Pool::threads(n)),
+        Builder::Processes(n) => {
+            // The children's sockets register with this runtime's reactor.
+            let _inside = runtime.enter();
+            Some(Pool::processes(n)?)
+        }
     };
     runtime.block_on(serve(address, pool))
 }
@@ -197,6 +219,26 @@ pub fn serve_command(args: &[String]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serve_arguments_parse_and_bad_ones_are_named() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let address: SocketAddr = "127.0.0.1:5101".parse().unwrap();
+        assert_eq!(
+            parse_serve_args(&args(&["127.0.0.1:5101"])),
+            Ok((address, Builder::Inline))
+        );
+        assert_eq!(
+            parse_serve_args(&args(&["127.0.0.1:5101", "--processes", "8"])),
+            Ok((address, Builder::Processes(8)))
+        );
+        let err = parse_serve_args(&args(&["127.0.0.1:5101", "--threads", "0"])).unwrap_err();
+        assert!(err.contains("`0`"), "{err}");
+        let err = parse_serve_args(&args(&["127.0.0.1:5101", "--fibers", "8"])).unwrap_err();
+        assert!(err.contains("--fibers"), "{err}");
+        let err = parse_serve_args(&args(&["nowhere"])).unwrap_err();
+        assert!(err.contains("nowhere"), "{err}");
+    }
 
     #[test]
     fn queries_parse() {
