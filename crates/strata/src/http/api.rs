@@ -8,7 +8,8 @@
 
 use hyper::Method;
 
-use crate::message::{register, Message};
+use super::fields::{decode_as, Fields, InputError};
+use crate::message::{register, AnyMessage, Message};
 
 #[derive(Debug, Clone)]
 enum Segment {
@@ -23,6 +24,20 @@ pub(crate) struct Route {
     methods: Vec<Method>,
     segments: Vec<Segment>,
     register: fn(),
+    /// Decodes the message from a query string and path parameters.
+    pub(crate) from_fields: fn(Fields<'_>) -> Result<AnyMessage, InputError>,
+    /// Decodes the message from a JSON body (with the path parameters merged in).
+    pub(crate) from_json: fn(&serde_json::Value) -> Result<AnyMessage, InputError>,
+}
+
+// Each route's decoders are these, made for its message type: the type is known when the
+// route is added, so requests skip the registry and decode straight into it.
+fn fields_decoder<T: Message>(fields: Fields<'_>) -> Result<AnyMessage, InputError> {
+    decode_as::<T, _>(fields)
+}
+
+fn json_decoder<T: Message>(value: &serde_json::Value) -> Result<AnyMessage, InputError> {
+    decode_as::<T, _>(value)
 }
 
 /// What a request's method and path lead to.
@@ -98,6 +113,8 @@ impl Api {
             methods,
             segments,
             register: register::<T>,
+            from_fields: fields_decoder::<T>,
+            from_json: json_decoder::<T>,
         });
         self
     }

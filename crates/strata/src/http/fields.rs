@@ -5,12 +5,13 @@
 //! list or nested value is written as JSON (`rows=[1,2,3]`). Errors name the field.
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
 use serde::de::value::{Error, MapDeserializer};
 use serde::de::{self, Deserializer, IntoDeserializer, Unexpected, Visitor};
 use serde::forward_to_deserialize_any;
 
-use crate::message::{codec, AnyMessage, CodecError};
+use crate::message::{codec, AnyMessage, CodecError, Message};
 
 /// One text value, parsed by the type the message asks for.
 pub(crate) struct Text<'a>(pub Cow<'a, str>);
@@ -252,21 +253,66 @@ pub struct InputError {
     pub reason: String,
 }
 
+/// How a message is decoded: by its portable name through the registry, or as a type
+/// known at compile time.
+trait Decoder {
+    fn decode<'de, D: Deserializer<'de>>(&self, input: D) -> Result<AnyMessage, CodecError>;
+}
+
+/// Through the registry, by portable name.
+struct ByName<'n>(&'n str);
+
+impl Decoder for ByName<'_> {
+    fn decode<'de, D: Deserializer<'de>>(&self, input: D) -> Result<AnyMessage, CodecError> {
+        codec::decode_with(self.0, input)
+    }
+}
+
+/// Straight into `T`: no registry lookup, no type erasure.
+struct As<T>(PhantomData<fn() -> T>);
+
+impl<T: Message> Decoder for As<T> {
+    fn decode<'de, D: Deserializer<'de>>(&self, input: D) -> Result<AnyMessage, CodecError> {
+        T::deserialize(input)
+            .map(AnyMessage::new)
+            .map_err(|e| CodecError::Malformed {
+                name: T::type_name().to_string(),
+                reason: e.to_string(),
+            })
+    }
+}
+
 /// Decodes the message type `name` from any deserializer, naming the failing field.
-///
-/// Good input is decoded once, untracked; only input that fails is decoded again with
-/// its path tracked, to name the field (tracking costs more than the decoding itself).
 pub(crate) fn decode_named<'de, D>(name: &str, input: D) -> Result<AnyMessage, InputError>
 where
     D: Deserializer<'de> + Clone,
     D::Error: std::fmt::Display,
 {
-    if let Ok(m) = codec::decode_with(name, input.clone()) {
+    decode_tracked(ByName(name), input)
+}
+
+/// Decodes a `T` from any deserializer, naming the failing field.
+pub(crate) fn decode_as<'de, T: Message, D>(input: D) -> Result<AnyMessage, InputError>
+where
+    D: Deserializer<'de> + Clone,
+    D::Error: std::fmt::Display,
+{
+    decode_tracked(As::<T>(PhantomData), input)
+}
+
+/// Good input is decoded once, untracked; only input that fails is decoded again with
+/// its path tracked, to name the field (tracking costs more than the decoding itself).
+fn decode_tracked<'de, D>(decoder: impl Decoder, input: D) -> Result<AnyMessage, InputError>
+where
+    D: Deserializer<'de> + Clone,
+    D::Error: std::fmt::Display,
+{
+    if let Ok(m) = decoder.decode(input.clone()) {
         return Ok(m);
     }
     let mut track = serde_path_to_error::Track::new();
     let tracked = serde_path_to_error::Deserializer::new(input, &mut track);
-    match codec::decode_with(name, tracked) {
+    match decoder.decode(tracked) {
         Ok(m) => Ok(m),
         Err(CodecError::UnknownType(n)) => Err(InputError {
             field: String::new(),
@@ -332,6 +378,18 @@ mod tests {
                 on: true
             }
         );
+    }
+
+    #[test]
+    fn a_type_known_at_compile_time_decodes_the_same_way() {
+        let m =
+            decode_as::<Probe, _>(Fields::from_query("x=2&name=123&rows=[1,2]&on=true")).unwrap();
+        assert_eq!(m.downcast::<Probe>().unwrap().name, "123");
+        let e = decode_as::<Probe, _>(Fields::from_query("x=1&rows=[]&on=1")).unwrap_err();
+        assert_eq!(e.field, "name", "{e:?}");
+        let body = serde_json::json!({"x": 1, "name": "n", "rows": [300], "on": true});
+        let e = decode_as::<Probe, _>(&body).unwrap_err();
+        assert!(e.field.starts_with("rows"), "{e:?}");
     }
 
     #[test]

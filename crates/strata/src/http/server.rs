@@ -33,7 +33,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 
 use super::api::{Api, Found};
-use super::fields::{decode_named, Fields, InputError};
+use super::fields::{Fields, InputError};
 use crate::message::{codec, AnyMessage};
 use crate::net::Listening;
 use crate::object::{Async, AsyncContext, Core, Spawn};
@@ -372,13 +372,13 @@ async fn respond(req: Request<Incoming>, shared: &Shared) -> Reply {
                 );
             }
         }
-        decode_named(route.message, &value)
+        (route.from_json)(&value)
     } else {
         let mut fields = Fields::from_query(&query);
         for (k, v) in &params {
             fields.push(k, v.clone());
         }
-        decode_named(route.message, fields)
+        (route.from_fields)(fields)
     };
     let message = match message {
         Ok(m) => m,

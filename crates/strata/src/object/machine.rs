@@ -39,14 +39,14 @@
 //! and in order (see [`crate::runtime::mailbox`]). So a sender must not hold a lock that
 //! the receiving machine's handler takes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{panic_fault, Core, Spawn};
+use super::{panic_fault, AddressMap, Core, Spawn};
 use crate::message::AnyMessage;
 use crate::runtime::cork::Corked;
 use crate::runtime::mailbox::{time_this_run, Mailbox, Runner};
@@ -89,7 +89,7 @@ struct Pending<M> {
 /// A machine's view of the runtime: [`Core`] plus callbacks on returning children.
 pub struct Context<M> {
     core: Core,
-    callbacks: HashMap<Address, Pending<M>>,
+    callbacks: AddressMap<Pending<M>>,
     in_callback: bool,
 }
 
@@ -110,7 +110,7 @@ impl<M: Machine> Context<M> {
     fn new(core: Core) -> Self {
         Context {
             core,
-            callbacks: HashMap::new(),
+            callbacks: AddressMap::default(),
             in_callback: false,
         }
     }

@@ -212,6 +212,10 @@ impl std::hash::Hasher for AddressHasher {
 
 pub(crate) type BuildAddressHasher = std::hash::BuildHasherDefault<AddressHasher>;
 
+/// A map keyed by address, hashed with [`AddressHasher`] (looked up per message by spools
+/// and by machines waiting for children).
+pub(crate) type AddressMap<V> = HashMap<Address, V, BuildAddressHasher>;
+
 struct Timer {
     generation: u64,
     repeating: bool,
@@ -529,8 +533,30 @@ impl Core {
     /// Ends the object: timers cancelled, children stopped, mailbox closed, and
     /// [`Returned`] sent to the parent. Idempotent.
     pub(crate) fn finish(&mut self, value: AnyMessage) {
-        if self.ended {
+        if !self.end() {
             return;
+        }
+        if let Some(f) = value.as_fault() {
+            tracing::debug!(target: "strata::object", event = "destroy", object = %self.address, kind = self.kind, fault = %f.reason());
+        } else {
+            tracing::debug!(target: "strata::object", event = "destroy", object = %self.address, kind = self.kind, value = value.type_name());
+        }
+        if !self.parent.is_null() {
+            let returned = Envelope::new(
+                self.address,
+                self.parent,
+                AnyMessage::new(Returned { value }),
+            );
+            let _ = node().deliver(returned, true);
+        }
+    }
+
+    /// What ending means whatever the value: timers cancelled, children stopped, the
+    /// address released and the mailbox closed (what was left in it counted and logged).
+    /// False when the object had ended already.
+    fn end(&mut self) -> bool {
+        if self.ended {
+            return false;
         }
         self.ended = true;
         for (_, t) in self.timers.drain() {
@@ -551,29 +577,27 @@ impl Core {
             tracing::debug!(target: "strata::object", object = %self.address, discarded = ?pending,
                 "messages still queued when the object ended");
         }
-        if let Some(f) = value.as_fault() {
-            tracing::debug!(target: "strata::object", event = "destroy", object = %self.address, kind = self.kind, fault = %f.reason());
-        } else {
-            tracing::debug!(target: "strata::object", event = "destroy", object = %self.address, kind = self.kind, value = value.type_name());
-        }
-        if !self.parent.is_null() {
-            let returned = Envelope::new(
-                self.address,
-                self.parent,
-                AnyMessage::new(Returned { value }),
-            );
-            let _ = node().deliver(returned, true);
-        }
+        true
     }
 }
 
 impl Drop for Core {
     fn drop(&mut self) {
-        if !self.ended {
-            let value = self.result.take().unwrap_or_else(|| {
-                AnyMessage::new(Faulted::new("the object ended without a value"))
-            });
-            self.finish(value);
+        if self.ended {
+            return;
+        }
+        match self.result.take() {
+            Some(value) => self.finish(value),
+            // Nobody to return a value to (an attached context, the top object): no fault
+            // to make up.
+            None if self.parent.is_null() => {
+                if self.end() {
+                    tracing::debug!(target: "strata::object", event = "destroy", object = %self.address, kind = self.kind, "ended without a value");
+                }
+            }
+            None => self.finish(AnyMessage::new(Faulted::new(
+                "the object ended without a value",
+            ))),
         }
     }
 }

@@ -57,7 +57,7 @@ where
         let cx = AsyncContext {
             core: Some(core),
             saved: VecDeque::new(),
-            slot: slot.clone(),
+            slot: Some(slot.clone()),
         };
         node().handle().spawn(Corked(async move {
             let outcome = AssertUnwindSafe(async move { (self.0)(cx).await })
@@ -86,7 +86,9 @@ where
 pub struct AsyncContext {
     core: Option<Core>,
     saved: VecDeque<Envelope>,
-    slot: Slot,
+    /// Where an async object's core goes when its future ends (`None` for an attached
+    /// context, whose core simply ends with it).
+    slot: Option<Slot>,
 }
 
 impl Deref for AsyncContext {
@@ -104,7 +106,9 @@ impl DerefMut for AsyncContext {
 
 impl Drop for AsyncContext {
     fn drop(&mut self) {
-        *self.slot.lock() = self.core.take();
+        if let Some(slot) = &self.slot {
+            *slot.lock() = self.core.take();
+        }
     }
 }
 
@@ -123,7 +127,7 @@ impl AsyncContext {
                 "attached",
             )),
             saved: VecDeque::new(),
-            slot: Slot::default(),
+            slot: None,
         }
     }
 

@@ -20,7 +20,7 @@
 
 mod stats;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,7 @@ use stats::Timing;
 pub use stats::{SpoolStatistics, SpoolStats};
 
 use crate::message::AnyMessage;
-use crate::object::{Context, Machine, Spawn};
+use crate::object::{AddressMap, Context, Machine, Spawn};
 use crate::random::Rng;
 
 use crate::request::Delay;
@@ -168,7 +168,7 @@ struct Pending {
 pub struct Spool<R> {
     recipe: R,
     settings: SpoolSettings,
-    workers: HashMap<Address, Worker>,
+    workers: AddressMap<Worker>,
     idle: VecDeque<Address>,
     queue: VecDeque<Pending>,
     timing: Timing,
@@ -191,7 +191,7 @@ impl<R: Recipe> Spool<R> {
         Spool {
             recipe,
             settings,
-            workers: HashMap::new(),
+            workers: AddressMap::default(),
             idle: VecDeque::new(),
             queue: VecDeque::new(),
             timing: Timing::new(window),
