@@ -208,13 +208,48 @@ async fn serve(mut cx: AsyncContext, this: HttpServer) -> AnyMessage {
     AnyMessage::new(Aborted::new("HTTP server stopped"))
 }
 
+/// The reply address of the request a connection is waiting on (`NULL` between
+/// requests; HTTP/1 serves one request at a time per connection). A stopping server
+/// answers that request at once through it: one stop watch per connection instead of one
+/// per request.
+struct Held(parking_lot::Mutex<Address>);
+
+impl Held {
+    /// Publishes the reply address until the returned guard is dropped.
+    fn hold(&self, address: Address) -> impl Drop + '_ {
+        struct Release<'a>(&'a Held);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                *self.0 .0.lock() = Address::NULL;
+            }
+        }
+        *self.0.lock() = address;
+        Release(self)
+    }
+
+    /// Answers the request in progress, if any, with `503`: the server is stopping.
+    fn stopping(&self) {
+        let address = *self.0.lock();
+        if !address.is_null() {
+            let notice = TemporarilyUnavailable::new("the server is stopping");
+            let _ = node().deliver(
+                Envelope::new(Address::NULL, address, AnyMessage::new(notice)),
+                true,
+            );
+        }
+    }
+}
+
 async fn connection(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
     let mut stopping = shared.stopping.clone();
+    let held = Arc::new(Held(parking_lot::Mutex::new(Address::NULL)));
     let service = {
         let shared = shared.clone();
+        let held = held.clone();
         hyper::service::service_fn(move |req| {
             let shared = shared.clone();
-            async move { Ok::<_, Infallible>(respond(req, &shared).await) }
+            let held = held.clone();
+            async move { Ok::<_, Infallible>(respond(req, &shared, &held).await) }
         })
     };
     let conn = hyper::server::conn::http1::Builder::new()
@@ -231,6 +266,7 @@ async fn connection(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
             }
         }
         _ = stopped(&mut stopping) => {
+            held.stopping();
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
@@ -313,7 +349,7 @@ fn bad_input(message: &str, e: InputError) -> Reply {
     )
 }
 
-async fn respond(req: Request<Incoming>, shared: &Shared) -> Reply {
+async fn respond(req: Request<Incoming>, shared: &Shared, held: &Held) -> Reply {
     let path = req.uri().path().to_string();
     let route = match shared.api.find(req.method(), &path) {
         Found::Route(route, params) => (route, params),
@@ -386,17 +422,18 @@ async fn respond(req: Request<Incoming>, shared: &Shared) -> Reply {
     };
 
     let mut port = AsyncContext::attach();
+    // Published before the stop flag is read: either the connection sees this address
+    // when the server stops (and answers through it), or this request sees the flag.
+    let _held = held.hold(port.address());
+    if *shared.stopping.borrow() {
+        return unavailable(shared, "the server is stopping");
+    }
     match port.try_send_any(shared.service, message) {
         Ok(()) => {}
         Err(SendError::Full { .. }) => return unavailable(shared, "the service is overloaded"),
         Err(_) => return unavailable(shared, "the service is not running"),
     }
-    let mut stopping = shared.stopping.clone();
-    let reply = tokio::select! {
-        r = port.recv_timeout(shared.settings.request_timeout) => r,
-        _ = stopped(&mut stopping) => return unavailable(shared, "the server is stopping"),
-    };
-    let Some(reply) = reply else {
+    let Some(reply) = port.recv_timeout(shared.settings.request_timeout).await else {
         return error(
             StatusCode::GATEWAY_TIMEOUT,
             json!({"error": "no reply in time", "seconds": shared.settings.request_timeout.as_secs_f64()}),
