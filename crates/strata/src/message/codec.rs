@@ -261,11 +261,23 @@ pub fn decode_with<'de, D: Deserializer<'de>>(
 }
 
 /// Encodes just the value as JSON text, without its type name.
+///
+/// The buffer starts a little larger than the last value encoded on this thread (a
+/// server's replies are mostly alike), so a body of a few kilobytes is not grown and
+/// copied several times.
 pub fn to_json_plain_bytes(message: &AnyMessage) -> Result<Vec<u8>, CodecError> {
-    message.json_bytes().map_err(|e| CodecError::Encode {
-        name: message.type_name().to_string(),
-        reason: e.to_string(),
-    })
+    thread_local! {
+        static LAST_SIZE: std::cell::Cell<usize> = const { std::cell::Cell::new(128) };
+    }
+    let mut out = Vec::with_capacity(LAST_SIZE.get());
+    message
+        .json_into(&mut out)
+        .map_err(|e| CodecError::Encode {
+            name: message.type_name().to_string(),
+            reason: e.to_string(),
+        })?;
+    LAST_SIZE.set((out.len() + out.len() / 8).clamp(128, 1 << 20));
+    Ok(out)
 }
 
 #[cfg(test)]

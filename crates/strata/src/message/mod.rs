@@ -166,8 +166,9 @@ pub(crate) trait DynMessage: Any + Send {
     fn erased(&self) -> &dyn erased_serde::Serialize;
     fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
     fn register(&self);
-    /// The value as JSON text, serialized by the concrete type's own code (no erasure).
-    fn json_bytes(&self) -> Result<Vec<u8>, serde_json::Error>;
+    /// The value as JSON text, appended to `out` by the concrete type's own code (no
+    /// erasure).
+    fn json_into(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error>;
     /// The value in the binary codec, appended to `out` (no erasure).
     fn binary_into(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error>;
 }
@@ -197,8 +198,8 @@ impl<T: Message> DynMessage for T {
     fn register(&self) {
         registry::register::<T>();
     }
-    fn json_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
-        serde_json::to_vec(self)
+    fn json_into(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        serde_json::to_writer(out, self)
     }
     fn binary_into(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
         postcard::to_extend(self, Append(out)).map(|_| ())
@@ -279,8 +280,8 @@ impl AnyMessage {
         self.0.erased()
     }
 
-    pub(crate) fn json_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
-        self.0.json_bytes()
+    pub(crate) fn json_into(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        self.0.json_into(out)
     }
 
     pub(crate) fn binary_into(&self, out: &mut Vec<u8>) -> Result<(), postcard::Error> {
