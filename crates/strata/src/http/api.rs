@@ -128,17 +128,17 @@ impl Api {
     /// Finds the route for a request: literal segments must match, parameters take any
     /// one segment (percent-decoded).
     pub(crate) fn find(&self, method: &Method, path: &str) -> Found<'_> {
-        let parts: Vec<&str> = segments(path).collect();
+        let count = segments(path).count();
         let mut allowed = Vec::new();
         for route in &self.routes {
-            if route.segments.len() != parts.len() {
+            if route.segments.len() != count {
                 continue;
             }
             let mut params = Vec::new();
             let matched = route
                 .segments
                 .iter()
-                .zip(&parts)
+                .zip(segments(path))
                 .all(|(seg, part)| match seg {
                     Segment::Literal(l) => l == part,
                     Segment::Param(name) => {

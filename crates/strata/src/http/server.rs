@@ -306,10 +306,9 @@ fn unavailable(shared: &Shared, reason: &str) -> Reply {
 }
 
 /// Reads the body within the size and time limits.
-async fn body(req: Request<Incoming>, shared: &Shared) -> Result<Bytes, Reply> {
+async fn body(headers: &hyper::HeaderMap, body: Incoming, shared: &Shared) -> Result<Bytes, Reply> {
     let limit = shared.settings.max_body;
-    let declared = req
-        .headers()
+    let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
@@ -322,7 +321,7 @@ async fn body(req: Request<Incoming>, shared: &Shared) -> Result<Bytes, Reply> {
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let read = Limited::new(req.into_body(), limit).collect();
+    let read = Limited::new(body, limit).collect();
     match tokio::time::timeout(shared.settings.read_timeout, read).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e))
@@ -350,8 +349,9 @@ fn bad_input(message: &str, e: InputError) -> Reply {
 }
 
 async fn respond(req: Request<Incoming>, shared: &Shared, held: &Held) -> Reply {
-    let path = req.uri().path().to_string();
-    let route = match shared.api.find(req.method(), &path) {
+    let (head, incoming) = req.into_parts();
+    let path = head.uri.path();
+    let route = match shared.api.find(&head.method, path) {
         Found::Route(route, params) => (route, params),
         Found::NoPath => {
             return error(
@@ -362,7 +362,7 @@ async fn respond(req: Request<Incoming>, shared: &Shared, held: &Held) -> Reply 
         Found::WrongMethod(allowed) => {
             let mut r = error(
                 StatusCode::METHOD_NOT_ALLOWED,
-                json!({"error": "method not allowed", "method": req.method().as_str(), "allowed": allowed}),
+                json!({"error": "method not allowed", "method": head.method.as_str(), "allowed": allowed}),
             );
             if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
                 r.headers_mut().insert(ALLOW, v);
@@ -371,14 +371,14 @@ async fn respond(req: Request<Incoming>, shared: &Shared, held: &Held) -> Reply 
         }
     };
     let (route, params) = route;
-    let typed = req
-        .headers()
+    let typed = head
+        .headers
         .get("strata-envelope")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"typed"));
-    let query = req.uri().query().unwrap_or("").to_string();
-    let has_body = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
+    let query = head.uri.query().unwrap_or("");
+    let has_body = matches!(head.method, Method::POST | Method::PUT | Method::PATCH);
     let message = if has_body {
-        let bytes = match body(req, shared).await {
+        let bytes = match body(&head.headers, incoming, shared).await {
             Ok(b) => b,
             Err(r) => return r,
         };
@@ -410,7 +410,7 @@ async fn respond(req: Request<Incoming>, shared: &Shared, held: &Held) -> Reply 
         }
         (route.from_json)(&value)
     } else {
-        let mut fields = Fields::from_query(&query);
+        let mut fields = Fields::from_query(query);
         for (k, v) in &params {
             fields.push(k, v.clone());
         }
