@@ -106,7 +106,7 @@ impl Service {
 
 /// The spool settings of the demo: a short queue and a response-time target, so that
 /// overload is answered at once with 503 instead of piling up.
-fn shedding<R: strata::spool::Recipe>(spool: Spool<R>, size: u32) -> Spool<R> {
+fn shedding<R: strata::Recipe>(spool: Spool<R>, size: u32) -> Spool<R> {
     spool
         .workers(size as usize)
         .queue_size(Some(64))

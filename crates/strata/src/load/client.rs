@@ -19,20 +19,14 @@ use crate::object::{Async, AsyncContext, Spawn};
 use crate::random::Rng;
 use crate::standard::Stop;
 
-/// Makes the clients of a run (a closure `FnMut(Kit) -> object` is one).
-pub trait ClientRecipe: Send + 'static {
-    /// What the recipe makes.
-    type Client: Spawn;
-    /// Makes one client.
-    fn make(&mut self, kit: Kit) -> Self::Client;
-}
-
-impl<F, S> ClientRecipe for F
+/// A closure `FnMut(Kit) -> object` makes the clients of a run: it is a
+/// [`Recipe<Kit>`](crate::Recipe), given each client's [`Kit`].
+impl<F, S> crate::Recipe<Kit> for F
 where
     F: FnMut(Kit) -> S + Send + 'static,
     S: Spawn,
 {
-    type Client = S;
+    type Object = S;
     fn make(&mut self, kit: Kit) -> S {
         self(kit)
     }

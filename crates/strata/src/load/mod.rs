@@ -5,7 +5,7 @@
 //!
 //! * [`Load`] runs the clients of one process: it keeps `clients` of them going (a client
 //!   that completes is replaced by a new one in its slot), stops them when the run's time
-//!   is up, and returns a [`Tally`]. Clients are any objects a [`ClientRecipe`] makes —
+//!   is up, and returns a [`Tally`]. Clients are any objects a [`Recipe<Kit>`](crate::Recipe) makes —
 //!   [`BasicClient`] (connect, N requests with a pause, validate each, disconnect) unless
 //!   you bring your own (a watchdog, a typical user, an expert user).
 //! * [`Share`] runs a [`Load`] of basic clients for whoever sends it a [`LoadPlan`],
@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-pub use client::{check_table, BasicClient, ClientRecipe, Kit, Ticket};
+pub use client::{check_table, BasicClient, Kit, Ticket};
 pub use conn::{ConnError, Connection, Response};
 pub use plan::{LoadPlan, PlanError, Target, Validation};
 pub use record::{
@@ -66,7 +66,7 @@ struct Tick;
 struct TimeUp;
 
 /// Runs the clients of one process; see the [module docs](self).
-pub struct Load<R: ClientRecipe> {
+pub struct Load<R: crate::Recipe<Kit>> {
     kit: Kit,
     recipe: R,
     observer: Address,
@@ -76,7 +76,7 @@ pub struct Load<R: ClientRecipe> {
     interrupted: bool,
 }
 
-impl<R: ClientRecipe> Load<R> {
+impl<R: crate::Recipe<Kit>> Load<R> {
     /// A run of `plan` with clients made by `recipe`; refuses an improbable plan naming
     /// the parameter.
     pub fn new(plan: LoadPlan, recipe: R) -> Result<Self, PlanError> {
@@ -133,7 +133,7 @@ impl<R: ClientRecipe> Load<R> {
     }
 }
 
-impl<R: ClientRecipe> Machine for Load<R> {
+impl<R: crate::Recipe<Kit>> Machine for Load<R> {
     fn receive(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
         let sender = envelope.sender();
         if envelope.is::<Start>() && sender == cx.address() {

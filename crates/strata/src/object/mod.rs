@@ -19,6 +19,7 @@
 //! [`Faulted`] value that names the panic, returned to its parent like any other value.
 
 mod machine;
+mod recipe;
 mod task;
 mod thread;
 
@@ -28,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use machine::{Context, Machine, Threaded};
+pub use recipe::Recipe;
 pub use task::{Async, AsyncContext};
 pub use thread::{Thread, ThreadContext};
 
@@ -38,7 +40,7 @@ use crate::standard::{AnyFault, Faulted, Overloaded, Returned, Stop};
 use crate::Address;
 
 /// Something that can be created as an object: a machine, [`Thread`], [`Async`],
-/// [`Threaded`], and (in later layers) processes and pools.
+/// [`Threaded`], a [`Process`](crate::process::Process), a [`Spool`](crate::Spool), ...
 pub trait Spawn: Send + 'static {
     /// A short word for logs: `machine`, `thread`, `async`, ...
     fn kind(&self) -> &'static str;

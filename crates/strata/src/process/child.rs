@@ -25,9 +25,8 @@ use tokio::io::AsyncReadExt;
 use crate::message::{codec, AnyMessage, Message};
 use crate::net::link::{self, LinkSettings, Role};
 use crate::net::{Accepted, Closed};
-use crate::object::{Async, AsyncContext, Core, Spawn};
+use crate::object::{Async, AsyncContext, Core, Recipe, Spawn};
 use crate::runtime::{node, Envelope};
-use crate::spool::Recipe;
 use crate::standard::{Aborted, Faulted, Returned, Stop};
 use crate::Address;
 
@@ -128,8 +127,8 @@ impl Spawn for Process {
 }
 
 impl Recipe for Process {
-    type Worker = Process;
-    fn make(&mut self) -> Process {
+    type Object = Process;
+    fn make(&mut self, (): ()) -> Process {
         self.clone()
     }
 }

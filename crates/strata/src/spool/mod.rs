@@ -4,7 +4,7 @@
 //! one worker; the spool hands each to an idle worker (round-robin), relays the worker's
 //! answer back to the client, and so always knows which workers are free and how long
 //! answers take. Workers are any objects: machines, threads, async objects — anything a
-//! [`Recipe`] can make — or objects elsewhere that join with [`JoinSpool`].
+//! [`Recipe`](crate::Recipe) can make — or objects elsewhere that join with [`JoinSpool`].
 //!
 //! Under pressure the spool answers at once instead of letting requests pile up:
 //!
@@ -29,33 +29,13 @@ use stats::Timing;
 pub use stats::{SpoolStatistics, SpoolStats};
 
 use crate::message::AnyMessage;
-use crate::object::{AddressMap, Context, Machine, Spawn};
+use crate::object::{AddressMap, Context, Machine, Recipe};
 use crate::random::Rng;
 
 use crate::request::Delay;
 use crate::runtime::{Envelope, SendError};
 use crate::standard::{Aborted, Busy, Faulted, Overloaded, Returned, Start, Stop};
 use crate::{Address, Message};
-
-/// Makes the spool's workers: a closure returning something to create, or (later layers)
-/// a process recipe.
-pub trait Recipe: Send + 'static {
-    /// What the recipe makes.
-    type Worker: Spawn;
-    /// Makes one worker.
-    fn make(&mut self) -> Self::Worker;
-}
-
-impl<F, S> Recipe for F
-where
-    F: FnMut() -> S + Send + 'static,
-    S: Spawn,
-{
-    type Worker = S;
-    fn make(&mut self) -> S {
-        self()
-    }
-}
 
 /// Adds a worker that lives elsewhere (another process, another host) to a spool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Message)]
@@ -238,7 +218,7 @@ impl<R: Recipe> Spool<R> {
     }
 
     fn add_worker(&mut self, cx: &mut Context<Self>) {
-        let worker = self.recipe.make();
+        let worker = self.recipe.make(());
         let address = cx.create(worker);
         self.workers.insert(
             address,
