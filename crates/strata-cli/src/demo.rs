@@ -116,7 +116,7 @@ fn shedding<R: strata::Recipe>(spool: Spool<R>, size: u32) -> Spool<R> {
 
 /// Runs the demo as a strata program (Ctrl-C stops it cleanly).
 pub fn run(args: DemoArgs, log: Option<String>) -> ExitCode {
-    let settings = strata::Settings {
+    let settings = strata::ProgramSettings {
         log,
         ..Default::default()
     };

@@ -157,7 +157,7 @@ pub fn run(args: LoadArgs, log: Option<String>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let settings = strata::Settings {
+    let settings = strata::ProgramSettings {
         log,
         ..Default::default()
     };

@@ -6,6 +6,7 @@
 //! whether the object is in this process or not: the runtime delivers local addresses
 //! directly, and hands other nodes' addresses to the route the networking layer installed.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -121,6 +122,32 @@ impl Message for Address {
         "address"
     }
 }
+
+/// Hashes addresses and object numbers with one multiply instead of SipHash: the object
+/// table is looked up on every send, and children, callbacks and spool workers are keyed
+/// by address on every create and every `Returned`.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(29) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// Builds [`AddressHasher`]s.
+pub(crate) type BuildAddressHasher = std::hash::BuildHasherDefault<AddressHasher>;
+
+/// A map keyed by address (or object number), hashed with [`AddressHasher`].
+pub(crate) type AddressMap<V> = HashMap<Address, V, BuildAddressHasher>;
 
 #[cfg(test)]
 mod tests {

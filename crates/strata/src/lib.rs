@@ -31,13 +31,12 @@
 //! Layers, bottom up: [`message`] (names, registry, codecs), [`runtime`] (addresses,
 //! mailboxes, delivery), [`object`] (the kinds of object and what they can do),
 //! [`request`] (GetResponse, Concurrently, Delay), [`standard`] messages and faults,
-//! [`lifecycle`] (a top object as the whole program) and [`logging`].
+//! [`process`] (a top object as the whole program, child processes) and [`logging`].
 
 extern crate self as strata;
 
 pub mod address;
 pub mod http;
-pub mod lifecycle;
 pub mod load;
 pub mod logging;
 pub mod message;
@@ -51,15 +50,14 @@ pub mod spool;
 pub mod standard;
 
 pub use address::Address;
-pub use lifecycle::{main, main_with, Settings};
 pub use message::{AnyMessage, Fault, Message};
 pub use object::{
-    AnyObject, Async, AsyncContext, Context, Core, IntoValue, Machine, Options, Recipe, Selection,
-    Spawn,
-    Thread, ThreadContext, Threaded,
+    AnyObject, Async, AsyncContext, Context, Core, IntoValue, Machine, Options, Postbox, Recipe,
+    Selection, Spawn, Thread, ThreadContext, Threaded,
 };
+pub use process::{main, main_with, ProgramSettings};
 pub use request::{Concurrently, Delay, GetResponse};
-pub use runtime::{Envelope, SendError};
+pub use runtime::{Delivery, Envelope, SendError};
 pub use spool::{JoinSpool, LeaveSpool, Spool, SpoolStatistics, SpoolStats};
 pub use standard::AnyFault;
 pub use strata_macros::machine;

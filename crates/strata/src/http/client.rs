@@ -26,7 +26,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::message::{codec, AnyMessage};
 use crate::object::{Async, AsyncContext, Core, Spawn};
-use crate::runtime::{node, Envelope};
 use crate::standard::{Faulted, NotConnected, Stop, TimedOut};
 use crate::Message;
 
@@ -111,14 +110,14 @@ async fn run(mut cx: AsyncContext, this: HttpClient) -> AnyMessage {
                 if e.is::<Stop>() {
                     break;
                 }
-                let (me, sender) = (cx.address(), e.sender());
+                let (postbox, sender) = (cx.postbox(), e.sender());
                 let (address, timeout, idle) = (this.address, this.timeout, idle.clone());
                 tasks.spawn(async move {
                     let reply = match tokio::time::timeout(timeout, exchange(address, &idle, e.into_message())).await {
                         Ok(reply) => reply,
                         Err(_) => AnyMessage::new(TimedOut::after(timeout)),
                     };
-                    let _ = node().deliver(Envelope::new(me, sender, reply), false);
+                    postbox.send_any(sender, reply);
                 });
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}

@@ -36,8 +36,8 @@ use super::api::{Api, Found};
 use super::fields::{Fields, InputError};
 use crate::message::{codec, AnyMessage};
 use crate::net::Listening;
-use crate::object::{Async, AsyncContext, Core, Spawn};
-use crate::runtime::{node, Envelope, SendError};
+use crate::object::{Async, AsyncContext, Core, Postbox, Spawn};
+use crate::runtime::{Delivery, SendError};
 use crate::standard::{
     Aborted, Busy, NotListening, OutOfService, Overloaded, Stop, TemporarilyUnavailable, TimedOut,
 };
@@ -147,6 +147,8 @@ impl Spawn for HttpServer {
 
 struct Shared {
     service: Address,
+    /// The server's own postbox: a stopping server answers held requests through it.
+    postbox: Postbox,
     api: Api,
     settings: HttpSettings,
     stopping: tokio::sync::watch::Receiver<bool>,
@@ -154,9 +156,8 @@ struct Shared {
 
 async fn serve(mut cx: AsyncContext, this: HttpServer) -> AnyMessage {
     let service = cx.parent();
-    let tell = |cx: &AsyncContext, m: AnyMessage| {
-        let _ = node().deliver(Envelope::new(cx.address(), service, m), true);
-    };
+    let tell =
+        |cx: &AsyncContext, m: AnyMessage| cx.post(service, m, cx.address(), Delivery::Control);
     let listener = match tokio::net::TcpListener::bind(this.address).await {
         Ok(l) => l,
         Err(e) => {
@@ -176,6 +177,7 @@ async fn serve(mut cx: AsyncContext, this: HttpServer) -> AnyMessage {
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
         service,
+        postbox: cx.postbox(),
         api: this.api,
         settings: this.settings,
         stopping,
@@ -228,14 +230,11 @@ impl Held {
     }
 
     /// Answers the request in progress, if any, with `503`: the server is stopping.
-    fn stopping(&self) {
+    fn stopping(&self, postbox: &Postbox) {
         let address = *self.0.lock();
         if !address.is_null() {
             let notice = TemporarilyUnavailable::new("the server is stopping");
-            let _ = node().deliver(
-                Envelope::new(Address::NULL, address, AnyMessage::new(notice)),
-                true,
-            );
+            postbox.notify(address, notice);
         }
     }
 }
@@ -266,7 +265,7 @@ async fn connection(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
             }
         }
         _ = stopped(&mut stopping) => {
-            held.stopping();
+            held.stopping(&shared.postbox);
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }

@@ -41,7 +41,7 @@ use crate::address::{local_node, nodes_seen_while};
 use crate::message::AnyMessage;
 use crate::object::AsyncContext;
 use crate::runtime::cork::{self, Flush};
-use crate::runtime::{self, node, Envelope, Router, SendError};
+use crate::runtime::{self, node, Delivery, Envelope, Router, SendError};
 use crate::standard::{Faulted, Overloaded, Stop};
 use crate::{Address, Message};
 
@@ -856,8 +856,7 @@ static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
 
 fn undeliverable_back(from: Address, to: Address, reason: String) {
     if from.is_local() {
-        let notice = Envelope::new(to, from, AnyMessage::new(Faulted::new(reason)));
-        let _ = node().deliver(notice, true);
+        runtime::answer_for(to, from, AnyMessage::new(Faulted::new(reason)));
     }
 }
 
@@ -935,9 +934,8 @@ async fn reader<S: LinkIo>(
                         Some((peer_owner, stand_in)) if from == peer_owner => stand_in,
                         _ => from,
                     };
-                    let control = message.is::<Stop>() || message.is::<crate::standard::Returned>();
                     if let Err(e @ SendError::Full { .. }) =
-                        node().deliver(Envelope::new(from, to, message), control)
+                        runtime::arrive(Envelope::new(from, to, message))
                     {
                         let notice = Envelope::new(
                             to,
@@ -1037,7 +1035,7 @@ where
         }),
     };
     if settings.notify_owner {
-        let _ = node().deliver(Envelope::new(peer.owner, owner, up), true);
+        cx.post(owner, up, peer.owner, Delivery::Control);
     }
 
     let heard = Arc::new(Mutex::new(Instant::now()));
@@ -1105,10 +1103,8 @@ where
     }
     let closed = Closed { reason };
     if settings.notify_owner {
-        let _ = node().deliver(
-            Envelope::new(peer.owner, owner, AnyMessage::new(closed.clone())),
-            true,
-        );
+        let notice = AnyMessage::new(closed.clone());
+        cx.post(owner, notice, peer.owner, Delivery::Control);
     }
     Ok(closed)
 }

@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use super::link::{self, Closed, LinkSettings, Role};
 use crate::message::AnyMessage;
 use crate::object::{Async, AsyncContext, Core, Spawn};
-use crate::runtime::{node, Envelope};
 use crate::standard::{Aborted, NotConnected, NotListening, Stop};
 use crate::{Address, Message};
 
@@ -99,17 +98,13 @@ impl Spawn for Listen {
     }
 }
 
-fn notify(from: Address, to: Address, message: AnyMessage) {
-    let _ = node().deliver(Envelope::new(from, to, message), true);
-}
-
 async fn listen(mut cx: AsyncContext, this: Listen) -> AnyMessage {
     let owner = cx.parent();
     let listener = match tokio::net::TcpListener::bind(this.address).await {
         Ok(l) => l,
         Err(e) => {
             let fault = NotListening::new(format!("cannot listen on {}: {e}", this.address));
-            notify(cx.address(), owner, AnyMessage::new(fault.clone()));
+            cx.notify(owner, fault.clone());
             return AnyMessage::new(fault);
         }
     };
@@ -118,11 +113,7 @@ async fn listen(mut cx: AsyncContext, this: Listen) -> AnyMessage {
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(target: "strata::net", address = %bound, encrypted = this.settings.encrypted, "listening");
-    notify(
-        cx.address(),
-        owner,
-        AnyMessage::new(Listening { address: bound }),
-    );
+    cx.notify(owner, Listening { address: bound });
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -216,7 +207,7 @@ async fn connect(mut cx: AsyncContext, this: Connect) -> AnyMessage {
     let refuse = |cx: &AsyncContext, reason: String| {
         tracing::info!(target: "strata::net", address = %this.address, %reason, "not connected");
         let fault = NotConnected::new(reason);
-        notify(cx.address(), owner, AnyMessage::new(fault.clone()));
+        cx.notify(owner, fault.clone());
         AnyMessage::new(fault)
     };
     let stream = match tokio::time::timeout(

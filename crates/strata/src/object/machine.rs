@@ -50,7 +50,7 @@ use super::{panic_fault, AddressMap, Core, Spawn};
 use crate::message::AnyMessage;
 use crate::runtime::cork::Corked;
 use crate::runtime::mailbox::{time_this_run, Mailbox, Runner};
-use crate::runtime::{node, Envelope};
+use crate::runtime::{node, Delivery, Envelope};
 use crate::standard::{Aborted, Returned, Start, Stop};
 use crate::Address;
 
@@ -222,7 +222,7 @@ struct MachineCell<M: Machine> {
 impl<M: Machine> MachineCell<M> {
     /// Handles up to `limit` envelopes from the front of `batch`; returns how many, or
     /// `None` when the machine ended (what was left is discarded and the state dropped).
-    fn steps(&self, batch: &mut VecDeque<(Envelope, bool)>, limit: u32) -> Option<u32> {
+    fn steps(&self, batch: &mut VecDeque<(Envelope, Delivery)>, limit: u32) -> Option<u32> {
         let mut state = self.state.lock();
         let (machine, cx) = state.as_mut()?;
         let mut handled = 0;
@@ -276,10 +276,10 @@ impl<M: Machine> Drop for EndWithTask<M> {
 
 /// Counts and logs messages a machine had taken from its mailbox but never handled
 /// because it ended first.
-fn discard(address: crate::Address, left: VecDeque<(Envelope, bool)>) {
+fn discard(address: crate::Address, left: VecDeque<(Envelope, Delivery)>) {
     let pending: Vec<&'static str> = left
         .iter()
-        .filter(|(e, control)| !control && e.timer == 0)
+        .filter(|(e, delivery)| *delivery == Delivery::Ordinary && e.timer == 0)
         .map(|(e, _)| e.type_name())
         .collect();
     if !pending.is_empty() {
@@ -296,7 +296,7 @@ async fn run<M: Machine>(cell: Arc<MachineCell<M>>, start: Envelope) {
     let cell = EndWithTask(cell);
     let mailbox = cell.0.mailbox.clone();
     // The mailbox was attached busy: nothing runs before `Start`.
-    let mut batch = VecDeque::from([(start, true)]);
+    let mut batch = VecDeque::from([(start, Delivery::Control)]);
     let mut handled = 0u32;
     loop {
         while !batch.is_empty() {

@@ -19,25 +19,28 @@
 //! [`Faulted`] value that names the panic, returned to its parent like any other value.
 
 mod machine;
+mod postbox;
 mod recipe;
 mod task;
 mod thread;
 
 use std::any::TypeId;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use machine::{Context, Machine, Threaded};
+pub use postbox::Postbox;
 pub use recipe::Recipe;
 pub use task::{Async, AsyncContext};
 pub use thread::{Thread, ThreadContext};
 
 use crate::message::{AnyMessage, Fault, Message};
 use crate::runtime::mailbox::Mailbox;
-use crate::runtime::{node, Envelope, SendError, DEFAULT_CAPACITY};
+use crate::runtime::{node, Delivery, Envelope, SendError, DEFAULT_CAPACITY, MAX_STAND_IN_HOPS};
 use crate::standard::{AnyFault, Faulted, Overloaded, Returned, Stop};
 use crate::Address;
+use postbox::{post, trace_send};
 
 /// Something that can be created as an object: a machine, [`Thread`], [`Async`],
 /// [`Threaded`], a [`Process`](crate::process::Process), a [`Spool`](crate::Spool), ...
@@ -193,30 +196,7 @@ selections! {
     (A, B, C, D, E, F, G), (A, B, C, D, E, F, G, H),
 }
 
-/// Hashes addresses (two random-ish integers) with one multiply instead of SipHash:
-/// children are added and removed on every create and every `Returned`.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct AddressHasher(u64);
-
-impl std::hash::Hasher for AddressHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(29) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-pub(crate) type BuildAddressHasher = std::hash::BuildHasherDefault<AddressHasher>;
-
-/// A map keyed by address, hashed with [`AddressHasher`] (looked up per message by spools
-/// and by machines waiting for children).
-pub(crate) type AddressMap<V> = HashMap<Address, V, BuildAddressHasher>;
+pub(crate) use crate::address::{AddressMap, BuildAddressHasher};
 
 struct Timer {
     generation: u64,
@@ -237,9 +217,6 @@ pub struct Core {
     result: Option<AnyMessage>,
     aborting: Option<AnyMessage>,
     ended: bool,
-    /// Receivers for which an `Overloaded` notice waits unread in this object's mailbox;
-    /// further refusals by them are counted and logged but not queued again.
-    overload_notices: parking_lot::Mutex<HashSet<Address>>,
 }
 
 impl Core {
@@ -261,7 +238,6 @@ impl Core {
             result: None,
             aborting: None,
             ended: false,
-            overload_notices: Default::default(),
         }
     }
 
@@ -290,6 +266,12 @@ impl Core {
         self.children.iter().copied()
     }
 
+    /// A handle that sends as this object from anywhere: a task or thread working beside
+    /// it, a callback (see [`Postbox`]).
+    pub fn postbox(&self) -> Postbox {
+        Postbox::new(self.address, self.mailbox.clone())
+    }
+
     /// Sends a message. Delivery within a process moves the value.
     ///
     /// Nothing is lost silently: if the receiver's mailbox is full the message is refused,
@@ -301,7 +283,7 @@ impl Core {
             to,
             AnyMessage::new(message),
             self.address,
-            control_type::<T>(),
+            Delivery::of_type::<T>(),
         );
     }
 
@@ -313,15 +295,15 @@ impl Core {
     /// Sends a message whose type is known only at run time, reporting a refusal to the
     /// caller.
     pub fn try_send_any(&self, to: Address, message: AnyMessage) -> Result<(), SendError> {
-        let control = is_control(&message);
+        let delivery = Delivery::of(&message);
         trace_send(self.address, to, &message);
-        node().deliver(Envelope::new(self.address, to, message), control)
+        node().deliver(Envelope::new(self.address, to, message), delivery)
     }
 
     /// Sends a message whose type is known only at run time.
     pub fn send_any(&self, to: Address, message: AnyMessage) {
-        let control = is_control(&message);
-        self.post(to, message, self.address, control);
+        let delivery = Delivery::of(&message);
+        self.post(to, message, self.address, delivery);
     }
 
     /// Sends to the sender of the message being handled.
@@ -330,7 +312,7 @@ impl Core {
             self.sender,
             AnyMessage::new(message),
             self.address,
-            control_type::<T>(),
+            Delivery::of_type::<T>(),
         );
     }
 
@@ -341,7 +323,7 @@ impl Core {
             to,
             AnyMessage::new(message),
             self.sender,
-            control_type::<T>(),
+            Delivery::of_type::<T>(),
         );
     }
 
@@ -351,28 +333,97 @@ impl Core {
             to,
             AnyMessage::new(message),
             return_address,
-            control_type::<T>(),
+            Delivery::of_type::<T>(),
         );
     }
 
-    fn post(&self, to: Address, message: AnyMessage, from: Address, control: bool) {
-        trace_send(from, to, &message);
-        match node().deliver(Envelope::new(from, to, message), control) {
-            Ok(()) => {}
-            Err(e @ SendError::Full { .. }) => {
-                if self.overload_notices.lock().insert(to) {
-                    tracing::warn!(target: "strata::send", from = %self.address, error = %e, "message refused");
-                    let reason =
-                        format!("{e} (later refusals are counted until this notice is read)");
-                    let notice =
-                        Envelope::new(to, self.address, AnyMessage::new(Overloaded::new(reason)));
-                    let _ = self.mailbox.push(notice, true);
-                } else {
-                    tracing::debug!(target: "strata::send", from = %self.address, error = %e, "message refused");
+    /// Sends a notice the receiver must not miss for a full mailbox (see
+    /// [`Postbox::notify`]).
+    pub fn notify<T: Message>(&self, to: Address, message: T) {
+        self.post(
+            to,
+            AnyMessage::new(message),
+            self.address,
+            Delivery::Control,
+        );
+    }
+
+    /// The general send behind all the others (see [`Postbox::post`]).
+    pub fn post(&self, to: Address, message: AnyMessage, from: Address, delivery: Delivery) {
+        post(self.address, &self.mailbox, to, message, from, delivery);
+    }
+
+    /// Makes this object a *stand-in* for `target`: from now on ordinary messages sent to
+    /// this object's address go to `target` instead, with their sender kept (so replies go
+    /// straight back), without waking this object. Control deliveries — `Stop`,
+    /// `Returned`, timers, notices — still come here: the stand-in keeps its own life.
+    /// Calling it again moves the stand-in to a new target; [`stop_standing_in`] ends it.
+    ///
+    /// This is how one address keeps standing for something that moves: a `Process`
+    /// object stands for its child's top object; a name whose publisher moves, or a
+    /// supervised worker whose process restarts, keeps one address the same way.
+    ///
+    /// Messages already queued here are passed on first, in order, so nothing sent later
+    /// overtakes them; one that cannot be passed on is answered with a [`Faulted`] from
+    /// this address. Messages an object took out of its mailbox itself (kept by `select`)
+    /// are passed on first by [`AsyncContext::stand_in_for`] and
+    /// [`ThreadContext::stand_in_for`]. Refused with [`SendError::StandInLoop`] when
+    /// `target` stands (through other stand-ins) for this object.
+    ///
+    /// [`stop_standing_in`]: Self::stop_standing_in
+    pub fn stand_in_for(&mut self, target: Address) -> Result<(), SendError> {
+        self.stand_in_with(target, Vec::new())
+    }
+
+    /// Ends [`stand_in_for`](Self::stand_in_for): ordinary messages come to this object
+    /// again.
+    pub fn stop_standing_in(&mut self) {
+        self.mailbox.stop_forwarding();
+    }
+
+    /// The address this object stands in for, if any.
+    pub fn standing_in_for(&self) -> Option<Address> {
+        self.mailbox.forwarding()
+    }
+
+    /// [`stand_in_for`](Self::stand_in_for), passing `earlier` (taken out of the mailbox
+    /// already, oldest first) on before anything still queued.
+    pub(crate) fn stand_in_with(
+        &mut self,
+        target: Address,
+        earlier: Vec<Envelope>,
+    ) -> Result<(), SendError> {
+        let me = self.address;
+        let mut next = Some(target);
+        for _ in 0..=MAX_STAND_IN_HOPS {
+            match next {
+                Some(a) if a == me => {
+                    return Err(SendError::StandInLoop {
+                        to: target,
+                        type_name: "stand-in",
+                    })
                 }
+                Some(a) => next = node().forwarding_of(a),
+                None => break,
             }
-            Err(_) => {}
         }
+        // Passed on under this mailbox's lock: no handler may run directly meanwhile (it
+        // could send here), and refusals are answered once the lock is released.
+        let mut refused = Vec::new();
+        crate::runtime::mailbox::without_direct_runs(|| {
+            self.mailbox.forward_to(target, earlier, |mut e| {
+                e.to = target;
+                let (sender, type_name) = (e.sender(), e.type_name());
+                if let Err(err) = node().deliver(e, Delivery::Ordinary) {
+                    refused.push((sender, type_name, err));
+                }
+            })
+        });
+        for (sender, type_name, err) in refused {
+            let reason = format!("{me} cannot pass `{type_name}` on to {target}: {err}");
+            self.send(sender, Faulted::new(reason));
+        }
+        Ok(())
     }
 
     /// Creates a child object with default options and returns its address at once.
@@ -513,7 +564,7 @@ impl Core {
                 return None;
             }
         } else if id == TypeId::of::<Overloaded>() {
-            self.overload_notices.lock().remove(&envelope.from);
+            self.mailbox.overload_notice_read(envelope.from);
         }
         tracing::trace!(target: "strata::receive", object = %self.address, from = %envelope.from,
             message = envelope.type_name(), "receive");
@@ -549,7 +600,7 @@ impl Core {
                 self.parent,
                 AnyMessage::new(Returned { value }),
             );
-            let _ = node().deliver(returned, true);
+            let _ = node().deliver(returned, Delivery::Control);
         }
     }
 
@@ -604,25 +655,33 @@ impl Drop for Core {
     }
 }
 
-/// Whether messages of type `T` are control messages (decided at compile time; an
-/// `AnyMessage` is looked into).
-fn control_type<T: Message>() -> bool {
-    let id = TypeId::of::<T>();
-    id == TypeId::of::<Stop>() || id == TypeId::of::<Returned>()
+/// Whether an envelope an object took out of its mailbox was an ordinary message (not
+/// `Stop`, `Returned`, a timer or an `Overloaded` notice).
+pub(crate) fn is_ordinary(e: &Envelope) -> bool {
+    e.timer == 0 && Delivery::of(&e.message) == Delivery::Ordinary && !e.is::<Overloaded>()
 }
 
-fn is_control(message: &AnyMessage) -> bool {
-    message.is::<Stop>() || message.is::<Returned>()
-}
-
-fn trace_send(from: Address, to: Address, message: &AnyMessage) {
-    tracing::trace!(target: "strata::send", from = %from, to = %to, message = message.type_name(), "send");
+/// Takes the ordinary messages (not `Stop`, `Returned`, timers or notices) out of what an
+/// object kept for later, oldest first: a stand-in passes them on.
+pub(crate) fn take_ordinary(saved: &mut VecDeque<Envelope>) -> Vec<Envelope> {
+    let mut taken = Vec::new();
+    saved.retain_mut(|e| {
+        let ordinary = is_ordinary(e);
+        if ordinary {
+            taken.push(std::mem::replace(
+                e,
+                Envelope::new(Address::NULL, Address::NULL, AnyMessage::new(Stop)),
+            ));
+        }
+        !ordinary
+    });
+    taken
 }
 
 fn fire(to: Address, message: AnyMessage, generation: u64) {
     let mut envelope = Envelope::new(to, to, message);
     envelope.timer = generation;
-    let _ = node().deliver(envelope, true);
+    let _ = node().deliver(envelope, Delivery::Control);
 }
 
 /// Turns a caught panic into the fault the object ends with.

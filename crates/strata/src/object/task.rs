@@ -146,6 +146,41 @@ impl AsyncContext {
         }
     }
 
+    /// Makes this object a stand-in for `target` (see [`Core::stand_in_for`]); the
+    /// ordinary messages `select` kept for later are passed on first, in order.
+    pub fn stand_in_for(&mut self, target: crate::Address) -> Result<(), crate::SendError> {
+        let earlier = super::take_ordinary(&mut self.saved);
+        let core = self.core.as_mut().expect("core present until drop");
+        core.stand_in_with(target, earlier)
+    }
+
+    /// Takes the next message if one is waiting, without waiting.
+    pub fn try_recv(&mut self) -> Option<Envelope> {
+        if let Some(e) = self.saved.pop_front() {
+            self.set_sender(e.sender());
+            return Some(e);
+        }
+        loop {
+            let e = self.mailbox().try_pop()?;
+            if let Some(e) = self.admit(e) {
+                self.set_sender(e.sender());
+                return Some(e);
+            }
+        }
+    }
+
+    /// Takes every ordinary message waiting (kept by `select`, or still in the mailbox),
+    /// oldest first: what an object that ends answers with a fault.
+    pub(crate) fn take_ordinary(&mut self) -> Vec<Envelope> {
+        let mut taken = super::take_ordinary(&mut self.saved);
+        while let Some(e) = self.try_recv() {
+            if super::is_ordinary(&e) {
+                taken.push(e);
+            }
+        }
+        taken
+    }
+
     /// Waits for the next message.
     pub async fn recv(&mut self) -> Envelope {
         self.next().await

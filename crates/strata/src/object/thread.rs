@@ -91,6 +91,14 @@ impl ThreadContext {
         ThreadContext::new(Core::new(address, Address::NULL, mailbox, "attached"))
     }
 
+    /// Makes this object a stand-in for `target` (see [`Core::stand_in_for`]); the
+    /// ordinary messages `select` and `wait_for` kept for later are passed on first, in
+    /// order.
+    pub fn stand_in_for(&mut self, target: Address) -> Result<(), crate::SendError> {
+        let earlier = super::take_ordinary(&mut self.saved);
+        self.core.stand_in_with(target, earlier)
+    }
+
     /// Waits for the next message.
     pub fn input(&mut self) -> Envelope {
         loop {

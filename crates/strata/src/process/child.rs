@@ -5,40 +5,28 @@
 //! ends when the child does: the parent receives `Returned` with the child's value, decoded
 //! from its output, or a fault naming the exit status or signal.
 //!
-//! Every child also gets a private link to its parent (a socket pair on fd 3, opened by
-//! [`strata::main`](crate::main) in the child). Messages sent to the `Process` object go
-//! over it to the child's top object, with their original sender, so replies come straight
-//! back — and they arrive *from the `Process` object's address*, which stands for the
-//! child's top object: a child whose top object is a machine is a *loadable library*, used
-//! exactly like an object in the parent (a spool cannot tell it from a thread). `Stop` sent to the `Process` object becomes SIGTERM in the
-//! child (which its `strata::main` turns back into `Stop`), then SIGKILL after a grace
-//! period. Children die with their parent even when it is killed with SIGKILL
-//! (`PR_SET_PDEATHSIG`).
+//! Every child also gets a private link to its parent (see [`link`](super::link)).
+//! Messages sent to the `Process` object go over it to the child's top object, with their
+//! original sender, so replies come straight back — and they arrive *from the `Process`
+//! object's address*, which stands in for the child's top object: a child whose top object
+//! is a machine is a *loadable library*, used exactly like an object in the parent (a
+//! spool cannot tell it from a thread). `Stop` sent to the `Process` object becomes
+//! SIGTERM in the child (which its `strata::main` turns back into `Stop`), then SIGKILL
+//! after a grace period. Children die with their parent even when it is killed with
+//! SIGKILL (`PR_SET_PDEATHSIG`).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
+use super::link::{self, CHILD_FD, LINK_FD_VARIABLE};
 use crate::message::{codec, AnyMessage, Message};
-use crate::net::link::{self, LinkSettings, Role};
 use crate::net::{Accepted, Closed};
 use crate::object::{Async, AsyncContext, Core, Recipe, Spawn};
-use crate::runtime::{node, Envelope};
 use crate::standard::{Aborted, Faulted, Returned, Stop};
-use crate::Address;
-
-/// The environment variable that tells a child which descriptor is its link to the parent.
-pub const LINK_FD_VARIABLE: &str = "STRATA_LINK_FD";
-
-/// The descriptor number the link is placed on in the child.
-const CHILD_FD: i32 = 3;
-
-/// The largest frame on the private link between a parent and its child: the peer is
-/// trusted, and replies such as large tables must fit.
-pub(crate) const PRIVATE_MAX_FRAME: usize = 256 << 20;
 
 /// The most output kept from a child (its value is printed on stdout).
 const MAX_OUTPUT: usize = 64 << 20;
@@ -216,40 +204,17 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
 
     // The link to the child, as an object of its own; we own it, so we hear Accepted.
     let me = cx.address();
-    let link_object = match ours
-        .set_nonblocking(true)
-        .and_then(|_| tokio::net::UnixStream::from_std(ours))
-    {
-        Ok(stream) => Some(
-            cx.create(Async::new(move |mut lcx: AsyncContext| async move {
-                let settings = LinkSettings {
-                    alias_peer_owner: Some(me),
-                    max_frame: PRIVATE_MAX_FRAME,
-                    ..LinkSettings::default()
-                };
-                match link::run(
-                    &mut lcx,
-                    stream,
-                    Role::Accepting,
-                    me,
-                    format!("child {pid:?}"),
-                    settings,
-                )
-                .await
-                {
-                    Ok(closed) => AnyMessage::new(closed),
-                    Err(reason) => AnyMessage::new(Faulted::new(reason)),
-                }
-            })),
-        ),
+    let link_object = match link::parent_end(&mut cx, ours, me, format!("child {pid:?}")) {
+        Ok(address) => Some(address),
         Err(e) => {
             tracing::warn!(target: "strata::process", error = %e, "no link to the child");
             None
         }
     };
 
-    let mut child_top: Option<Address> = None;
-    let mut waiting: Vec<crate::Envelope> = Vec::new();
+    // Ordinary messages wait (kept by `select`) until the link is up; then this object
+    // stands in for the child's top object and the runtime passes them on, in order,
+    // followed by everything sent later, without waking this task.
     let mut stopping = false;
     let mut kill_at: Option<tokio::time::Instant> = None;
     let status = loop {
@@ -257,7 +222,7 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
             kill_at.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
         tokio::select! {
             status = child.wait() => break status,
-            e = cx.recv() => {
+            Ok(e) = cx.select::<(Stop, Accepted, Closed, Returned)>(None) => {
                 if e.is::<Stop>() {
                     if !stopping {
                         stopping = true;
@@ -265,30 +230,13 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
                         kill_at = Some(tokio::time::Instant::now() + this.grace);
                     }
                 } else if e.is::<Accepted>() {
-                    // From now on ordinary messages to this object go straight to the
-                    // link, keeping their sender: the runtime forwards them without waking
-                    // this task. Those that waited for the link go first, in order.
-                    let top = e.sender();
-                    child_top = Some(top);
-                    let earlier = std::mem::take(&mut waiting);
-                    cx.mailbox().forward_to(top, earlier, |mut w| {
-                        w.to = top;
-                        let sender = w.sender();
-                        if let Err(err) = node().deliver(w, false) {
-                            let fault = Faulted::new(format!("`{name}` cannot take the message: {err}"));
-                            let _ = node().deliver(Envelope::new(me, sender, AnyMessage::new(fault)), false);
-                        }
-                    });
-                } else if e.is::<Closed>() || (e.is::<Returned>() && Some(e.sender()) == link_object) {
+                    if let Err(err) = cx.stand_in_for(e.sender()) {
+                        tracing::warn!(target: "strata::process", program = %name, error = %err, "cannot stand in for the child");
+                    }
+                } else if e.is::<Closed>() || Some(e.sender()) == link_object {
                     // No link any more: what arrives now waits, and is answered with a
                     // fault when the child has ended.
-                    cx.mailbox().stop_forwarding();
-                    child_top = None;
-                } else if let Some(top) = child_top {
-                    let sender = e.sender();
-                    cx.send_from(top, e.into_message(), sender);
-                } else {
-                    waiting.push(e);
+                    cx.stop_standing_in();
                 }
             }
             _ = tokio::time::sleep_until(deadline), if kill_at.is_some() => {
@@ -298,6 +246,7 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
             }
         }
     };
+    cx.stop_standing_in();
     if let Some(l) = link_object {
         cx.stop(l);
     }
@@ -313,13 +262,11 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
         Ok(s) => s,
         Err(e) => return fail(format!("cannot wait for `{name}`: {e}")),
     };
-    if !waiting.is_empty() {
-        for w in waiting {
-            cx.send(
-                w.sender(),
-                Faulted::new(format!("`{name}` ended before it could take the message")),
-            );
-        }
+    for w in cx.take_ordinary() {
+        cx.send(
+            w.sender(),
+            Faulted::new(format!("`{name}` ended before it could take the message")),
+        );
     }
     use std::os::unix::process::ExitStatusExt;
     if let Some(signo) = status.signal() {
@@ -356,22 +303,4 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
             fail(format!("`{name}` printed no strata value ({e}): {shown:?}"))
         }
     }
-}
-
-/// In a child started by [`Process`]: the link to the parent, taken from the environment
-/// (once). `None` in a program that was not started as a child.
-pub(crate) fn link_to_parent() -> Option<tokio::net::UnixStream> {
-    let fd: i32 = std::env::var(LINK_FD_VARIABLE).ok()?.parse().ok()?;
-    std::env::remove_var(LINK_FD_VARIABLE);
-    // SAFETY: the parent put a socket on this descriptor for us alone, and we take it once.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    // Grandchildren must not inherit it.
-    // SAFETY: plain fcntl on a descriptor we own.
-    unsafe {
-        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-    }
-    let std_stream = std::os::unix::net::UnixStream::from(owned);
-    std_stream.set_nonblocking(true).ok()?;
-    let _guard = crate::runtime::handle().enter();
-    tokio::net::UnixStream::from_std(std_stream).ok()
 }

@@ -27,8 +27,8 @@ use std::process::ExitCode;
 use serde::de::{self, Deserializer, Visitor};
 use serde::forward_to_deserialize_any;
 
+use super::program::{run_program, ProgramSettings};
 use crate::http::{decode_fields, InputError};
-use crate::lifecycle::{run_program, Settings};
 use crate::message::{codec, register, AnyMessage, Message};
 use crate::object::{IntoValue, Spawn, Thread, ThreadContext};
 use crate::standard::Aborted;
@@ -79,7 +79,7 @@ where
             return ExitCode::from(2);
         }
     };
-    let (value, signal) = match run_program(make(args), &Settings::default()) {
+    let (value, signal) = match run_program(make(args), &ProgramSettings::default()) {
         Ok(v) => v,
         Err(code) => return code,
     };

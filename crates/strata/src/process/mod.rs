@@ -1,9 +1,22 @@
-//! Processes: entry points (objects that are also command-line programs) and child
-//! processes as objects (function-call style, or long-lived loadable libraries).
+//! Processes: programs made of objects, child processes as objects, and the private link
+//! between a parent and its children.
+//!
+//! - [`main`](crate::main) runs a top object as the whole program ([`program`]): signals
+//!   become `Stop`, the value becomes the exit status, and a program started as a child
+//!   connects back to its parent.
+//! - [`entry`] makes a function or object a command-line program whose typed arguments are
+//!   `--name=value` options and whose value is printed as JSON.
+//! - [`Process`] runs a program as a child *object*: the parent receives its value as
+//!   `Returned`; messages sent to it reach the child's top object over the private
+//!   [`link`], so a long-lived child is a loadable library, and `Spool::of(Process::of(..))`
+//!   is a pool of worker processes.
 
 mod child;
 mod entry;
+pub(crate) mod link;
+mod program;
 
-pub(crate) use child::{link_to_parent, PRIVATE_MAX_FRAME};
-pub use child::{Process, LINK_FD_VARIABLE};
+pub use child::Process;
 pub use entry::{entry, entry_object};
+pub use link::LINK_FD_VARIABLE;
+pub use program::{main, main_with, ProgramSettings};

@@ -17,14 +17,15 @@
 //! runs on its own task for a while (see [`Mailbox::release`]).
 
 use std::cell::Cell;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use parking_lot::Mutex;
 
-use super::Envelope;
+use super::{Delivery, Envelope};
+use crate::address::BuildAddressHasher;
 use crate::Address;
 
 /// Runs an object's handler for one envelope on the calling thread, once its mailbox has
@@ -109,13 +110,21 @@ pub(crate) fn allow_direct_runs() {
     DIRECT_BUDGET.set(DIRECT_DEPTH);
 }
 
+/// Runs `f` with direct runs forbidden on this thread: every message it sends is queued.
+pub(crate) fn without_direct_runs<R>(f: impl FnOnce() -> R) -> R {
+    let _restore = Restore(DIRECT_BUDGET.get());
+    DIRECT_BUDGET.set(0);
+    f()
+}
+
 /// Why a push was refused; the envelope comes back to the caller.
 pub(crate) enum Refused {
     /// The queue holds `capacity` ordinary messages already.
     Full(Envelope),
     /// The object has ended.
     Closed(Envelope),
-    /// The object forwards ordinary messages to this address (see [`Mailbox::forward_to`]).
+    /// The object stands in for this address: ordinary messages go there (see
+    /// [`Mailbox::forward_to`]).
     Forward(Envelope, Address),
 }
 
@@ -136,8 +145,8 @@ impl Waiter {
 }
 
 struct Inner {
-    /// Each envelope with whether it was a control push.
-    queue: VecDeque<(Envelope, bool)>,
+    /// Each envelope with how it was delivered.
+    queue: VecDeque<(Envelope, Delivery)>,
     /// The ordinary (non-control) envelopes in `queue`: what the capacity bounds.
     ordinary: usize,
     waiter: Waiter,
@@ -154,7 +163,7 @@ struct Inner {
 
 impl Inner {
     /// Moves everything queued into `batch` (empty) for the machine's task to handle.
-    fn take_into(&mut self, batch: &mut VecDeque<(Envelope, bool)>) {
+    fn take_into(&mut self, batch: &mut VecDeque<(Envelope, Delivery)>) {
         debug_assert!(batch.is_empty());
         std::mem::swap(&mut self.queue, batch);
         self.ordinary = 0;
@@ -173,8 +182,8 @@ impl Inner {
     }
 
     fn pop(&mut self) -> Option<Envelope> {
-        let (envelope, control) = self.queue.pop_front()?;
-        if !control {
+        let (envelope, delivery) = self.queue.pop_front()?;
+        if delivery == Delivery::Ordinary {
             self.ordinary -= 1;
         }
         Some(envelope)
@@ -185,6 +194,10 @@ impl Inner {
 pub(crate) struct Mailbox {
     inner: Mutex<Inner>,
     capacity: usize,
+    /// Receivers for which an `Overloaded` notice waits unread in this mailbox: further
+    /// refusals by them are counted and logged but not queued again (see
+    /// [`Postbox`](crate::object::Postbox)).
+    notices: Mutex<HashSet<Address, BuildAddressHasher>>,
 }
 
 impl Mailbox {
@@ -201,16 +214,28 @@ impl Mailbox {
                 queue_until: None,
             }),
             capacity,
+            notices: Mutex::new(HashSet::default()),
         }
+    }
+
+    /// Notes that an `Overloaded` notice from `receiver` is now queued here; false when
+    /// one was queued already (and is still unread).
+    pub(crate) fn note_overload_notice(&self, receiver: Address) -> bool {
+        self.notices.lock().insert(receiver)
+    }
+
+    /// The `Overloaded` notice from `receiver` has been read.
+    pub(crate) fn overload_notice_read(&self, receiver: Address) {
+        self.notices.lock().remove(&receiver);
     }
 
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
 
-    /// Queues an envelope; `control` pushes ignore the capacity.
-    pub(crate) fn push(&self, envelope: Envelope, control: bool) -> Result<(), Refused> {
-        match self.deliver(envelope, control, false)? {
+    /// Queues an envelope; control deliveries ignore the capacity.
+    pub(crate) fn push(&self, envelope: Envelope, delivery: Delivery) -> Result<(), Refused> {
+        match self.deliver(envelope, delivery, false)? {
             None => Ok(()),
             Some(_) => unreachable!("push never grants a direct run"),
         }
@@ -222,15 +247,15 @@ impl Mailbox {
     pub(crate) fn offer(
         &self,
         envelope: Envelope,
-        control: bool,
+        delivery: Delivery,
     ) -> Result<Option<Granted>, Refused> {
-        self.deliver(envelope, control, DIRECT_BUDGET.get() > 0)
+        self.deliver(envelope, delivery, DIRECT_BUDGET.get() > 0)
     }
 
     fn deliver(
         &self,
         envelope: Envelope,
-        control: bool,
+        delivery: Delivery,
         may_run: bool,
     ) -> Result<Option<Granted>, Refused> {
         let waiter = {
@@ -238,7 +263,8 @@ impl Mailbox {
             if inner.closed {
                 return Err(Refused::Closed(envelope));
             }
-            if !control {
+            let ordinary = delivery == Delivery::Ordinary;
+            if ordinary {
                 if let Some(to) = inner.forward {
                     return Err(Refused::Forward(envelope, to));
                 }
@@ -253,10 +279,10 @@ impl Mailbox {
                     return Ok(Some(Granted { runner, envelope }));
                 }
             }
-            if !control {
+            if ordinary {
                 inner.ordinary += 1;
             }
-            inner.queue.push_back((envelope, control));
+            inner.queue.push_back((envelope, delivery));
             std::mem::replace(&mut inner.waiter, Waiter::None)
         };
         waiter.wake();
@@ -278,7 +304,7 @@ impl Mailbox {
     pub(crate) fn poll_acquire(
         &self,
         cx: &mut Context<'_>,
-        batch: &mut VecDeque<(Envelope, bool)>,
+        batch: &mut VecDeque<(Envelope, Delivery)>,
     ) -> Poll<bool> {
         let mut inner = self.inner.lock();
         if inner.closed {
@@ -298,7 +324,7 @@ impl Mailbox {
 
     /// For the task of a machine with a runner, after a batch: takes what was queued
     /// meanwhile (`true`, still running the machine) or lets senders run it (`false`).
-    pub(crate) fn continue_or_release(&self, batch: &mut VecDeque<(Envelope, bool)>) -> bool {
+    pub(crate) fn continue_or_release(&self, batch: &mut VecDeque<(Envelope, Delivery)>) -> bool {
         let mut inner = self.inner.lock();
         if !inner.closed && !inner.queue.is_empty() {
             inner.take_into(batch);
@@ -379,6 +405,11 @@ impl Mailbox {
         }
     }
 
+    /// Takes the next envelope if one is queued.
+    pub(crate) fn try_pop(&self) -> Option<Envelope> {
+        self.inner.lock().pop()
+    }
+
     /// Takes the next envelope, or registers the task to be woken when one arrives.
     pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Envelope> {
         let mut inner = self.inner.lock();
@@ -394,12 +425,13 @@ impl Mailbox {
         }
     }
 
-    /// Makes this mailbox a forwarding entry: from now on ordinary pushes are handed back
-    /// to the deliverer to go to `to` (keeping their sender), so they skip the object.
+    /// Makes this mailbox a stand-in's: from now on ordinary pushes are handed back to
+    /// the deliverer to go to `to` (keeping their sender), so they skip the object.
     /// Control pushes still queue here. `earlier` (envelopes the object took out already,
     /// oldest first), then the ordinary envelopes still queued, are passed to `deliver`
-    /// first, under the lock, so no later push overtakes them. `to` must be an address on
-    /// another node: a local object forwarding back here would loop.
+    /// first, under the lock, so no later push overtakes them; `deliver` must not push to
+    /// this mailbox (the caller makes sure `to` does not lead back here, and that no
+    /// handler runs directly meanwhile).
     pub(crate) fn forward_to(
         &self,
         to: Address,
@@ -411,11 +443,10 @@ impl Mailbox {
             deliver(e);
         }
         let queued = std::mem::take(&mut inner.queue);
-        for (e, control) in queued {
-            if control {
-                inner.queue.push_back((e, true));
-            } else {
-                deliver(e);
+        for (e, delivery) in queued {
+            match delivery {
+                Delivery::Control => inner.queue.push_back((e, delivery)),
+                Delivery::Ordinary => deliver(e),
             }
         }
         inner.ordinary = 0;
@@ -425,6 +456,11 @@ impl Mailbox {
     /// Ends forwarding: ordinary pushes queue here again.
     pub(crate) fn stop_forwarding(&self) {
         self.inner.lock().forward = None;
+    }
+
+    /// The address ordinary pushes are forwarded to, if any.
+    pub(crate) fn forwarding(&self) -> Option<Address> {
+        self.inner.lock().forward
     }
 
     /// Refuses further pushes and returns whatever was still queued.
@@ -488,7 +524,10 @@ mod tests {
         mb.attach(count.clone());
         allow_direct_runs();
         // Attached busy (the task handles Start first): the message queues.
-        assert!(matches!(mb.offer(envelope(1, false), false), Ok(None)));
+        assert!(matches!(
+            mb.offer(envelope(1, false), Delivery::Ordinary),
+            Ok(None)
+        ));
         let mut batch = VecDeque::new();
         assert!(
             mb.continue_or_release(&mut batch),
@@ -501,21 +540,27 @@ mod tests {
             "nothing more: released"
         );
         // Idle and empty: granted, and busy until released.
-        let granted = mb.offer(envelope(2, false), false).ok().flatten();
+        let granted = mb
+            .offer(envelope(2, false), Delivery::Ordinary)
+            .ok()
+            .flatten();
         assert!(granted.is_some(), "an idle machine is run directly");
         assert!(
-            matches!(mb.offer(envelope(3, false), false), Ok(None)),
+            matches!(mb.offer(envelope(3, false), Delivery::Ordinary), Ok(None)),
             "busy: queued"
         );
         assert!(
-            matches!(mb.offer(envelope(4, false), false), Ok(None)),
+            matches!(mb.offer(envelope(4, false), Delivery::Ordinary), Ok(None)),
             "queued behind #3"
         );
         granted.expect("granted").run();
         mb.release(None); // what a runner does when its handler returns
         assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
         // Released with messages waiting: they stay for the task, in order.
-        assert!(matches!(mb.offer(envelope(5, false), false), Ok(None)));
+        assert!(matches!(
+            mb.offer(envelope(5, false), Delivery::Ordinary),
+            Ok(None)
+        ));
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);
         match mb.poll_acquire(&mut cx, &mut batch) {
@@ -530,7 +575,7 @@ mod tests {
             mb.attach(count.clone());
             let mut b = VecDeque::new();
             mb.continue_or_release(&mut b);
-            move || matches!(mb.offer(envelope(6, false), false), Ok(None))
+            move || matches!(mb.offer(envelope(6, false), Delivery::Ordinary), Ok(None))
         });
         assert!(other.join().expect("the other thread"));
         assert!(mb.close().is_empty());
@@ -549,7 +594,7 @@ mod tests {
                     let mb = mb.clone();
                     move || {
                         std::thread::sleep(std::time::Duration::from_micros(50));
-                        assert!(mb.push(envelope(1, false), false).is_ok());
+                        assert!(mb.push(envelope(1, false), Delivery::Ordinary).is_ok());
                     }
                 });
                 let began = Instant::now();
@@ -572,7 +617,7 @@ mod tests {
                 assert!(Instant::now() >= short);
                 // A message already queued is taken without waiting, and counts as busy.
                 SPIN_WORTHWHILE.set(false);
-                assert!(mb.push(envelope(2, false), false).is_ok());
+                assert!(mb.push(envelope(2, false), Delivery::Ordinary).is_ok());
                 assert!(mb.pop_blocking(None).is_some());
                 assert!(SPIN_WORTHWHILE.get());
             }
@@ -584,9 +629,9 @@ mod tests {
     #[test]
     fn forwarding_keeps_the_order_and_leaves_control_messages_queued() {
         let mb = Mailbox::new(8);
-        assert!(mb.push(envelope(2, false), false).is_ok());
-        assert!(mb.push(envelope(3, true), true).is_ok());
-        assert!(mb.push(envelope(4, false), false).is_ok());
+        assert!(mb.push(envelope(2, false), Delivery::Ordinary).is_ok());
+        assert!(mb.push(envelope(3, true), Delivery::Control).is_ok());
+        assert!(mb.push(envelope(4, false), Delivery::Ordinary).is_ok());
         let next = Address::from_parts(7, 1);
         let mut forwarded = Vec::new();
         mb.forward_to(next, vec![envelope(1, false)], |e| {
@@ -597,7 +642,7 @@ mod tests {
             vec![1, 2, 4],
             "earlier first, then queued, in order"
         );
-        match mb.push(envelope(5, false), false) {
+        match mb.push(envelope(5, false), Delivery::Ordinary) {
             Err(Refused::Forward(e, to)) => {
                 assert_eq!(to, next);
                 assert_eq!(e.sender().object(), 5);
@@ -605,7 +650,7 @@ mod tests {
             _ => panic!("an ordinary push after forward_to must be handed back"),
         }
         assert!(
-            mb.push(envelope(6, true), true).is_ok(),
+            mb.push(envelope(6, true), Delivery::Control).is_ok(),
             "control still queues"
         );
         let mut batch = VecDeque::new();
@@ -613,7 +658,10 @@ mod tests {
         let kept: Vec<u64> = batch.iter().map(|(e, _)| e.sender().object()).collect();
         assert_eq!(kept, vec![3, 6]);
         mb.stop_forwarding();
-        assert!(mb.push(envelope(7, false), false).is_ok(), "queues again");
+        assert!(
+            mb.push(envelope(7, false), Delivery::Ordinary).is_ok(),
+            "queues again"
+        );
         assert_eq!(mb.len(), 1);
     }
 }

@@ -20,7 +20,6 @@ mod envelope;
 pub(crate) mod mailbox;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
@@ -29,7 +28,9 @@ use parking_lot::RwLock;
 pub use envelope::Envelope;
 use mailbox::{Granted, Mailbox, Refused};
 
-use crate::address::{local_node, Address};
+use crate::address::{local_node, Address, BuildAddressHasher};
+use crate::message::{AnyMessage, Message};
+use crate::standard::{Returned, Stop};
 
 /// The default mailbox capacity: ordinary messages queued before sends are refused.
 pub const DEFAULT_CAPACITY: usize = 65_536;
@@ -55,6 +56,15 @@ pub enum SendError {
         /// The undelivered message's type.
         type_name: &'static str,
     },
+    /// The address stands in for another that stands in for another ... more than
+    /// eight times over (most likely a loop of stand-ins).
+    #[error("stand-ins from {to} go round in a loop; `{type_name}` not delivered")]
+    StandInLoop {
+        /// The address first sent to.
+        to: Address,
+        /// The undelivered message's type.
+        type_name: &'static str,
+    },
     /// The address is on another node and no route leads there.
     #[error("no route to {to}; `{type_name}` not delivered")]
     NoRoute {
@@ -64,6 +74,47 @@ pub enum SendError {
         type_name: &'static str,
     },
 }
+
+/// How a delivery treats the receiver's mailbox.
+///
+/// The rule is decided in one place, [`Delivery::of`]: the runtime's own messages that an
+/// object must never miss — `Stop` and `Returned` — are *control* deliveries; everything
+/// else a program sends is *ordinary*. The runtime also delivers its timers and notices
+/// (`Overloaded` notices, a link's `Accepted`/`Connected`/`Closed`, `Listening`) as
+/// control, through [`Postbox::notify`](crate::object::Postbox::notify).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Counts against the receiver's capacity (refused when its mailbox is full) and goes
+    /// on to the object a stand-in stands for (see [`Core::stand_in_for`](crate::Core::stand_in_for)).
+    Ordinary,
+    /// Always queued, never refused for capacity, and kept by a stand-in for itself: so
+    /// shutdown and bookkeeping can never be lost to a full queue.
+    Control,
+}
+
+impl Delivery {
+    /// The delivery of a message of type `T` (decided at compile time).
+    pub fn of_type<T: Message>() -> Self {
+        let id = std::any::TypeId::of::<T>();
+        if id == std::any::TypeId::of::<Stop>() || id == std::any::TypeId::of::<Returned>() {
+            Delivery::Control
+        } else {
+            Delivery::Ordinary
+        }
+    }
+
+    /// The delivery of `message`, whatever its type.
+    pub fn of(message: &AnyMessage) -> Self {
+        if message.is::<Stop>() || message.is::<Returned>() {
+            Delivery::Control
+        } else {
+            Delivery::Ordinary
+        }
+    }
+}
+
+/// How many stand-ins one delivery may pass through before it is refused as a loop.
+pub(crate) const MAX_STAND_IN_HOPS: usize = 8;
 
 /// Carries envelopes addressed to other nodes; installed by the networking layer.
 pub trait Router: Send + Sync + 'static {
@@ -131,25 +182,7 @@ impl Stats {
     }
 }
 
-/// Multiplicative hashing of object numbers (sequential integers).
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8 | u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type Shard = RwLock<HashMap<u64, Arc<Mailbox>, BuildHasherDefault<IdHasher>>>;
+type Shard = RwLock<HashMap<u64, Arc<Mailbox>, BuildAddressHasher>>;
 const SHARDS: usize = 64;
 
 /// The object table: object number to mailbox, sharded to keep senders apart.
@@ -178,10 +211,10 @@ impl Table {
         &self,
         id: u64,
         envelope: Envelope,
-        control: bool,
+        delivery: Delivery,
     ) -> Result<Option<Granted>, Refused> {
         match self.shard(id).read().get(&id) {
-            Some(mb) => mb.offer(envelope, control),
+            Some(mb) => mb.offer(envelope, delivery),
             None => Err(Refused::Closed(envelope)),
         }
     }
@@ -260,52 +293,84 @@ impl Node {
         &self.stats
     }
 
-    /// Delivers an envelope; `control` deliveries ignore mailbox capacity.
-    pub(crate) fn deliver(&self, envelope: Envelope, control: bool) -> Result<(), SendError> {
-        let to = envelope.to;
-        if to.node() != local_node() {
-            if to.is_null() {
-                return Err(self.undeliverable(&envelope));
+    /// Delivers an envelope: to its object's mailbox (or straight into an idle
+    /// machine's handler), through any stand-ins, or to the router for other nodes.
+    pub(crate) fn deliver(
+        &self,
+        mut envelope: Envelope,
+        delivery: Delivery,
+    ) -> Result<(), SendError> {
+        let first = envelope.to;
+        for _ in 0..=MAX_STAND_IN_HOPS {
+            let to = envelope.to;
+            if to.node() != local_node() {
+                return self.route(envelope);
             }
-            let router = self.router.read().clone();
-            return match router {
-                Some(r) => r.route(envelope),
-                None => {
-                    self.stats.undeliverable();
-                    Err(SendError::NoRoute {
-                        to,
-                        type_name: envelope.type_name(),
-                    })
+            match self.table.offer(to.object(), envelope, delivery) {
+                Ok(None) => return Ok(()),
+                Ok(Some(granted)) => {
+                    granted.run();
+                    return Ok(());
                 }
-            };
+                Err(Refused::Closed(e)) => return Err(self.undeliverable(&e)),
+                Err(Refused::Forward(mut e, next)) => {
+                    e.to = next;
+                    envelope = e;
+                }
+                Err(Refused::Full(e)) => {
+                    self.stats.refused_full();
+                    let capacity = self
+                        .table
+                        .shard(to.object())
+                        .read()
+                        .get(&to.object())
+                        .map(|m| m.capacity())
+                        .unwrap_or(0);
+                    return Err(SendError::Full {
+                        to,
+                        type_name: e.type_name(),
+                        capacity,
+                    });
+                }
+            }
         }
-        match self.table.offer(to.object(), envelope, control) {
-            Ok(None) => Ok(()),
-            Ok(Some(granted)) => {
-                granted.run();
-                Ok(())
-            }
-            Err(Refused::Closed(e)) => Err(self.undeliverable(&e)),
-            Err(Refused::Forward(mut e, next)) => {
-                e.to = next;
-                self.deliver(e, control)
-            }
-            Err(Refused::Full(e)) => {
-                self.stats.refused_full();
-                let capacity = self
-                    .table
-                    .shard(to.object())
-                    .read()
-                    .get(&to.object())
-                    .map(|m| m.capacity())
-                    .unwrap_or(0);
-                Err(SendError::Full {
-                    to,
-                    type_name: e.type_name(),
-                    capacity,
+        self.stats.undeliverable();
+        tracing::warn!(target: "strata::send", to = %first, message = envelope.type_name(), "stand-ins go round in a loop");
+        Err(SendError::StandInLoop {
+            to: first,
+            type_name: envelope.type_name(),
+        })
+    }
+
+    /// Hands an envelope for another node to the router.
+    fn route(&self, envelope: Envelope) -> Result<(), SendError> {
+        if envelope.to.is_null() {
+            return Err(self.undeliverable(&envelope));
+        }
+        let router = self.router.read().clone();
+        match router {
+            Some(r) => r.route(envelope),
+            None => {
+                self.stats.undeliverable();
+                Err(SendError::NoRoute {
+                    to: envelope.to,
+                    type_name: envelope.type_name(),
                 })
             }
         }
+    }
+
+    /// The stand-in `address` forwards to, if any.
+    pub(crate) fn forwarding_of(&self, address: Address) -> Option<Address> {
+        if !address.is_local() {
+            return None;
+        }
+        let id = address.object();
+        self.table
+            .shard(id)
+            .read()
+            .get(&id)
+            .and_then(|m| m.forwarding())
     }
 
     fn undeliverable(&self, e: &Envelope) -> SendError {
@@ -328,8 +393,23 @@ impl Node {
     }
 }
 
+/// Delivers an envelope that arrived from another node (a link's reader calls this for
+/// every message frame): the delivery is decided by the message's type, as for a local
+/// send.
+pub(crate) fn arrive(envelope: Envelope) -> Result<(), SendError> {
+    let delivery = Delivery::of(&envelope.message);
+    node().deliver(envelope, delivery)
+}
+
+/// Answers `sender` on behalf of `receiver`, which cannot take what it was sent (a link
+/// that cannot carry a message tells its local sender so): a control delivery, so the
+/// answer is never lost to a full mailbox.
+pub(crate) fn answer_for(receiver: Address, sender: Address, message: AnyMessage) {
+    let _ = node().deliver(Envelope::new(receiver, sender, message), Delivery::Control);
+}
+
 /// Installs the router for addresses of other nodes (the networking layer does this).
-pub fn set_router(router: Arc<dyn Router>) {
+pub(crate) fn set_router(router: Arc<dyn Router>) {
     *node().router.write() = Some(router);
 }
 

@@ -1,4 +1,4 @@
-//! Process lifecycle: run a top object as the whole program.
+//! Programs: run a top object as the whole process.
 //!
 //! [`main`] sets up logging, creates the top object, turns Ctrl-C and SIGTERM into
 //! [`Stop`] for it, waits for it to return, then stops every object still running (waiting
@@ -17,29 +17,29 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::message::AnyMessage;
-use crate::object::{Spawn, ThreadContext};
+use crate::object::{Postbox, Spawn, ThreadContext};
 use crate::runtime::{self, node};
-use crate::standard::{Aborted, Stop};
+use crate::standard::Aborted;
 
 /// How [`main_with`] runs the program.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct ProgramSettings {
     /// How long objects still running after the top returns get to end after `Stop`.
     pub grace: Duration,
     /// The log filter; `None` reads `--log=LEVEL`, `STRATA_LOG` or `RUST_LOG`.
     pub log: Option<String>,
 }
 
-impl Default for Settings {
+impl Default for ProgramSettings {
     fn default() -> Self {
-        Settings {
+        ProgramSettings {
             grace: Duration::from_secs(3),
             log: None,
         }
     }
 }
 
-/// Runs `top` as the program with default [`Settings`]; returns the exit status.
+/// Runs `top` as the program with default [`ProgramSettings`]; returns the exit status.
 ///
 /// ```no_run
 /// use strata::prelude::*;
@@ -48,14 +48,14 @@ impl Default for Settings {
 /// }
 /// ```
 pub fn main<O: Spawn>(top: O) -> ExitCode {
-    main_with(top, Settings::default())
+    main_with(top, ProgramSettings::default())
 }
 
 /// Runs `top` as the program; returns the exit status.
-pub fn main_with<O: Spawn>(top: O, settings: Settings) -> ExitCode {
+pub fn main_with<O: Spawn>(top: O, settings: ProgramSettings) -> ExitCode {
     match run_program(top, &settings) {
         Ok((value, signal)) => {
-            if AS_CHILD.load(Ordering::SeqCst) && !value.is_fault() {
+            if super::link::is_child() && !value.is_fault() {
                 // The parent's `Process` object decodes the value from this line.
                 match crate::message::codec::to_json(&value) {
                     Ok(json) => println!("{json}"),
@@ -68,15 +68,12 @@ pub fn main_with<O: Spawn>(top: O, settings: Settings) -> ExitCode {
     }
 }
 
-/// Set when this program runs as a child of a strata `Process` object.
-static AS_CHILD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
 /// Runs `top` as the program and returns its value and the signal (0 for none) that
 /// stopped it, after stopping every other object. `Err` carries the exit status of a
 /// program that could not start (a bad log filter).
 pub(crate) fn run_program<O: Spawn>(
     top: O,
-    settings: &Settings,
+    settings: &ProgramSettings,
 ) -> Result<(AnyMessage, i32), ExitCode> {
     let filter = settings
         .log
@@ -87,51 +84,15 @@ pub(crate) fn run_program<O: Spawn>(
         return Err(ExitCode::from(2));
     }
     let mut cx = ThreadContext::attach();
-    let me = cx.address();
     let signalled = Arc::new(AtomicI32::new(0));
     let signals = install_signals();
     let top = cx.create(top);
-    watch_signals(signals, me, top, signalled.clone());
-    connect_to_parent(&mut cx, top);
+    watch_signals(signals, cx.postbox(), top, signalled.clone());
+    super::link::child_end(&mut cx, top);
 
     let value = cx.wait_for(top);
-    stop_everything(me, settings.grace);
+    stop_everything(&cx, settings.grace);
     Ok((value, signalled.load(Ordering::SeqCst)))
-}
-
-/// In a child started by [`Process`](crate::process::Process): opens the private link to
-/// the parent, so that messages sent to the parent's `Process` object reach `top`.
-fn connect_to_parent(cx: &mut ThreadContext, top: crate::Address) {
-    use crate::net::link::{self, LinkSettings, Role};
-    let Some(stream) = crate::process::link_to_parent() else {
-        return;
-    };
-    AS_CHILD.store(true, Ordering::SeqCst);
-    let settings = LinkSettings {
-        notify_owner: false,
-        max_frame: crate::process::PRIVATE_MAX_FRAME,
-        ..LinkSettings::default()
-    };
-    cx.create(crate::object::Async::new(
-        move |mut lcx: crate::AsyncContext| async move {
-            match link::run(
-                &mut lcx,
-                stream,
-                Role::Connecting,
-                top,
-                "parent".into(),
-                settings,
-            )
-            .await
-            {
-                Ok(closed) => AnyMessage::new(closed),
-                Err(reason) => {
-                    tracing::warn!(target: "strata::process", %reason, "no link to the parent");
-                    AnyMessage::new(crate::standard::Faulted::new(reason))
-                }
-            }
-        },
-    ));
 }
 
 type Signals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);
@@ -140,7 +101,7 @@ type Signals = (tokio::signal::unix::Signal, tokio::signal::unix::Signal);
 /// until [`watch_signals`] reads them.
 fn install_signals() -> Option<Signals> {
     use tokio::signal::unix::{signal, SignalKind};
-    let _runtime = node().handle().enter();
+    let _runtime = runtime::handle().enter();
     match (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
@@ -155,14 +116,14 @@ fn install_signals() -> Option<Signals> {
 
 fn watch_signals(
     signals: Option<Signals>,
-    me: crate::Address,
+    postbox: Postbox,
     top: crate::Address,
     signalled: Arc<AtomicI32>,
 ) {
     let Some((mut int, mut term)) = signals else {
         return;
     };
-    node().handle().spawn(async move {
+    runtime::handle().spawn(async move {
         loop {
             let signo = tokio::select! {
                 _ = int.recv() => libc::SIGINT,
@@ -173,14 +134,14 @@ fn watch_signals(
                 std::process::exit(128 + signo);
             }
             tracing::info!(target: "strata::object", signal = signo, "signal received, stopping");
-            let stop = crate::runtime::Envelope::new(me, top, AnyMessage::new(Stop));
-            let _ = node().deliver(stop, true);
+            postbox.stop(top);
         }
     });
 }
 
 /// Sends Stop to every object still running and waits up to `grace` for them to end.
-fn stop_everything(me: crate::Address, grace: Duration) {
+fn stop_everything(cx: &ThreadContext, grace: Duration) {
+    let me = cx.address();
     let others = || {
         node()
             .addresses()
@@ -194,10 +155,7 @@ fn stop_everything(me: crate::Address, grace: Duration) {
     }
     tracing::debug!(target: "strata::object", objects = left.len(), "stopping objects still running");
     for a in left {
-        let _ = node().deliver(
-            crate::runtime::Envelope::new(me, a, AnyMessage::new(Stop)),
-            true,
-        );
+        cx.stop(a);
     }
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {

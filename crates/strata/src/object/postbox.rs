@@ -1,0 +1,148 @@
+//! Postboxes: sending as an object from anywhere.
+//!
+//! Inside a handler an object sends through its context ([`Core::send`](super::Core::send)
+//! and friends). Code that runs *beside* the object — a task it spawned, a worker thread,
+//! a callback handed to a library, a connection of a server — takes a [`Postbox`] from the
+//! context ([`Core::postbox`](super::Core::postbox)) and sends through that: the same
+//! sender address, the same refusal rules (a full mailbox is never a silent drop: the
+//! object receives an `Overloaded` notice, once per refusing receiver until it reads it),
+//! the same send trace. A postbox is cheap to clone and `Send + Sync`.
+//!
+//! ```
+//! use strata::prelude::*;
+//!
+//! let mut cx = ThreadContext::attach();
+//! let me = cx.address();
+//! let postbox = cx.postbox();
+//! std::thread::spawn(move || postbox.send(me, 7u32)).join().unwrap();
+//! let e = cx.input();
+//! assert_eq!(e.sender(), me); // sent as this object
+//! assert_eq!(e.take::<u32>().unwrap(), 7);
+//! ```
+
+use std::sync::Arc;
+
+use crate::message::{AnyMessage, Message};
+use crate::runtime::mailbox::Mailbox;
+use crate::runtime::{node, Delivery, Envelope, SendError};
+use crate::standard::{Overloaded, Stop};
+use crate::Address;
+
+/// A cloneable handle that sends as one object, from any thread or task; see the
+/// [module docs](self).
+#[derive(Clone)]
+pub struct Postbox {
+    address: Address,
+    mailbox: Arc<Mailbox>,
+}
+
+impl std::fmt::Debug for Postbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Postbox").field(&self.address).finish()
+    }
+}
+
+impl Postbox {
+    pub(crate) fn new(address: Address, mailbox: Arc<Mailbox>) -> Self {
+        Postbox { address, mailbox }
+    }
+
+    /// The address messages are sent from.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// Sends a message (see [`Core::send`](super::Core::send)).
+    pub fn send<T: Message>(&self, to: Address, message: T) {
+        self.post(
+            to,
+            AnyMessage::new(message),
+            self.address,
+            Delivery::of_type::<T>(),
+        );
+    }
+
+    /// Sends a message whose type is known only at run time.
+    pub fn send_any(&self, to: Address, message: AnyMessage) {
+        let delivery = Delivery::of(&message);
+        self.post(to, message, self.address, delivery);
+    }
+
+    /// Sends a message whose replies go to `return_address` instead of this object.
+    pub fn send_from<T: Message>(&self, to: Address, message: T, return_address: Address) {
+        self.post(
+            to,
+            AnyMessage::new(message),
+            return_address,
+            Delivery::of_type::<T>(),
+        );
+    }
+
+    /// Sends a message and reports a refusal to the caller instead of as a message.
+    pub fn try_send<T: Message>(&self, to: Address, message: T) -> Result<(), SendError> {
+        self.try_send_any(to, AnyMessage::new(message))
+    }
+
+    /// [`try_send`](Self::try_send) for a message whose type is known only at run time.
+    pub fn try_send_any(&self, to: Address, message: AnyMessage) -> Result<(), SendError> {
+        let delivery = Delivery::of(&message);
+        trace_send(self.address, to, &message);
+        node().deliver(Envelope::new(self.address, to, message), delivery)
+    }
+
+    /// Sends a *notice*: a message the receiver must not miss because its mailbox is full
+    /// (a link's `Accepted` and `Closed`, a listener's `Listening`). It is a
+    /// [`Delivery::Control`] delivery: never refused for capacity, and kept by a stand-in
+    /// for itself rather than passed on.
+    pub fn notify<T: Message>(&self, to: Address, message: T) {
+        self.post(
+            to,
+            AnyMessage::new(message),
+            self.address,
+            Delivery::Control,
+        );
+    }
+
+    /// Sends [`Stop`] to an object.
+    pub fn stop(&self, to: Address) {
+        self.send(to, Stop);
+    }
+
+    /// The one way every object sends: `message` to `to`, replies to `from`, delivered
+    /// as `delivery`. A refusal for capacity queues one `Overloaded` notice for this
+    /// object (until it reads it, further refusals by the same receiver are only counted
+    /// and logged); other refusals are counted and logged by the runtime.
+    pub fn post(&self, to: Address, message: AnyMessage, from: Address, delivery: Delivery) {
+        post(self.address, &self.mailbox, to, message, from, delivery);
+    }
+}
+
+/// [`Postbox::post`] for an object's own context (no handle to clone).
+pub(crate) fn post(
+    me: Address,
+    mailbox: &Mailbox,
+    to: Address,
+    message: AnyMessage,
+    from: Address,
+    delivery: Delivery,
+) {
+    trace_send(from, to, &message);
+    match node().deliver(Envelope::new(from, to, message), delivery) {
+        Ok(()) => {}
+        Err(e @ SendError::Full { .. }) => {
+            if mailbox.note_overload_notice(to) {
+                tracing::warn!(target: "strata::send", from = %me, error = %e, "message refused");
+                let reason = format!("{e} (later refusals are counted until this notice is read)");
+                let notice = Envelope::new(to, me, AnyMessage::new(Overloaded::new(reason)));
+                let _ = mailbox.push(notice, Delivery::Control);
+            } else {
+                tracing::debug!(target: "strata::send", from = %me, error = %e, "message refused");
+            }
+        }
+        Err(_) => {}
+    }
+}
+
+pub(crate) fn trace_send(from: Address, to: Address, message: &AnyMessage) {
+    tracing::trace!(target: "strata::send", from = %from, to = %to, message = message.type_name(), "send");
+}
