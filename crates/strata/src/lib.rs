@@ -54,9 +54,8 @@ pub use address::Address;
 pub use lifecycle::{main, main_with, Settings};
 pub use message::{AnyMessage, Fault, Message};
 pub use object::{
-    AnyObject, Async, AsyncContext, Context, Core, IntoValue, Machine, Options, Recipe, Selection,
-    Spawn,
-    Thread, ThreadContext, Threaded,
+    AnyObject, Async, AsyncContext, Context, Core, FromEnvelope, IntoValue, Machine, Options,
+    Recipe, Selection, Spawn, Thread, ThreadContext, Threaded,
 };
 pub use request::{Concurrently, Delay, GetResponse};
 pub use runtime::{Envelope, SendError};

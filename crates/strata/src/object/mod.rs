@@ -28,7 +28,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use machine::{Context, Machine, Threaded};
+pub use machine::{Context, FromEnvelope, Machine, Threaded};
 pub use recipe::Recipe;
 pub use task::{Async, AsyncContext};
 pub use thread::{Thread, ThreadContext};
