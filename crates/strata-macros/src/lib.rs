@@ -11,7 +11,7 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{
     parse_macro_input, Data, DeriveInput, Expr, FnArg, ImplItem, ItemImpl, Lit, Meta, Pat,
-    ReturnType, Token, Type,
+    ReturnType, Token,
 };
 
 /// Derives `strata::message::Message`.
@@ -116,11 +116,27 @@ fn derive_message_impl(input: DeriveInput) -> syn::Result<Tokens> {
 /// Turns an `impl` block into a machine: one handler per message type.
 ///
 /// Every method of the form `fn name(&mut self, cx: &mut Context<Self>, m: T)` is a handler
-/// for messages of type `T`; other methods are left alone. Handlers are tried in source
-/// order. A handler that returns a value replies with it. Special parameter types:
-/// `Envelope` (anything, with its sender), `AnyMessage` (anything) and `AnyFault` (any
-/// fault). With `#[machine(state = field)]` the machine is a state machine and a handler
-/// may carry `#[when(Pattern)]`: it runs only while `self.field` matches the pattern.
+/// for what its parameter type `T` accepts; other methods are left alone. `T` is any type
+/// implementing `strata::FromEnvelope`: a message type (the handler takes messages of that
+/// type), `Envelope` (anything, with its sender), `AnyMessage` (anything) or `AnyFault`
+/// (any fault). What a parameter takes is decided by that trait, not by the type's name.
+/// Handlers are tried in source order, so put catch-alls last; a message no handler takes
+/// goes to `Machine::unhandled`. A handler that returns a value replies with it.
+///
+/// Guards narrow a handler further; when a guard does not hold, the message goes on to the
+/// next handler (then `unhandled`), as if this one did not exist:
+///
+/// * `#[when(Pattern)]`, with `#[machine(state = field)]`: the handler runs only while
+///   `self.field` matches the pattern (a state machine).
+/// * `#[guard(expression)]`: the handler runs only when the `bool` expression is true.
+///   In scope: `self`, `cx`, `sender` (the `Address` that sent the message) and
+///   `envelope` (a `&Envelope`, before the message is taken out). For example
+///   `#[guard(sender == cx.address())]` (from this machine itself, such as its own
+///   timers), `#[guard(sender == self.load)]` (from one child), or
+///   `#[guard(!self.workers.contains(&sender))]`. Several `#[guard]`s must all hold.
+///
+/// A guard is evaluated only when the parameter type accepts the message (and the state
+/// matches), so it can be as specific as it likes. Keep guards free of side effects.
 #[proc_macro_attribute]
 pub fn machine(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item = parse_macro_input!(item as ItemImpl);
@@ -129,18 +145,58 @@ pub fn machine(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
-enum Catch {
-    Typed(Box<Type>),
-    Envelope,
-    Any,
-    Fault,
+/// True when `tokens` name any of `names` (so a handler's parameter type written with
+/// them differs between instantiations of a generic machine).
+fn mentions(tokens: Tokens, names: &[syn::Ident]) -> bool {
+    tokens.into_iter().any(|tree| match tree {
+        proc_macro2::TokenTree::Ident(ident) => names.contains(&ident),
+        proc_macro2::TokenTree::Group(group) => mentions(group.stream(), names),
+        _ => false,
+    })
 }
 
-fn last_ident(ty: &Type) -> Option<String> {
-    match ty {
-        Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
-        _ => None,
+/// The names a handler's parameter type may depend on in a generic `impl`: its type and
+/// const parameters, and `Self`.
+fn generic_names(generics: &syn::Generics) -> Vec<syn::Ident> {
+    let mut names: Vec<syn::Ident> = generics
+        .type_params()
+        .map(|p| p.ident.clone())
+        .chain(generics.const_params().map(|p| p.ident.clone()))
+        .collect();
+    if !generics.params.is_empty() {
+        names.push(format_ident!("Self"));
     }
+    names
+}
+
+/// What `#[when]` and `#[guard]` on one handler asked for.
+#[derive(Default)]
+struct Guards {
+    state: Option<Pat>,
+    exprs: Vec<Expr>,
+}
+
+/// Takes `#[when]` and `#[guard]` off `attrs`, leaving the others.
+fn take_guards(attrs: &mut Vec<syn::Attribute>) -> syn::Result<Guards> {
+    let mut guards = Guards::default();
+    let mut kept = Vec::new();
+    for a in attrs.drain(..) {
+        if a.path().is_ident("when") {
+            if guards.state.is_some() {
+                return Err(syn::Error::new(
+                    a.span(),
+                    "one #[when] per handler: join the states with `|`",
+                ));
+            }
+            guards.state = Some(a.parse_args_with(Pat::parse_multi_with_leading_vert)?);
+        } else if a.path().is_ident("guard") {
+            guards.exprs.push(a.parse_args::<Expr>()?);
+        } else {
+            kept.push(a);
+        }
+    }
+    *attrs = kept;
+    Ok(guards)
 }
 
 fn machine_impl(attr: Tokens, mut item: ItemImpl) -> syn::Result<Tokens> {
@@ -173,27 +229,23 @@ fn machine_impl(attr: Tokens, mut item: ItemImpl) -> syn::Result<Tokens> {
         ));
     }
 
+    let generic = generic_names(&item.generics);
     let mut arms = Vec::new();
-    let mut registers = Vec::new();
+    // Registrations the same for every instantiation, and those that depend on the
+    // machine's generic parameters.
+    let mut registers_once = Vec::new();
+    let mut registers_each = Vec::new();
+    let mut any_guard = false;
     for it in &mut item.items {
         let ImplItem::Fn(f) = it else { continue };
-        let mut guard: Option<Pat> = None;
-        let mut kept = Vec::new();
-        for a in f.attrs.drain(..) {
-            if a.path().is_ident("when") {
-                guard = Some(a.parse_args_with(Pat::parse_multi_with_leading_vert)?);
-            } else {
-                kept.push(a);
-            }
-        }
-        f.attrs = kept;
+        let guards = take_guards(&mut f.attrs)?;
         let inputs: Vec<_> = f.sig.inputs.iter().collect();
         let is_handler = inputs.len() == 3 && matches!(inputs[0], FnArg::Receiver(_));
         if !is_handler {
-            if let Some(g) = guard {
+            if guards.state.is_some() || !guards.exprs.is_empty() {
                 return Err(syn::Error::new(
-                    g.span(),
-                    "#[when] goes on a handler: fn(&mut self, cx: &mut Context<Self>, msg: T)",
+                    f.sig.ident.span(),
+                    "#[when] and #[guard] go on a handler: fn(&mut self, cx: &mut Context<Self>, msg: T)",
                 ));
             }
             continue;
@@ -201,102 +253,154 @@ fn machine_impl(attr: Tokens, mut item: ItemImpl) -> syn::Result<Tokens> {
         let FnArg::Typed(msg) = inputs[2] else {
             unreachable!()
         };
-        let ty = (*msg.ty).clone();
-        let catch = match last_ident(&ty).as_deref() {
-            Some("Envelope") => Catch::Envelope,
-            Some("AnyMessage") => Catch::Any,
-            Some("AnyFault") => Catch::Fault,
-            _ => Catch::Typed(Box::new(ty)),
-        };
-        let guard_expr = match (&guard, &state_field) {
-            (Some(p), Some(field)) => quote!(::std::matches!(self.#field, #p)),
+        let ty = &*msg.ty;
+        let param = quote!(<#ty as ::strata::FromEnvelope>);
+        let register = quote!(#param::register(););
+        if mentions(quote!(#ty), &generic) {
+            registers_each.push(register);
+        } else {
+            registers_once.push(register);
+        }
+        let and_state = match (&guards.state, &state_field) {
+            (Some(p), Some(field)) => Some(quote!(&&::std::matches!(self.#field, #p))),
             (Some(p), None) => {
                 return Err(syn::Error::new(
                     p.span(),
                     "#[when] needs the state field: write #[machine(state = field)]",
                 ))
             }
-            (None, _) => quote!(),
+            (None, _) => None,
         };
         let name = &f.sig.ident;
         let returns = !matches!(f.sig.output, ReturnType::Default);
-        let call = |arg: Tokens| {
-            if returns {
-                quote! {{
-                    let __value = self.#name(cx, #arg);
-                    cx.reply(__value);
-                    return;
-                }}
-            } else {
-                quote! {{ self.#name(cx, #arg); return; }}
+        let call = if returns {
+            quote! {
+                let __value = self.#name(cx, __m);
+                cx.reply(__value);
+                return;
+            }
+        } else {
+            quote! { self.#name(cx, __m); return; }
+        };
+        let take_and_call = quote! {
+            let __m = #param::from_envelope(envelope);
+            #call
+        };
+        let body = if guards.exprs.is_empty() {
+            take_and_call
+        } else {
+            any_guard = true;
+            let exprs = &guards.exprs;
+            quote! {
+                let __guard: bool = {
+                    let envelope: &::strata::Envelope = &envelope;
+                    #((#exprs))&&*
+                };
+                if __guard {
+                    #take_and_call
+                }
             }
         };
-        let arm = match catch {
-            Catch::Typed(t) => {
-                registers.push(quote!(::strata::message::register::<#t>();));
-                let c = call(quote!(__m));
-                let and_guard = guard.as_ref().map(|_| quote!(&& #guard_expr));
-                quote! {
-                    if __id == ::std::any::TypeId::of::<#t>() #and_guard {
-                        let __m = match envelope.take::<#t>() {
-                            ::std::result::Result::Ok(m) => m,
-                            ::std::result::Result::Err(_) => ::std::unreachable!(),
-                        };
-                        #c
-                    }
-                }
+        arms.push(quote! {
+            if #param::accepts(&envelope, __id) #and_state {
+                #body
             }
-            Catch::Envelope => {
-                let c = call(quote!(envelope));
-                if guard.is_some() {
-                    quote!(if #guard_expr #c)
-                } else {
-                    c
-                }
-            }
-            Catch::Any => {
-                let c = call(quote!(envelope.into_message()));
-                if guard.is_some() {
-                    quote!(if #guard_expr #c)
-                } else {
-                    c
-                }
-            }
-            Catch::Fault => {
-                let c = call(quote!(::strata::AnyFault::from_message(
-                    envelope.into_message()
-                )));
-                let and_guard = guard.as_ref().map(|_| quote!(&& #guard_expr));
-                quote!(if envelope.is_fault() #and_guard #c)
-            }
-        };
-        arms.push(arm);
+        });
     }
 
     let self_ty = &item.self_ty;
     let (impl_g, _, where_c) = item.generics.split_for_impl();
-    // A non-generic machine registers its handler types once per process; a generic one
-    // (whose function-local static would be shared by every instantiation) each start.
-    let registration = if item.generics.params.is_empty() {
+    // Types that are the same for every instantiation register once per process (a
+    // function-local static is shared by all instantiations of a generic machine); the
+    // others each time the machine starts.
+    let once = (!registers_once.is_empty()).then(|| {
         quote! {
             static REGISTERED: ::std::sync::Once = ::std::sync::Once::new();
-            REGISTERED.call_once(|| { #(#registers)* });
+            REGISTERED.call_once(|| { #(#registers_once)* });
         }
-    } else {
-        quote! { #(#registers)* }
-    };
+    });
+    let sender = any_guard.then(|| quote!(let sender: ::strata::Address = envelope.sender();));
     Ok(quote! {
         #item
         impl #impl_g ::strata::Machine for #self_ty #where_c {
             #[allow(unreachable_code, unused_variables, clippy::needless_return)]
             fn receive(&mut self, cx: &mut ::strata::Context<Self>, envelope: ::strata::Envelope) {
                 let __id = envelope.message().type_id();
+                #sender
                 #(#arms)*
                 ::strata::Machine::unhandled(self, cx, envelope)
             }
             fn register_types() {
-                #registration
+                #once
+                #(#registers_each)*
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(impl_block: ItemImpl) -> Vec<syn::Ident> {
+        generic_names(&impl_block.generics)
+    }
+
+    #[test]
+    fn a_parameter_type_depends_on_the_generics_it_names() {
+        let generic = names(syn::parse_quote!(
+            impl<T: Message, const N: usize> M<T, N> {}
+        ));
+        let depends = |ty: syn::Type| mentions(quote!(#ty), &generic);
+        assert!(depends(syn::parse_quote!(T)));
+        assert!(depends(syn::parse_quote!(Vec<Option<T>>)));
+        assert!(depends(syn::parse_quote!([u8; N])));
+        assert!(depends(syn::parse_quote!(<Self as Tr>::Item)));
+        assert!(!depends(syn::parse_quote!(Start)));
+        assert!(!depends(syn::parse_quote!(crate::module::Ticket)));
+        assert!(!depends(syn::parse_quote!(Vec<Tally>)));
+    }
+
+    #[test]
+    fn a_plain_impl_has_no_generic_names() {
+        assert!(names(syn::parse_quote!(impl M {})).is_empty());
+    }
+
+    #[test]
+    fn guards_are_taken_off_and_other_attributes_kept() {
+        let mut f: syn::ImplItemFn = syn::parse_quote! {
+            #[doc = "kept"]
+            #[when(S::A | S::B)]
+            #[guard(sender == cx.address())]
+            #[guard(!self.busy)]
+            fn f(&mut self, cx: &mut Context<Self>, m: Ping) {}
+        };
+        let guards = take_guards(&mut f.attrs).unwrap();
+        assert!(guards.state.is_some());
+        assert_eq!(guards.exprs.len(), 2);
+        assert_eq!(f.attrs.len(), 1);
+        assert!(f.attrs[0].path().is_ident("doc"));
+    }
+
+    #[test]
+    fn a_second_when_is_refused() {
+        let mut f: syn::ImplItemFn = syn::parse_quote! {
+            #[when(S::A)]
+            #[when(S::B)]
+            fn f(&mut self, cx: &mut Context<Self>, m: Ping) {}
+        };
+        assert!(take_guards(&mut f.attrs).is_err());
+    }
+
+    #[test]
+    fn dispatch_names_the_trait_not_the_type() {
+        let item: ItemImpl = syn::parse_quote! {
+            impl M {
+                fn a(&mut self, cx: &mut Context<Self>, m: my::Envelope) {}
+            }
+        };
+        let out = machine_impl(Tokens::new(), item).unwrap().to_string();
+        assert!(out.contains("FromEnvelope > :: accepts"), "{out}");
+        assert!(!out.contains("into_message"), "{out}");
+    }
 }

@@ -52,8 +52,8 @@ pub mod standard;
 pub use address::Address;
 pub use message::{AnyMessage, Fault, Message};
 pub use object::{
-    AnyObject, Async, AsyncContext, Context, Core, IntoValue, Machine, Options, Postbox, Recipe,
-    Selection, Spawn, Thread, ThreadContext, Threaded,
+    AnyObject, Async, AsyncContext, Context, Core, FromEnvelope, IntoValue, Machine, Options,
+    Postbox, Recipe, Selection, Spawn, Thread, ThreadContext, Threaded,
 };
 pub use process::{main, main_with, ProgramSettings};
 pub use request::{Concurrently, Delay, GetResponse};

@@ -46,7 +46,7 @@ pub use record::{
 };
 
 use crate::message::AnyMessage;
-use crate::object::{Context, Machine};
+use crate::object::Context;
 use crate::process::Process;
 use crate::runtime::Envelope;
 use crate::standard::{Faulted, Returned, Start, Stop};
@@ -133,49 +133,58 @@ impl<R: crate::Recipe<Kit>> Load<R> {
     }
 }
 
-impl<R: crate::Recipe<Kit>> Machine for Load<R> {
-    fn receive(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
-        let sender = envelope.sender();
-        if envelope.is::<Start>() && sender == cx.address() {
-            let plan = self.kit.plan();
-            if let Some(d) = plan.duration {
-                cx.start(TimeUp, d);
-            }
-            if !self.observer.is_null() {
-                cx.start_repeating(Tick, PROGRESS_EVERY);
-            }
-            for slot in 0..self.kit.plan().clients {
-                self.add_client(cx, slot);
-            }
-        } else if envelope.is::<Returned>() {
-            let Some(slot) = self.slots.remove(&sender) else {
-                return;
-            };
-            if let Ok(Returned { value }) = envelope.take::<Returned>() {
-                // Clients stopped at the end of the run end with `Aborted`: that is no failure.
-                if value.is_fault() && !self.ending {
-                    tracing::warn!(target: "strata::load", client = %sender, ?value, "a client failed");
-                }
-            }
-            if !self.ending && !self.kit.is_over() {
-                self.add_client(cx, slot);
-            } else if !self.ending && self.slots.is_empty() {
-                // The total is reached and every client is done.
-                self.end(cx);
-            }
-            if self.ending {
-                self.finish_if_done(cx);
-            }
-        } else if envelope.is::<Tick>() {
-            cx.send(self.observer, self.kit.recorder().progress(self.elapsed()));
-        } else if envelope.is::<TimeUp>() {
-            self.end(cx);
-        } else if envelope.is::<Stop>() {
-            self.interrupted = true;
-            self.end(cx);
-        } else {
-            tracing::debug!(target: "strata::load", message = envelope.type_name(), "ignored");
+#[crate::machine]
+impl<R: crate::Recipe<Kit>> Load<R> {
+    #[guard(sender == cx.address())]
+    fn start(&mut self, cx: &mut Context<Self>, _: Start) {
+        let plan = self.kit.plan();
+        if let Some(d) = plan.duration {
+            cx.start(TimeUp, d);
         }
+        if !self.observer.is_null() {
+            cx.start_repeating(Tick, PROGRESS_EVERY);
+        }
+        for slot in 0..self.kit.plan().clients {
+            self.add_client(cx, slot);
+        }
+    }
+
+    fn returned(&mut self, cx: &mut Context<Self>, returned: Returned) {
+        let sender = cx.sender();
+        let Some(slot) = self.slots.remove(&sender) else {
+            return;
+        };
+        // Clients stopped at the end of the run end with `Aborted`: that is no failure.
+        let value = returned.value;
+        if value.is_fault() && !self.ending {
+            tracing::warn!(target: "strata::load", client = %sender, ?value, "a client failed");
+        }
+        if !self.ending && !self.kit.is_over() {
+            self.add_client(cx, slot);
+        } else if !self.ending && self.slots.is_empty() {
+            // The total is reached and every client is done.
+            self.end(cx);
+        }
+        if self.ending {
+            self.finish_if_done(cx);
+        }
+    }
+
+    fn tick(&mut self, cx: &mut Context<Self>, _: Tick) {
+        cx.send(self.observer, self.kit.recorder().progress(self.elapsed()));
+    }
+
+    fn time_up(&mut self, cx: &mut Context<Self>, _: TimeUp) {
+        self.end(cx);
+    }
+
+    fn stop(&mut self, cx: &mut Context<Self>, _: Stop) {
+        self.interrupted = true;
+        self.end(cx);
+    }
+
+    fn other(&mut self, _cx: &mut Context<Self>, envelope: Envelope) {
+        tracing::debug!(target: "strata::load", message = envelope.type_name(), "ignored");
     }
 }
 
@@ -186,30 +195,35 @@ pub struct Share {
     load: Address,
 }
 
-impl Machine for Share {
-    fn receive(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
-        let sender = envelope.sender();
-        if envelope.is::<LoadPlan>() {
-            let plan = envelope.take::<LoadPlan>().expect("checked");
-            if !self.load.is_null() {
-                cx.send(sender, Faulted::new("this share is already running a plan"));
-                return;
-            }
-            match Load::new(plan, BasicClient::new) {
-                Ok(load) => self.load = cx.create(load.observed_by(sender)),
-                Err(e) => cx.complete(Faulted::new(e.to_string())),
-            }
-        } else if envelope.is::<Returned>() && sender == self.load {
-            let Returned { value } = envelope.take::<Returned>().expect("checked");
-            cx.complete(value);
-        } else if envelope.is::<Stop>() {
-            if self.load.is_null() {
-                cx.complete(Faulted::new("stopped before a plan arrived"));
-            } else {
-                cx.stop(self.load);
-            }
+#[crate::machine]
+impl Share {
+    fn plan(&mut self, cx: &mut Context<Self>, plan: LoadPlan) {
+        let sender = cx.sender();
+        if !self.load.is_null() {
+            cx.send(sender, Faulted::new("this share is already running a plan"));
+            return;
+        }
+        match Load::new(plan, BasicClient::new) {
+            Ok(load) => self.load = cx.create(load.observed_by(sender)),
+            Err(e) => cx.complete(Faulted::new(e.to_string())),
         }
     }
+
+    #[guard(sender == self.load)]
+    fn load_returned(&mut self, cx: &mut Context<Self>, returned: Returned) {
+        cx.complete(returned.value);
+    }
+
+    fn stop(&mut self, cx: &mut Context<Self>, _: Stop) {
+        if self.load.is_null() {
+            cx.complete(Faulted::new("stopped before a plan arrived"));
+        } else {
+            cx.stop(self.load);
+        }
+    }
+
+    /// Anything else is ignored.
+    fn other(&mut self, _cx: &mut Context<Self>, _: Envelope) {}
 }
 
 /// The whole program of a child process that runs a share of a [`Fleet`]: use it as the
@@ -280,63 +294,73 @@ impl Fleet {
     }
 }
 
-impl Machine for Fleet {
-    fn receive(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
-        let sender = envelope.sender();
-        if envelope.is::<Start>() && sender == cx.address() {
-            self.began = Instant::now();
-            for i in 0..self.processes {
-                let share = match &self.program {
-                    Some(p) => cx.create(p.clone()),
-                    None => cx.create(Share::default()),
-                };
-                cx.send(share, self.plan.share(i, self.processes));
-                self.shares.insert(share, i);
-            }
-        } else if let Some(p) = envelope.get::<LoadProgress>() {
-            self.progress.insert(sender, *p);
-            if !self.observer.is_null() {
-                let sum = self.progress.values().fold(
-                    LoadProgress {
-                        elapsed: self.began.elapsed(),
-                        ..LoadProgress::default()
-                    },
-                    |mut s, p| {
-                        s.ok += p.ok;
-                        s.errors += p.errors;
-                        s
-                    },
-                );
-                cx.send(self.observer, sum);
-            }
-        } else if envelope.is::<Returned>() {
-            let Some(i) = self.shares.remove(&sender) else {
-                return;
+#[crate::machine]
+impl Fleet {
+    #[guard(sender == cx.address())]
+    fn start(&mut self, cx: &mut Context<Self>, _: Start) {
+        self.began = Instant::now();
+        for i in 0..self.processes {
+            let share = match &self.program {
+                Some(p) => cx.create(p.clone()),
+                None => cx.create(Share::default()),
             };
-            let Returned { value } = envelope.take::<Returned>().expect("checked");
-            match value.downcast::<Tally>() {
-                Ok(t) => self.tally.merge(&t),
-                Err(other) => {
-                    let why = describe(&other);
-                    tracing::warn!(target: "strata::load", share = i, %why, "a share ended without a tally");
-                    self.tally.lost.push(format!("share {i}: {why}"));
-                }
-            }
-            if self.shares.is_empty() {
-                cx.complete(std::mem::take(&mut self.tally));
-            }
-        } else if envelope.is::<Faulted>() && self.shares.contains_key(&sender) {
-            // A share refused its plan; it also ends, and its Returned is counted then.
-            tracing::warn!(target: "strata::load", ?envelope, "a share refused its plan");
-        } else if envelope.is::<Stop>() {
-            for &share in self.shares.keys() {
-                cx.stop(share);
-            }
-            if self.shares.is_empty() {
-                cx.complete(std::mem::take(&mut self.tally));
-            }
+            cx.send(share, self.plan.share(i, self.processes));
+            self.shares.insert(share, i);
         }
     }
+
+    fn progress(&mut self, cx: &mut Context<Self>, progress: LoadProgress) {
+        self.progress.insert(cx.sender(), progress);
+        if !self.observer.is_null() {
+            let sum = self.progress.values().fold(
+                LoadProgress {
+                    elapsed: self.began.elapsed(),
+                    ..LoadProgress::default()
+                },
+                |mut s, p| {
+                    s.ok += p.ok;
+                    s.errors += p.errors;
+                    s
+                },
+            );
+            cx.send(self.observer, sum);
+        }
+    }
+
+    fn returned(&mut self, cx: &mut Context<Self>, returned: Returned) {
+        let Some(i) = self.shares.remove(&cx.sender()) else {
+            return;
+        };
+        match returned.value.downcast::<Tally>() {
+            Ok(t) => self.tally.merge(&t),
+            Err(other) => {
+                let why = describe(&other);
+                tracing::warn!(target: "strata::load", share = i, %why, "a share ended without a tally");
+                self.tally.lost.push(format!("share {i}: {why}"));
+            }
+        }
+        if self.shares.is_empty() {
+            cx.complete(std::mem::take(&mut self.tally));
+        }
+    }
+
+    /// A share refused its plan; it also ends, and its `Returned` is counted then.
+    #[guard(self.shares.contains_key(&sender))]
+    fn refused(&mut self, cx: &mut Context<Self>, fault: Faulted) {
+        tracing::warn!(target: "strata::load", share = %cx.sender(), %fault, "a share refused its plan");
+    }
+
+    fn stop(&mut self, cx: &mut Context<Self>, _: Stop) {
+        for &share in self.shares.keys() {
+            cx.stop(share);
+        }
+        if self.shares.is_empty() {
+            cx.complete(std::mem::take(&mut self.tally));
+        }
+    }
+
+    /// Anything else is ignored.
+    fn other(&mut self, _cx: &mut Context<Self>, _: Envelope) {}
 }
 
 fn describe(value: &AnyMessage) -> String {

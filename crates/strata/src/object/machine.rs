@@ -27,6 +27,49 @@
 //! assert_eq!(cx.input().take::<u32>().unwrap(), 1);
 //! ```
 //!
+//! What a handler takes is decided by its parameter type through [`FromEnvelope`]: a
+//! message type takes messages of that type, [`Envelope`] and [`AnyMessage`] take anything
+//! and [`AnyFault`](crate::AnyFault) any fault. Handlers are tried in source order, so
+//! catch-alls go last; what no handler takes goes to [`Machine::unhandled`].
+//!
+//! Guards narrow a handler: `#[when(Pattern)]` (with `#[machine(state = field)]`) tests the
+//! machine's state, and `#[guard(expression)]` tests anything else, with `self`, `cx`,
+//! `sender` (the sender's [`Address`]) and `envelope` (a `&Envelope`) in scope. A message
+//! whose guard fails goes on to the next handler:
+//!
+//! ```
+//! use strata::prelude::*;
+//!
+//! #[derive(Debug, Serialize, Deserialize, Message)]
+//! struct Hello;
+//!
+//! /// Greets its creator warmly and anyone else politely.
+//! #[derive(Default)]
+//! struct Greeter {
+//!     creator: Address,
+//! }
+//!
+//! #[strata::machine]
+//! impl Greeter {
+//!     #[guard(sender == cx.address())] // the `Start` the runtime sends (from the machine)
+//!     fn start(&mut self, cx: &mut Context<Self>, _: Start) {
+//!         self.creator = cx.parent();
+//!     }
+//!     #[guard(sender == self.creator)]
+//!     fn hello_from_creator(&mut self, _cx: &mut Context<Self>, _: Hello) -> String {
+//!         "welcome back".to_string()
+//!     }
+//!     fn hello(&mut self, _cx: &mut Context<Self>, _: Hello) -> String {
+//!         "how do you do".to_string()
+//!     }
+//! }
+//!
+//! let mut cx = ThreadContext::attach();
+//! let greeter = cx.create(Greeter::default());
+//! cx.send(greeter, Hello);
+//! assert_eq!(cx.input().take::<String>().unwrap(), "welcome back");
+//! ```
+//!
 //! Callbacks: [`Context::on_return`] runs a closure when a given child returns, with the
 //! context saved at registration (the sender of the message being handled then), so a reply
 //! from the callback reaches the original requester.
@@ -39,6 +82,7 @@
 //! and in order (see [`crate::runtime::mailbox`]). So a sender must not hold a lock that
 //! the receiving machine's handler takes.
 
+use std::any::{Any, TypeId};
 use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -47,11 +91,11 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{panic_fault, AddressMap, Core, Spawn};
-use crate::message::AnyMessage;
+use crate::message::{AnyMessage, Message};
 use crate::runtime::cork::Corked;
 use crate::runtime::mailbox::{time_this_run, Mailbox, Runner};
 use crate::runtime::{node, Delivery, Envelope};
-use crate::standard::{Aborted, Returned, Start, Stop};
+use crate::standard::{Aborted, AnyFault, Returned, Start, Stop};
 use crate::Address;
 
 /// A message-driven object. Implement it with `#[strata::machine]` on an `impl` block.
@@ -76,6 +120,110 @@ pub trait Machine: Send + Sized + 'static {
             tracing::warn!(target: "strata::object", object = %cx.address(), from = %envelope.sender(),
                 message = envelope.type_name(), machine = std::any::type_name::<Self>(), "unhandled message");
         }
+    }
+}
+
+/// A type a machine handler can take as its message parameter.
+///
+/// `#[strata::machine]` dispatches through this trait: for each handler, in source order,
+/// it asks the parameter type whether it [`accepts`](Self::accepts) the envelope (and then
+/// whether the handler's guards hold), and if so takes the parameter out of the envelope
+/// with [`from_envelope`](Self::from_envelope) and calls the handler. It is implemented by:
+///
+/// * every [`Message`] type `T`: the message is a `T` (typed dispatch);
+/// * [`AnyMessage`]: any message (a catch-all);
+/// * [`Envelope`]: any message, with its sender and receiver (a catch-all);
+/// * [`AnyFault`]: any message of the fault family.
+///
+/// A type is special because of the implementation it has, never because of its name: a
+/// user's own message type called `Envelope` is an ordinary typed parameter. Implement it
+/// for your own types to give handlers other views of an envelope; keep `accepts` cheap,
+/// since it runs for every message the machine receives.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a machine handler's message parameter",
+    label = "not a message type, `Envelope`, `AnyMessage` or `AnyFault`",
+    note = "derive `strata::Message` for it, or implement `strata::FromEnvelope`"
+)]
+pub trait FromEnvelope: Sized {
+    /// True when a handler taking `Self` takes `envelope`. `id` is the type id of the
+    /// message inside (`envelope.message().type_id()`), read once per dispatch.
+    fn accepts(envelope: &Envelope, id: TypeId) -> bool;
+
+    /// Takes the parameter out of an envelope that [`accepts`](Self::accepts) it.
+    ///
+    /// # Panics
+    /// May panic when given an envelope it does not accept.
+    fn from_envelope(envelope: Envelope) -> Self;
+
+    /// Registers what must be known to decode such a parameter when it comes from another
+    /// process (called when a machine starts; see [`Machine::register_types`]). Nothing by
+    /// default.
+    fn register() {}
+}
+
+/// True when `T` is `AnyMessage` (decided at compile time for each `T`).
+#[inline(always)]
+fn is_any_message<T: 'static>() -> bool {
+    TypeId::of::<T>() == TypeId::of::<AnyMessage>()
+}
+
+/// Typed dispatch, except for `AnyMessage` (itself a message), which takes anything. The
+/// `TypeId` tests compare two constants once `T` is known, so each folds away.
+impl<T: Message> FromEnvelope for T {
+    #[inline]
+    fn accepts(_envelope: &Envelope, id: TypeId) -> bool {
+        is_any_message::<T>() || id == TypeId::of::<T>()
+    }
+
+    #[inline]
+    fn from_envelope(envelope: Envelope) -> Self {
+        if is_any_message::<T>() {
+            let mut slot = Some(envelope.into_message());
+            return (&mut slot as &mut dyn Any)
+                .downcast_mut::<Option<T>>()
+                .and_then(Option::take)
+                .expect("T is AnyMessage");
+        }
+        match envelope.take::<T>() {
+            Ok(message) => message,
+            Err(other) => panic!(
+                "a handler of {} was given a {}",
+                T::type_name(),
+                other.type_name()
+            ),
+        }
+    }
+
+    fn register() {
+        if !is_any_message::<T>() {
+            crate::message::register::<T>();
+        }
+    }
+}
+
+/// Any message, with its sender.
+impl FromEnvelope for Envelope {
+    #[inline(always)]
+    fn accepts(_envelope: &Envelope, _id: TypeId) -> bool {
+        true
+    }
+
+    #[inline(always)]
+    fn from_envelope(envelope: Envelope) -> Self {
+        envelope
+    }
+}
+
+/// Any fault.
+impl FromEnvelope for AnyFault {
+    #[inline]
+    fn accepts(envelope: &Envelope, _id: TypeId) -> bool {
+        envelope.is_fault()
+    }
+
+    #[inline]
+    fn from_envelope(envelope: Envelope) -> Self {
+        AnyFault::from_message(envelope.into_message())
     }
 }
 

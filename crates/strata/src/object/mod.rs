@@ -29,7 +29,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use machine::{Context, Machine, Threaded};
+pub use machine::{Context, FromEnvelope, Machine, Threaded};
 pub use postbox::Postbox;
 pub use recipe::Recipe;
 pub use task::{Async, AsyncContext};

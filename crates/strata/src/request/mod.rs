@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::message::{AnyMessage, Message};
-use crate::object::{Context, Machine};
+use crate::object::Context;
 use crate::runtime::{Envelope, SendError};
 use crate::standard::{Aborted, Faulted, Returned, Start, Stop, TimedOut};
 use crate::Address;
@@ -58,33 +58,41 @@ impl<T: Message> GetResponse<T> {
     }
 }
 
-impl<T: Message> Machine for GetResponse<T> {
-    fn receive(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
-        if envelope.is::<Start>() {
-            let Some(request) = self.request.take() else {
+#[crate::machine]
+impl<T: Message> GetResponse<T> {
+    fn start(&mut self, cx: &mut Context<Self>, _: Start) {
+        let Some(request) = self.request.take() else {
+            return;
+        };
+        match cx.try_send(self.to, request) {
+            Ok(()) => {}
+            Err(e @ SendError::Full { .. }) => {
+                cx.complete(crate::standard::Overloaded::new(e.to_string()));
                 return;
-            };
-            match cx.try_send(self.to, request) {
-                Ok(()) => {}
-                Err(e @ SendError::Full { .. }) => {
-                    cx.complete(crate::standard::Overloaded::new(e.to_string()));
-                    return;
-                }
-                Err(e) => {
-                    cx.complete(Faulted::new(e.to_string()));
-                    return;
-                }
             }
-            if let Some(t) = self.timeout {
-                cx.start(Deadline, t);
+            Err(e) => {
+                cx.complete(Faulted::new(e.to_string()));
+                return;
             }
-        } else if envelope.is::<Deadline>() && envelope.sender() == cx.address() {
-            cx.complete(TimedOut::after(self.timeout.unwrap_or_default()));
-        } else if envelope.is::<Stop>() && envelope.sender() != self.to {
-            cx.complete(Aborted::new("stopped while waiting for a response"));
-        } else {
-            cx.complete(envelope.into_message());
         }
+        if let Some(t) = self.timeout {
+            cx.start(Deadline, t);
+        }
+    }
+
+    #[guard(sender == cx.address())]
+    fn deadline(&mut self, cx: &mut Context<Self>, _: Deadline) {
+        cx.complete(TimedOut::after(self.timeout.unwrap_or_default()));
+    }
+
+    /// A `Stop` from the one asked is its answer, not a request to stop waiting.
+    #[guard(sender != self.to)]
+    fn stop(&mut self, cx: &mut Context<Self>, _: Stop) {
+        cx.complete(Aborted::new("stopped while waiting for a response"));
+    }
+
+    fn response(&mut self, cx: &mut Context<Self>, response: AnyMessage) {
+        cx.complete(response);
     }
 }
 
@@ -126,35 +134,42 @@ impl Concurrently {
     }
 }
 
-impl Machine for Concurrently {
-    fn receive(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
-        if envelope.is::<Start>() {
-            let requests = std::mem::take(&mut self.requests);
-            self.slots = (0..requests.len()).map(|_| None).collect();
-            for (i, (request, to)) in requests.into_iter().enumerate() {
-                // No time-out of their own: the collator's deadline covers them all, and
-                // a helper timing out first would put `TimedOut` in a slot instead.
-                let child = cx.create(GetResponse::new(request, to));
-                self.index.insert(child, i);
-            }
-            if let Some(t) = self.timeout {
-                cx.start(Deadline, t);
-            }
-            self.finish_if_done(cx);
-        } else if envelope.is::<Returned>() {
-            let Some(i) = self.index.remove(&envelope.sender()) else {
-                return;
-            };
-            if let Ok(Returned { value }) = envelope.take::<Returned>() {
-                self.slots[i] = Some(value);
-            }
-            self.finish_if_done(cx);
-        } else if envelope.is::<Deadline>() && envelope.sender() == cx.address() {
-            cx.abort(TimedOut::after(self.timeout.unwrap_or_default()));
-        } else if envelope.is::<Stop>() {
-            cx.abort(Aborted::new("stopped while collating"));
+#[crate::machine]
+impl Concurrently {
+    fn start(&mut self, cx: &mut Context<Self>, _: Start) {
+        let requests = std::mem::take(&mut self.requests);
+        self.slots = (0..requests.len()).map(|_| None).collect();
+        for (i, (request, to)) in requests.into_iter().enumerate() {
+            // No time-out of their own: the collator's deadline covers them all, and
+            // a helper timing out first would put `TimedOut` in a slot instead.
+            let child = cx.create(GetResponse::new(request, to));
+            self.index.insert(child, i);
         }
+        if let Some(t) = self.timeout {
+            cx.start(Deadline, t);
+        }
+        self.finish_if_done(cx);
     }
+
+    fn returned(&mut self, cx: &mut Context<Self>, returned: Returned) {
+        let Some(i) = self.index.remove(&cx.sender()) else {
+            return;
+        };
+        self.slots[i] = Some(returned.value);
+        self.finish_if_done(cx);
+    }
+
+    #[guard(sender == cx.address())]
+    fn deadline(&mut self, cx: &mut Context<Self>, _: Deadline) {
+        cx.abort(TimedOut::after(self.timeout.unwrap_or_default()));
+    }
+
+    fn stop(&mut self, cx: &mut Context<Self>, _: Stop) {
+        cx.abort(Aborted::new("stopped while collating"));
+    }
+
+    /// Anything else is ignored.
+    fn other(&mut self, _cx: &mut Context<Self>, _: Envelope) {}
 }
 
 /// Returns [`TimedOut`] after `pause`: a timer as an object, for callback-style code.
@@ -169,14 +184,23 @@ impl Delay {
     }
 }
 
-impl Machine for Delay {
-    fn receive(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
-        if envelope.is::<Start>() {
-            cx.start(Deadline, self.pause);
-        } else if envelope.is::<Deadline>() {
-            cx.complete(TimedOut::after(self.pause));
-        } else if envelope.is::<Stop>() {
-            cx.complete(Aborted::new("delay stopped"));
-        }
+#[crate::machine]
+impl Delay {
+    fn start(&mut self, cx: &mut Context<Self>, _: Start) {
+        cx.start(Deadline, self.pause);
     }
+
+    /// Its own timer (the only sender of `Deadline` in this process; the guard keeps out
+    /// one decoded from another process).
+    #[guard(sender == cx.address())]
+    fn deadline(&mut self, cx: &mut Context<Self>, _: Deadline) {
+        cx.complete(TimedOut::after(self.pause));
+    }
+
+    fn stop(&mut self, cx: &mut Context<Self>, _: Stop) {
+        cx.complete(Aborted::new("delay stopped"));
+    }
+
+    /// Anything else is ignored.
+    fn other(&mut self, _cx: &mut Context<Self>, _: Envelope) {}
 }
