@@ -36,6 +36,7 @@
 extern crate self as strata;
 
 pub mod address;
+pub mod backoff;
 pub mod http;
 pub mod lifecycle;
 pub mod load;
@@ -51,12 +52,12 @@ pub mod spool;
 pub mod standard;
 
 pub use address::Address;
+pub use backoff::Backoff;
 pub use lifecycle::{main, main_with, Settings};
 pub use message::{AnyMessage, Fault, Message};
 pub use object::{
     AnyObject, Async, AsyncContext, Context, Core, IntoValue, Machine, Options, Recipe, Selection,
-    Spawn,
-    Thread, ThreadContext, Threaded,
+    Spawn, Thread, ThreadContext, Threaded,
 };
 pub use request::{Concurrently, Delay, GetResponse};
 pub use runtime::{Envelope, SendError};
