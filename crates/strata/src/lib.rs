@@ -36,6 +36,7 @@
 extern crate self as strata;
 
 pub mod address;
+pub mod backoff;
 pub mod http;
 pub mod load;
 pub mod logging;
@@ -50,6 +51,7 @@ pub mod spool;
 pub mod standard;
 
 pub use address::Address;
+pub use backoff::Backoff;
 pub use message::{AnyMessage, Fault, Message};
 pub use object::{
     AnyObject, Async, AsyncContext, Context, Core, FromEnvelope, IntoValue, Machine, Options,

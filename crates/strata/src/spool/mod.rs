@@ -3,8 +3,27 @@
 //! A [`Spool`] is an object. Clients send requests to its address exactly as they would to
 //! one worker; the spool hands each to an idle worker (round-robin), relays the worker's
 //! answer back to the client, and so always knows which workers are free and how long
-//! answers take. Workers are any objects: machines, threads, async objects — anything a
-//! [`Recipe`](crate::Recipe) can make — or objects elsewhere that join with [`JoinSpool`].
+//! answers take. Workers are any objects: machines, threads, async objects, child
+//! processes — anything a [`Recipe`] can make — or objects elsewhere that
+//! join with [`JoinSpool`] (and leave with [`LeaveSpool`]). A spool may start empty.
+//!
+//! ```
+//! use strata::prelude::*;
+//!
+//! struct Double;
+//!
+//! #[strata::machine]
+//! impl Double {
+//!     fn double(&mut self, _cx: &mut Context<Self>, n: u64) -> u64 {
+//!         n * 2
+//!     }
+//! }
+//!
+//! let mut cx = ThreadContext::attach();
+//! let spool = cx.create(Spool::of(|| Threaded(Double)).workers(4).queue_size(Some(100)));
+//! let answer = cx.ask(spool, 21u64, None);
+//! assert_eq!(answer.downcast::<u64>().unwrap(), 42);
+//! ```
 //!
 //! Under pressure the spool answers at once instead of letting requests pile up:
 //!
@@ -13,25 +32,55 @@
 //!   above it the spool is *busy*: only `busy_pass_rate` of new requests are admitted, the
 //!   rest get `Busy` at once;
 //! * a worker that ends mid-request answers that request with a fault; every request gets
-//!   exactly one answer. The worker is replaced after `stand_down` (±25% jitter); without
-//!   a stand-down the spool itself fails (and answers everything it holds).
+//!   exactly one answer. The worker is replaced after `stand_down` (±25% jitter, a
+//!   [`Backoff`]); without a stand-down the spool itself fails (and
+//!   answers everything it holds). A stopped spool answers everything it holds, too.
 //!
-//! Ask for [`SpoolStatistics`] with [`SpoolStats`].
+//! Ask for [`SpoolStatistics`] with [`SpoolStats`]. The parameters and their checks are
+//! [`SpoolSettings`].
+//!
+//! # Which pool when
+//!
+//! * A **spool** when clients *ask* and wait for an answer: interchangeable workers behind
+//!   one address, answers relayed, load shed with `Busy`/`Overloaded`. The HTTP server's
+//!   handlers, a texture service, a set of remote replicas.
+//! * An **executor** (planned, SPEC §7) when the caller *submits work* and wants a future
+//!   for its result: jobs rather than messages, waiting for all or any, cancellation while
+//!   pending, a pool that grows and shrinks. It will reuse this module's queue, membership
+//!   and statistics.
+//! * A **supervisor** (planned, SPEC §6) when workers are long-running services to be *kept
+//!   alive*, each with a stable id, restarted with a growing backoff and a budget. It routes
+//!   no requests.
+//!
+//! # How it is built
+//!
+//! The spool machine (this file) assembles parts that each do one job and know nothing of
+//! messages: `settings` (parameters and checks), `admission` (the pure decision: to a
+//! worker, to the queue, `Busy` or `Overloaded`), `queue` (the bounded FIFO of waiting
+//! requests), `workers` (membership: made or joined, idle round-robin, busy, leaving) and
+//! `stats` (counts and response times).
 
+mod admission;
+mod queue;
+mod settings;
 mod stats;
+mod workers;
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use admission::{Admission, Decision};
+use queue::Queue;
+pub use settings::{SpoolError, SpoolSettings};
 use stats::Timing;
 pub use stats::{SpoolStatistics, SpoolStats};
+use workers::{Leave, Origin, Workers};
 
+use crate::backoff::Backoff;
 use crate::message::AnyMessage;
-use crate::object::{AddressMap, Context, Machine, Recipe};
+use crate::object::{Context, Machine, Recipe};
 use crate::random::Rng;
-
 use crate::request::Delay;
 use crate::runtime::{Envelope, SendError};
 use crate::standard::{Aborted, Busy, Faulted, Overloaded, Returned, Start, Stop};
@@ -47,97 +96,13 @@ pub struct JoinSpool(pub Address);
 #[message(name = "LeaveSpool")]
 pub struct LeaveSpool(pub Address);
 
-/// A spool parameter that is out of its sensible range.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("spool parameter `{parameter}`: {reason}")]
-pub struct SpoolError {
-    /// The parameter's name.
-    pub parameter: &'static str,
-    /// What is wrong with its value.
-    pub reason: String,
-}
-
-/// The parameters of a spool.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SpoolSettings {
-    /// Workers created at start (default 8; 0 is allowed: workers may join later).
-    pub workers: usize,
-    /// Requests that may wait for a worker (default 1024); `None` is unbounded.
-    pub queue_size: Option<usize>,
-    /// Target response time; above it (mean over a moving window) the spool is busy.
-    /// `None` (default) never sheds load for slowness.
-    pub responsiveness: Option<Duration>,
-    /// Share of new requests admitted while busy (default 0.1).
-    pub busy_pass_rate: f64,
-    /// Delay before a worker that ended is replaced, with ±25% jitter (default 1 s).
-    /// `None`: a worker ending makes the spool itself fail.
-    pub stand_down: Option<Duration>,
-}
-
-impl Default for SpoolSettings {
-    fn default() -> Self {
-        SpoolSettings {
-            workers: 8,
-            queue_size: Some(1024),
-            responsiveness: None,
-            busy_pass_rate: 0.1,
-            stand_down: Some(Duration::from_secs(1)),
-        }
-    }
-}
-
-impl SpoolSettings {
-    /// Checks every parameter, naming the first improbable one.
-    pub fn validate(&self) -> Result<(), SpoolError> {
-        let bad = |parameter, reason: String| Err(SpoolError { parameter, reason });
-        if self.workers > 4096 {
-            return bad("workers", format!("{} is more than 4096", self.workers));
-        }
-        if let Some(q) = self.queue_size {
-            if q > 10_000_000 {
-                return bad(
-                    "queue_size",
-                    format!("{q} is more than 10,000,000 (use None for unbounded)"),
-                );
-            }
-        }
-        if let Some(r) = self.responsiveness {
-            if r < Duration::from_millis(1) || r > Duration::from_secs(3600) {
-                return bad(
-                    "responsiveness",
-                    format!("{r:?} is not between 1 ms and 1 hour"),
-                );
-            }
-        }
-        if !(0.0..=1.0).contains(&self.busy_pass_rate) {
-            return bad(
-                "busy_pass_rate",
-                format!("{} is not a share between 0 and 1", self.busy_pass_rate),
-            );
-        }
-        if let Some(s) = self.stand_down {
-            if s < Duration::from_millis(1) || s > Duration::from_secs(3600) {
-                return bad(
-                    "stand_down",
-                    format!("{s:?} is not between 1 ms and 1 hour"),
-                );
-            }
-        }
-        Ok(())
-    }
-}
-
-struct Worker {
-    child: bool,
-    busy: Option<InFlight>,
-    leaving: bool,
-}
-
+/// A request a worker is handling: who waits for the answer, and since when.
 struct InFlight {
     client: Address,
     arrived: Instant,
 }
 
+/// A request waiting for a worker.
 struct Pending {
     client: Address,
     message: AnyMessage,
@@ -148,11 +113,16 @@ struct Pending {
 pub struct Spool<R> {
     recipe: R,
     settings: SpoolSettings,
-    workers: AddressMap<Worker>,
-    idle: VecDeque<Address>,
-    queue: VecDeque<Pending>,
+    // The parts below take their parameters from `settings` when the spool starts (after
+    // the builder methods, and only if the settings are valid): see `configure`.
+    admission: Admission,
+    queue: Queue<Pending>,
+    workers: Workers<InFlight>,
     timing: Timing,
     stats: SpoolStatistics,
+    /// When to replace a worker that ended; `None`: the spool fails instead.
+    stand_down: Option<Backoff>,
+    /// Draws for the busy pass rate (and the stand-down's seed).
     rng: Rng,
 }
 
@@ -164,51 +134,45 @@ impl<R: Recipe> Spool<R> {
 
     /// A spool with the given settings (checked when it starts; see [`Spool::validate`]).
     pub fn with(recipe: R, settings: SpoolSettings) -> Self {
-        let window = settings
-            .responsiveness
-            .map(|r| (r * 10).max(Duration::from_secs(1)))
-            .unwrap_or(Duration::from_secs(10));
         Spool {
             recipe,
-            settings,
-            workers: AddressMap::default(),
-            idle: VecDeque::new(),
-            queue: VecDeque::new(),
-            timing: Timing::new(window),
+            admission: Admission {
+                target: None,
+                pass_rate: 1.0,
+            },
+            queue: Queue::new(None),
+            workers: Workers::default(),
+            timing: Timing::new(settings.window()),
             stats: SpoolStatistics::default(),
+            stand_down: None,
             rng: Rng::seeded(),
+            settings,
         }
     }
 
     /// Workers created at start.
-    pub fn workers(mut self, n: usize) -> Self {
-        self.settings.workers = n;
-        self
+    pub fn workers(self, n: usize) -> Self {
+        self.set(|s| s.workers = n)
     }
 
     /// Requests that may wait for a worker; `None` for no limit.
-    pub fn queue_size(mut self, n: Option<usize>) -> Self {
-        self.settings.queue_size = n;
-        self
+    pub fn queue_size(self, n: Option<usize>) -> Self {
+        self.set(|s| s.queue_size = n)
     }
 
     /// Target response time (mean over a moving window); above it the spool is busy.
-    pub fn responsiveness(mut self, target: Duration) -> Self {
-        self.settings.responsiveness = Some(target);
-        self.timing = Timing::new((target * 10).max(Duration::from_secs(1)));
-        self
+    pub fn responsiveness(self, target: Duration) -> Self {
+        self.set(|s| s.responsiveness = Some(target))
     }
 
     /// Share of new requests admitted while busy.
-    pub fn busy_pass_rate(mut self, rate: f64) -> Self {
-        self.settings.busy_pass_rate = rate;
-        self
+    pub fn busy_pass_rate(self, rate: f64) -> Self {
+        self.set(|s| s.busy_pass_rate = rate)
     }
 
     /// Delay before replacing a worker that ended; `None` makes the spool fail instead.
-    pub fn stand_down(mut self, delay: Option<Duration>) -> Self {
-        self.settings.stand_down = delay;
-        self
+    pub fn stand_down(self, delay: Option<Duration>) -> Self {
+        self.set(|s| s.stand_down = delay)
     }
 
     /// Checks the parameters (a spool that fails this check ends at once with a fault
@@ -217,55 +181,115 @@ impl<R: Recipe> Spool<R> {
         self.settings.validate()
     }
 
-    fn add_worker(&mut self, cx: &mut Context<Self>) {
-        let worker = self.recipe.make(());
-        let address = cx.create(worker);
-        self.workers.insert(
-            address,
-            Worker {
-                child: true,
-                busy: None,
-                leaving: false,
-            },
-        );
-        self.idle.push_back(address);
+    fn set(mut self, change: impl FnOnce(&mut SpoolSettings)) -> Self {
+        change(&mut self.settings);
+        self
     }
 
-    /// Sends queued requests to idle workers.
-    fn dispatch(&mut self, cx: &mut Context<Self>) {
-        while !self.queue.is_empty() {
-            let Some(worker) = self.idle.pop_front() else {
-                return;
-            };
-            let p = self.queue.pop_front().expect("not empty");
-            self.assign(cx, worker, p);
+    /// Hands the (valid) settings to the parts.
+    fn configure(&mut self) {
+        let s = &self.settings;
+        self.admission = Admission {
+            target: s.responsiveness,
+            pass_rate: s.busy_pass_rate,
+        };
+        self.queue.set_limit(s.queue_size);
+        self.timing.set_window(s.window());
+        self.stand_down = s.stand_down_backoff(self.rng.next_u64());
+    }
+
+    fn start(&mut self, cx: &mut Context<Self>) {
+        if let Err(e) = self.settings.validate() {
+            tracing::error!(target: "strata::spool", error = %e, "spool not started");
+            cx.complete(Faulted::new(e.to_string()));
+            return;
+        }
+        self.configure();
+        for _ in 0..self.settings.workers {
+            self.add_worker(cx);
         }
     }
 
-    fn assign(&mut self, cx: &mut Context<Self>, worker: Address, p: Pending) {
-        match cx.try_send_any(worker, p.message) {
-            Ok(()) => {
-                if let Some(w) = self.workers.get_mut(&worker) {
-                    w.busy = Some(InFlight {
-                        client: p.client,
-                        arrived: p.arrived,
-                    });
+    fn add_worker(&mut self, cx: &mut Context<Self>) {
+        let worker = self.recipe.make(());
+        let address = cx.create(worker);
+        self.workers.add_made(address);
+    }
+
+    /// A new request from `envelope`'s sender: admitted (to a worker or the queue) or
+    /// turned away at once.
+    fn request(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
+        let now = Instant::now();
+        let client = envelope.sender();
+        let decision = self.admission.decide(
+            || self.timing.recent_mean(now),
+            || self.rng.unit(),
+            self.workers.has_idle(),
+            self.queue.len(),
+            self.queue.limit(),
+        );
+        let pending = |envelope: Envelope| Pending {
+            client,
+            message: envelope.into_message(),
+            arrived: now,
+        };
+        match decision {
+            Decision::ToWorker => {
+                self.stats.admitted += 1;
+                let worker = self
+                    .workers
+                    .next_idle()
+                    .expect("admission saw an idle worker");
+                self.assign(cx, worker, pending(envelope));
+            }
+            Decision::ToQueue => {
+                self.stats.admitted += 1;
+                if self.queue.push(pending(envelope)).is_err() {
+                    unreachable!("admission saw room in the queue");
                 }
             }
+            Decision::Busy { mean, target } => {
+                self.stats.rejected_busy += 1;
+                cx.send(
+                    client,
+                    Busy::new(format!(
+                        "mean response time {mean:?} is over the target {target:?}"
+                    )),
+                );
+            }
+            Decision::Overloaded => {
+                self.stats.rejected_overloaded += 1;
+                cx.send(
+                    client,
+                    Overloaded::new(format!(
+                        "all {} workers are busy and the queue of {} is full",
+                        self.workers.len(),
+                        self.queue.len()
+                    )),
+                );
+            }
+        }
+    }
+
+    /// Gives `p` to `worker` (taken off the idle list).
+    fn assign(&mut self, cx: &mut Context<Self>, worker: Address, p: Pending) {
+        match cx.try_send_any(worker, p.message) {
+            Ok(()) => self.workers.assign(
+                worker,
+                InFlight {
+                    client: p.client,
+                    arrived: p.arrived,
+                },
+            ),
             Err(e) => {
-                // The worker is gone (its Returned is on the way) or cannot take work:
-                // it leaves the idle list; the request goes to the front of the queue.
+                // The worker is gone (its Returned is on the way) or cannot take work: it
+                // is not idle again, and the request is answered with a fault.
                 tracing::debug!(target: "strata::spool", spool = %cx.address(), worker = %worker, error = %e, "worker refused a request");
-                if matches!(
+                let gone = matches!(
                     e,
                     SendError::NoSuchObject { .. } | SendError::NoRoute { .. }
-                ) {
-                    if let Some(w) = self.workers.get(&worker) {
-                        if !w.child {
-                            self.workers.remove(&worker);
-                        }
-                    }
-                }
+                );
+                self.workers.refused(worker, gone);
                 let message = AnyMessage::new(Faulted::new(format!(
                     "worker {worker} refused the request: {e}"
                 )));
@@ -275,121 +299,102 @@ impl<R: Recipe> Spool<R> {
         }
     }
 
-    fn request(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
-        let now = Instant::now();
-        let client = envelope.sender();
-        if let Some(target) = self.settings.responsiveness {
-            if let Some(mean) = self.timing.recent_mean(now).filter(|m| *m > target) {
-                if self.rng.unit() >= self.settings.busy_pass_rate {
-                    self.stats.rejected_busy += 1;
-                    cx.send(
-                        client,
-                        Busy::new(format!(
-                            "mean response time {mean:?} is over the target {target:?}"
-                        )),
-                    );
-                    return;
-                }
-            }
-        }
-        let pending = Pending {
-            client,
-            message: envelope.into_message(),
-            arrived: now,
-        };
-        if let Some(worker) = self.idle.pop_front() {
-            self.stats.admitted += 1;
-            self.assign(cx, worker, pending);
-        } else if self
-            .settings
-            .queue_size
-            .is_none_or(|q| self.queue.len() < q)
-        {
-            self.stats.admitted += 1;
-            self.queue.push_back(pending);
-        } else {
-            self.stats.rejected_overloaded += 1;
-            cx.send(
-                client,
-                Overloaded::new(format!(
-                    "all {} workers are busy and the queue of {} is full",
-                    self.workers.len(),
-                    self.queue.len()
-                )),
-            );
+    /// Sends queued requests to idle workers.
+    fn dispatch(&mut self, cx: &mut Context<Self>) {
+        while !self.queue.is_empty() {
+            let Some(worker) = self.workers.next_idle() else {
+                return;
+            };
+            let p = self.queue.pop().expect("not empty");
+            self.assign(cx, worker, p);
         }
     }
 
-    fn completed(&mut self, cx: &mut Context<Self>, worker: Address, reply: AnyMessage) {
-        let Some(w) = self.workers.get_mut(&worker) else {
-            return;
-        };
-        let Some(job) = w.busy.take() else {
-            tracing::debug!(target: "strata::spool", worker = %worker, message = reply.type_name(), "message from an idle worker dropped");
-            return;
-        };
+    /// A busy worker answered `job` with `reply` (the worker is idle again already).
+    fn answered(&mut self, cx: &mut Context<Self>, job: InFlight, reply: AnyMessage) {
         let now = Instant::now();
         self.timing.record(now, now.duration_since(job.arrived));
         self.stats.completed += 1;
         cx.send_any(job.client, reply);
-        if w.leaving {
-            self.workers.remove(&worker);
-        } else {
-            self.idle.push_back(worker);
-        }
         self.dispatch(cx);
     }
 
+    fn leave(&mut self, cx: &mut Context<Self>, worker: Address) {
+        if self.workers.leave(worker) == (Leave::Now { made: true }) {
+            cx.stop(worker);
+        }
+    }
+
     fn worker_ended(&mut self, cx: &mut Context<Self>, worker: Address, value: AnyMessage) {
-        let Some(w) = self.workers.remove(&worker) else {
+        let Some(ended) = self.workers.ended(worker) else {
             return;
         };
-        self.idle.retain(|a| *a != worker);
         let why = match value.as_fault() {
             Some(f) => f.reason(),
             None => format!("returned {}", value.type_name()),
         };
-        if let Some(job) = w.busy {
+        if let Some(job) = ended.job {
             self.stats.failed += 1;
             cx.send(
                 job.client,
                 Faulted::new(format!("the worker handling this request ended ({why})")),
             );
         }
-        if w.leaving {
+        if ended.leaving {
             return;
         }
-        match self.settings.stand_down {
-            None => {
-                tracing::warn!(target: "strata::spool", spool = %cx.address(), worker = %worker, %why, "a worker ended and the spool has no stand-down: failing");
-                let reason = format!("a worker ended ({why}) and the spool has no stand-down");
-                self.answer_everything(cx, || AnyMessage::new(Faulted::new(reason.clone())));
-                cx.abort(Faulted::new(reason));
-            }
-            Some(delay) => {
-                let jittered = self.rng.jitter(delay, 0.25);
-                tracing::info!(target: "strata::spool", spool = %cx.address(), worker = %worker, %why, after = ?jittered, "worker ended; replacing");
-                let timer = cx.create(Delay::new(jittered));
+        let Some(stand_down) = self.stand_down.as_mut() else {
+            tracing::warn!(target: "strata::spool", spool = %cx.address(), worker = %worker, %why, "a worker ended and the spool has no stand-down: failing");
+            self.fail(
+                cx,
+                format!("a worker ended ({why}) and the spool has no stand-down"),
+            );
+            return;
+        };
+        match stand_down.failed() {
+            Ok(after) => {
+                tracing::info!(target: "strata::spool", spool = %cx.address(), worker = %worker, %why, after = ?after, "worker ended; replacing");
+                let timer = cx.create(Delay::new(after));
                 cx.on_return(timer, |spool: &mut Self, cx: &mut Context<Self>, _| {
                     spool.stats.replaced += 1;
                     spool.add_worker(cx);
                     spool.dispatch(cx);
                 });
             }
+            // Not today (the stand-down has no budget), but a budgeted one ends like this.
+            Err(spent) => {
+                tracing::warn!(target: "strata::spool", spool = %cx.address(), worker = %worker, %why, "a worker ended and the stand-down is spent: failing");
+                self.fail(
+                    cx,
+                    format!("a worker ended ({why}) and the stand-down {spent}"),
+                );
+            }
         }
     }
 
-    /// Answers every request held (queued or in flight) with a fault.
+    /// Ends the spool with a fault, answering everything it holds with it first.
+    fn fail(&mut self, cx: &mut Context<Self>, reason: String) {
+        self.answer_everything(cx, || AnyMessage::new(Faulted::new(reason.clone())));
+        cx.abort(Faulted::new(reason));
+    }
+
+    fn stop(&mut self, cx: &mut Context<Self>) {
+        let s = self.statistics();
+        tracing::info!(target: "strata::spool", spool = %cx.address(), admitted = s.admitted, completed = s.completed,
+            failed = s.failed, busy = s.rejected_busy, overloaded = s.rejected_overloaded, p50 = s.p50, p99 = s.p99, "spool stopping");
+        self.answer_everything(cx, || AnyMessage::new(Aborted::new("the spool stopped")));
+        cx.abort(Aborted::new("spool stopped"));
+    }
+
+    /// Answers every request held (queued, then in flight) with a fault.
     fn answer_everything(&mut self, cx: &mut Context<Self>, fault: impl Fn() -> AnyMessage) {
-        for p in self.queue.drain(..) {
+        for p in self.queue.drain() {
             self.stats.failed += 1;
             cx.send_any(p.client, fault());
         }
-        for w in self.workers.values_mut() {
-            if let Some(job) = w.busy.take() {
-                self.stats.failed += 1;
-                cx.send_any(job.client, fault());
-            }
+        for job in self.workers.take_jobs() {
+            self.stats.failed += 1;
+            cx.send_any(job.client, fault());
         }
     }
 
@@ -397,12 +402,12 @@ impl<R: Recipe> Spool<R> {
         let mut s = self.stats.clone();
         s.queued = self.queue.len() as u64;
         s.workers = self.workers.len() as u64;
-        s.idle = self.idle.len() as u64;
+        s.idle = self.workers.idle_len() as u64;
         let now = Instant::now();
-        s.busy = match (self.settings.responsiveness, self.timing.recent_mean(now)) {
-            (Some(target), Some(mean)) => mean > target,
-            _ => false,
-        };
+        s.busy = self
+            .admission
+            .over_target(self.timing.recent_mean(now))
+            .is_some();
         self.timing.fill(&mut s);
         s
     }
@@ -412,56 +417,31 @@ impl<R: Recipe> Machine for Spool<R> {
     fn receive(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
         let sender = envelope.sender();
         if envelope.is::<Start>() && sender == cx.address() {
-            if let Err(e) = self.settings.validate() {
-                tracing::error!(target: "strata::spool", error = %e, "spool not started");
-                cx.complete(Faulted::new(e.to_string()));
-                return;
-            }
-            for _ in 0..self.settings.workers {
-                self.add_worker(cx);
-            }
+            self.start(cx);
         } else if envelope.is::<Returned>() {
             if let Ok(Returned { value }) = envelope.take::<Returned>() {
                 self.worker_ended(cx, sender, value);
             }
-        } else if envelope.is::<Stop>() && !self.workers.contains_key(&sender) {
-            let s = self.statistics();
-            tracing::info!(target: "strata::spool", spool = %cx.address(), admitted = s.admitted, completed = s.completed,
-                failed = s.failed, busy = s.rejected_busy, overloaded = s.rejected_overloaded, p50 = s.p50, p99 = s.p99, "spool stopping");
-            self.answer_everything(cx, || AnyMessage::new(Aborted::new("the spool stopped")));
-            cx.abort(Aborted::new("spool stopped"));
+        } else if envelope.is::<Stop>() && !self.workers.contains(sender) {
+            self.stop(cx);
         } else if let Some(&JoinSpool(worker)) = envelope.get::<JoinSpool>() {
-            self.workers.entry(worker).or_insert_with(|| {
-                self.idle.push_back(worker);
-                Worker {
-                    child: false,
-                    busy: None,
-                    leaving: false,
-                }
-            });
+            self.workers.join(worker);
             self.dispatch(cx);
         } else if let Some(&LeaveSpool(worker)) = envelope.get::<LeaveSpool>() {
-            self.idle.retain(|a| *a != worker);
-            if let Some(w) = self.workers.get_mut(&worker) {
-                if w.busy.is_some() {
-                    w.leaving = true;
-                } else {
-                    let child = w.child;
-                    self.workers.remove(&worker);
-                    if child {
-                        cx.stop(worker);
-                    }
-                }
-            }
+            self.leave(cx, worker);
         } else if envelope.is::<SpoolStats>() {
             let s = self.statistics();
             cx.reply(s);
-        } else if self.workers.get(&sender).is_some_and(|w| w.busy.is_some()) {
-            self.completed(cx, sender, envelope.into_message());
-        } else if self.workers.contains_key(&sender) {
-            tracing::debug!(target: "strata::spool", worker = %sender, message = envelope.type_name(), "message from an idle worker dropped");
         } else {
-            self.request(cx, envelope);
+            // Anything else is a busy worker's answer, a stray message from an idle one,
+            // or a new request.
+            match self.workers.message_from(sender) {
+                Origin::Answer(job) => self.answered(cx, job, envelope.into_message()),
+                Origin::IdleMember => {
+                    tracing::debug!(target: "strata::spool", worker = %sender, message = envelope.type_name(), "message from an idle worker dropped");
+                }
+                Origin::Stranger => self.request(cx, envelope),
+            }
         }
     }
 }

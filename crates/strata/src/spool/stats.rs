@@ -1,4 +1,8 @@
 //! Spool statistics and the moving window that decides when a spool is busy.
+//!
+//! [`SpoolStatistics`] is what a spool reports; `Timing` keeps every response time (a
+//! histogram, for the percentiles) and the recent ones (a moving window, for the mean that
+//! admission compares with the target). Neither knows about workers or requests.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -66,6 +70,12 @@ impl Timing {
             window,
             recent_total: Duration::ZERO,
         }
+    }
+
+    /// Changes the moving window (times already in it are kept; the next record or mean
+    /// expires those older than the new window).
+    pub(crate) fn set_window(&mut self, window: Duration) {
+        self.window = window;
     }
 
     pub(crate) fn record(&mut self, now: Instant, took: Duration) {
