@@ -79,7 +79,7 @@ use workers::{Leave, Origin, Workers};
 
 use crate::backoff::Backoff;
 use crate::message::AnyMessage;
-use crate::object::{Context, Machine, Recipe};
+use crate::object::{Context, Recipe};
 use crate::random::Rng;
 use crate::request::Delay;
 use crate::runtime::{Envelope, SendError};
@@ -413,35 +413,46 @@ impl<R: Recipe> Spool<R> {
     }
 }
 
-impl<R: Recipe> Machine for Spool<R> {
-    fn receive(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
+/// The spool's handlers, tried in this order; whatever none of the typed ones takes is a
+/// busy worker's answer, a stray message from an idle one, or a new request.
+#[crate::machine]
+impl<R: Recipe> Spool<R> {
+    #[guard(sender == cx.address())]
+    fn on_start(&mut self, cx: &mut Context<Self>, _: Start) {
+        self.start(cx);
+    }
+
+    fn on_returned(&mut self, cx: &mut Context<Self>, returned: Returned) {
+        let worker = cx.sender();
+        self.worker_ended(cx, worker, returned.value);
+    }
+
+    #[guard(!self.workers.contains(sender))]
+    fn on_stop(&mut self, cx: &mut Context<Self>, _: Stop) {
+        self.stop(cx);
+    }
+
+    fn on_join(&mut self, cx: &mut Context<Self>, join: JoinSpool) {
+        self.workers.join(join.0);
+        self.dispatch(cx);
+    }
+
+    fn on_leave(&mut self, cx: &mut Context<Self>, leave: LeaveSpool) {
+        self.leave(cx, leave.0);
+    }
+
+    fn on_stats(&mut self, _cx: &mut Context<Self>, _: SpoolStats) -> SpoolStatistics {
+        self.statistics()
+    }
+
+    fn on_other(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
         let sender = envelope.sender();
-        if envelope.is::<Start>() && sender == cx.address() {
-            self.start(cx);
-        } else if envelope.is::<Returned>() {
-            if let Ok(Returned { value }) = envelope.take::<Returned>() {
-                self.worker_ended(cx, sender, value);
+        match self.workers.message_from(sender) {
+            Origin::Answer(job) => self.answered(cx, job, envelope.into_message()),
+            Origin::IdleMember => {
+                tracing::debug!(target: "strata::spool", worker = %sender, message = envelope.type_name(), "message from an idle worker dropped");
             }
-        } else if envelope.is::<Stop>() && !self.workers.contains(sender) {
-            self.stop(cx);
-        } else if let Some(&JoinSpool(worker)) = envelope.get::<JoinSpool>() {
-            self.workers.join(worker);
-            self.dispatch(cx);
-        } else if let Some(&LeaveSpool(worker)) = envelope.get::<LeaveSpool>() {
-            self.leave(cx, worker);
-        } else if envelope.is::<SpoolStats>() {
-            let s = self.statistics();
-            cx.reply(s);
-        } else {
-            // Anything else is a busy worker's answer, a stray message from an idle one,
-            // or a new request.
-            match self.workers.message_from(sender) {
-                Origin::Answer(job) => self.answered(cx, job, envelope.into_message()),
-                Origin::IdleMember => {
-                    tracing::debug!(target: "strata::spool", worker = %sender, message = envelope.type_name(), "message from an idle worker dropped");
-                }
-                Origin::Stranger => self.request(cx, envelope),
-            }
+            Origin::Stranger => self.request(cx, envelope),
         }
     }
 }
