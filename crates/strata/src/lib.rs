@@ -4,7 +4,8 @@
 //!
 //! A program is a tree of *objects* that exchange typed *messages*. Each object has an
 //! [`Address`]; sending to it looks the same wherever the object runs. Objects are created
-//! by a parent and end by returning a value, which reaches the parent as [`Returned`].
+//! by a parent and end by returning a value, which reaches the parent as
+//! [`Returned`](standard::Returned).
 //!
 //! ```
 //! use strata::prelude::*;
@@ -28,10 +29,58 @@
 //! assert_eq!(table.downcast::<Vec<Vec<f64>>>().unwrap().len(), 3);
 //! ```
 //!
-//! Layers, bottom up: [`message`] (names, registry, codecs), [`runtime`] (addresses,
-//! mailboxes, delivery), [`object`] (the kinds of object and what they can do),
-//! [`request`] (GetResponse, Concurrently, Delay), [`standard`] messages and faults,
-//! [`process`] (a top object as the whole program, child processes) and [`logging`].
+//! # A tour of strata
+//!
+//! Each module is one capability; each uses only the ones listed before it.
+//!
+//! | module | what it is for |
+//! |---|---|
+//! | [`message`] | the [`Message`] trait and derive, portable type names, the registry of decoders, the binary (postcard) and JSON codecs |
+//! | [`address`] | [`Address`]: which process (node) and which object; 16 bytes, `Copy`, travels inside messages |
+//! | [`runtime`] | this process's node: the object table, mailboxes, [`Delivery`], direct runs of idle machines, stand-in addresses, the shared tokio runtime |
+//! | [`object`] | the kinds of object, what every one of them can do ([`Core`]), [`Postbox`] to send from anywhere, [`Recipe`] to make members of a pool |
+//! | [`standard`] | the standard messages (`Start`, `Stop`, `Returned`, `Ping`, ...) and the fault family (`Faulted`, `TimedOut`, `Busy`, `Overloaded`, ...) |
+//! | [`request`] | [`GetResponse`], [`Concurrently`] and [`Delay`]: a request, several requests, a pause, each with a time-out |
+//! | [`backoff`] | [`Backoff`]: how long to wait before trying again (interval, jitter, growth, a budget that resets after a healthy period) |
+//! | [`net`] | links between processes and hosts: `Listen`, `Connect`, framed binary messages, Noise encryption, pre-shared keys, keep-alive, relaying |
+//! | [`process`] | [`main`]: a top object as the whole program; entry points (functions as command-line programs); child processes as objects, and loadable libraries |
+//! | [`spool`] | pools of workers behind one address that share out requests and shed load (`Busy`, `Overloaded`) |
+//! | [`http`] | the HTTP front (requests in as messages, replies out as JSON) and an HTTP client |
+//! | [`load`] | the load-testing client behind `strata load`: many clients, validation, latency histograms, thresholds |
+//! | [`logging`] | `tracing` set up from `--log=LEVEL` or `STRATA_LOG` |
+//!
+//! # Which kind of object when
+//!
+//! Every object is created the same way (`cx.create(...)`), has an address, and ends by
+//! returning a value to its parent; the kinds differ in where they run and how they read
+//! their mailbox:
+//!
+//! - **A machine** (a struct with `#[strata::machine]`: one handler per message type,
+//!   optionally per state) is the default. It runs on the shared runtime, costs a few
+//!   hundred bytes, and a message that finds it idle is handled at once on the sender's
+//!   thread. Choose it for services, coordinators and anything that reacts to messages.
+//! - **[`Threaded`]** (a machine on its own OS thread): the same machine when its handlers
+//!   block or compute for long (a database driver, a CPU-heavy step): it cannot hold up
+//!   the shared runtime.
+//! - **[`Thread`]** (a function object): a plain function on its own OS thread that reads
+//!   its mailbox with blocking `input`/`select` calls. Choose it for a sequential script
+//!   of a conversation, for blocking libraries, and for CPU work with a simple shape.
+//! - **[`Async`]** (an async object): an `async` closure on the shared runtime, reading
+//!   with `.await`. Choose it to combine messages with async I/O (sockets, timers,
+//!   `tokio::select!`), or to have hundreds of thousands of cheap objects.
+//! - **[`Process`](process::Process)**: a program as a child object. Choose it to isolate
+//!   work (a crash or a leak ends the child, not you) or to use more than one process;
+//!   with a machine as the child's top object it answers messages like a local object.
+//! - **A pool**: a [`Spool`] of any of these when requests should be shared
+//!   out among several workers, with a bounded queue and load shedding.
+//!
+//! Moving work between these is a one-argument change: a spool of `Threaded` workers
+//! becomes a spool of worker processes with `Spool::of(Process::of("worker"))`, and the
+//! code that sends to it does not change.
+//!
+//! Outside the object tree, [`ThreadContext::attach`] gives any thread (`main`, a test)
+//! an address and a mailbox, and [`Core::postbox`] lets a task or thread working beside an
+//! object send as that object.
 
 extern crate self as strata;
 

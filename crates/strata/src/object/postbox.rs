@@ -1,24 +1,4 @@
 //! Postboxes: sending as an object from anywhere.
-//!
-//! Inside a handler an object sends through its context ([`Core::send`](super::Core::send)
-//! and friends). Code that runs *beside* the object — a task it spawned, a worker thread,
-//! a callback handed to a library, a connection of a server — takes a [`Postbox`] from the
-//! context ([`Core::postbox`](super::Core::postbox)) and sends through that: the same
-//! sender address, the same refusal rules (a full mailbox is never a silent drop: the
-//! object receives an `Overloaded` notice, once per refusing receiver until it reads it),
-//! the same send trace. A postbox is cheap to clone and `Send + Sync`.
-//!
-//! ```
-//! use strata::prelude::*;
-//!
-//! let mut cx = ThreadContext::attach();
-//! let me = cx.address();
-//! let postbox = cx.postbox();
-//! std::thread::spawn(move || postbox.send(me, 7u32)).join().unwrap();
-//! let e = cx.input();
-//! assert_eq!(e.sender(), me); // sent as this object
-//! assert_eq!(e.take::<u32>().unwrap(), 7);
-//! ```
 
 use std::sync::Arc;
 
@@ -28,8 +8,25 @@ use crate::runtime::{node, Delivery, Envelope, SendError};
 use crate::standard::{Overloaded, Stop};
 use crate::Address;
 
-/// A cloneable handle that sends as one object, from any thread or task; see the
-/// [module docs](self).
+/// Inside a handler an object sends through its context ([`Core::send`](super::Core::send)
+/// and friends). Code that runs *beside* the object — a task it spawned, a worker thread,
+/// a callback handed to a library, a connection of a server — takes a [`Postbox`] from the
+/// context ([`Core::postbox`](super::Core::postbox)) and sends through that: the same
+/// sender address, the same refusal rules (a full mailbox is never a silent drop: the
+/// object receives an `Overloaded` notice, once per refusing receiver until it reads it),
+/// the same send trace. A postbox is cheap to clone and `Send + Sync`.
+///
+/// ```
+/// use strata::prelude::*;
+///
+/// let mut cx = ThreadContext::attach();
+/// let me = cx.address();
+/// let postbox = cx.postbox();
+/// std::thread::spawn(move || postbox.send(me, 7u32)).join().unwrap();
+/// let e = cx.input();
+/// assert_eq!(e.sender(), me); // sent as this object
+/// assert_eq!(e.take::<u32>().unwrap(), 7);
+/// ```
 #[derive(Clone)]
 pub struct Postbox {
     address: Address,

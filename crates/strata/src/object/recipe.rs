@@ -1,20 +1,18 @@
 //! Recipes: how a pool makes its members.
-//!
-//! Spools make workers, load runs make clients, and the supervisor, executor and pipeline
-//! stages make theirs: all of them take a [`Recipe`], so "what to run" is written once and
-//! "how many, and what happens when one ends" is the pool's business. A recipe is usually
-//! a closure returning something to create (`|| Thread::new(work)`); a
-//! [`Process`](crate::process::Process) is a recipe that makes copies of itself, which is
-//! what makes "threads or processes" a one-argument change.
-//!
-//! A recipe may take an input (`Recipe<In>`): what the pool tells each member it makes,
-//! such as a load client's share of the run. A closure `FnMut() -> O` is a `Recipe<()>`;
-//! a module whose pools pass an input implements `Recipe<ItsInput>` for
-//! `FnMut(ItsInput) -> O` beside that input's type.
 
 use super::Spawn;
 
-/// Makes the members of a pool; see the [module docs](self).
+/// Spools make workers, load runs make clients, and the supervisor, executor and pipeline
+/// stages make theirs: all of them take a [`Recipe`], so "what to run" is written once and
+/// "how many, and what happens when one ends" is the pool's business. A recipe is usually
+/// a closure returning something to create (`|| Thread::new(work)`); a
+/// [`Process`](crate::process::Process) is a recipe that makes copies of itself, which is
+/// what makes "threads or processes" a one-argument change.
+///
+/// A recipe may take an input (`Recipe<In>`): what the pool tells each member it makes,
+/// such as a load client's share of the run. A closure `FnMut() -> O` is a `Recipe<()>`;
+/// a module whose pools pass an input implements `Recipe<ItsInput>` for
+/// `FnMut(ItsInput) -> O` beside that input's type.
 pub trait Recipe<In = ()>: Send + 'static {
     /// What the recipe makes.
     type Object: Spawn;

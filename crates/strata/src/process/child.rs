@@ -1,19 +1,4 @@
 //! Child processes as objects.
-//!
-//! `cx.create(Process::of("texture").args(&Xy { x: 2, y: 2 }))` runs the program
-//! `texture` (found beside the current executable, or at a path) with `--x=2 --y=2` and
-//! ends when the child does: the parent receives `Returned` with the child's value, decoded
-//! from its output, or a fault naming the exit status or signal.
-//!
-//! Every child also gets a private link to its parent (see [`link`](super::link)).
-//! Messages sent to the `Process` object go over it to the child's top object, with their
-//! original sender, so replies come straight back — and they arrive *from the `Process`
-//! object's address*, which stands in for the child's top object: a child whose top object
-//! is a machine is a *loadable library*, used exactly like an object in the parent (a
-//! spool cannot tell it from a thread). `Stop` sent to the `Process` object becomes
-//! SIGTERM in the child (which its `strata::main` turns back into `Stop`), then SIGKILL
-//! after a grace period. Children die with their parent even when it is killed with
-//! SIGKILL (`PR_SET_PDEATHSIG`).
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
@@ -31,7 +16,20 @@ use crate::standard::{Aborted, Faulted, Returned, Stop};
 /// The most output kept from a child (its value is printed on stdout).
 const MAX_OUTPUT: usize = 64 << 20;
 
-/// A program to run as a child process; see the [module docs](self).
+/// `cx.create(Process::of("texture").args(&Xy { x: 2, y: 2 }))` runs the program
+/// `texture` (found beside the current executable, or at a path) with `--x=2 --y=2` and
+/// ends when the child does: the parent receives `Returned` with the child's value, decoded
+/// from its output, or a fault naming the exit status or signal.
+///
+/// Every child also gets a private link to its parent.
+/// Messages sent to the `Process` object go over it to the child's top object, with their
+/// original sender, so replies come straight back — and they arrive *from the `Process`
+/// object's address*, which stands in for the child's top object: a child whose top object
+/// is a machine is a *loadable library*, used exactly like an object in the parent (a
+/// spool cannot tell it from a thread). `Stop` sent to the `Process` object becomes
+/// SIGTERM in the child (which its `strata::main` turns back into `Stop`), then SIGKILL
+/// after a grace period. Children die with their parent even when it is killed with
+/// SIGKILL (`PR_SET_PDEATHSIG`).
 #[derive(Debug, Clone)]
 pub struct Process {
     program: String,

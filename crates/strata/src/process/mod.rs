@@ -1,14 +1,14 @@
 //! Processes: programs made of objects, child processes as objects, and the private link
 //! between a parent and its children.
 //!
-//! - [`main`](crate::main) runs a top object as the whole program ([`program`]): signals
+//! - [`main`] runs a top object as the whole program: signals
 //!   become `Stop`, the value becomes the exit status, and a program started as a child
 //!   connects back to its parent.
 //! - [`entry`] makes a function or object a command-line program whose typed arguments are
 //!   `--name=value` options and whose value is printed as JSON.
 //! - [`Process`] runs a program as a child *object*: the parent receives its value as
 //!   `Returned`; messages sent to it reach the child's top object over the private
-//!   [`link`], so a long-lived child is a loadable library, and `Spool::of(Process::of(..))`
+//!   link, so a long-lived child is a loadable library, and `Spool::of(Process::of(..))`
 //!   is a pool of worker processes.
 
 mod child;

@@ -3,7 +3,7 @@
 //! Every object has a mailbox registered in the node's *object table* under its object
 //! number. Sending looks the receiver up and pushes onto its mailbox — or, when the
 //! receiver is a machine that is idle with nothing queued, runs its handler at once on the
-//! sending thread (a *direct run*, see [`mailbox`]); nothing is serialized inside a
+//! sending thread (a *direct run*: see the mailbox's notes in NOTES.md); nothing is serialized inside a
 //! process. An address of another node is handed to the [`Router`] the networking
 //! layer installs, so the sending API never changes when objects move out of the process.
 //!
