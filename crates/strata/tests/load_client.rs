@@ -3,8 +3,7 @@
 //! by kind, thresholds, the constant-rate mode's correction for coordinated omission, and
 //! clients of the user's own kind (machines on threads).
 
-#[path = "support/table_server.rs"]
-mod table_server;
+mod support;
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use strata::load::{
     ErrorKind, Fleet, Kit, Limits, Load, LoadPlan, LoadReport, Outcome, Tally, Validation,
 };
 use strata::prelude::*;
-use table_server::{Behaviour, TableServer};
+use support::table_server::{Behaviour, TableServer};
 
 fn run(plan: &LoadPlan) -> Tally {
     let mut cx = ThreadContext::attach();

@@ -1,11 +1,11 @@
 //! Machines that wait for children: `on_return` with the saved context, `continuation`,
 //! `working()`, and `abort()`.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{bounded, expect_message, returned_from, select_message, WAIT};
+use support::{bounded, expect_message, returned_from, select_message, WAIT};
 use strata::prelude::*;
 use strata::Spawn;
 

@@ -1,14 +1,14 @@
 //! `Stop` reaches every object of a tree. Alone in its own test binary, because it
 //! checks the process-wide count of live objects, which other tests would change.
 
-mod common;
+mod support;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{bounded, returned_from, WAIT};
+use support::{bounded, returned_from, WAIT};
 use strata::prelude::*;
 use strata::SendError;
 

@@ -4,11 +4,11 @@
 //! Timing is asserted only with generous bounds: a timer never fires before its delay,
 //! and fires within a few seconds of it.
 
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use common::{bounded, drain, expect_message, returned_from, until, WAIT};
+use support::{bounded, drain, expect_message, returned_from, until, WAIT};
 use strata::prelude::*;
 
 /// A user timer type carrying a value.

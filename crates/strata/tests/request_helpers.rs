@@ -1,12 +1,12 @@
 //! Waiting for answers: `select` with a time-out, and the request helpers
 //! (`GetResponse`, `Concurrently`, `Delay`).
 
-mod common;
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{bounded, expect_message, returned_from, WAIT};
+use support::{bounded, expect_message, returned_from, WAIT};
 use strata::prelude::*;
 use strata::Spawn;
 

@@ -4,13 +4,13 @@
 //! panicked, a machine that ends in a direct run really ends, and handlers run this way
 //! can use tokio as they would on the runtime.
 
-mod common;
+mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{bounded, collect_returned, returned_from, WAIT};
+use support::{bounded, collect_returned, returned_from, WAIT};
 use strata::prelude::*;
 
 #[derive(Debug, Serialize, Deserialize, Message)]
@@ -242,7 +242,7 @@ fn an_idle_machine_runs_on_the_senders_thread_and_a_busy_one_on_its_own() {
         // This attached thread never runs handlers itself: the machine's task does, on
         // the runtime.
         cx.send(fragile, WhichThread);
-        let (name, _) = common::expect_message::<String>(&mut cx, WAIT);
+        let (name, _) = support::expect_message::<String>(&mut cx, WAIT);
         assert!(name.starts_with("strata-rt"), "{name}");
     });
 }
