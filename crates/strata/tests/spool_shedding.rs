@@ -2,14 +2,16 @@
 //! and its pass rate, workers ending (replaced, or the spool failing), join/leave,
 //! parameter checks, and 10,000 concurrent requests each answered exactly once.
 
+mod support;
+
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use strata::prelude::*;
 use strata::spool::SpoolSettings;
 use strata::SpoolStatistics;
-
-const WAIT: Duration = Duration::from_secs(20);
+use support::{bounded, poll_until, WAIT};
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
 #[message(name = "spooltest.Job")]
@@ -17,6 +19,8 @@ struct Job {
     id: u64,
     ms: u64,
     die: bool,
+    /// Wait until the test opens the workers' `Hold` before working.
+    held: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Message)]
@@ -26,11 +30,41 @@ struct Done {
     worker: Address,
 }
 
-struct Worker;
+/// A gate the test opens: held jobs wait for it (at most `WAIT`), so the test decides
+/// when a worker finishes instead of a sleep deciding it.
+#[derive(Clone, Default)]
+struct Hold(Arc<(Mutex<bool>, Condvar)>);
+
+impl Hold {
+    fn open(&self) {
+        *self.0 .0.lock().unwrap() = true;
+        self.0 .1.notify_all();
+    }
+
+    fn wait(&self) {
+        let (open, changed) = &*self.0;
+        let (_open, _) = changed
+            .wait_timeout_while(open.lock().unwrap(), WAIT, |open| !*open)
+            .unwrap();
+    }
+}
+
+#[derive(Clone, Default)]
+struct Worker {
+    hold: Hold,
+    /// When set, every job first meets the other workers' jobs here.
+    meet: Option<Arc<Barrier>>,
+}
 
 #[strata::machine]
 impl Worker {
     fn job(&mut self, cx: &mut Context<Self>, j: Job) -> Done {
+        if let Some(meet) = &self.meet {
+            meet.wait();
+        }
+        if j.held {
+            self.hold.wait();
+        }
         std::thread::sleep(Duration::from_millis(j.ms));
         if j.die {
             panic!("worker told to die");
@@ -43,17 +77,46 @@ impl Worker {
 }
 
 fn job(id: u64, ms: u64) -> Job {
-    Job { id, ms, die: false }
+    Job {
+        id,
+        ms,
+        die: false,
+        held: false,
+    }
+}
+
+fn held(id: u64) -> Job {
+    Job {
+        held: true,
+        ..job(id, 0)
+    }
 }
 
 fn threads() -> impl FnMut() -> Threaded<Worker> + Send + 'static {
-    || Threaded(Worker)
+    threads_of(Worker::default())
+}
+
+fn threads_of(worker: Worker) -> impl FnMut() -> Threaded<Worker> + Send + 'static {
+    move || Threaded(worker.clone())
 }
 
 fn stats(cx: &mut ThreadContext, spool: Address) -> SpoolStatistics {
     cx.ask(spool, SpoolStats, Some(WAIT))
         .downcast::<SpoolStatistics>()
         .expect("statistics")
+}
+
+/// Asks for the spool's statistics until `ready` accepts them (at most `WAIT`).
+fn stats_until(
+    cx: &mut ThreadContext,
+    spool: Address,
+    what: &str,
+    ready: impl Fn(&SpoolStatistics) -> bool,
+) -> SpoolStatistics {
+    poll_until(WAIT, what, || {
+        let s = stats(cx, spool);
+        ready(&s).then_some(s)
+    })
 }
 
 /// Sends every job at once and collects one answer per job (by arrival order).
@@ -67,6 +130,11 @@ fn send_all(
         cx.send(spool, j);
         n += 1;
     }
+    receive(cx, n)
+}
+
+/// The next `n` answers, in order of arrival.
+fn receive(cx: &mut ThreadContext, n: usize) -> Vec<AnyMessage> {
     (0..n)
         .map(|_| {
             cx.input_timeout(WAIT)
@@ -78,43 +146,53 @@ fn send_all(
 
 #[test]
 fn requests_are_shared_round_robin_across_workers() {
-    let mut cx = ThreadContext::attach();
-    let spool = cx.create(Spool::of(threads()).workers(4));
-    let answers = send_all(&mut cx, spool, (0..8).map(|i| job(i, 50)));
-    let mut per_worker: HashMap<Address, u32> = HashMap::new();
-    for a in answers {
-        *per_worker
-            .entry(a.downcast::<Done>().unwrap().worker)
-            .or_default() += 1;
-    }
-    assert_eq!(per_worker.len(), 4, "{per_worker:?}");
-    assert!(per_worker.values().all(|n| *n == 2), "{per_worker:?}");
-    let s = stats(&mut cx, spool);
-    assert_eq!((s.admitted, s.completed, s.workers, s.idle), (8, 8, 4, 4));
-    assert!(s.p50 >= 0.04, "{s:?}");
+    bounded(Duration::from_secs(60), || {
+        let mut cx = ThreadContext::attach();
+        // Each job waits until four are in progress: a worker holding one cannot take a
+        // second, so however the threads are scheduled each worker gets exactly two.
+        let worker = Worker {
+            meet: Some(Arc::new(Barrier::new(4))),
+            ..Worker::default()
+        };
+        let spool = cx.create(Spool::of(threads_of(worker)).workers(4));
+        let answers = send_all(&mut cx, spool, (0..8).map(|i| job(i, 50)));
+        let mut per_worker: HashMap<Address, u32> = HashMap::new();
+        for a in answers {
+            *per_worker
+                .entry(a.downcast::<Done>().unwrap().worker)
+                .or_default() += 1;
+        }
+        assert_eq!(per_worker.len(), 4, "{per_worker:?}");
+        assert!(per_worker.values().all(|n| *n == 2), "{per_worker:?}");
+        let s = stats(&mut cx, spool);
+        assert_eq!((s.admitted, s.completed, s.workers, s.idle), (8, 8, 4, 4));
+        assert!(s.p50 >= 0.04, "{s:?}");
+    });
 }
 
 #[test]
 fn a_full_queue_answers_overloaded_at_once() {
-    let mut cx = ThreadContext::attach();
-    let spool = cx.create(Spool::of(threads()).workers(1).queue_size(Some(2)));
-    let began = Instant::now();
-    let answers = send_all(&mut cx, spool, (0..6).map(|i| job(i, 300)));
-    // The refusals come first, long before the workers finish.
-    assert!(
-        answers[0].is::<Overloaded>()
-            && answers[1].is::<Overloaded>()
-            && answers[2].is::<Overloaded>()
-    );
-    let done: Vec<u64> = answers
-        .iter()
-        .filter_map(|a| a.downcast_ref::<Done>())
-        .map(|d| d.id)
-        .collect();
-    assert_eq!(done, vec![0, 1, 2]);
-    assert!(began.elapsed() >= Duration::from_millis(900));
-    let s = stats(&mut cx, spool);
-    assert_eq!((s.admitted, s.rejected_overloaded, s.completed), (3, 3, 3));
+    bounded(Duration::from_secs(60), || {
+        let mut cx = ThreadContext::attach();
+        let worker = Worker::default();
+        let hold = worker.hold.clone();
+        let spool = cx.create(Spool::of(threads_of(worker)).workers(1).queue_size(Some(2)));
+        // One job on the worker (held there), two queued, three refused.
+        for i in 0..6 {
+            cx.send(spool, held(i));
+        }
+        // The refusals come while the worker still holds its first job.
+        let refused = receive(&mut cx, 3);
+        assert!(refused.iter().all(|a| a.is::<Overloaded>()), "{refused:?}");
+        hold.open();
+        let done: Vec<u64> = receive(&mut cx, 3)
+            .iter()
+            .map(|a| a.downcast_ref::<Done>().expect("a Done").id)
+            .collect();
+        assert_eq!(done, vec![0, 1, 2]);
+        let s = stats(&mut cx, spool);
+        assert_eq!((s.admitted, s.rejected_overloaded, s.completed), (3, 3, 3));
+    });
 }
 
 #[test]
@@ -152,9 +230,8 @@ fn a_worker_ending_mid_request_gets_that_request_a_fault_and_is_replaced() {
     cx.send(
         spool,
         Job {
-            id: 2,
-            ms: 0,
             die: true,
+            ..job(2, 0)
         },
     );
     let died_at = Instant::now();
@@ -192,53 +269,61 @@ fn a_worker_ending_mid_request_gets_that_request_a_fault_and_is_replaced() {
 
 #[test]
 fn without_a_stand_down_the_spool_fails_and_answers_what_it_holds() {
-    let mut cx = ThreadContext::attach();
-    let spool = cx.create(Spool::of(threads()).workers(1).stand_down(None));
-    cx.send(
-        spool,
-        Job {
-            id: 1,
-            ms: 300,
-            die: true,
-        },
-    );
-    // Queued behind the dying one, which takes long enough to die that this arrives first.
-    cx.send(spool, job(2, 0));
-    let mut faults = 0;
-    let mut returned = None;
-    while returned.is_none() || faults < 2 {
-        let e = cx.input_timeout(WAIT).expect("answers and the spool's end");
-        if e.is::<Returned>() {
-            returned = Some(e.take::<Returned>().unwrap().value);
-        } else {
-            assert!(e.is_fault(), "{e:?}");
-            faults += 1;
+    bounded(Duration::from_secs(60), || {
+        let mut cx = ThreadContext::attach();
+        let worker = Worker::default();
+        let hold = worker.hold.clone();
+        let spool = cx.create(Spool::of(threads_of(worker)).workers(1).stand_down(None));
+        cx.send(
+            spool,
+            Job {
+                die: true,
+                ..held(1)
+            },
+        );
+        cx.send(spool, job(2, 0));
+        // Job 2 waits in the spool's queue behind the one about to kill the worker.
+        stats_until(&mut cx, spool, "job 2 queued", |s| s.queued == 1);
+        hold.open();
+        let mut faults = Vec::new();
+        let mut returned = None;
+        while returned.is_none() || faults.len() < 2 {
+            let e = cx.input_timeout(WAIT).expect("answers and the spool's end");
+            if e.is::<Returned>() {
+                returned = Some(e.take::<Returned>().unwrap().value);
+            } else {
+                assert!(e.is_fault(), "{e:?}");
+                faults.push(e.into_message());
+            }
         }
-    }
-    let value = returned.unwrap();
-    assert!(value
-        .downcast_ref::<Faulted>()
-        .unwrap()
-        .reason
-        .contains("no stand-down"));
+        let value = returned.unwrap();
+        let end = value.downcast_ref::<Faulted>().expect("the spool failed");
+        assert!(end.reason.contains("no stand-down"), "{end}");
+        // The dying worker's request first, naming the panic; then the queued one.
+        let dying = faults[0].downcast_ref::<Faulted>().expect("a Faulted");
+        assert!(dying.reason.contains("worker told to die"), "{dying}");
+        let queued = faults[1].downcast_ref::<Faulted>().expect("a Faulted");
+        assert!(queued.reason.contains("no stand-down"), "{queued}");
+        assert!(!dying.reason.contains("no stand-down"), "{dying}");
+    });
 }
 
 #[test]
 fn workers_join_and_leave() {
-    let mut cx = ThreadContext::attach();
-    let spool = cx.create(Spool::of(threads()).workers(0).queue_size(Some(10)));
-    let outside = cx.create(Threaded(Worker));
-    cx.send(spool, job(1, 0)); // waits: no workers yet
-    std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(stats(&mut cx, spool).queued, 1);
-    cx.send(spool, JoinSpool(outside));
-    let d = cx.input_timeout(WAIT).unwrap().take::<Done>().unwrap();
-    assert_eq!((d.id, d.worker), (1, outside));
-    cx.send(spool, LeaveSpool(outside));
-    cx.send(spool, job(2, 0));
-    std::thread::sleep(Duration::from_millis(50));
-    let s = stats(&mut cx, spool);
-    assert_eq!((s.workers, s.queued), (0, 1));
+    bounded(Duration::from_secs(60), || {
+        let mut cx = ThreadContext::attach();
+        let spool = cx.create(Spool::of(threads()).workers(0).queue_size(Some(10)));
+        let outside = cx.create(Threaded(Worker::default()));
+        cx.send(spool, job(1, 0)); // waits: no workers yet
+        stats_until(&mut cx, spool, "job 1 queued", |s| s.queued == 1);
+        cx.send(spool, JoinSpool(outside));
+        let d = cx.input_timeout(WAIT).unwrap().take::<Done>().unwrap();
+        assert_eq!((d.id, d.worker), (1, outside));
+        cx.send(spool, LeaveSpool(outside));
+        cx.send(spool, job(2, 0));
+        let s = stats_until(&mut cx, spool, "job 2 queued", |s| s.queued == 1);
+        assert_eq!((s.workers, s.queued), (0, 1));
+    });
 }
 
 #[test]
@@ -280,23 +365,25 @@ fn improbable_parameters_are_refused_naming_the_parameter() {
             "queue_size",
         ),
     ];
-    let mut cx = ThreadContext::attach();
-    for (settings, parameter) in cases {
-        assert_eq!(settings.validate().unwrap_err().parameter, parameter);
-        let spool = cx.create(Spool::with(threads(), settings));
-        let value = cx.wait_for(spool);
-        let fault = value
-            .downcast::<Faulted>()
-            .expect("the spool refuses to start");
-        assert!(fault.reason.contains(parameter), "{fault}");
-    }
     assert!(SpoolSettings::default().validate().is_ok());
+    bounded(Duration::from_secs(60), move || {
+        let mut cx = ThreadContext::attach();
+        for (settings, parameter) in cases {
+            assert_eq!(settings.validate().unwrap_err().parameter, parameter);
+            let spool = cx.create(Spool::with(threads(), settings));
+            let value = support::returned_from(&mut cx, spool, WAIT);
+            let fault = value
+                .downcast::<Faulted>()
+                .expect("the spool refuses to start");
+            assert!(fault.reason.contains(parameter), "{fault}");
+        }
+    });
 }
 
 #[test]
 fn ten_thousand_concurrent_requests_are_each_answered_exactly_once() {
     let mut cx = ThreadContext::attach();
-    let spool = cx.create(Spool::of(|| Worker).workers(8).queue_size(None));
+    let spool = cx.create(Spool::of(Worker::default).workers(8).queue_size(None));
     let n = 10_000u64;
     let answers = send_all(&mut cx, spool, (0..n).map(|i| job(i, 0)));
     let ids: HashSet<u64> = answers
@@ -314,20 +401,23 @@ fn ten_thousand_concurrent_requests_are_each_answered_exactly_once() {
 
 #[test]
 fn stopping_a_spool_answers_everything_it_holds() {
-    let mut cx = ThreadContext::attach();
-    let spool = cx.create(Spool::of(threads()).workers(1));
-    cx.send(spool, job(1, 300));
-    cx.send(spool, job(2, 0));
-    std::thread::sleep(Duration::from_millis(50));
-    cx.stop(spool);
-    let mut aborted = 0;
-    loop {
-        let e = cx.input_timeout(WAIT).expect("answers and the end");
-        if e.is::<Returned>() {
-            break;
+    bounded(Duration::from_secs(60), || {
+        let mut cx = ThreadContext::attach();
+        let worker = Worker::default();
+        let hold = worker.hold.clone();
+        let spool = cx.create(Spool::of(threads_of(worker)).workers(1));
+        cx.send(spool, held(1)); // on the worker, held there
+        cx.send(spool, job(2, 0)); // queued behind it
+        stats_until(&mut cx, spool, "one job running, one queued", |s| {
+            s.idle == 0 && s.queued == 1
+        });
+        cx.stop(spool);
+        // Both requests are answered at once, the held one included.
+        for e in (0..2).map(|_| cx.input_timeout(WAIT).expect("an answer")) {
+            assert!(e.is::<Aborted>(), "{e:?}");
         }
-        assert!(e.is::<Aborted>(), "{e:?}");
-        aborted += 1;
-    }
-    assert_eq!(aborted, 2);
+        hold.open(); // the held worker thread may end now, and with it the spool
+        let e = cx.input_timeout(WAIT).expect("the spool's end");
+        assert!(e.is::<Returned>(), "nothing but the end: {e:?}");
+    });
 }
