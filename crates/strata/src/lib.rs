@@ -55,8 +55,7 @@ pub use lifecycle::{main, main_with, Settings};
 pub use message::{AnyMessage, Fault, Message};
 pub use object::{
     AnyObject, Async, AsyncContext, Context, Core, IntoValue, Machine, Options, Recipe, Selection,
-    Spawn,
-    Thread, ThreadContext, Threaded,
+    Spawn, Thread, ThreadContext, Threaded,
 };
 pub use request::{Concurrently, Delay, GetResponse};
 pub use runtime::{Envelope, SendError};

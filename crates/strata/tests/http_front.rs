@@ -390,7 +390,11 @@ fn a_request_held_when_the_service_ends_is_answered() {
         .unwrap();
     let _ = support::select_message::<Ignored>(&mut cx, WAIT);
     let quit = get(address, "/httptest.Quit");
-    assert_eq!(quit.status, 503, "the service ended without answering: {}", quit.body);
+    assert_eq!(
+        quit.status, 503,
+        "the service ended without answering: {}",
+        quit.body
+    );
     let a = read_answer(&mut held);
     assert_eq!(a.status, 503, "{}", a.body);
 }

@@ -245,7 +245,10 @@ fn a_constant_rate_shows_the_backlog_a_closed_loop_hides() {
     let t = run(&counted);
     let took = began.elapsed();
     assert_eq!(t.ok, 21, "{t:?}");
-    assert!(took >= Duration::from_millis(200), "21 requests at 100/s in {took:?}");
+    assert!(
+        took >= Duration::from_millis(200),
+        "21 requests at 100/s in {took:?}"
+    );
 }
 
 /// A client of the user's own kind: a machine on a thread of its own that makes one

@@ -5,9 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use support::{bounded, expect_message, returned_from, select_message, WAIT};
 use strata::prelude::*;
 use strata::Spawn;
+use support::{bounded, expect_message, returned_from, select_message, WAIT};
 
 /// A request that needs a child to answer.
 #[derive(Debug, Serialize, Deserialize, Message)]

@@ -5,8 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::{bounded, collect_returned, expect_message, returned_from, WAIT};
 use strata::prelude::*;
+use support::{bounded, collect_returned, expect_message, returned_from, WAIT};
 
 #[derive(Debug, Serialize, Deserialize, Message)]
 struct Explode(String);

@@ -5,8 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::{bounded, collect_returned, expect_message, returned_from, select_message, WAIT};
 use strata::prelude::*;
+use support::{bounded, collect_returned, expect_message, returned_from, select_message, WAIT};
 
 #[test]
 fn a_hundred_thousand_async_objects_all_return_their_values() {

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{bounded, returned_from, WAIT};
 use strata::prelude::*;
 use strata::SendError;
+use support::{bounded, returned_from, WAIT};
 
 /// Reported by every object of the tree once it runs: its level and address.
 #[derive(Debug, Serialize, Deserialize, Message)]

@@ -8,8 +8,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{bounded, drain, expect_message, returned_from, until, WAIT};
 use strata::prelude::*;
+use support::{bounded, drain, expect_message, returned_from, until, WAIT};
 
 /// A user timer type carrying a value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Message)]

@@ -255,7 +255,11 @@ fn kill_9_of_one_worker_process_under_load() {
         let ids: HashSet<u64> = done.iter().map(|d| d.id).collect();
         assert_eq!(ids.len(), done.len(), "no answer twice: {done:?}");
         assert!(ids.is_subset(&sent), "{done:?}");
-        assert_eq!(ids.len(), sent.len() - 1, "every other request done: {done:?}");
+        assert_eq!(
+            ids.len(),
+            sent.len() - 1,
+            "every other request done: {done:?}"
+        );
         poll_until(WAIT, "the killed worker replaced", || {
             let s = spool_stats(&mut cx, spool);
             (s.replaced == 1 && s.workers == 3).then_some(())
@@ -278,7 +282,9 @@ fn kill_9_of_the_parent_leaves_no_child_behind() {
     parent.kill_also(children.clone());
     parent.signal(libc::SIGKILL);
     let _ = parent.finish(WAIT);
-    poll_until(WAIT, "every worker gone after the parent was killed", || {
-        children.iter().all(|&c| !alive(c)).then_some(())
-    });
+    poll_until(
+        WAIT,
+        "every worker gone after the parent was killed",
+        || children.iter().all(|&c| !alive(c)).then_some(()),
+    );
 }

@@ -6,9 +6,9 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{bounded, expect_message, returned_from, WAIT};
 use strata::prelude::*;
 use strata::Spawn;
+use support::{bounded, expect_message, returned_from, WAIT};
 
 #[derive(Debug, Serialize, Deserialize, Message)]
 struct Question(u32);

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{bounded, collect_returned, returned_from, WAIT};
 use strata::prelude::*;
+use support::{bounded, collect_returned, returned_from, WAIT};
 
 #[derive(Debug, Serialize, Deserialize, Message)]
 struct Hop(u32);
@@ -246,11 +246,16 @@ fn a_machine_with_slow_handlers_goes_back_to_its_own_task() {
         let fragile = cx.create(Fragile);
         // The probe's first direct run (which is always timed) is a slow one; the next
         // send must find the machine paused for direct runs.
-        let probe = probe_by(&mut cx, fragile, || SlowWhichThread, move |cx| {
-            cx.send(fragile, SlowWhichThread);
-            let answer = cx.input_timeout(WAIT).and_then(|e| e.take::<String>().ok());
-            answer.unwrap_or_default()
-        });
+        let probe = probe_by(
+            &mut cx,
+            fragile,
+            || SlowWhichThread,
+            move |cx| {
+                cx.send(fragile, SlowWhichThread);
+                let answer = cx.input_timeout(WAIT).and_then(|e| e.take::<String>().ok());
+                answer.unwrap_or_default()
+            },
+        );
         let value = returned_from(&mut cx, probe, WAIT);
         let next = value.downcast::<String>().expect("the probe's result");
         assert!(next.starts_with("strata-rt"), "then on the runtime: {next}");

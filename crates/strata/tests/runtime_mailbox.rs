@@ -6,9 +6,9 @@ mod support;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use support::{bounded, collect_returned, expect_message, returned_from, select_message, WAIT};
 use strata::prelude::*;
 use strata::{SendError, Spawn};
+use support::{bounded, collect_returned, expect_message, returned_from, select_message, WAIT};
 
 #[derive(Debug, Serialize, Deserialize, Message)]
 struct Seq(u32);

@@ -6,9 +6,9 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use support::{bounded, collect_returned, returned_from, WAIT};
 use strata::prelude::*;
 use strata::Spawn;
+use support::{bounded, collect_returned, returned_from, WAIT};
 
 /// The n-th message of a sender's numbered sequence.
 #[derive(Debug, Serialize, Deserialize, Message)]

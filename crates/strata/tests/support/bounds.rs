@@ -39,10 +39,7 @@ pub fn poll_until<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Opt
         if let Some(value) = probe() {
             return value;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within {limit:?}"
-        );
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
         std::thread::sleep(Duration::from_millis(10));
     }
 }

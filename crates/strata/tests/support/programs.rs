@@ -204,7 +204,11 @@ impl Running {
 
     /// Sends `signo` to the program.
     pub fn signal(&self, signo: i32) {
-        assert!(signal(self.pid(), signo), "kill({}, {signo}) failed", self.pid());
+        assert!(
+            signal(self.pid(), signo),
+            "kill({}, {signo}) failed",
+            self.pid()
+        );
     }
 
     /// Kills these processes too when dropped (children the program started).
