@@ -11,13 +11,15 @@
 //!   between them, then they leave (and the run brings a new one in).
 //!
 //! One recipe makes all three (`AnyObject` boxes objects of different kinds); all record
-//! into the same report.
+//! into the same report, and a last line says how many clients and requests each kind
+//! had.
 
 #[path = "texture/mod.rs"]
 mod texture;
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use strata::http::{Api, HttpServer};
@@ -56,6 +58,14 @@ impl Service {
     }
 }
 
+/// Clients made and requests recorded, per kind: watchdog, expert, typical (experts'
+/// requests are the rest of the report's).
+static CLIENTS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+static REQUESTS: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+const WATCHDOG: usize = 0;
+const EXPERT: usize = 1;
+const TYPICAL: usize = 2;
+
 /// Slower than this, the watchdog complains.
 const SLOW: Duration = Duration::from_millis(20);
 
@@ -89,6 +99,7 @@ impl Watchdog {
             self.slow += 1;
             eprintln!("watchdog: {path} took {took:?}");
         }
+        REQUESTS[WATCHDOG].fetch_add(1, Relaxed);
         self.kit.record(outcome, started);
     }
 }
@@ -137,6 +148,7 @@ async fn typical_user(mut cx: AsyncContext, kit: Kit) {
             let Some(ticket) = kit.claim() else { return };
             let started = ticket.due.unwrap_or_else(Instant::now);
             kit.target().path(&mut rng, &mut path);
+            REQUESTS[TYPICAL].fetch_add(1, Relaxed);
             match tokio::time::timeout(kit.plan().timeout, conn.get(&path)).await {
                 Ok(Ok(r)) => kit.record(kit.judge(&path, r.status, r.body), started),
                 Ok(Err(_)) => return kit.record(Outcome::Failed(ErrorKind::Io), started),
@@ -182,15 +194,32 @@ fn run(cx: &mut ThreadContext) -> i32 {
     plan.duration = Some(Duration::from_secs(5));
     plan.validation = Validation::Table;
     println!("load_users: 1 watchdog, 3 expert users and 8 typical users on http://{at} for 5 s");
-    let recipe = |kit: Kit| match kit.slot {
-        0 => AnyObject::new(Threaded(Watchdog { kit, slow: 0 })),
-        1..=3 => AnyObject::new(BasicClient::new(kit)),
-        _ => AnyObject::new(Async::new(move |cx| typical_user(cx, kit))),
+    let recipe = |kit: Kit| {
+        let kind = match kit.slot {
+            0 => WATCHDOG,
+            1..=3 => EXPERT,
+            _ => TYPICAL,
+        };
+        CLIENTS[kind].fetch_add(1, Relaxed);
+        match kind {
+            WATCHDOG => AnyObject::new(Threaded(Watchdog { kit, slow: 0 })),
+            EXPERT => AnyObject::new(BasicClient::new(kit)),
+            _ => AnyObject::new(Async::new(move |cx| typical_user(cx, kit))),
+        }
     };
     let load = cx.create(Load::new(plan.clone(), recipe).expect("a sound plan"));
     let tally = cx.wait_for(load).downcast::<Tally>().expect("a tally");
     let report = LoadReport::new(&tally, &plan, 1, Limits::default());
     print!("{report}");
+    let [w, e, t] = CLIENTS.each_ref().map(|n| n.load(Relaxed));
+    let (wr, tr) = (
+        REQUESTS[WATCHDOG].load(Relaxed),
+        REQUESTS[TYPICAL].load(Relaxed),
+    );
+    let er = report.requests.saturating_sub(wr + tr);
+    println!(
+        "kinds: watchdog {w} clients {wr} requests, experts {e} clients {er} requests, typical {t} clients {tr} requests"
+    );
     cx.stop(service);
     let _ = cx.wait_for(service);
     i32::from(report.errors.validation + report.errors.io > 0 || report.ok == 0)

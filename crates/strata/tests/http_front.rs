@@ -1,5 +1,8 @@
 //! The HTTP front over real sockets: good requests, every kind of bad input, faults as
-//! status codes, keep-alive, stalled clients, and a service that ends first.
+//! status codes (from the service and from a spool behind it), keep-alive, stalled
+//! clients, and a service that ends first.
+
+mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -8,6 +11,7 @@ use std::time::Duration;
 use strata::http::{Api, HttpServer, Method};
 use strata::net::Listening;
 use strata::prelude::*;
+use support::WAIT;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
 #[message(name = "Xy")]
@@ -26,6 +30,29 @@ struct Shed;
 #[message(name = "httptest.Ignore")]
 struct Ignore;
 
+/// Answered with the fault named by `kind`: `overloaded`, `out-of-service` or
+/// `unavailable`.
+#[derive(Debug, Clone, Serialize, Deserialize, Message)]
+#[message(name = "httptest.Refuse")]
+struct Refuse {
+    kind: String,
+}
+
+/// Answered with a `Faulted` returned by the handler.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "httptest.Fail")]
+struct Fail;
+
+/// Forwarded to a spool whose worker panics on it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "httptest.Explode")]
+struct Explode;
+
+/// Sent by the service to the test when it has taken an `Ignore` (and will not answer).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "httptest.Ignored")]
+struct Ignored;
+
 /// Ends the service without answering.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
 #[message(name = "httptest.Quit")]
@@ -41,11 +68,23 @@ struct GetUser {
 
 struct Service {
     server: Option<HttpServer>,
+    spool: Address,
+}
+
+/// The spool's worker: panics on every `Explode`.
+struct Fragile;
+
+#[strata::machine]
+impl Fragile {
+    fn explode(&mut self, _cx: &mut Context<Self>, _: Explode) {
+        panic!("the worker exploded");
+    }
 }
 
 #[strata::machine]
 impl Service {
     fn start(&mut self, cx: &mut Context<Self>, _: Start) {
+        self.spool = cx.create(Spool::of(|| Threaded(Fragile)).workers(1));
         cx.create(self.server.take().expect("one server"));
     }
     fn listening(&mut self, cx: &mut Context<Self>, m: Listening) {
@@ -58,7 +97,23 @@ impl Service {
     fn shed(&mut self, _cx: &mut Context<Self>, _: Shed) -> Busy {
         Busy::new("too slow lately")
     }
-    fn ignore(&mut self, _cx: &mut Context<Self>, _: Ignore) {}
+    fn ignore(&mut self, cx: &mut Context<Self>, _: Ignore) {
+        let parent = cx.parent();
+        cx.send(parent, Ignored);
+    }
+    fn refuse(&mut self, _cx: &mut Context<Self>, m: Refuse) -> AnyMessage {
+        match m.kind.as_str() {
+            "overloaded" => AnyMessage::new(Overloaded::new("the queue is full")),
+            "out-of-service" => AnyMessage::new(OutOfService::new("closed for repairs")),
+            _ => AnyMessage::new(TemporarilyUnavailable::new("back soon")),
+        }
+    }
+    fn fail(&mut self, _cx: &mut Context<Self>, _: Fail) -> Faulted {
+        Faulted::new("the handler gave up")
+    }
+    fn explode(&mut self, cx: &mut Context<Self>, m: Explode) {
+        cx.forward(self.spool, m);
+    }
     fn quit(&mut self, cx: &mut Context<Self>, _: Quit) {
         cx.complete(Ack);
     }
@@ -73,6 +128,9 @@ fn api() -> Api {
         .message::<Shed>()
         .message::<Ignore>()
         .message::<Quit>()
+        .message::<Refuse>()
+        .message::<Fail>()
+        .message::<Explode>()
         .route::<GetUser>(Method::GET, "/users/{id}")
 }
 
@@ -80,9 +138,12 @@ fn api() -> Api {
 fn start(server: impl FnOnce(HttpServer) -> HttpServer) -> (ThreadContext, SocketAddr) {
     let mut cx = ThreadContext::attach();
     let http = server(HttpServer::new("127.0.0.1:0".parse().unwrap(), api()));
-    cx.create(Service { server: Some(http) });
+    cx.create(Service {
+        server: Some(http),
+        spool: Address::NULL,
+    });
     let e = cx
-        .select::<(Listening,)>(Some(Duration::from_secs(10)))
+        .select::<(Listening,)>(Some(WAIT))
         .expect("the server listens");
     let address = e.take::<Listening>().unwrap().address.parse().unwrap();
     (cx, address)
@@ -128,7 +189,7 @@ fn read_answer(r: &mut BufReader<TcpStream>) -> Answer {
 
 fn open(address: SocketAddr) -> BufReader<TcpStream> {
     let s = TcpStream::connect(address).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
     BufReader::new(s)
 }
 
@@ -255,19 +316,53 @@ fn a_stalled_client_is_cut_off_while_others_are_served() {
     assert_eq!(a.status, 408);
 }
 
-#[test]
-fn faults_become_status_codes() {
-    let (_cx, address) = start(|s| s.request_timeout(Duration::from_millis(300)).retry_after(7));
-    let a = get(address, "/httptest.Shed");
-    assert_eq!(a.status, 503);
+fn assert_retry_later(a: &Answer, seconds: u32, error: &str) {
+    assert_eq!(a.status, 503, "{}", a.body);
     assert!(
-        a.head.to_ascii_lowercase().contains("retry-after: 7"),
+        a.head
+            .to_ascii_lowercase()
+            .contains(&format!("retry-after: {seconds}")),
         "{}",
         a.head
     );
-    assert_eq!(json(&a)["error"], "Busy");
+    assert_eq!(json(a)["error"], error, "{}", a.body);
+}
+
+#[test]
+fn faults_become_status_codes() {
+    let (_cx, address) = start(|s| s.retry_after(7));
+    // Turned away: 503 with Retry-After, naming the fault.
+    assert_retry_later(&get(address, "/httptest.Shed"), 7, "Busy");
+    for (kind, error) in [
+        ("overloaded", "Overloaded"),
+        ("out-of-service", "OutOfService"),
+        ("unavailable", "TemporarilyUnavailable"),
+    ] {
+        let a = get(address, &format!("/httptest.Refuse?kind={kind}"));
+        assert_retry_later(&a, 7, error);
+    }
+    // Other faults: 500, from the handler itself or from a spool whose worker panicked.
+    let a = get(address, "/httptest.Fail");
+    assert_eq!(a.status, 500, "{}", a.body);
+    assert_eq!(json(&a)["error"], "Faulted");
+    assert!(a.body.contains("the handler gave up"), "{}", a.body);
+    let a = get(address, "/httptest.Explode");
+    assert_eq!(a.status, 500, "{}", a.body);
+    assert!(a.body.contains("the worker exploded"), "{}", a.body);
+    assert!(
+        !a.head.to_ascii_lowercase().contains("retry-after"),
+        "{}",
+        a.head
+    );
+    // The service is still there.
+    assert_eq!(get(address, "/Xy?x=1&y=1").status, 200);
+}
+
+#[test]
+fn no_answer_within_the_request_timeout_is_504() {
+    let (_cx, address) = start(|s| s.request_timeout(Duration::from_millis(300)));
     let a = get(address, "/httptest.Ignore");
-    assert_eq!(a.status, 504);
+    assert_eq!(a.status, 504, "{}", a.body);
 }
 
 #[test]
@@ -286,14 +381,20 @@ fn keep_alive_serves_several_requests_on_one_connection() {
 
 #[test]
 fn a_request_held_when_the_service_ends_is_answered() {
-    let (_cx, address) = start(|s| s.request_timeout(Duration::from_secs(20)));
-    // Hold one request, then end the service from another.
+    let (mut cx, address) = start(|s| s.request_timeout(WAIT));
+    // Hold one request (the service says when it has it), then end the service from
+    // another.
     let mut held = open(address);
     held.get_mut()
         .write_all(b"GET /httptest.Ignore HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(100));
-    let _ = get(address, "/httptest.Quit");
+    let _ = support::select_message::<Ignored>(&mut cx, WAIT);
+    let quit = get(address, "/httptest.Quit");
+    assert_eq!(
+        quit.status, 503,
+        "the service ended without answering: {}",
+        quit.body
+    );
     let a = read_answer(&mut held);
     assert_eq!(a.status, 503, "{}", a.body);
 }
@@ -303,7 +404,7 @@ fn the_http_client_turns_messages_into_requests_and_responses_into_messages() {
     use strata::http::{HttpClient, HttpRequest, HttpResponse};
     let (mut cx, address) = start(|s| s);
     let client = cx.create(HttpClient::new(address));
-    let wait = Some(Duration::from_secs(10));
+    let wait = Some(WAIT);
     let table = cx.ask(client, Xy { x: 2, y: 1 }, wait);
     assert_eq!(
         table.downcast::<Vec<Vec<f64>>>().unwrap(),
@@ -321,7 +422,7 @@ fn the_http_client_turns_messages_into_requests_and_responses_into_messages() {
     assert_eq!(missing.downcast::<HttpResponse>().unwrap().status, 404);
     // Several in flight at once, each answered.
     let asks: Vec<Address> = (1..=20)
-        .map(|i| cx.create(GetResponse::new(Xy { x: i, y: 1 }, client)))
+        .map(|i| cx.create(GetResponse::new(Xy { x: i, y: 1 }, client).timeout(WAIT)))
         .collect();
     for (i, a) in asks.into_iter().enumerate() {
         let t = cx.wait_for(a).downcast::<Vec<Vec<f64>>>().unwrap();

@@ -1,16 +1,20 @@
 //! Links between real processes: plain and encrypted, refused peers, a third party
 //! answering an address it was given, bad input on the wire, and keep-alive.
 //!
-//! The peer is the `link_peer` example, which `cargo test` builds beside the tests (a run
-//! filtered with `--test net_links` does not rebuild examples: `cargo build --examples`).
+//! The peer is the `link_peer` test program (crates/strata-testbins), built by the test
+//! itself before it starts.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod support;
+
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use strata::net::{frame, CloseReason, Closed, Connect, Connected};
 use strata::prelude::*;
+use support::programs::{testbin, Running};
+use support::WAIT;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
 #[message(name = "test.Xy")]
@@ -29,58 +33,26 @@ struct Call {
 
 type Table = Vec<Vec<f64>>;
 
-const WAIT: Duration = Duration::from_secs(10);
 const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
-/// A running `link_peer` process, killed when dropped.
+/// A running `link_peer` process (killed when dropped) and the address it listens on.
 struct PeerProcess {
-    child: Child,
+    process: Running,
     address: SocketAddr,
 }
 
-impl Drop for PeerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl PeerProcess {
+    /// Freezes the peer (SIGSTOP): its sockets stay open but nothing answers. Dropping
+    /// the guard kills it all the same.
+    fn freeze(&self) {
+        self.process.signal(libc::SIGSTOP);
     }
 }
 
-fn example(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} not built (run through cargo test)",
-        path.display()
-    );
-    path
-}
-
 fn peer(args: &[&str]) -> PeerProcess {
-    let mut child = Command::new(example("link_peer"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start link_peer");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx
-        .recv_timeout(WAIT)
-        .expect("link_peer announces its address");
-    let address = line
-        .trim()
-        .strip_prefix("listening ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .expect("a socket address");
-    PeerProcess { child, address }
+    let process = Running::start(Command::new(testbin("link_peer")).args(args));
+    let address = process.announced_address("listening ", WAIT);
+    PeerProcess { process, address }
 }
 
 fn key() -> [u8; 32] {
@@ -226,7 +198,12 @@ fn garbage_on_one_connection_closes_only_that_connection() {
     let mut junk = TcpStream::connect(p.address).unwrap();
     junk.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    let _ = read_until_closed(&mut junk); // closed by the peer, with or without a preamble
+    // Closed by the peer: at most its own preamble came back, and no frame.
+    let reply = read_until_closed(&mut junk);
+    assert!(
+        reply.len() <= raw_preamble().len() && (reply.is_empty() || reply.starts_with(b"STRT")),
+        "{reply:?}"
+    );
 
     // A correct handshake followed by a malformed frame: closed with a named reason.
     let mut bad = TcpStream::connect(p.address).unwrap();
@@ -292,4 +269,50 @@ fn keep_alive_closes_a_silent_link_as_stale() {
     // Never answer the pings: the peer must give up on us.
     let text = String::from_utf8_lossy(&read_until_closed(&mut silent)).to_string();
     assert!(text.contains("went stale"), "{text:?}");
+}
+
+#[test]
+fn a_healthy_idle_link_with_keep_alive_stays_up() {
+    // Both ends probe every 100 ms; a second of silence from the application is thirty
+    // probes, and the link must survive all of them.
+    let p = peer(&["--keep-alive-ms", "100"]);
+    let mut cx = ThreadContext::attach();
+    let server = connect(
+        &mut cx,
+        Connect::new(p.address).keep_alive(Duration::from_millis(100)),
+    )
+    .expect("connected");
+    assert_eq!(
+        ask_table(&mut cx, server, Xy { x: 1, y: 1 }),
+        vec![vec![0.0]]
+    );
+    let closed = cx.select::<(Closed,)>(Some(Duration::from_secs(1)));
+    assert!(closed.is_err(), "an idle, healthy link closed: {closed:?}");
+    assert_eq!(
+        ask_table(&mut cx, server, Xy { x: 2, y: 1 }),
+        vec![vec![0.0, 1.0]]
+    );
+}
+
+#[test]
+fn a_silent_peer_closes_the_owners_link_as_stale() {
+    let p = peer(&[]);
+    let mut cx = ThreadContext::attach();
+    let server = connect(
+        &mut cx,
+        Connect::new(p.address).keep_alive(Duration::from_millis(100)),
+    )
+    .expect("connected");
+    assert_eq!(
+        ask_table(&mut cx, server, Xy { x: 1, y: 1 }),
+        vec![vec![0.0]]
+    );
+    p.freeze();
+    let e = cx
+        .select::<(Closed,)>(Some(WAIT))
+        .expect("the owner hears that the link closed");
+    match e.take::<Closed>().unwrap().reason {
+        CloseReason::WentStale => {}
+        other => panic!("expected WentStale, got {other:?}"),
+    }
 }

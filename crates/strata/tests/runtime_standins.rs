@@ -1,13 +1,13 @@
 //! Sending from anywhere (`Postbox`) and addresses that stand in for others
 //! (`stand_in_for`): real objects on real threads.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::WAIT;
 use strata::prelude::*;
 use strata::{Postbox, SendError};
+use support::WAIT;
 
 /// A function object that answers every `u32` with the number plus its own tag, until
 /// `Stop`; it reports the sender of each message it took back to `observer`.
@@ -119,7 +119,7 @@ fn a_stand_in_passes_ordinary_messages_on_with_their_sender_and_keeps_stop() {
     }
     cx.stop(stand_in);
     assert_eq!(
-        common::returned_from(&mut cx, stand_in, WAIT)
+        support::returned_from(&mut cx, stand_in, WAIT)
             .downcast::<u32>()
             .unwrap(),
         7
@@ -214,7 +214,7 @@ fn stand_ins_chain_and_a_loop_is_refused() {
     cx.send(c, c);
     let refused = |cx: &mut ThreadContext, who: Address| {
         cx.stop(who);
-        common::returned_from(cx, who, WAIT)
+        support::returned_from(cx, who, WAIT)
             .downcast::<bool>()
             .unwrap()
     };
@@ -230,7 +230,7 @@ fn a_message_that_cannot_be_passed_on_is_answered_with_a_fault() {
     let me = cx.address();
     let gone = cx.create(echo(100, me));
     cx.stop(gone);
-    let _ = common::returned_from(&mut cx, gone, WAIT);
+    let _ = support::returned_from(&mut cx, gone, WAIT);
     let stand_in = cx.create(Thread::new(move |cx: &mut ThreadContext| {
         let e = cx.select::<(Address,)>(Some(WAIT)).unwrap();
         let _ = cx.select::<(Ping,)>(Some(Duration::from_millis(1)));

@@ -1,7 +1,8 @@
 //! A small HTTP/1.1 server on std threads for the load client's tests: it answers
 //! `GET /...?x=X&y=Y` with an X-by-Y JSON table (or a deliberately wrong one), and counts
-//! connections and the requests each carried. Paths containing `busy` get 503, `missing`
-//! 404, and `slow` are answered after the configured delay.
+//! connections and the requests each carried, and when each request arrived. Paths
+//! containing `busy` get 503, `missing` 404, and `slow` are answered after the configured
+//! delay.
 
 #![allow(dead_code)]
 
@@ -9,7 +10,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How the server behaves.
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,6 +29,8 @@ pub struct TableServer {
     pub address: SocketAddr,
     /// Requests carried by each connection, in order of acceptance.
     pub connections: Arc<Mutex<Vec<usize>>>,
+    /// When each request's head had been read, in order.
+    pub arrivals: Arc<Mutex<Vec<Instant>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -37,8 +40,9 @@ impl TableServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = listener.local_addr().unwrap();
         let connections = Arc::new(Mutex::new(Vec::new()));
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (c, s) = (connections.clone(), stop.clone());
+        let (c, a, s) = (connections.clone(), arrivals.clone(), stop.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
@@ -50,13 +54,14 @@ impl TableServer {
                     c.push(0);
                     c.len() - 1
                 };
-                let c = c.clone();
-                std::thread::spawn(move || serve(stream, behaviour, &c, index));
+                let (c, a) = (c.clone(), a.clone());
+                std::thread::spawn(move || serve(stream, behaviour, &c, &a, index));
             }
         });
         TableServer {
             address,
             connections,
+            arrivals,
             stop,
         }
     }
@@ -79,7 +84,13 @@ impl Drop for TableServer {
     }
 }
 
-fn serve(stream: TcpStream, b: Behaviour, counts: &Mutex<Vec<usize>>, index: usize) {
+fn serve(
+    stream: TcpStream,
+    b: Behaviour,
+    counts: &Mutex<Vec<usize>>,
+    arrivals: &Mutex<Vec<Instant>>,
+    index: usize,
+) {
     let _ = stream.set_nodelay(true);
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut out = stream;
@@ -100,6 +111,7 @@ fn serve(stream: TcpStream, b: Behaviour, counts: &Mutex<Vec<usize>>, index: usi
             }
             close |= h.to_ascii_lowercase().starts_with("connection: close");
         }
+        arrivals.lock().unwrap().push(Instant::now());
         let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
         if !b.only_slow || path.contains("slow") {
             std::thread::sleep(b.delay);

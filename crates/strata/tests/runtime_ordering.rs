@@ -1,14 +1,14 @@
 //! Per-pair ordering: whatever else is going on, the messages one object sends to another
 //! arrive in the order they were sent.
 
-mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{bounded, collect_returned, returned_from, WAIT};
 use strata::prelude::*;
 use strata::Spawn;
+use support::{bounded, collect_returned, returned_from, WAIT};
 
 /// The n-th message of a sender's numbered sequence.
 #[derive(Debug, Serialize, Deserialize, Message)]

@@ -338,6 +338,7 @@ fn floats_survive_json_text() {
         .unwrap()
         .downcast::<Vec<f64>>()
         .unwrap();
+    assert_eq!(back.len(), values.len(), "every float came back");
     let changed = values.iter().zip(&back).filter(|(a, b)| a != b).count();
     assert_eq!(changed, 0, "{changed} of {} floats changed", values.len());
 }

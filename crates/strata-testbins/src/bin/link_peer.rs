@@ -1,4 +1,4 @@
-//! A peer process for the link tests (and a small example of links).
+//! A peer process for the link tests (`crates/strata/tests/net_links.rs`), and a small example of links.
 //!
 //! `link_peer [--encrypted] [--key HEX64] [--max-frame N]` listens on 127.0.0.1 (a free
 //! port), prints `listening ADDRESS` on stdout and serves:

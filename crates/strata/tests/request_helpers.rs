@@ -1,14 +1,14 @@
 //! Waiting for answers: `select` with a time-out, and the request helpers
 //! (`GetResponse`, `Concurrently`, `Delay`).
 
-mod common;
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{bounded, expect_message, returned_from, WAIT};
 use strata::prelude::*;
 use strata::Spawn;
+use support::{bounded, expect_message, returned_from, WAIT};
 
 #[derive(Debug, Serialize, Deserialize, Message)]
 struct Question(u32);

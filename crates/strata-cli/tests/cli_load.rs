@@ -2,25 +2,24 @@
 //! across processes, thresholds as the exit status, bad arguments named, and the demo
 //! finishing on its own with no process left behind.
 
-#[path = "../../strata/tests/support/table_server.rs"]
-mod table_server;
+#[path = "../../strata/tests/support/mod.rs"]
+mod support;
 
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use table_server::{Behaviour, TableServer};
+use support::programs::{example, run_bounded, Running};
+use support::table_server::{Behaviour, TableServer};
+use support::WAIT;
+
+/// A run of the command (or an example) may take this long before it is killed.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
 
 fn strata(args: &[&str]) -> Output {
-    let began = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .args(args)
-        .output()
-        .expect("strata runs");
-    assert!(
-        began.elapsed() < Duration::from_secs(60),
-        "{args:?} took too long"
-    );
-    out
+    run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_strata")).args(args),
+        RUN_LIMIT,
+    )
 }
 
 fn json(out: &Output) -> serde_json::Value {
@@ -216,12 +215,7 @@ fn the_demo_finishes_with_a_report_and_leaves_no_process() {
 
 #[test]
 fn clients_of_three_kinds_share_one_run() {
-    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_strata"));
-    let example = exe.parent().unwrap().join("examples").join("load_users");
-    assert!(example.exists(), "{} not built", example.display());
-    let began = Instant::now();
-    let out = Command::new(&example).output().unwrap();
-    assert!(began.elapsed() < Duration::from_secs(30));
+    let out = run_bounded(&mut Command::new(example("load_users")), RUN_LIMIT);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -229,48 +223,42 @@ fn clients_of_three_kinds_share_one_run() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("validation 0"), "{stdout}");
+    // kinds: watchdog W clients R requests, experts ..., typical ...
+    let kinds = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("kinds: "))
+        .unwrap_or_else(|| panic!("no kinds line: {stdout}"));
+    for part in kinds.split(", ") {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        let (clients, requests): (u64, u64) =
+            (words[1].parse().unwrap(), words[3].parse().unwrap());
+        assert!(clients > 0 && requests > 0, "{part}: {stdout}");
+    }
+    assert_eq!(kinds.split(", ").count(), 3, "{kinds}");
 }
 
-/// `server_4` (the spool of worker threads) on a free loopback port; killed when dropped.
-struct Server4(std::process::Child, std::net::SocketAddr);
+/// `server_4` (the spool of worker threads) on a port of its choosing; killed when
+/// dropped.
+struct Server4 {
+    _process: Running,
+    address: std::net::SocketAddr,
+}
 
 impl Server4 {
     fn start() -> Server4 {
-        let exe = std::path::Path::new(env!("CARGO_BIN_EXE_strata"));
-        let example = exe.parent().unwrap().join("examples").join("server_4");
-        assert!(example.exists(), "{} not built", example.display());
-        let address = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
-        let child = Command::new(&example)
-            .arg(address.to_string())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let began = Instant::now();
-        while std::net::TcpStream::connect(address).is_err() {
-            assert!(
-                began.elapsed() < Duration::from_secs(20),
-                "server_4 did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let process = Running::start(Command::new(example("server_4")).arg("127.0.0.1:0"));
+        let address = process.announced_address("listening on ", WAIT);
+        Server4 {
+            _process: process,
+            address,
         }
-        Server4(child, address)
-    }
-}
-
-impl Drop for Server4 {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
 #[test]
 fn against_server_4_the_json_report_has_percentiles_and_thresholds_decide() {
     let server = Server4::start();
-    let url = format!("http://{}/Xy?x={{1..8}}&y={{1..8}}", server.1);
+    let url = format!("http://{}/Xy?x={{1..8}}&y={{1..8}}", server.address);
     let out = strata(&["load", &url, "--total=400", "--validate=table", "--json"]);
     assert!(
         out.status.success(),

@@ -4,12 +4,12 @@
 //! Timing is asserted only with generous bounds: a timer never fires before its delay,
 //! and fires within a few seconds of it.
 
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
-use common::{bounded, drain, expect_message, returned_from, until, WAIT};
 use strata::prelude::*;
+use support::{bounded, drain, expect_message, returned_from, until, WAIT};
 
 /// A user timer type carrying a value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Message)]
@@ -266,34 +266,5 @@ fn an_async_object_gets_its_timers() {
             .unwrap_or_else(|v| panic!("{v:?}"));
         assert_eq!(tick, Some(Tick(3)));
         assert!((30..5030).contains(&ms), "{ms} ms");
-    });
-}
-
-#[test]
-fn an_object_that_ends_stops_its_timers() {
-    bounded(Duration::from_secs(60), || {
-        let mut cx = ThreadContext::attach();
-        let me = cx.address();
-        // A child that starts a repeating timer then ends at once; nothing of it may reach
-        // anyone afterwards (its timers are cancelled, its address is gone).
-        let child = cx.create(Thread::new(move |cx: &mut ThreadContext| {
-            cx.start_repeating(T1, Duration::from_millis(5));
-            let _ = cx.input_timeout(WAIT);
-            cx.send(me, Ack);
-            7u8
-        }));
-        let (Ack, _) = expect_message::<Ack>(&mut cx, WAIT);
-        let value = returned_from(&mut cx, child, WAIT);
-        assert_eq!(value.downcast_ref::<u8>(), Some(&7));
-        let before = strata::runtime::stats();
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(drain(&mut cx, Duration::from_millis(50)).is_empty());
-        let after = strata::runtime::stats();
-        // Other tests run in this process too, so only check that this one's timer is not
-        // the source of a steady stream of undeliverable sends (20 in 100 ms).
-        assert!(
-            after.undeliverable - before.undeliverable < 20,
-            "{before:?} -> {after:?}"
-        );
     });
 }

@@ -1,38 +1,28 @@
-//! Helpers shared by the integration tests: bounded waits, so that a hung test fails
-//! instead of blocking the run forever.
+//! Helpers shared by the integration tests. Every wait here is bounded, so a hung test
+//! fails instead of blocking the run forever.
+//!
+//! * [`bounds`]: `WAIT`, `bounded` and polling with a deadline (std only);
+//! * [`programs`]: the programs the tests start (built by the tests themselves), guards
+//!   that kill them when a test fails, and `/proc` look-ups (std and libc only);
+//! * [`table_server`]: a small std HTTP server for the load client's tests;
+//! * here: bounded waits for messages on a `ThreadContext`.
+//!
+//! The strata-cli tests include this folder too (`#[path]`), so it uses only what both
+//! packages depend on.
 
 #![allow(dead_code)]
 
+pub mod bounds;
+pub mod programs;
+pub mod table_server;
+
 use std::collections::HashMap;
-use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use strata::prelude::*;
 
-/// How long any single wait in a test may take before the test fails. Generous: the
-/// machine is small and noisy, and nothing in the tests is about being fast.
-pub const WAIT: Duration = Duration::from_secs(20);
-
-/// Runs `body` on a thread of its own and fails the test if it has not finished within
-/// `limit` (a hung test is a failed test). A panic in `body` is passed on.
-pub fn bounded<T: Send + 'static>(limit: Duration, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, finished) = std::sync::mpsc::channel();
-    let worker = std::thread::Builder::new()
-        .name("bounded-test".into())
-        .spawn(move || {
-            let value = body();
-            let _ = done.send(());
-            value
-        })
-        .expect("a thread for the test body");
-    match finished.recv_timeout(limit) {
-        Ok(()) | Err(RecvTimeoutError::Disconnected) => match worker.join() {
-            Ok(value) => value,
-            Err(panic) => std::panic::resume_unwind(panic),
-        },
-        Err(RecvTimeoutError::Timeout) => panic!("the test did not finish within {limit:?}"),
-    }
-}
+#[allow(unused_imports)]
+pub use bounds::{bounded, poll_until, WAIT};
 
 /// Waits (at most `timeout`) for the `Returned` of `child` and gives its value.
 /// `Returned` envelopes of other children that arrive meanwhile are dropped; other

@@ -1,4 +1,4 @@
-//! A tiny program run by the lifecycle tests (`tests/lifecycle.rs`): a top object run by
+//! A tiny program run by the lifecycle tests (`crates/strata/tests/lifecycle_main.rs`): a top object run by
 //! `strata::main`, so the tests can check exit statuses and signal handling end to end.
 //!
 //! * `lifecycle_probe tree` — a top machine with two function-object children and one

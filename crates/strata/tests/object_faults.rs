@@ -1,12 +1,12 @@
 //! A panic inside an object ends that object with `Faulted` (naming the panic), returned
 //! to its parent; the process and every other object keep working.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{bounded, collect_returned, expect_message, returned_from, WAIT};
 use strata::prelude::*;
+use support::{bounded, collect_returned, expect_message, returned_from, WAIT};
 
 #[derive(Debug, Serialize, Deserialize, Message)]
 struct Explode(String);

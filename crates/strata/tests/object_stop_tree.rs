@@ -1,16 +1,16 @@
 //! `Stop` reaches every object of a tree. Alone in its own test binary, because it
 //! checks the process-wide count of live objects, which other tests would change.
 
-mod common;
+mod support;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{bounded, returned_from, WAIT};
 use strata::prelude::*;
 use strata::SendError;
+use support::{bounded, returned_from, WAIT};
 
 /// Reported by every object of the tree once it runs: its level and address.
 #[derive(Debug, Serialize, Deserialize, Message)]

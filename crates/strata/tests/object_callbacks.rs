@@ -1,13 +1,13 @@
 //! Machines that wait for children: `on_return` with the saved context, `continuation`,
 //! `working()`, and `abort()`.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{bounded, expect_message, returned_from, select_message, WAIT};
 use strata::prelude::*;
 use strata::Spawn;
+use support::{bounded, expect_message, returned_from, select_message, WAIT};
 
 /// A request that needs a child to answer.
 #[derive(Debug, Serialize, Deserialize, Message)]

@@ -1,14 +1,14 @@
 //! Bounded mailboxes: a full mailbox refuses, the sender is told, the refusal is counted,
 //! and nothing that was accepted is lost.
 
-mod common;
+mod support;
 
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{bounded, collect_returned, expect_message, returned_from, select_message, WAIT};
 use strata::prelude::*;
 use strata::{SendError, Spawn};
+use support::{bounded, collect_returned, expect_message, returned_from, select_message, WAIT};
 
 #[derive(Debug, Serialize, Deserialize, Message)]
 struct Seq(u32);

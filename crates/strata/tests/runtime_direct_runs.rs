@@ -4,14 +4,15 @@
 //! panicked, a machine that ends in a direct run really ends, and handlers run this way
 //! can use tokio as they would on the runtime.
 
-mod common;
+mod support;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{bounded, collect_returned, returned_from, WAIT};
 use strata::prelude::*;
+use support::{bounded, collect_returned, returned_from, WAIT};
 
 #[derive(Debug, Serialize, Deserialize, Message)]
 struct Hop(u32);
@@ -154,16 +155,38 @@ fn handlers_never_overlap_when_many_threads_send_at_once() {
     });
 }
 
-/// Panics on `Boom`, ends on `Quit`, answers `OnRuntime` with whether it could reach
-/// the tokio runtime from where it ran.
+/// The thread each `Boom` and `Quit` handler ran on, by the machine's address (those
+/// handlers cannot answer with it).
+static RAN_ON: Mutex<Option<HashMap<(Address, &'static str), String>>> = Mutex::new(None);
+
+fn note_thread(machine: Address, handler: &'static str) {
+    RAN_ON
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert((machine, handler), thread_name());
+}
+
+fn ran_on(machine: Address, handler: &'static str) -> Option<String> {
+    RAN_ON
+        .lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|m| m.get(&(machine, handler)).cloned())
+}
+
+/// Panics on `Boom`, ends on `Quit` (both note the thread they ran on), answers
+/// `OnRuntime` with whether it could reach the tokio runtime from where it ran.
 struct Fragile;
 
 #[strata::machine]
 impl Fragile {
-    fn boom(&mut self, _cx: &mut Context<Self>, _: Boom) {
+    fn boom(&mut self, cx: &mut Context<Self>, _: Boom) {
+        note_thread(cx.address(), "boom");
         panic!("boom in a handler");
     }
     fn quit(&mut self, cx: &mut Context<Self>, _: Quit) {
+        note_thread(cx.address(), "quit");
         cx.complete(7u32);
     }
     fn on_runtime(&mut self, _cx: &mut Context<Self>, _: OnRuntime) -> bool {
@@ -184,15 +207,35 @@ fn thread_name() -> String {
     std::thread::current().name().unwrap_or("").to_string()
 }
 
-/// Creates a function object that runs `body` after a pause long enough for a machine
-/// created just before to have handled `Start`, so that its first send finds it idle.
+/// Creates a function object that runs `body` once a send of its to `machine` has been
+/// handled directly (on its own thread): the machine has handled `Start` and is idle.
+/// The probe panics (its value is a fault) if that never happens in 200 tries.
 fn probe<R: strata::IntoValue>(
     cx: &mut ThreadContext,
+    machine: Address,
+    body: impl FnOnce(&mut ThreadContext) -> R + Send + 'static,
+) -> Address {
+    probe_by(cx, machine, || WhichThread, body)
+}
+
+/// [`probe`], trying with the messages `ask` makes (which must be answered with the
+/// handler's thread name).
+fn probe_by<M: Message, R: strata::IntoValue>(
+    cx: &mut ThreadContext,
+    machine: Address,
+    ask: fn() -> M,
     body: impl FnOnce(&mut ThreadContext) -> R + Send + 'static,
 ) -> Address {
     cx.create(Thread::new(move |cx: &mut ThreadContext| {
-        std::thread::sleep(Duration::from_millis(50));
-        body(cx)
+        for _ in 0..200 {
+            cx.send(machine, ask());
+            let answer = cx.input_timeout(WAIT).and_then(|e| e.take::<String>().ok());
+            if answer.as_deref() == Some(thread_name().as_str()) {
+                return body(cx);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("the machine never ran a send directly")
     }))
 }
 
@@ -201,27 +244,21 @@ fn a_machine_with_slow_handlers_goes_back_to_its_own_task() {
     bounded(Duration::from_secs(30), || {
         let mut cx = ThreadContext::attach();
         let fragile = cx.create(Fragile);
-        let probe = probe(&mut cx, move |cx: &mut ThreadContext| {
-            let mut names = vec![thread_name()];
-            for _ in 0..2 {
+        // The probe's first direct run (which is always timed) is a slow one; the next
+        // send must find the machine paused for direct runs.
+        let probe = probe_by(
+            &mut cx,
+            fragile,
+            || SlowWhichThread,
+            move |cx| {
                 cx.send(fragile, SlowWhichThread);
                 let answer = cx.input_timeout(WAIT).and_then(|e| e.take::<String>().ok());
-                names.push(answer.unwrap_or_default());
-            }
-            names
-        });
-        let value = returned_from(&mut cx, probe, WAIT);
-        let names = value.downcast::<Vec<String>>().expect("the probe's result");
-        assert_eq!(
-            names[1], names[0],
-            "the first slow run was direct: {names:?}"
+                answer.unwrap_or_default()
+            },
         );
-        for later in &names[2..] {
-            assert!(
-                later.starts_with("strata-rt"),
-                "then on the runtime: {names:?}"
-            );
-        }
+        let value = returned_from(&mut cx, probe, WAIT);
+        let next = value.downcast::<String>().expect("the probe's result");
+        assert!(next.starts_with("strata-rt"), "then on the runtime: {next}");
     });
 }
 
@@ -230,7 +267,7 @@ fn an_idle_machine_runs_on_the_senders_thread_and_a_busy_one_on_its_own() {
     bounded(Duration::from_secs(30), || {
         let mut cx = ThreadContext::attach();
         let fragile = cx.create(Fragile);
-        let probe = probe(&mut cx, move |cx: &mut ThreadContext| {
+        let probe = probe(&mut cx, fragile, move |cx: &mut ThreadContext| {
             cx.send(fragile, WhichThread);
             let answer = cx.input_timeout(WAIT).and_then(|e| e.take::<String>().ok());
             vec![thread_name(), answer.unwrap_or_default()]
@@ -242,7 +279,7 @@ fn an_idle_machine_runs_on_the_senders_thread_and_a_busy_one_on_its_own() {
         // This attached thread never runs handlers itself: the machine's task does, on
         // the runtime.
         cx.send(fragile, WhichThread);
-        let (name, _) = common::expect_message::<String>(&mut cx, WAIT);
+        let (name, _) = support::expect_message::<String>(&mut cx, WAIT);
         assert!(name.starts_with("strata-rt"), "{name}");
     });
 }
@@ -255,10 +292,10 @@ fn a_panic_in_a_direct_run_stays_with_the_machine() {
         let me = cx.address();
         // The function object's send runs the handler on its thread; the panic must end
         // the machine with a fault, not unwind into the sender.
-        let sender = probe(&mut cx, move |cx: &mut ThreadContext| {
+        let sender = probe(&mut cx, fragile, move |cx: &mut ThreadContext| {
             cx.send(fragile, Boom);
             cx.send(me, Hop(1));
-            1u32
+            thread_name()
         });
         let mut saw_fault = false;
         let mut saw_hop = false;
@@ -274,7 +311,12 @@ fn a_panic_in_a_direct_run_stays_with_the_machine() {
                     assert!(fault.reason().contains("boom"), "{}", fault.reason());
                     saw_fault = true;
                 } else if from == sender {
-                    assert_eq!(value.downcast::<u32>().expect("the sender went on"), 1);
+                    let name = value.downcast::<String>().expect("the sender went on");
+                    assert_eq!(
+                        ran_on(fragile, "boom").as_deref(),
+                        Some(name.as_str()),
+                        "the panicking handler ran on the sender's thread"
+                    );
                     sender_done = true;
                 }
             }
@@ -287,7 +329,7 @@ fn a_machine_that_ends_in_a_direct_run_is_gone() {
     bounded(Duration::from_secs(30), || {
         let mut cx = ThreadContext::attach();
         let fragile = cx.create(Fragile);
-        let probe = probe(&mut cx, move |cx: &mut ThreadContext| {
+        let probe = probe(&mut cx, fragile, move |cx: &mut ThreadContext| {
             cx.send(fragile, OnRuntime);
             let reached = cx
                 .input_timeout(WAIT)
@@ -296,12 +338,19 @@ fn a_machine_that_ends_in_a_direct_run_is_gone() {
             cx.send(fragile, Quit);
             // The machine ended during that send: later sends find nobody.
             let after = cx.try_send(fragile, Quit);
-            vec![reached, after.is_err()]
+            (vec![reached, after.is_err()], thread_name())
         });
         let value = returned_from(&mut cx, fragile, WAIT);
         assert_eq!(value.downcast::<u32>().expect("ended with its value"), 7);
         let value = returned_from(&mut cx, probe, WAIT);
-        let probe = value.downcast::<Vec<bool>>().expect("the probe's result");
+        let (probe, name) = value
+            .downcast::<(Vec<bool>, String)>()
+            .expect("the probe's result");
+        assert_eq!(
+            ran_on(fragile, "quit").as_deref(),
+            Some(name.as_str()),
+            "the machine ended in a direct run"
+        );
         assert!(
             probe[0],
             "a handler run on a function object's thread reaches tokio"

@@ -1,12 +1,12 @@
 //! The kinds of object: many async objects and machines, threaded machines, handler
 //! dispatch (typed, catch-alls, states).
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{bounded, collect_returned, expect_message, returned_from, select_message, WAIT};
 use strata::prelude::*;
+use support::{bounded, collect_returned, expect_message, returned_from, select_message, WAIT};
 
 #[test]
 fn a_hundred_thousand_async_objects_all_return_their_values() {

@@ -1,0 +1,108 @@
+//! The teaching path's programs as a user runs them: the `texture` entry point (the
+//! value as JSON on stdout, typed output on request, bad arguments refused with exit
+//! status 2 naming the argument), and every `server_N`, which takes an address, serves a
+//! request and stops cleanly on SIGTERM with no child process left behind.
+
+#[path = "../../strata/tests/support/mod.rs"]
+mod support;
+
+use std::io::{Read, Write};
+use std::process::{Command, Output};
+
+use support::programs::{alive, children_of, example, run_bounded, Running};
+use support::{poll_until, WAIT};
+
+fn texture(args: &[&str]) -> Output {
+    run_bounded(Command::new(example("texture")).args(args), WAIT)
+}
+
+#[test]
+fn prints_the_table_as_json() {
+    let out = texture(&["--x=3", "--y=2"]);
+    assert!(out.status.success(), "{out:?}");
+    let table: Vec<Vec<f64>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((table.len(), table[1].len()), (2, 3));
+    assert!(table.iter().flatten().all(|v| (0.0..1.0).contains(v)));
+    let out = texture(&["--x", "1", "--y", "1", "--full-output"]);
+    assert!(out.status.success(), "{out:?}");
+    let typed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(typed["type"], "vec<vec<f64>>");
+}
+
+#[test]
+fn bad_arguments_exit_2_naming_the_argument() {
+    for (args, named) in [
+        (vec!["--x=abc", "--y=2"], "--x"),
+        (vec!["--x=2"], "--y"),
+        (vec!["--x=2", "--y=2", "--z=1"], "--z"),
+        (vec!["stray"], "stray"),
+    ] {
+        let out = texture(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(named), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(out.stdout.is_empty());
+    }
+    let help = texture(&["--help"]);
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--x=VALUE"));
+}
+
+/// One `GET` on a connection of its own; gives the status and the body.
+fn get(address: std::net::SocketAddr, target: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(address).expect("the server accepts");
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).expect("a response");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn serves_and_stops_on_sigterm(name: &str) {
+    let mut server = Running::start(
+        Command::new(example(name))
+            .arg("127.0.0.1:0")
+            .env("STRATA_LOG", "warn"),
+    );
+    let address = server.announced_address("listening on ", WAIT);
+    let (status, body) = get(address, "/Xy?x=3&y=2");
+    assert_eq!(status, 200, "{name}: {body}");
+    let table: Vec<Vec<f64>> =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{name}: {e}: {body}"));
+    assert_eq!((table.len(), table[0].len()), (2, 3), "{name}");
+    // Whatever it started (worker processes, a texture child still ending) must go with
+    // it; the guard kills them should the test fail.
+    let children = children_of(server.pid(), "");
+    server.kill_also(children.clone());
+    server.signal(libc::SIGTERM);
+    let (status, _, stderr) = server.finish(WAIT);
+    assert_eq!(
+        status.code(),
+        Some(143),
+        "{name}: {status}; stderr: {stderr}"
+    );
+    poll_until(WAIT, &format!("{name}'s children gone"), || {
+        children.iter().all(|&c| !alive(c)).then_some(())
+    });
+}
+
+#[test]
+fn every_server_takes_an_address_serves_and_stops_on_sigterm() {
+    for n in 1..=8 {
+        serves_and_stops_on_sigterm(&format!("server_{n}"));
+    }
+}
