@@ -40,7 +40,6 @@ use crate::runtime::mailbox::Mailbox;
 use crate::runtime::{node, Delivery, Envelope, SendError, DEFAULT_CAPACITY, MAX_STAND_IN_HOPS};
 use crate::standard::{AnyFault, Faulted, Overloaded, Returned, Stop};
 use crate::Address;
-use postbox::{post, trace_send};
 
 /// Something that can be created as an object: a machine, [`Thread`], [`Async`],
 /// [`Threaded`], a [`Process`](crate::process::Process), a [`Spool`](crate::Spool), ...
@@ -206,9 +205,9 @@ struct Timer {
 
 /// What every object can do, whatever its kind; every context dereferences to it.
 pub struct Core {
-    address: Address,
+    /// This object's address and mailbox: every send goes through it (see [`Postbox`]).
+    postbox: Postbox,
     parent: Address,
-    mailbox: Arc<Mailbox>,
     kind: &'static str,
     sender: Address,
     children: HashSet<Address, BuildAddressHasher>,
@@ -227,9 +226,8 @@ impl Core {
         kind: &'static str,
     ) -> Self {
         Core {
-            address,
+            postbox: Postbox::new(address, mailbox),
             parent,
-            mailbox,
             kind,
             sender: Address::NULL,
             children: HashSet::default(),
@@ -243,7 +241,7 @@ impl Core {
 
     /// This object's address.
     pub fn address(&self) -> Address {
-        self.address
+        self.postbox.address()
     }
 
     /// The address of the object that created this one ([`Address::NULL`] for the top).
@@ -258,7 +256,7 @@ impl Core {
 
     /// The number of messages waiting in this object's mailbox.
     pub fn queued(&self) -> usize {
-        self.mailbox.len()
+        self.postbox.mailbox().len()
     }
 
     /// The children still running.
@@ -267,52 +265,21 @@ impl Core {
     }
 
     /// A handle that sends as this object from anywhere: a task or thread working beside
-    /// it, a callback (see [`Postbox`]).
+    /// it, a callback (see [`Postbox`]). Every context also sends through its own
+    /// postbox: `send`, `try_send`, `send_any`, `send_from`, `notify`, `stop` and `post`
+    /// are [`Postbox`]'s methods.
     pub fn postbox(&self) -> Postbox {
-        Postbox::new(self.address, self.mailbox.clone())
-    }
-
-    /// Sends a message. Delivery within a process moves the value.
-    ///
-    /// Nothing is lost silently: if the receiver's mailbox is full the message is refused,
-    /// the refusal is logged and counted, and this object receives an [`Overloaded`] fault
-    /// from the receiver's address. Sending to an address with no object is counted and
-    /// logged at debug level (as in Erlang, the receiver may simply have ended).
-    pub fn send<T: Message>(&self, to: Address, message: T) {
-        self.post(
-            to,
-            AnyMessage::new(message),
-            self.address,
-            Delivery::of_type::<T>(),
-        );
-    }
-
-    /// Sends a message and reports a refusal to the caller instead of as a message.
-    pub fn try_send<T: Message>(&self, to: Address, message: T) -> Result<(), SendError> {
-        self.try_send_any(to, AnyMessage::new(message))
-    }
-
-    /// Sends a message whose type is known only at run time, reporting a refusal to the
-    /// caller.
-    pub fn try_send_any(&self, to: Address, message: AnyMessage) -> Result<(), SendError> {
-        let delivery = Delivery::of(&message);
-        trace_send(self.address, to, &message);
-        node().deliver(Envelope::new(self.address, to, message), delivery)
-    }
-
-    /// Sends a message whose type is known only at run time.
-    pub fn send_any(&self, to: Address, message: AnyMessage) {
-        let delivery = Delivery::of(&message);
-        self.post(to, message, self.address, delivery);
+        self.postbox.clone()
     }
 
     /// Sends to the sender of the message being handled.
     pub fn reply<T: Message>(&self, message: T) {
+        let delivery = Delivery::of_type::<T>();
         self.post(
             self.sender,
             AnyMessage::new(message),
-            self.address,
-            Delivery::of_type::<T>(),
+            self.address(),
+            delivery,
         );
     }
 
@@ -325,32 +292,6 @@ impl Core {
             self.sender,
             Delivery::of_type::<T>(),
         );
-    }
-
-    /// Sends a message with an explicit return address.
-    pub fn send_from<T: Message>(&self, to: Address, message: T, return_address: Address) {
-        self.post(
-            to,
-            AnyMessage::new(message),
-            return_address,
-            Delivery::of_type::<T>(),
-        );
-    }
-
-    /// Sends a notice the receiver must not miss for a full mailbox (see
-    /// [`Postbox::notify`]).
-    pub fn notify<T: Message>(&self, to: Address, message: T) {
-        self.post(
-            to,
-            AnyMessage::new(message),
-            self.address,
-            Delivery::Control,
-        );
-    }
-
-    /// The general send behind all the others (see [`Postbox::post`]).
-    pub fn post(&self, to: Address, message: AnyMessage, from: Address, delivery: Delivery) {
-        post(self.address, &self.mailbox, to, message, from, delivery);
     }
 
     /// Makes this object a *stand-in* for `target`: from now on ordinary messages sent to
@@ -378,12 +319,12 @@ impl Core {
     /// Ends [`stand_in_for`](Self::stand_in_for): ordinary messages come to this object
     /// again.
     pub fn stop_standing_in(&mut self) {
-        self.mailbox.stop_forwarding();
+        self.postbox.mailbox().stop_forwarding();
     }
 
     /// The address this object stands in for, if any.
     pub fn standing_in_for(&self) -> Option<Address> {
-        self.mailbox.forwarding()
+        self.postbox.mailbox().forwarding()
     }
 
     /// [`stand_in_for`](Self::stand_in_for), passing `earlier` (taken out of the mailbox
@@ -393,7 +334,7 @@ impl Core {
         target: Address,
         earlier: Vec<Envelope>,
     ) -> Result<(), SendError> {
-        let me = self.address;
+        let me = self.address();
         let mut next = Some(target);
         for _ in 0..=MAX_STAND_IN_HOPS {
             match next {
@@ -411,7 +352,7 @@ impl Core {
         // could send here), and refusals are answered once the lock is released.
         let mut refused = Vec::new();
         crate::runtime::mailbox::without_direct_runs(|| {
-            self.mailbox.forward_to(target, earlier, |mut e| {
+            self.postbox.mailbox().forward_to(target, earlier, |mut e| {
                 e.to = target;
                 let (sender, type_name) = (e.sender(), e.type_name());
                 if let Err(err) = node().deliver(e, Delivery::Ordinary) {
@@ -438,15 +379,10 @@ impl Core {
         let (address, mailbox) = node().register(options.capacity);
         let kind = object.kind();
         tracing::debug!(target: "strata::object", event = "create", object = %address,
-            parent = %self.address, kind, rust_type = std::any::type_name::<O>());
+            parent = %self.address(), kind, rust_type = std::any::type_name::<O>());
         self.children.insert(address);
-        object.spawn(Core::new(address, self.address, mailbox, kind));
+        object.spawn(Core::new(address, self.address(), mailbox, kind));
         address
-    }
-
-    /// Sends [`Stop`] to an object (a control message: never refused for capacity).
-    pub fn stop(&self, to: Address) {
-        self.send(to, Stop);
     }
 
     /// Starts (or restarts) a timer: after `after`, `message` is delivered to this object.
@@ -456,7 +392,7 @@ impl Core {
     /// Restarting a running timer replaces it; the old one will not fire.
     pub fn start<T: Message>(&mut self, message: T, after: Duration) {
         let generation = self.next_timer_generation();
-        let to = self.address;
+        let to = self.address();
         let task = node().handle().spawn(async move {
             tokio::time::sleep(after).await;
             fire(to, AnyMessage::new(message), generation);
@@ -467,7 +403,7 @@ impl Core {
     /// Starts a repeating timer: a clone of `message` arrives every `every`.
     pub fn start_repeating<T: Message + Clone>(&mut self, message: T, every: Duration) {
         let generation = self.next_timer_generation();
-        let to = self.address;
+        let to = self.address();
         let task = node().handle().spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -555,7 +491,7 @@ impl Core {
                 }
                 _ => return None,
             }
-            tracing::trace!(target: "strata::timer", object = %self.address, message = envelope.type_name(), "timer fired");
+            tracing::trace!(target: "strata::timer", object = %self.address(), message = envelope.type_name(), "timer fired");
         } else if id == TypeId::of::<Returned>() {
             if self.children.remove(&envelope.from) && self.aborting.is_some() {
                 if self.children.is_empty() {
@@ -564,9 +500,9 @@ impl Core {
                 return None;
             }
         } else if id == TypeId::of::<Overloaded>() {
-            self.mailbox.overload_notice_read(envelope.from);
+            self.postbox.mailbox().overload_notice_read(envelope.from);
         }
-        tracing::trace!(target: "strata::receive", object = %self.address, from = %envelope.from,
+        tracing::trace!(target: "strata::receive", object = %self.address(), from = %envelope.from,
             message = envelope.type_name(), "receive");
         Some(envelope)
     }
@@ -580,7 +516,7 @@ impl Core {
     }
 
     pub(crate) fn mailbox(&self) -> &Arc<Mailbox> {
-        &self.mailbox
+        self.postbox.mailbox()
     }
 
     /// Ends the object: timers cancelled, children stopped, mailbox closed, and
@@ -590,13 +526,13 @@ impl Core {
             return;
         }
         if let Some(f) = value.as_fault() {
-            tracing::debug!(target: "strata::object", event = "destroy", object = %self.address, kind = self.kind, fault = %f.reason());
+            tracing::debug!(target: "strata::object", event = "destroy", object = %self.address(), kind = self.kind, fault = %f.reason());
         } else {
-            tracing::debug!(target: "strata::object", event = "destroy", object = %self.address, kind = self.kind, value = value.type_name());
+            tracing::debug!(target: "strata::object", event = "destroy", object = %self.address(), kind = self.kind, value = value.type_name());
         }
         if !self.parent.is_null() {
             let returned = Envelope::new(
-                self.address,
+                self.address(),
                 self.parent,
                 AnyMessage::new(Returned { value }),
             );
@@ -618,8 +554,8 @@ impl Core {
         for child in std::mem::take(&mut self.children) {
             self.stop(child);
         }
-        node().unregister(self.address);
-        let left = self.mailbox.close();
+        node().unregister(self.address());
+        let left = self.postbox.mailbox().close();
         let pending: Vec<_> = left
             .iter()
             .filter(|e| e.timer == 0 && !e.is::<Stop>() && !e.is::<Returned>())
@@ -627,10 +563,17 @@ impl Core {
             .collect();
         if !pending.is_empty() {
             node().stats().discarded(pending.len() as u64);
-            tracing::debug!(target: "strata::object", object = %self.address, discarded = ?pending,
+            tracing::debug!(target: "strata::object", object = %self.address(), discarded = ?pending,
                 "messages still queued when the object ended");
         }
         true
+    }
+}
+
+impl std::ops::Deref for Core {
+    type Target = Postbox;
+    fn deref(&self) -> &Postbox {
+        &self.postbox
     }
 }
 
@@ -645,7 +588,7 @@ impl Drop for Core {
             // to make up.
             None if self.parent.is_null() => {
                 if self.end() {
-                    tracing::debug!(target: "strata::object", event = "destroy", object = %self.address, kind = self.kind, "ended without a value");
+                    tracing::debug!(target: "strata::object", event = "destroy", object = %self.address(), kind = self.kind, "ended without a value");
                 }
             }
             None => self.finish(AnyMessage::new(Faulted::new(

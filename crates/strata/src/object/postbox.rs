@@ -49,7 +49,17 @@ impl Postbox {
         self.address
     }
 
-    /// Sends a message (see [`Core::send`](super::Core::send)).
+    pub(crate) fn mailbox(&self) -> &Arc<Mailbox> {
+        &self.mailbox
+    }
+
+    /// Sends a message. Delivery within a process moves the value.
+    ///
+    /// Nothing is lost silently: if the receiver's mailbox is full the message is refused,
+    /// the refusal is logged and counted, and this object receives an
+    /// [`Overloaded`] fault from the receiver's address (once, until it reads it). Sending
+    /// to an address with no object is counted and logged at debug level (as in Erlang,
+    /// the receiver may simply have ended); [`try_send`](Self::try_send) reports it.
     pub fn send<T: Message>(&self, to: Address, message: T) {
         self.post(
             to,
@@ -110,36 +120,26 @@ impl Postbox {
     /// object (until it reads it, further refusals by the same receiver are only counted
     /// and logged); other refusals are counted and logged by the runtime.
     pub fn post(&self, to: Address, message: AnyMessage, from: Address, delivery: Delivery) {
-        post(self.address, &self.mailbox, to, message, from, delivery);
-    }
-}
-
-/// [`Postbox::post`] for an object's own context (no handle to clone).
-pub(crate) fn post(
-    me: Address,
-    mailbox: &Mailbox,
-    to: Address,
-    message: AnyMessage,
-    from: Address,
-    delivery: Delivery,
-) {
-    trace_send(from, to, &message);
-    match node().deliver(Envelope::new(from, to, message), delivery) {
-        Ok(()) => {}
-        Err(e @ SendError::Full { .. }) => {
-            if mailbox.note_overload_notice(to) {
-                tracing::warn!(target: "strata::send", from = %me, error = %e, "message refused");
-                let reason = format!("{e} (later refusals are counted until this notice is read)");
-                let notice = Envelope::new(to, me, AnyMessage::new(Overloaded::new(reason)));
-                let _ = mailbox.push(notice, Delivery::Control);
-            } else {
-                tracing::debug!(target: "strata::send", from = %me, error = %e, "message refused");
+        let (me, mailbox) = (self.address, &self.mailbox);
+        trace_send(from, to, &message);
+        match node().deliver(Envelope::new(from, to, message), delivery) {
+            Ok(()) => {}
+            Err(e @ SendError::Full { .. }) => {
+                if mailbox.note_overload_notice(to) {
+                    tracing::warn!(target: "strata::send", from = %me, error = %e, "message refused");
+                    let reason =
+                        format!("{e} (later refusals are counted until this notice is read)");
+                    let notice = Envelope::new(to, me, AnyMessage::new(Overloaded::new(reason)));
+                    let _ = mailbox.push(notice, Delivery::Control);
+                } else {
+                    tracing::debug!(target: "strata::send", from = %me, error = %e, "message refused");
+                }
             }
+            Err(_) => {}
         }
-        Err(_) => {}
     }
 }
 
-pub(crate) fn trace_send(from: Address, to: Address, message: &AnyMessage) {
+fn trace_send(from: Address, to: Address, message: &AnyMessage) {
     tracing::trace!(target: "strata::send", from = %from, to = %to, message = message.type_name(), "send");
 }
