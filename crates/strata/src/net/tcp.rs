@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::link::{self, Closed, LinkSettings, Role};
+use super::handshake::Role;
+use super::link::{self, Closed, LinkSettings};
 use crate::message::AnyMessage;
 use crate::object::{Async, AsyncContext, Core, Spawn};
 use crate::standard::{Aborted, NotConnected, NotListening, Stop};
@@ -125,7 +126,7 @@ async fn listen(mut cx: AsyncContext, this: Listen) -> AnyMessage {
                             Ok(closed) => AnyMessage::new(closed),
                             Err(reason) => {
                                 tracing::info!(target: "strata::net", remote = %peer, %reason, "connection refused");
-                                AnyMessage::new(NotConnected::new(reason))
+                                AnyMessage::new(NotConnected::new(reason.to_string()))
                             }
                         }
                     }));
@@ -237,6 +238,6 @@ async fn connect(mut cx: AsyncContext, this: Connect) -> AnyMessage {
     .await
     {
         Ok(closed) => AnyMessage::new::<Closed>(closed),
-        Err(reason) => refuse(&cx, reason),
+        Err(reason) => refuse(&cx, reason.to_string()),
     }
 }
