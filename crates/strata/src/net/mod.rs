@@ -19,14 +19,16 @@
 //! `handshake` (preamble, verdict, Noise and HELLO as a state machine without I/O),
 //! `noise` (sealing and opening), `io` (the TCP and Unix streams), `outbox` (the sending
 //! side), `routes` (which link leads to which node), `link` (the link object: messages,
-//! settings, handshake driver, reader and run loop), `error` (why a link did not open) and
-//! `tcp` (the `Listen` and `Connect` objects).
+//! settings, handshake driver, reader and run loop), `error` (why a link did not open),
+//! `listener` (bind, announce, accept — shared with the HTTP server) and `tcp` (the
+//! `Listen` and `Connect` objects).
 
 mod error;
 pub mod frame;
 mod handshake;
 mod io;
 pub(crate) mod link;
+pub(crate) mod listener;
 mod noise;
 mod outbox;
 mod routes;
