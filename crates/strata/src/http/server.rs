@@ -35,12 +35,10 @@ use serde_json::json;
 use super::api::{Api, Found};
 use super::fields::{Fields, InputError};
 use crate::message::{codec, AnyMessage};
-use crate::net::Listening;
+use crate::net::listener::Listener;
 use crate::object::{Async, AsyncContext, Core, Postbox, Spawn};
-use crate::runtime::{Delivery, SendError};
-use crate::standard::{
-    Aborted, Busy, NotListening, OutOfService, Overloaded, Stop, TemporarilyUnavailable, TimedOut,
-};
+use crate::runtime::SendError;
+use crate::standard::{Aborted, Busy, OutOfService, Overloaded, TemporarilyUnavailable, TimedOut};
 use crate::Address;
 
 /// Limits and time-outs of an [`HttpServer`].
@@ -156,23 +154,13 @@ struct Shared {
 
 async fn serve(mut cx: AsyncContext, this: HttpServer) -> AnyMessage {
     let service = cx.parent();
-    let tell =
-        |cx: &AsyncContext, m: AnyMessage| cx.post(service, m, cx.address(), Delivery::Control);
-    let listener = match tokio::net::TcpListener::bind(this.address).await {
-        Ok(l) => l,
-        Err(e) => {
-            let fault = NotListening::new(format!("cannot listen on {}: {e}", this.address));
-            tell(&cx, AnyMessage::new(fault.clone()));
-            return AnyMessage::new(fault);
-        }
-    };
+    // Types are registered before the service hears `Listening` (and sends requests).
     this.api.register_types();
-    let bound = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    tracing::info!(target: "strata::http", address = %bound, "HTTP server listening");
-    tell(&cx, AnyMessage::new(Listening { address: bound }));
+    let mut listener = match Listener::bind(&mut cx, this.address, service).await {
+        Ok(l) => l,
+        Err(fault) => return AnyMessage::new(fault),
+    };
+    tracing::info!(target: "strata::http", address = %listener.bound(), "HTTP server listening");
 
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
     let shared = Arc::new(Shared {
@@ -185,17 +173,12 @@ async fn serve(mut cx: AsyncContext, this: HttpServer) -> AnyMessage {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
+            accepted = listener.accept(&mut cx) => match accepted {
+                Some((stream, _)) => {
                     connections.spawn(connection(stream, shared.clone()));
                 }
-                Err(e) => {
-                    tracing::warn!(target: "strata::http", error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                None => break,
             },
-            e = cx.recv() => if e.is::<Stop>() { break },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }

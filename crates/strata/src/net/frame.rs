@@ -14,6 +14,19 @@
 //! receiver without decoding the message. A [`FrameReader`] checks the length against the
 //! maximum *before* buffering a body, so an oversized or hostile length costs nothing; every
 //! malformed input is a [`FrameError`] naming what was wrong, never a panic.
+//!
+//! Before the first frame, each end sends a plaintext *preamble* and then, having read the
+//! other's, a *verdict* (see `net/handshake.rs` for the steps between them):
+//!
+//! ```text
+//! preamble := "STRT"  version:u8  flags:u8  key-id:[u8; 8]   (flags bit 0: encrypted;
+//!                                                             key-id: the first 8 bytes of the
+//!                                                             pre-shared key's BLAKE2s hash,
+//!                                                             zero for none)
+//! verdict  := 0                                              (accepted)
+//!           | 1  length:u16-be  reason:utf-8                 (refused, and why; at most
+//!                                                             MAX_REASON bytes of reason)
+//! ```
 
 use crate::message::{codec, AnyMessage, CodecError};
 use crate::Address;
@@ -23,6 +36,98 @@ pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
 
 /// The protocol version carried in HELLO.
 pub const PROTOCOL_VERSION: u8 = 1;
+
+/// The first bytes of a preamble: a peer that starts otherwise does not speak strata.
+pub const MAGIC: &[u8; 4] = b"STRT";
+
+/// The length of a preamble: magic, version, flags and key id.
+pub const PREAMBLE_LEN: usize = 14;
+
+/// The length of a key id in the preamble.
+pub const KEY_ID_LEN: usize = 8;
+
+/// Preamble flag: this end encrypts.
+pub const FLAG_ENCRYPTED: u8 = 1;
+
+/// The verdict byte of an accepted peer.
+pub const VERDICT_ACCEPTED: u8 = 0;
+
+/// The verdict byte of a refused peer, followed by the reason.
+pub const VERDICT_REFUSED: u8 = 1;
+
+/// The longest refusal reason a verdict carries, in bytes (longer ones are cut).
+pub const MAX_REASON: usize = 1024;
+
+/// What an end says of itself before the handshake: the opening bytes of a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preamble {
+    /// The protocol version it speaks.
+    pub version: u8,
+    /// Whether it encrypts.
+    pub encrypted: bool,
+    /// The id of the pre-shared key it offers (zero for none).
+    pub key_id: [u8; KEY_ID_LEN],
+}
+
+impl Preamble {
+    /// Appends the preamble to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(MAGIC);
+        out.push(self.version);
+        out.push(if self.encrypted { FLAG_ENCRYPTED } else { 0 });
+        out.extend_from_slice(&self.key_id);
+    }
+
+    /// Reads a preamble; `None` when it does not start with [`MAGIC`].
+    pub fn decode(bytes: &[u8; PREAMBLE_LEN]) -> Option<Preamble> {
+        (&bytes[..4] == MAGIC).then(|| Preamble {
+            version: bytes[4],
+            encrypted: bytes[5] & FLAG_ENCRYPTED == FLAG_ENCRYPTED,
+            key_id: bytes[6..].try_into().expect("8 bytes"),
+        })
+    }
+}
+
+/// Appends a verdict to `out`: accepted (`Ok`), or refused with a reason (cut to
+/// [`MAX_REASON`] bytes).
+pub fn encode_verdict(out: &mut Vec<u8>, verdict: Result<(), &str>) {
+    match verdict {
+        Ok(()) => out.push(VERDICT_ACCEPTED),
+        Err(reason) => {
+            let r = &reason.as_bytes()[..reason.len().min(MAX_REASON)];
+            out.push(VERDICT_REFUSED);
+            out.extend_from_slice(&(r.len() as u16).to_be_bytes());
+            out.extend_from_slice(r);
+        }
+    }
+}
+
+/// Reads a verdict from the start of `bytes`: `None` while it is incomplete, else the
+/// verdict (`Err` with the peer's reason when refused) and how many bytes it took. Any
+/// verdict byte other than [`VERDICT_ACCEPTED`] is a refusal.
+pub fn decode_verdict(bytes: &[u8]) -> Option<(Result<(), String>, usize)> {
+    match bytes {
+        [] => None,
+        [VERDICT_ACCEPTED, ..] => Some((Ok(()), 1)),
+        [_, hi, lo, rest @ ..] => {
+            let n = u16::from_be_bytes([*hi, *lo]) as usize;
+            let reason = rest.get(..n)?;
+            Some((Err(String::from_utf8_lossy(reason).into_owned()), 3 + n))
+        }
+        _ => None,
+    }
+}
+
+/// How many more bytes [`decode_verdict`] needs before it can answer (at least 1).
+pub fn verdict_wants(bytes: &[u8]) -> usize {
+    match bytes {
+        [] => 1,
+        [_, hi, lo, rest @ ..] => (u16::from_be_bytes([*hi, *lo]) as usize)
+            .saturating_sub(rest.len())
+            .max(1),
+        _ => 3 - bytes.len(),
+    }
+}
 
 const MESSAGE: u8 = 0;
 const HELLO: u8 = 1;

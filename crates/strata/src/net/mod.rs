@@ -1,11 +1,12 @@
 //! Networking: links between processes and hosts that carry messages.
 //!
-//! A link is a byte stream (TCP here; a private local socket to a child process later) cut
-//! into [`frame`]s. Addresses keep their meaning across a link: an address names its node,
-//! so a reply to an address that came from another process is routed back over the link it
-//! came from, and an address that travelled inside a message teaches the receiving process
-//! which link leads to its node — a third object can answer an address it was given.
-//! Many objects share one link: it carries messages for any object of the two nodes.
+//! A link is a byte stream (TCP between hosts or processes; a private Unix socket between
+//! a parent and its child process) cut into [`frame`]s. Addresses keep their meaning across
+//! a link: an address names its node, so a reply to an address that came from another
+//! process is routed back over the link it came from, and an address that travelled inside
+//! a message teaches the receiving process which link leads to its node — a third object
+//! can answer an address it was given. Many objects share one link: it carries messages for
+//! any object of the two nodes.
 //!
 //! * [`Listen`] and [`Connect`] are objects: create them, then receive
 //!   [`Listening`] / `NotListening`, [`Accepted`] / [`Connected`] / `NotConnected`, and
@@ -13,10 +14,27 @@
 //! * Reply to `Accepted` or `Connected` to send across the link: their sender is the object
 //!   at the other end.
 //! * Options: encryption and pre-shared keys (Noise), maximum frame size, keep-alive.
+//!
+//! Inside, one file per concern: `frame` (wire formats: frames, preamble, verdict),
+//! `handshake` (preamble, verdict, Noise and HELLO as a state machine without I/O),
+//! `noise` (sealing and opening), `io` (the TCP and Unix streams), `outbox` (the sending
+//! side), `routes` (which link leads to which node), `link` (the link object: messages,
+//! settings, handshake driver, reader and run loop), `error` (why a link did not open),
+//! `listener` (bind, announce, accept — shared with the HTTP server) and `tcp` (the
+//! `Listen` and `Connect` objects).
 
+mod error;
 pub mod frame;
+mod handshake;
+mod io;
 pub(crate) mod link;
+pub(crate) mod listener;
+mod noise;
+mod outbox;
+mod routes;
 mod tcp;
 
-pub use link::{reachable_nodes, Accepted, CloseReason, Closed, Connected, LinkSettings};
+pub(crate) use handshake::Role;
+pub use link::{Accepted, CloseReason, Closed, Connected, LinkSettings};
+pub use routes::reachable_nodes;
 pub use tcp::{Connect, Listen, Listening};

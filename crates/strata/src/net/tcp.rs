@@ -16,10 +16,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::link::{self, Closed, LinkSettings, Role};
+use super::handshake::Role;
+use super::link::{self, Closed, LinkSettings};
+use super::listener::Listener;
 use crate::message::AnyMessage;
 use crate::object::{Async, AsyncContext, Core, Spawn};
-use crate::standard::{Aborted, NotConnected, NotListening, Stop};
+use crate::standard::{Aborted, NotConnected};
 use crate::{Address, Message};
 
 /// The listener is up: sent to the object that created the [`Listen`].
@@ -100,47 +102,22 @@ impl Spawn for Listen {
 
 async fn listen(mut cx: AsyncContext, this: Listen) -> AnyMessage {
     let owner = cx.parent();
-    let listener = match tokio::net::TcpListener::bind(this.address).await {
+    let mut listener = match Listener::bind(&mut cx, this.address, owner).await {
         Ok(l) => l,
-        Err(e) => {
-            let fault = NotListening::new(format!("cannot listen on {}: {e}", this.address));
-            cx.notify(owner, fault.clone());
-            return AnyMessage::new(fault);
-        }
+        Err(fault) => return AnyMessage::new(fault),
     };
-    let bound = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    tracing::info!(target: "strata::net", address = %bound, encrypted = this.settings.encrypted, "listening");
-    cx.notify(owner, Listening { address: bound });
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let settings = this.settings.clone();
-                    cx.create(Async::new(move |mut cx: AsyncContext| async move {
-                        match link::run(&mut cx, stream, Role::Accepting, owner, peer.to_string(), settings).await {
-                            Ok(closed) => AnyMessage::new(closed),
-                            Err(reason) => {
-                                tracing::info!(target: "strata::net", remote = %peer, %reason, "connection refused");
-                                AnyMessage::new(NotConnected::new(reason))
-                            }
-                        }
-                    }));
-                }
-                Err(e) => {
-                    tracing::warn!(target: "strata::net", error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            e = cx.recv() => {
-                if e.is::<Stop>() {
-                    break;
+    tracing::info!(target: "strata::net", address = %listener.bound(), encrypted = this.settings.encrypted, "listening");
+    while let Some((stream, peer)) = listener.accept(&mut cx).await {
+        let settings = this.settings.clone();
+        cx.create(Async::new(move |mut cx: AsyncContext| async move {
+            match link::run(&mut cx, stream, Role::Accepting, owner, peer.to_string(), settings).await {
+                Ok(closed) => AnyMessage::new(closed),
+                Err(reason) => {
+                    tracing::info!(target: "strata::net", remote = %peer, %reason, "connection refused");
+                    AnyMessage::new(NotConnected::new(reason.to_string()))
                 }
             }
-        }
+        }));
     }
     drop(listener);
     stop_children(&mut cx).await;
@@ -237,6 +214,6 @@ async fn connect(mut cx: AsyncContext, this: Connect) -> AnyMessage {
     .await
     {
         Ok(closed) => AnyMessage::new::<Closed>(closed),
-        Err(reason) => refuse(&cx, reason),
+        Err(reason) => refuse(&cx, reason.to_string()),
     }
 }

@@ -3,7 +3,7 @@
 //! Every child a [`Process`](super::Process) object starts gets a socket pair: the
 //! parent's end stays with the `Process` object, the child's end is put on descriptor 3
 //! and named by the environment variable [`LINK_FD_VARIABLE`]. Over it runs an ordinary
-//! strata link (`net::link`), with two settings that make the `Process` object *stand
+//! strata link (`net::link`), with two of its settings that make the `Process` object *stand
 //! for* the child's top object:
 //!
 //! - the parent's end delivers the messages of the child's top object as sent by the
@@ -23,7 +23,8 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::message::AnyMessage;
-use crate::net::link::{self, LinkSettings, Role};
+use crate::net::link::{self, LinkSettings};
+use crate::net::Role;
 use crate::object::{Async, AsyncContext, Core};
 use crate::standard::Faulted;
 use crate::Address;
@@ -65,13 +66,13 @@ pub(crate) fn parent_end(
     Ok(
         cx.create(Async::new(move |mut lcx: AsyncContext| async move {
             let settings = LinkSettings {
-                alias_peer_owner: Some(stand_in),
+                present_peer_owner_as: Some(stand_in),
                 max_frame: PRIVATE_MAX_FRAME,
                 ..LinkSettings::default()
             };
             match link::run(&mut lcx, stream, Role::Accepting, stand_in, child, settings).await {
                 Ok(closed) => AnyMessage::new(closed),
-                Err(reason) => AnyMessage::new(Faulted::new(reason)),
+                Err(reason) => AnyMessage::new(Faulted::new(reason.to_string())),
             }
         })),
     )
@@ -96,7 +97,7 @@ pub(crate) fn child_end(cx: &mut Core, top: Address) {
             Ok(closed) => AnyMessage::new(closed),
             Err(reason) => {
                 tracing::warn!(target: "strata::process", %reason, "no link to the parent");
-                AnyMessage::new(Faulted::new(reason))
+                AnyMessage::new(Faulted::new(reason.to_string()))
             }
         }
     }));

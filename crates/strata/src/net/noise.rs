@@ -1,0 +1,109 @@
+//! Noise as a stream layer: sealing bytes on their way out, opening them on their way in.
+//!
+//! Once the handshake (`handshake.rs`) has agreed on keys, every byte of an encrypted link
+//! travels in Noise transport messages, each `length:u16-be` then the sealed bytes. The
+//! write side (`outbox.rs`) [`seal`]s whole batches of encoded frames; the reader (`link.rs`)
+//! passes what it reads through an [`Opener`] before cutting frames. A plaintext link uses
+//! the same two calls, which then pass bytes through unchanged.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::error::LinkError;
+use super::handshake::Role;
+
+/// The largest Noise message, in bytes.
+pub(crate) const NOISE_MAX: usize = 65_535;
+/// The authentication tag each Noise transport message carries.
+const NOISE_TAG: usize = 16;
+
+/// A link's Noise transport state, shared by its write side and its reader.
+pub(crate) type Cipher = Arc<Mutex<snow::TransportState>>;
+
+/// Starts this end's Noise handshake: `NN` (X25519, ChaCha20-Poly1305, BLAKE2s), or
+/// `NNpsk0` with a pre-shared key. The connecting end initiates.
+pub(crate) fn start(role: Role, key: Option<&[u8; 32]>) -> Result<snow::HandshakeState, LinkError> {
+    let pattern = if key.is_some() {
+        "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s"
+    } else {
+        "Noise_NN_25519_ChaChaPoly_BLAKE2s"
+    };
+    let mut builder = snow::Builder::new(pattern.parse().expect("a valid Noise pattern"));
+    if let Some(k) = key {
+        builder = builder.psk(0, k);
+    }
+    match role {
+        Role::Connecting => builder.build_initiator(),
+        Role::Accepting => builder.build_responder(),
+    }
+    .map_err(|e| LinkError::NoiseStart(e.to_string()))
+}
+
+/// Appends `plain` to `out`, sealed in Noise transport messages when there is a cipher.
+pub(crate) fn seal(
+    cipher: &Option<Cipher>,
+    plain: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), LinkError> {
+    let Some(cipher) = cipher else {
+        out.extend_from_slice(plain);
+        return Ok(());
+    };
+    let mut state = cipher.lock();
+    for chunk in plain.chunks(NOISE_MAX - NOISE_TAG) {
+        let at = out.len();
+        out.resize(at + 2 + chunk.len() + NOISE_TAG, 0);
+        let n = state
+            .write_message(chunk, &mut out[at + 2..])
+            .map_err(|e| LinkError::Encryption(e.to_string()))?;
+        out[at..at + 2].copy_from_slice(&(n as u16).to_be_bytes());
+        out.truncate(at + 2 + n);
+    }
+    Ok(())
+}
+
+/// Turns received bytes into plaintext, opening Noise messages when encrypted (a message
+/// split across reads waits for its rest).
+pub(crate) struct Opener {
+    pub(crate) cipher: Option<Cipher>,
+    pending: Vec<u8>,
+    plain: Vec<u8>,
+}
+
+impl Opener {
+    /// An opener for a link with `cipher` (`None`: plaintext, bytes pass through).
+    pub(crate) fn new(cipher: Option<Cipher>) -> Self {
+        Opener {
+            cipher,
+            pending: Vec::new(),
+            plain: Vec::new(),
+        }
+    }
+
+    /// The plaintext of every whole message in what has arrived so far.
+    pub(crate) fn open<'a>(&'a mut self, bytes: &'a [u8]) -> Result<&'a [u8], LinkError> {
+        let Some(cipher) = &self.cipher else {
+            return Ok(bytes);
+        };
+        self.pending.extend_from_slice(bytes);
+        self.plain.clear();
+        let mut at = 0;
+        let mut state = cipher.lock();
+        while self.pending.len() - at >= 2 {
+            let n = u16::from_be_bytes([self.pending[at], self.pending[at + 1]]) as usize;
+            if self.pending.len() - at - 2 < n {
+                break;
+            }
+            let start = self.plain.len();
+            self.plain.resize(start + n, 0);
+            let m = state
+                .read_message(&self.pending[at + 2..at + 2 + n], &mut self.plain[start..])
+                .map_err(|_| LinkError::Decryption)?;
+            self.plain.truncate(start + m);
+            at += 2 + n;
+        }
+        self.pending.drain(..at);
+        Ok(&self.plain)
+    }
+}
