@@ -53,7 +53,7 @@ impl Front {
 fn main() -> std::process::ExitCode {
     strata::main(Thread::new(|cx: &mut ThreadContext| {
         let front = cx.create(Front);
-        let answer = cx.ask(front, Xy { x: 2, y: 2 }, Some(Duration::from_secs(5)));
+        let answer = cx.ask_timeout(front, Xy { x: 2, y: 2 }, Duration::from_secs(5));
         match answer.downcast::<Table>() {
             Ok(t) => {
                 println!("{}", serde_json::to_string(&t).expect("tables encode"));

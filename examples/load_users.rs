@@ -161,7 +161,7 @@ async fn typical_user(mut cx: AsyncContext, kit: Kit) {
     // Stop (the end of the run) ends the visit.
     tokio::select! {
         () = visit => {}
-        _ = cx.select::<(Stop,)>(None) => {}
+        _ = cx.select::<(Stop,)>() => {}
     }
 }
 
@@ -181,7 +181,7 @@ fn run(cx: &mut ThreadContext) -> i32 {
         address,
         seed: texture::seed(),
     });
-    let at = match cx.select::<(Listening, NotListening)>(Some(Duration::from_secs(10))) {
+    let at = match cx.select_timeout::<(Listening, NotListening)>(Duration::from_secs(10)) {
         Ok(e) if e.is::<Listening>() => e.take::<Listening>().expect("selected").address,
         other => {
             eprintln!("load_users: the service did not start: {other:?}");

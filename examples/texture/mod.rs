@@ -64,7 +64,7 @@ pub fn seed() -> u64 {
 
 /// Runs a server example: `make` builds its top object from the listening address (the
 /// first argument that is not an option, or 127.0.0.1:5050); a bad address exits 2.
-pub fn serve<O: strata::Spawn>(
+pub fn serve<O: strata::Object>(
     name: &str,
     make: impl FnOnce(std::net::SocketAddr) -> O,
 ) -> std::process::ExitCode {

@@ -147,7 +147,7 @@ fn check_stream(n: u64, count: u64, sum: u64) {
 /// Waits on the attached thread for `T`; anything else (such as the `Returned` of an
 /// object that ended) fails the benchmark.
 fn expect<T: Message>(cx: &mut ThreadContext) -> T {
-    match cx.input().take::<T>() {
+    match cx.recv().take::<T>() {
         Ok(m) => m,
         Err(e) => panic!(
             "expected `{}`, got `{}`: {:?}",
@@ -166,7 +166,7 @@ fn strata_passes(mode: Mode, child: &Path, sizes: &[u64]) -> Result<Vec<Duration
     let process = cx.create(Process::of(child.display().to_string()).arg("strata"));
     let target = if mode.is_direct() {
         // The answer travels inside a message, so the link learns the route to it.
-        match cx.ask(process, Whoami, None).downcast::<Iam>() {
+        match cx.ask(process, Whoami).downcast::<Iam>() {
             Ok(iam) => iam.address,
             Err(other) => return Err(format!("the child did not say who it is: {other:?}")),
         }
@@ -200,7 +200,7 @@ fn strata_passes(mode: Mode, child: &Path, sizes: &[u64]) -> Result<Vec<Duration
     let began = Instant::now();
     let mut ended = 0;
     while ended < 2 && began.elapsed() < STOP_WAIT {
-        let Some(envelope) = cx.input_timeout(STOP_WAIT.saturating_sub(began.elapsed())) else {
+        let Some(envelope) = cx.recv_timeout(STOP_WAIT.saturating_sub(began.elapsed())) else {
             break;
         };
         if envelope.is::<Returned>() {

@@ -76,7 +76,7 @@ fn init_logging() {
 /// the end of an earlier pass; anything else is a bug in the benchmark.
 fn expect<T: Message>(cx: &mut ThreadContext) -> T {
     loop {
-        let envelope = cx.input();
+        let envelope = cx.recv();
         if envelope.is::<Returned>() {
             continue;
         }
@@ -267,7 +267,7 @@ pub fn pingpong_ask(sizes: &[u64]) -> Vec<Duration> {
             expect::<Started>(&mut cx);
             let start = Instant::now();
             for i in 0..n {
-                let value = cx.ask(ponger, Hit { value: i }, None);
+                let value = cx.ask(ponger, Hit { value: i });
                 match value.downcast::<Answer>() {
                     Ok(a) => assert_eq!(a.value, i + 1, "the answer matches the request"),
                     Err(other) => panic!("ask gave {other:?} instead of an answer"),

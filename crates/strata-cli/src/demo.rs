@@ -137,7 +137,7 @@ fn demo(cx: &mut ThreadContext, args: &DemoArgs) -> i32 {
         WorkerKind::Threads => "threads",
         WorkerKind::Processes => "processes",
     };
-    let at = match cx.select::<(Listening, NotListening, Stop)>(Some(Duration::from_secs(30))) {
+    let at = match cx.select_timeout::<(Listening, NotListening, Stop)>(Duration::from_secs(30)) {
         Ok(e) if e.is::<Listening>() => {
             let at = e.take::<Listening>().expect("selected").address;
             println!(
@@ -163,7 +163,7 @@ fn demo(cx: &mut ThreadContext, args: &DemoArgs) -> i32 {
     };
     if args.serve {
         println!("serving until Ctrl-C");
-        let _ = cx.select::<(Stop,)>(None);
+        let _ = cx.select::<(Stop,)>();
         return stop(cx, service, 0);
     }
     let mut plan = LoadPlan::new(format!(
@@ -193,7 +193,7 @@ fn demo(cx: &mut ThreadContext, args: &DemoArgs) -> i32 {
     };
     print!("{report}");
     if let Ok(s) = cx
-        .ask(service, SpoolStats, Some(Duration::from_secs(5)))
+        .ask_timeout(service, SpoolStats, Duration::from_secs(5))
         .downcast::<SpoolStatistics>()
     {
         println!(

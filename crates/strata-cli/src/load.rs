@@ -212,7 +212,7 @@ pub fn drive(
     let fleet = cx.create(fleet.observed_by(me));
     let mut last = LoadProgress::default();
     let value = loop {
-        let e = cx.input();
+        let e = cx.recv();
         if let Some(p) = e.get::<LoadProgress>() {
             if live {
                 show(p, &last);

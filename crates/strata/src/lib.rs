@@ -25,7 +25,7 @@
 //!
 //! let mut cx = ThreadContext::attach();          // this thread joins the runtime
 //! let texture = cx.create(Texture);               // a machine on the shared runtime
-//! let table = cx.ask(texture, Xy { x: 2, y: 3 }, None);
+//! let table = cx.ask(texture, Xy { x: 2, y: 3 });
 //! assert_eq!(table.downcast::<Vec<Vec<f64>>>().unwrap().len(), 3);
 //! ```
 //!
@@ -63,7 +63,7 @@
 //!   block or compute for long (a database driver, a CPU-heavy step): it cannot hold up
 //!   the shared runtime.
 //! - **[`Thread`]** (a function object): a plain function on its own OS thread that reads
-//!   its mailbox with blocking `input`/`select` calls. Choose it for a sequential script
+//!   its mailbox with blocking `recv`/`select` calls. Choose it for a sequential script
 //!   of a conversation, for blocking libraries, and for CPU work with a simple shape.
 //! - **[`Async`]** (an async object): an `async` closure on the shared runtime, reading
 //!   with `.await`. Choose it to combine messages with async I/O (sockets, timers,
@@ -103,8 +103,8 @@ pub use address::Address;
 pub use backoff::Backoff;
 pub use message::{AnyMessage, Fault, Message};
 pub use object::{
-    AnyObject, Async, AsyncContext, Context, Core, FromEnvelope, IntoValue, Machine, Options,
-    Postbox, Recipe, Selection, Spawn, Thread, ThreadContext, Threaded,
+    AnyObject, Async, AsyncContext, Context, Core, FromEnvelope, IntoValue, Machine, Object,
+    Options, Postbox, Recipe, Selection, Thread, ThreadContext, Threaded,
 };
 pub use process::{main, main_with, ProgramSettings};
 pub use request::{Concurrently, Delay, GetResponse};

@@ -143,7 +143,7 @@ fn start(server: impl FnOnce(HttpServer) -> HttpServer) -> (ThreadContext, Socke
         spool: Address::NULL,
     });
     let e = cx
-        .select::<(Listening,)>(Some(WAIT))
+        .select_timeout::<(Listening,)>(WAIT)
         .expect("the server listens");
     let address = e.take::<Listening>().unwrap().address.parse().unwrap();
     (cx, address)
@@ -404,21 +404,20 @@ fn the_http_client_turns_messages_into_requests_and_responses_into_messages() {
     use strata::http::{HttpClient, HttpRequest, HttpResponse};
     let (mut cx, address) = start(|s| s);
     let client = cx.create(HttpClient::new(address));
-    let wait = Some(WAIT);
-    let table = cx.ask(client, Xy { x: 2, y: 1 }, wait);
+    let table = cx.ask_timeout(client, Xy { x: 2, y: 1 }, WAIT);
     assert_eq!(
         table.downcast::<Vec<Vec<f64>>>().unwrap(),
         vec![vec![1.5, 1.5]]
     );
-    let busy = cx.ask(client, Shed, wait);
+    let busy = cx.ask_timeout(client, Shed, WAIT);
     assert_eq!(busy.downcast::<Busy>().unwrap().reason, "too slow lately");
-    let raw = cx.ask(client, HttpRequest::get("/Xy?x=1&y=1"), wait);
+    let raw = cx.ask_timeout(client, HttpRequest::get("/Xy?x=1&y=1"), WAIT);
     let raw = raw.downcast::<HttpResponse>().unwrap();
     assert_eq!(
         (raw.status, raw.body.as_slice()),
         (200, b"[[1.5]]".as_slice())
     );
-    let missing = cx.ask(client, HttpRequest::get("/missing"), wait);
+    let missing = cx.ask_timeout(client, HttpRequest::get("/missing"), WAIT);
     assert_eq!(missing.downcast::<HttpResponse>().unwrap().status, 404);
     // Several in flight at once, each answered.
     let asks: Vec<Address> = (1..=20)
@@ -434,5 +433,7 @@ fn the_http_client_turns_messages_into_requests_and_responses_into_messages() {
         l.local_addr().unwrap()
     };
     let nobody = cx.create(HttpClient::new(dead));
-    assert!(cx.ask(nobody, Xy { x: 1, y: 1 }, wait).is::<NotConnected>());
+    assert!(cx
+        .ask_timeout(nobody, Xy { x: 1, y: 1 }, WAIT)
+        .is::<NotConnected>());
 }

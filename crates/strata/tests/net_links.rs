@@ -67,7 +67,7 @@ fn key() -> [u8; 32] {
 fn connect(cx: &mut ThreadContext, c: Connect) -> Result<Address, String> {
     cx.create(c);
     let e = cx
-        .select::<(Connected, NotConnected)>(Some(WAIT))
+        .select_timeout::<(Connected, NotConnected)>(WAIT)
         .expect("an answer to connect");
     if e.is::<Connected>() {
         Ok(e.sender())
@@ -77,7 +77,7 @@ fn connect(cx: &mut ThreadContext, c: Connect) -> Result<Address, String> {
 }
 
 fn ask_table(cx: &mut ThreadContext, to: Address, m: impl Message) -> Table {
-    let v = cx.ask(to, m, Some(WAIT));
+    let v = cx.ask_timeout(to, m, WAIT);
     v.downcast::<Table>()
         .unwrap_or_else(|other| panic!("expected a table, got {other:?}"))
 }
@@ -244,7 +244,9 @@ fn an_oversized_message_closes_the_link_with_a_reason() {
     let mut cx = ThreadContext::attach();
     let server = connect(&mut cx, Connect::new(p.address)).expect("connected");
     cx.send(server, vec![7u8; 10_000]);
-    let e = cx.select::<(Closed,)>(Some(WAIT)).expect("the link closes");
+    let e = cx
+        .select_timeout::<(Closed,)>(WAIT)
+        .expect("the link closes");
     match e.take::<Closed>().unwrap().reason {
         CloseReason::PeerEnded(r) => assert!(r.contains("exceeds the maximum"), "{r}"),
         other => panic!("unexpected reason {other:?}"),
@@ -286,7 +288,7 @@ fn a_healthy_idle_link_with_keep_alive_stays_up() {
         ask_table(&mut cx, server, Xy { x: 1, y: 1 }),
         vec![vec![0.0]]
     );
-    let closed = cx.select::<(Closed,)>(Some(Duration::from_secs(1)));
+    let closed = cx.select_timeout::<(Closed,)>(Duration::from_secs(1));
     assert!(closed.is_err(), "an idle, healthy link closed: {closed:?}");
     assert_eq!(
         ask_table(&mut cx, server, Xy { x: 2, y: 1 }),
@@ -309,7 +311,7 @@ fn a_silent_peer_closes_the_owners_link_as_stale() {
     );
     p.freeze();
     let e = cx
-        .select::<(Closed,)>(Some(WAIT))
+        .select_timeout::<(Closed,)>(WAIT)
         .expect("the owner hears that the link closed");
     match e.take::<Closed>().unwrap().reason {
         CloseReason::WentStale => {}

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use strata::prelude::*;
-use strata::Spawn;
+use strata::Object;
 use support::{bounded, expect_message, returned_from, select_message, WAIT};
 
 /// A request that needs a child to answer.
@@ -41,9 +41,9 @@ struct StatusReply {
 }
 
 /// An async child that waits for `Go`, then returns `f(n)`.
-fn worker(n: u64, f: fn(u64) -> u64) -> impl Spawn {
+fn worker(n: u64, f: fn(u64) -> u64) -> impl Object {
     Async::new(move |mut cx: AsyncContext| async move {
-        match cx.select::<(Go,)>(Some(WAIT)).await {
+        match cx.select_timeout::<(Go,)>(WAIT).await {
             Ok(_) => Ok(f(n)),
             Err(t) => Err(t),
         }
@@ -155,9 +155,9 @@ fn on_return_replies_to_the_original_requester_after_other_messages() {
             }
         );
         // Nothing went to the wrong place.
-        assert!(a.input_timeout(Duration::from_millis(30)).is_none());
-        assert!(b.input_timeout(Duration::from_millis(30)).is_none());
-        assert!(cx.input_timeout(Duration::from_millis(30)).is_none());
+        assert!(a.recv_timeout(Duration::from_millis(30)).is_none());
+        assert!(b.recv_timeout(Duration::from_millis(30)).is_none());
+        assert!(cx.recv_timeout(Duration::from_millis(30)).is_none());
 
         cx.send(server, Status);
         let (status, _) = expect_message::<StatusReply>(&mut cx, WAIT);
@@ -187,8 +187,8 @@ fn continuation_chains_two_steps_and_still_replies_to_the_requester() {
                 to: a.address()
             }
         );
-        assert!(b.input_timeout(Duration::from_millis(30)).is_none());
-        assert!(cx.input_timeout(Duration::from_millis(30)).is_none());
+        assert!(b.recv_timeout(Duration::from_millis(30)).is_none());
+        assert!(cx.recv_timeout(Duration::from_millis(30)).is_none());
         b.send(server, Status);
         let (status, _) = expect_message::<StatusReply>(&mut b, WAIT);
         assert_eq!(status, StatusReply { working: 0 });
@@ -249,7 +249,7 @@ impl Parent {
         for i in 0..self.n {
             let probe = self.probe;
             cx.create(Thread::new(move |cx: &mut ThreadContext| {
-                match cx.select::<(Stop,)>(Some(WAIT)) {
+                match cx.select_timeout::<(Stop,)>(WAIT) {
                     Ok(_) => {
                         cx.send(probe, Stopped(i));
                         Ok(i)
@@ -281,7 +281,7 @@ fn abort_stops_every_child_before_returning_the_value() {
         // Every child's report comes before the parent's value.
         let mut stopped = Vec::new();
         let value = loop {
-            let e = cx.input_timeout(WAIT).expect("reports, then Returned");
+            let e = cx.recv_timeout(WAIT).expect("reports, then Returned");
             if e.is::<Returned>() {
                 assert_eq!(e.sender(), parent);
                 break e.take::<Returned>().unwrap().value;

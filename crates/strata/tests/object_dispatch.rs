@@ -41,7 +41,7 @@ struct Unlock;
 
 /// The next message for this thread, or a failed test after [`WAIT`].
 fn next(cx: &mut ThreadContext) -> Envelope {
-    cx.input_timeout(WAIT)
+    cx.recv_timeout(WAIT)
         .expect("a message within the time allowed")
 }
 
@@ -59,7 +59,7 @@ fn returned_from(cx: &mut ThreadContext, child: Address) -> AnyMessage {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let e = cx
-            .input_timeout(left)
+            .recv_timeout(left)
             .expect("the child returns within the time allowed");
         if e.is::<Returned>() && e.sender() == child {
             return e.take::<Returned>().expect("checked").value;
@@ -69,10 +69,10 @@ fn returned_from(cx: &mut ThreadContext, child: Address) -> AnyMessage {
 
 /// A thread object that sends `message` to `to` and returns the first answer it gets: a
 /// sender other than the test's own thread.
-fn ask_from_elsewhere<T: Message>(to: Address, message: T) -> impl strata::Spawn {
+fn ask_from_elsewhere<T: Message>(to: Address, message: T) -> impl strata::Object {
     Thread::new(move |cx: &mut ThreadContext| {
         cx.send(to, message);
-        cx.input_timeout(WAIT)
+        cx.recv_timeout(WAIT)
             .expect("an answer within the time allowed")
             .into_message()
     })
@@ -407,9 +407,9 @@ fn a_generic_machine_dispatches_on_its_type_parameter() {
 // --- The library's own machines use guards ----------------------------------------
 
 /// Answers its first message with `Stop`.
-fn answers_with_stop() -> impl strata::Spawn {
+fn answers_with_stop() -> impl strata::Object {
     Thread::new(|cx: &mut ThreadContext| {
-        if let Some(e) = cx.input_timeout(WAIT) {
+        if let Some(e) = cx.recv_timeout(WAIT) {
             cx.send(e.sender(), Stop);
         }
     })

@@ -69,7 +69,7 @@ impl Node {
                     kind: "thread".into(),
                 },
             );
-            let stopped = cx.select::<(Stop,)>(Some(WAIT * 3)).is_ok();
+            let stopped = cx.select_timeout::<(Stop,)>(WAIT * 3).is_ok();
             dropped.fetch_add(1, Ordering::SeqCst);
             if stopped {
                 Ok(level)
@@ -100,7 +100,7 @@ fn stop_reaches_every_object_of_a_three_level_tree() {
         let mut tree = BTreeSet::new();
         let mut per_level = [0usize; 4];
         for _ in 0..OBJECTS {
-            let e = cx.input_timeout(WAIT).expect("every object reports");
+            let e = cx.recv_timeout(WAIT).expect("every object reports");
             let from = e.sender();
             let up = e.take::<Up>().expect("an Up report");
             per_level[up.level as usize] += 1;
@@ -139,6 +139,6 @@ fn stop_reaches_every_object_of_a_three_level_tree() {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(dropped.load(Ordering::SeqCst), OBJECTS);
-        assert!(cx.input_timeout(Duration::from_millis(50)).is_none());
+        assert!(cx.recv_timeout(Duration::from_millis(50)).is_none());
     });
 }

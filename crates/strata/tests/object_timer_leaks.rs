@@ -17,7 +17,7 @@ fn an_object_that_ends_stops_its_timers() {
         // sent afterwards (its timers are cancelled, not firing at an address that is gone).
         let child = cx.create(Thread::new(move |cx: &mut ThreadContext| {
             cx.start_repeating(T1, Duration::from_millis(5));
-            let _ = cx.input_timeout(WAIT);
+            let _ = cx.recv_timeout(WAIT);
             cx.send(me, Ack);
             7u8
         }));

@@ -110,7 +110,7 @@ fn several_named_timers_run_at_once() {
         };
         let mut seen = Vec::new();
         for _ in 0..4 {
-            let e = cx.input_timeout(WAIT).expect("a timer");
+            let e = cx.recv_timeout(WAIT).expect("a timer");
             let name = e.type_name();
             assert_between(t0.elapsed(), Duration::from_millis(due(name)), name);
             if name == "Tick" {
@@ -165,7 +165,7 @@ fn a_function_object_gets_its_timers() {
             cx.start(T1, Duration::from_millis(20));
             let mut order = Vec::new();
             for _ in 0..2 {
-                match cx.input_timeout(WAIT) {
+                match cx.recv_timeout(WAIT) {
                     Some(e) if e.sender() == cx.address() => order.push(e.type_name().to_string()),
                     _ => return Err(Faulted::new("a timer did not arrive")),
                 }

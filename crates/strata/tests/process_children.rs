@@ -126,7 +126,7 @@ fn a_library_child_answers_as_if_it_were_local_and_stop_reaches_it_as_a_signal()
         let mut cx = ThreadContext::attach();
         let worker = cx.create(Process::of(program));
         cx.send(worker, Job { id: 7, ms: 10 });
-        let e = cx.input_timeout(WAIT).expect("an answer from the child");
+        let e = cx.recv_timeout(WAIT).expect("an answer from the child");
         assert_eq!(
             e.sender(),
             worker,
@@ -188,7 +188,7 @@ fn large_messages_and_bursts_cross_the_link_whole_and_in_order() {
             }
         }
         for expected in &sent {
-            let e = cx.input_timeout(WAIT).expect("every blob comes back");
+            let e = cx.recv_timeout(WAIT).expect("every blob comes back");
             let got = e.take::<Blob>().expect("a Blob");
             assert_eq!(got.id, expected.id, "answers come back in the order sent");
             let mut want = expected.bytes.clone();
@@ -201,7 +201,7 @@ fn large_messages_and_bursts_cross_the_link_whole_and_in_order() {
 }
 
 fn spool_stats(cx: &mut ThreadContext, spool: Address) -> SpoolStatistics {
-    cx.ask(spool, SpoolStats, Some(WAIT))
+    cx.ask_timeout(spool, SpoolStats, WAIT)
         .downcast::<SpoolStatistics>()
         .expect("statistics")
 }
@@ -223,7 +223,7 @@ fn kill_9_of_one_worker_process_under_load() {
         }
         let mut pids = HashSet::new();
         for _ in 0..6 {
-            pids.insert(cx.input_timeout(WAIT).unwrap().take::<Done>().unwrap().pid);
+            pids.insert(cx.recv_timeout(WAIT).unwrap().take::<Done>().unwrap().pid);
         }
         // Two long jobs per worker; kill one worker while all three are busy, so the kill
         // lands in the middle of a request whatever the machine's speed.
@@ -239,7 +239,7 @@ fn kill_9_of_one_worker_process_under_load() {
         let mut done = Vec::new();
         let mut faults = Vec::new();
         for _ in 0..sent.len() {
-            let e = cx.input_timeout(WAIT).expect("every request is answered");
+            let e = cx.recv_timeout(WAIT).expect("every request is answered");
             if e.is::<Done>() {
                 done.push(e.take::<Done>().unwrap());
             } else {
@@ -265,7 +265,7 @@ fn kill_9_of_one_worker_process_under_load() {
             (s.replaced == 1 && s.workers == 3).then_some(())
         });
         cx.send(spool, Job { id: 999, ms: 0 });
-        let e = cx.input_timeout(WAIT).expect("the spool still serves");
+        let e = cx.recv_timeout(WAIT).expect("the spool still serves");
         assert_eq!(e.take::<Done>().expect("a Done").id, 999);
     });
 }

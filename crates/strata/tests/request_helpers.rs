@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use strata::prelude::*;
-use strata::Spawn;
+use strata::Object;
 use support::{bounded, expect_message, returned_from, WAIT};
 
 #[derive(Debug, Serialize, Deserialize, Message)]
@@ -30,7 +30,7 @@ fn select_times_out_and_keeps_what_did_not_match_in_order() {
         cx.send(me, Answer(2));
         let t0 = Instant::now();
         let timed_out = cx
-            .select::<(Stop, Nak)>(Some(Duration::from_millis(100)))
+            .select_timeout::<(Stop, Nak)>(Duration::from_millis(100))
             .expect_err("nothing matching was sent");
         let elapsed = t0.elapsed();
         assert!(elapsed >= Duration::from_millis(100), "{elapsed:?}");
@@ -38,10 +38,10 @@ fn select_times_out_and_keeps_what_did_not_match_in_order() {
         assert_eq!(timed_out, TimedOut::after(Duration::from_millis(100)));
         // A selection picks the first match and leaves the rest in order.
         let e = cx
-            .select::<(u32, Stop)>(Some(Duration::ZERO))
+            .select_timeout::<(u32, Stop)>(Duration::ZERO)
             .expect("a u32 is waiting");
         assert_eq!(e.get::<u32>(), Some(&7));
-        assert!(cx.input_timeout(WAIT).expect("kept").is::<Ack>());
+        assert!(cx.recv_timeout(WAIT).expect("kept").is::<Ack>());
         let (a, _) = expect_message::<Answer>(&mut cx, WAIT);
         assert_eq!(a, Answer(1));
         // Something matching that arrives later ends the wait.
@@ -50,18 +50,18 @@ fn select_times_out_and_keeps_what_did_not_match_in_order() {
             0u8
         }));
         let e = cx
-            .select::<(Returned, AnyFault)>(Some(WAIT))
+            .select_timeout::<(Returned, AnyFault)>(WAIT)
             .expect("the child returns");
         assert_eq!(e.sender(), later);
         let (a, _) = expect_message::<Answer>(&mut cx, WAIT);
         assert_eq!(a, Answer(2));
-        assert!(cx.input_timeout(Duration::from_millis(20)).is_none());
+        assert!(cx.recv_timeout(Duration::from_millis(20)).is_none());
         // Faults match `AnyFault`.
         cx.send(me, Ping);
         cx.send(me, Busy::new("x"));
-        let e = cx.select::<(AnyFault,)>(Some(WAIT)).expect("a fault");
+        let e = cx.select_timeout::<(AnyFault,)>(WAIT).expect("a fault");
         assert!(e.is::<Busy>());
-        assert!(cx.input_timeout(WAIT).expect("kept").is::<Ping>());
+        assert!(cx.recv_timeout(WAIT).expect("kept").is::<Ping>());
     });
 }
 
@@ -72,7 +72,10 @@ fn select_in_an_async_object_times_out_and_keeps_the_rest() {
         let child = cx.create(Async::new(|mut cx: AsyncContext| async move {
             let mut log = Vec::new();
             let t0 = Instant::now();
-            match cx.select::<(Stop,)>(Some(Duration::from_millis(80))).await {
+            match cx
+                .select_timeout::<(Stop,)>(Duration::from_millis(80))
+                .await
+            {
                 Err(t) => log.push(format!("timed out after {}s", t.seconds)),
                 Ok(e) => log.push(format!("unexpected {}", e.type_name())),
             }
@@ -80,7 +83,7 @@ fn select_in_an_async_object_times_out_and_keeps_the_rest() {
                 "waited: {}",
                 t0.elapsed() >= Duration::from_millis(80)
             ));
-            match cx.select::<(Answer,)>(Some(WAIT)).await {
+            match cx.select_timeout::<(Answer,)>(WAIT).await {
                 Ok(e) => log.push(format!("{:?}", e.get::<Answer>())),
                 Err(_) => log.push("no answer".into()),
             }
@@ -117,17 +120,17 @@ fn responder(
     wait_for_go: bool,
     next: Option<Address>,
     log: Arc<Mutex<Vec<u32>>>,
-) -> impl Spawn {
+) -> impl Object {
     Thread::new(move |cx: &mut ThreadContext| {
         // The `Go` may come before the question: select, keeping it for later.
-        let Ok(e) = cx.select::<(Question,)>(Some(WAIT)) else {
+        let Ok(e) = cx.select_timeout::<(Question,)>(WAIT) else {
             return Err(Faulted::new("no question"));
         };
         let asker = e.sender();
         let Ok(Question(q)) = e.take::<Question>() else {
             return Err(Faulted::new("not a question"));
         };
-        if wait_for_go && cx.select::<(Go,)>(Some(WAIT)).is_err() {
+        if wait_for_go && cx.select_timeout::<(Go,)>(WAIT).is_err() {
             return Err(Faulted::new("never released"));
         }
         log.lock().unwrap().push(index);
@@ -195,7 +198,7 @@ fn concurrently_collates_replies_that_come_after_different_delays() {
             .iter()
             .map(|&ms| {
                 cx.create(Thread::new(move |cx: &mut ThreadContext| {
-                    let e = cx.input_timeout(WAIT)?;
+                    let e = cx.recv_timeout(WAIT)?;
                     std::thread::sleep(Duration::from_millis(ms));
                     let q = e.get::<Question>()?.0;
                     cx.reply(Answer(q * 10));
@@ -223,7 +226,7 @@ fn concurrently_reports_faults_in_their_slots_and_handles_no_requests() {
         let gone = cx.create(Thread::new(|_cx: &mut ThreadContext| 0u8));
         let _ = returned_from(&mut cx, gone, WAIT);
         let echo = cx.create(Thread::new(|cx: &mut ThreadContext| {
-            let e = cx.input_timeout(WAIT)?;
+            let e = cx.recv_timeout(WAIT)?;
             let q = e.get::<Question>()?.0;
             cx.reply(Answer(q));
             Some(q)
@@ -254,11 +257,11 @@ fn concurrently_reports_faults_in_their_slots_and_handles_no_requests() {
 
 /// A function object that reads one message and never answers; it ends on `Stop` or
 /// after `WAIT`.
-fn silent() -> impl Spawn {
+fn silent() -> impl Object {
     Thread::new(|cx: &mut ThreadContext| {
         let deadline = Instant::now() + WAIT;
         while Instant::now() < deadline {
-            if let Ok(_stop) = cx.select::<(Stop,)>(Some(Duration::from_millis(50))) {
+            if let Ok(_stop) = cx.select_timeout::<(Stop,)>(Duration::from_millis(50)) {
                 return true;
             }
         }
@@ -274,7 +277,7 @@ fn concurrently_times_out_as_a_whole() {
         for round in 0..20 {
             let quiet = cx.create(silent());
             let echo = cx.create(Thread::new(|cx: &mut ThreadContext| {
-                let e = cx.input_timeout(WAIT)?;
+                let e = cx.recv_timeout(WAIT)?;
                 cx.reply(Answer(e.get::<Question>()?.0));
                 Some(())
             }));
@@ -304,7 +307,7 @@ fn get_response_returns_the_reply_or_times_out() {
     bounded(Duration::from_secs(60), || {
         let mut cx = ThreadContext::attach();
         let echo = cx.create(Thread::new(|cx: &mut ThreadContext| {
-            let e = cx.input_timeout(WAIT)?;
+            let e = cx.recv_timeout(WAIT)?;
             cx.reply(Answer(e.get::<Question>()?.0 + 1));
             Some(())
         }));
@@ -352,10 +355,10 @@ fn get_response_to_a_dead_address_faults_at_once() {
             fault.reason()
         );
         // The blocking helper gives the same.
-        let value = cx.ask(gone, Question(2), Some(WAIT * 10));
+        let value = cx.ask_timeout(gone, Question(2), WAIT * 10);
         assert!(value.is::<Faulted>(), "{value:?}");
         // So does the null address.
-        let value = cx.ask(Address::NULL, Question(3), Some(WAIT * 10));
+        let value = cx.ask_timeout(Address::NULL, Question(3), WAIT * 10);
         assert!(value.is::<Faulted>(), "{value:?}");
     });
 }

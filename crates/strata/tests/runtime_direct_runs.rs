@@ -68,7 +68,7 @@ fn a_chain_deeper_than_the_direct_budget_answers_every_request_in_order() {
             for n in 0..2_000u32 {
                 cx.send(head, Hop(n));
                 let answer = cx
-                    .input_timeout(WAIT)
+                    .recv_timeout(WAIT)
                     .ok_or_else(|| Faulted::new(format!("no answer to hop {n}")))?;
                 match answer.take::<u32>() {
                     Ok(v) if v == n + LENGTH => {}
@@ -84,7 +84,7 @@ fn a_chain_deeper_than_the_direct_budget_answers_every_request_in_order() {
             cx.send(head, Hop(n));
         }
         for n in 0..500u32 {
-            let answer = cx.input_timeout(WAIT).expect("an answer");
+            let answer = cx.recv_timeout(WAIT).expect("an answer");
             assert_eq!(answer.take::<u32>().expect("a number"), n + LENGTH);
         }
         let value = returned_from(&mut cx, client, WAIT);
@@ -229,7 +229,7 @@ fn probe_by<M: Message, R: strata::IntoValue>(
     cx.create(Thread::new(move |cx: &mut ThreadContext| {
         for _ in 0..200 {
             cx.send(machine, ask());
-            let answer = cx.input_timeout(WAIT).and_then(|e| e.take::<String>().ok());
+            let answer = cx.recv_timeout(WAIT).and_then(|e| e.take::<String>().ok());
             if answer.as_deref() == Some(thread_name().as_str()) {
                 return body(cx);
             }
@@ -252,7 +252,7 @@ fn a_machine_with_slow_handlers_goes_back_to_its_own_task() {
             || SlowWhichThread,
             move |cx| {
                 cx.send(fragile, SlowWhichThread);
-                let answer = cx.input_timeout(WAIT).and_then(|e| e.take::<String>().ok());
+                let answer = cx.recv_timeout(WAIT).and_then(|e| e.take::<String>().ok());
                 answer.unwrap_or_default()
             },
         );
@@ -269,7 +269,7 @@ fn an_idle_machine_runs_on_the_senders_thread_and_a_busy_one_on_its_own() {
         let fragile = cx.create(Fragile);
         let probe = probe(&mut cx, fragile, move |cx: &mut ThreadContext| {
             cx.send(fragile, WhichThread);
-            let answer = cx.input_timeout(WAIT).and_then(|e| e.take::<String>().ok());
+            let answer = cx.recv_timeout(WAIT).and_then(|e| e.take::<String>().ok());
             vec![thread_name(), answer.unwrap_or_default()]
         });
         let value = returned_from(&mut cx, probe, WAIT);
@@ -301,7 +301,7 @@ fn a_panic_in_a_direct_run_stays_with_the_machine() {
         let mut saw_hop = false;
         let mut sender_done = false;
         while !(saw_fault && saw_hop && sender_done) {
-            let e = cx.input_timeout(WAIT).expect("the next event");
+            let e = cx.recv_timeout(WAIT).expect("the next event");
             let from = e.sender();
             if e.is::<Hop>() {
                 saw_hop = true;
@@ -332,7 +332,7 @@ fn a_machine_that_ends_in_a_direct_run_is_gone() {
         let probe = probe(&mut cx, fragile, move |cx: &mut ThreadContext| {
             cx.send(fragile, OnRuntime);
             let reached = cx
-                .input_timeout(WAIT)
+                .recv_timeout(WAIT)
                 .and_then(|e| e.take::<bool>().ok())
                 .unwrap_or(false);
             cx.send(fragile, Quit);

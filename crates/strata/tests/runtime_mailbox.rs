@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use strata::prelude::*;
-use strata::{SendError, Spawn};
+use strata::{Object, SendError};
 use support::{bounded, collect_returned, expect_message, returned_from, select_message, WAIT};
 
 #[derive(Debug, Serialize, Deserialize, Message)]
@@ -15,14 +15,14 @@ struct Seq(u32);
 
 /// A function object that reads nothing until `go` says so, then reads numbered messages
 /// until `Stop` and returns the numbers in the order they came.
-fn sleeper(go: mpsc::Receiver<()>) -> impl Spawn {
+fn sleeper(go: mpsc::Receiver<()>) -> impl Object {
     Thread::new(move |cx: &mut ThreadContext| -> Result<Vec<u32>, Faulted> {
         go.recv_timeout(WAIT)
             .map_err(|_| Faulted::new("never told to read"))?;
         let mut got = Vec::new();
         loop {
             let e = cx
-                .input_timeout(WAIT)
+                .recv_timeout(WAIT)
                 .ok_or_else(|| Faulted::new("no Stop"))?;
             if e.is::<Stop>() {
                 return Ok(got);
@@ -50,7 +50,7 @@ fn a_full_mailbox_refuses_tells_the_sender_counts_and_loses_nothing_accepted() {
             cx.send(receiver, Seq(n));
         }
         // Nothing refused yet: no notice.
-        assert!(cx.input_timeout(Duration::from_millis(20)).is_none());
+        assert!(cx.recv_timeout(Duration::from_millis(20)).is_none());
         // Beyond capacity: every send is refused; the sender is told once per unread
         // notice (refusals while a notice waits unread are counted, not queued again).
         for n in CAPACITY..CAPACITY + 4 {
@@ -61,7 +61,7 @@ fn a_full_mailbox_refuses_tells_the_sender_counts_and_loses_nothing_accepted() {
         assert!(notice.reason.contains("full"), "{}", notice.reason);
         assert!(notice.reason.contains("Seq"), "{}", notice.reason);
         assert!(
-            cx.input_timeout(Duration::from_millis(20)).is_none(),
+            cx.recv_timeout(Duration::from_millis(20)).is_none(),
             "one notice for the four refusals"
         );
         // Once the notice has been read, the next refusal brings a new one.
@@ -81,7 +81,7 @@ fn a_full_mailbox_refuses_tells_the_sender_counts_and_loses_nothing_accepted() {
             other => panic!("expected SendError::Full, got {other:?}"),
         }
         // try_send reports by its result, not by a notice.
-        assert!(cx.input_timeout(Duration::from_millis(20)).is_none());
+        assert!(cx.recv_timeout(Duration::from_millis(20)).is_none());
         let refused = strata::runtime::stats().refused_full - before;
         assert!(refused >= 6, "6 refusals counted, saw {refused}");
 
@@ -104,7 +104,7 @@ fn a_mailbox_that_was_full_accepts_again_once_read() {
             Thread::new(|cx: &mut ThreadContext| {
                 let mut sum = 0u64;
                 loop {
-                    match cx.input_timeout(WAIT) {
+                    match cx.recv_timeout(WAIT) {
                         Some(e) if e.is::<Stop>() => return sum,
                         Some(e) => {
                             let from = e.sender();

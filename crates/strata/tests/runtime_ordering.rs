@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use strata::prelude::*;
-use strata::Spawn;
+use strata::Object;
 use support::{bounded, collect_returned, returned_from, WAIT};
 
 /// The n-th message of a sender's numbered sequence.
@@ -37,12 +37,12 @@ fn check(next: &mut HashMap<Address, u32>, from: Address, n: u32) -> Result<(), 
 }
 
 /// A function object that reads `total` numbered messages and checks each sender's order.
-fn thread_receiver(total: u32) -> impl Spawn {
+fn thread_receiver(total: u32) -> impl Object {
     Thread::new(move |cx: &mut ThreadContext| -> Result<Counts, Faulted> {
         let mut next = HashMap::new();
         for _ in 0..total {
             let e = cx
-                .input_timeout(WAIT)
+                .recv_timeout(WAIT)
                 .ok_or_else(|| Faulted::new("a message did not arrive"))?;
             let from = e.sender();
             match e.take::<Seq>() {
@@ -235,7 +235,7 @@ fn senders_end_with_their_values_and_nothing_is_refused() {
             );
         }
         assert!(
-            cx.input_timeout(Duration::from_millis(50)).is_none(),
+            cx.recv_timeout(Duration::from_millis(50)).is_none(),
             "no Overloaded or other notice for the test"
         );
     });

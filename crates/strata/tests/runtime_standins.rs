@@ -13,7 +13,7 @@ use support::WAIT;
 /// `Stop`; it reports the sender of each message it took back to `observer`.
 fn echo(tag: u32, observer: Address) -> Thread<impl FnOnce(&mut ThreadContext) -> u32 + Send> {
     Thread::new(move |cx: &mut ThreadContext| loop {
-        let Some(e) = cx.input_timeout(WAIT) else {
+        let Some(e) = cx.recv_timeout(WAIT) else {
             return 0;
         };
         if e.is::<Stop>() {
@@ -29,7 +29,7 @@ fn echo(tag: u32, observer: Address) -> Thread<impl FnOnce(&mut ThreadContext) -
 
 fn next_u32(cx: &mut ThreadContext) -> (Address, u32) {
     let e = cx
-        .select::<(u32,)>(Some(WAIT))
+        .select_timeout::<(u32,)>(WAIT)
         .expect("an answer within the wait");
     (e.sender(), e.take::<u32>().unwrap())
 }
@@ -72,11 +72,11 @@ fn a_postbox_refused_by_a_full_mailbox_gets_one_overloaded_notice() {
     })
     .join()
     .unwrap();
-    let notice = cx.select::<(Overloaded,)>(Some(WAIT)).expect("a notice");
+    let notice = cx.select_timeout::<(Overloaded,)>(WAIT).expect("a notice");
     assert_eq!(notice.sender(), sink);
     // Coalesced: one notice, not four.
     assert!(cx
-        .select::<(Overloaded,)>(Some(Duration::from_millis(50)))
+        .select_timeout::<(Overloaded,)>(Duration::from_millis(50))
         .is_err());
     release.send(()).unwrap();
 }
@@ -89,13 +89,13 @@ fn a_stand_in_passes_ordinary_messages_on_with_their_sender_and_keeps_stop() {
     let (go, gone) = std::sync::mpsc::channel::<()>();
     // The stand-in: a thread that stands in for `target` when told, then waits for Stop.
     let stand_in = cx.create(Thread::new(move |cx: &mut ThreadContext| {
-        let e = cx.select::<(Address,)>(Some(WAIT)).expect("the target");
+        let e = cx.select_timeout::<(Address,)>(WAIT).expect("the target");
         let target = e.take::<Address>().unwrap();
         cx.stand_in_for(target).expect("no loop");
         assert_eq!(cx.standing_in_for(), Some(target));
         let _ = go.send(());
         // Only control messages reach this object now.
-        let e = cx.select::<(Stop,)>(Some(WAIT)).expect("Stop stays here");
+        let e = cx.select_timeout::<(Stop,)>(WAIT).expect("Stop stays here");
         assert!(e.is::<Stop>());
         7u32
     }));
@@ -111,7 +111,7 @@ fn a_stand_in_passes_ordinary_messages_on_with_their_sender_and_keeps_stop() {
         // straight back from the target.
         let (from, answer) = next_u32(&mut cx);
         assert_eq!((from, answer), (target, 100 + n));
-        let seen = cx.select::<((u32, u64, u32),)>(Some(WAIT)).unwrap();
+        let seen = cx.select_timeout::<((u32, u64, u32),)>(WAIT).unwrap();
         assert_eq!(
             seen.take::<(u32, u64, u32)>().unwrap(),
             (100, me.object(), n)
@@ -133,16 +133,18 @@ fn standing_in_ends_and_messages_come_back_to_the_object() {
     let me = cx.address();
     let target = cx.create(echo(100, me));
     let stand_in = cx.create(Thread::new(move |cx: &mut ThreadContext| {
-        let e = cx.select::<(Address,)>(Some(WAIT)).expect("the target");
+        let e = cx.select_timeout::<(Address,)>(WAIT).expect("the target");
         let target = e.take::<Address>().unwrap();
         cx.stand_in_for(target).unwrap();
-        let _ = cx.select::<(Ping,)>(Some(Duration::from_millis(1)));
+        let _ = cx.select_timeout::<(Ping,)>(Duration::from_millis(1));
         // Told to stop standing in by a control message (Stop is kept here).
-        let _ = cx.select::<(Stop,)>(Some(WAIT));
+        let _ = cx.select_timeout::<(Stop,)>(WAIT);
         cx.stop_standing_in();
         assert_eq!(cx.standing_in_for(), None);
+        let parent = cx.parent();
+        cx.send(parent, Ack);
         let e = cx
-            .select::<(u32,)>(Some(WAIT))
+            .select_timeout::<(u32,)>(WAIT)
             .expect("a message of its own again");
         e.take::<u32>().unwrap()
     }));
@@ -150,19 +152,13 @@ fn standing_in_ends_and_messages_come_back_to_the_object() {
     cx.send(stand_in, 5u32);
     assert_eq!(next_u32(&mut cx), (target, 105));
     cx.stop(stand_in);
-    // Sent until the stand-in has stopped standing in go to the target; retry until one
-    // reaches the stand-in itself (bounded).
-    let mut returned = None;
-    for _ in 0..200 {
-        cx.send(stand_in, 9u32);
-        if let Ok(e) = cx.select::<(u32, Returned)>(Some(Duration::from_millis(100))) {
-            if e.is::<Returned>() && e.sender() == stand_in {
-                returned = Some(e.take::<Returned>().unwrap().value);
-                break;
-            }
-        }
-    }
-    let value = returned.expect("the stand-in got a message of its own");
+    // Once it has stopped standing in, a message reaches the stand-in itself.
+    let ack = cx
+        .select_timeout::<(Ack,)>(WAIT)
+        .expect("standing in ended");
+    assert_eq!(ack.sender(), stand_in);
+    cx.send(stand_in, 9u32);
+    let value = support::returned_from(&mut cx, stand_in, WAIT);
     assert_eq!(value.downcast::<u32>().unwrap(), 9);
     cx.stop(target);
 }
@@ -174,11 +170,11 @@ fn stand_ins_chain_and_a_loop_is_refused() {
     let target = cx.create(echo(100, me));
     let make = |cx: &mut ThreadContext| {
         cx.create(Thread::new(|cx: &mut ThreadContext| {
-            let e = cx.select::<(Address,)>(Some(WAIT)).unwrap();
+            let e = cx.select_timeout::<(Address,)>(WAIT).unwrap();
             let to = e.take::<Address>().unwrap();
             let outcome = cx.stand_in_for(to);
             let refused = matches!(outcome, Err(SendError::StandInLoop { .. }));
-            let _ = cx.select::<(Stop,)>(Some(WAIT));
+            let _ = cx.select_timeout::<(Stop,)>(WAIT);
             refused
         }))
     };
@@ -189,7 +185,7 @@ fn stand_ins_chain_and_a_loop_is_refused() {
     let mut through_b = false;
     for _ in 0..200 {
         cx.send(b, 1u32);
-        if let Ok(e) = cx.select::<(u32,)>(Some(Duration::from_millis(50))) {
+        if let Ok(e) = cx.select_timeout::<(u32,)>(Duration::from_millis(50)) {
             assert_eq!(e.sender(), target);
             through_b = true;
             break;
@@ -201,7 +197,7 @@ fn stand_ins_chain_and_a_loop_is_refused() {
     let mut through_a = false;
     for _ in 0..200 {
         cx.send(a, 2u32);
-        if let Ok(e) = cx.select::<(u32,)>(Some(Duration::from_millis(50))) {
+        if let Ok(e) = cx.select_timeout::<(u32,)>(Duration::from_millis(50)) {
             if e.take::<u32>().unwrap() == 102 {
                 through_a = true;
                 break;
@@ -232,16 +228,16 @@ fn a_message_that_cannot_be_passed_on_is_answered_with_a_fault() {
     cx.stop(gone);
     let _ = support::returned_from(&mut cx, gone, WAIT);
     let stand_in = cx.create(Thread::new(move |cx: &mut ThreadContext| {
-        let e = cx.select::<(Address,)>(Some(WAIT)).unwrap();
-        let _ = cx.select::<(Ping,)>(Some(Duration::from_millis(1)));
+        let e = cx.select_timeout::<(Address,)>(WAIT).unwrap();
+        let _ = cx.select_timeout::<(Ping,)>(Duration::from_millis(1));
         cx.stand_in_for(e.take::<Address>().unwrap()).unwrap();
-        let _ = cx.select::<(Stop,)>(Some(WAIT));
+        let _ = cx.select_timeout::<(Stop,)>(WAIT);
         0u32
     }));
     // Queued before the stand-in starts, then passed on to an object that has ended.
     cx.send(stand_in, 4u32);
     cx.send(stand_in, gone);
-    let e = cx.select::<(AnyFault,)>(Some(WAIT)).expect("a fault");
+    let e = cx.select_timeout::<(AnyFault,)>(WAIT).expect("a fault");
     assert_eq!(e.sender(), stand_in);
     let reason = e.as_fault().unwrap().reason();
     assert!(reason.contains("cannot pass `u32` on"), "{reason}");

@@ -101,7 +101,7 @@ fn threads_of(worker: Worker) -> impl FnMut() -> Threaded<Worker> + Send + 'stat
 }
 
 fn stats(cx: &mut ThreadContext, spool: Address) -> SpoolStatistics {
-    cx.ask(spool, SpoolStats, Some(WAIT))
+    cx.ask_timeout(spool, SpoolStats, WAIT)
         .downcast::<SpoolStatistics>()
         .expect("statistics")
 }
@@ -137,7 +137,7 @@ fn send_all(
 fn receive(cx: &mut ThreadContext, n: usize) -> Vec<AnyMessage> {
     (0..n)
         .map(|_| {
-            cx.input_timeout(WAIT)
+            cx.recv_timeout(WAIT)
                 .expect("every request is answered")
                 .into_message()
         })
@@ -236,8 +236,8 @@ fn a_worker_ending_mid_request_gets_that_request_a_fault_and_is_replaced() {
     );
     let died_at = Instant::now();
     let mut answers = [
-        cx.input_timeout(WAIT).unwrap().into_message(),
-        cx.input_timeout(WAIT).unwrap().into_message(),
+        cx.recv_timeout(WAIT).unwrap().into_message(),
+        cx.recv_timeout(WAIT).unwrap().into_message(),
     ];
     answers.sort_by_key(|a| a.is::<Done>());
     let fault = answers[0]
@@ -288,7 +288,7 @@ fn without_a_stand_down_the_spool_fails_and_answers_what_it_holds() {
         let mut faults = Vec::new();
         let mut returned = None;
         while returned.is_none() || faults.len() < 2 {
-            let e = cx.input_timeout(WAIT).expect("answers and the spool's end");
+            let e = cx.recv_timeout(WAIT).expect("answers and the spool's end");
             if e.is::<Returned>() {
                 returned = Some(e.take::<Returned>().unwrap().value);
             } else {
@@ -317,7 +317,7 @@ fn workers_join_and_leave() {
         cx.send(spool, job(1, 0)); // waits: no workers yet
         stats_until(&mut cx, spool, "job 1 queued", |s| s.queued == 1);
         cx.send(spool, JoinSpool(outside));
-        let d = cx.input_timeout(WAIT).unwrap().take::<Done>().unwrap();
+        let d = cx.recv_timeout(WAIT).unwrap().take::<Done>().unwrap();
         assert_eq!((d.id, d.worker), (1, outside));
         cx.send(spool, LeaveSpool(outside));
         cx.send(spool, job(2, 0));
@@ -392,7 +392,7 @@ fn ten_thousand_concurrent_requests_are_each_answered_exactly_once() {
         .collect();
     assert_eq!(ids.len() as u64, n);
     assert!(
-        cx.input_timeout(Duration::from_millis(200)).is_none(),
+        cx.recv_timeout(Duration::from_millis(200)).is_none(),
         "no answer twice"
     );
     let s = stats(&mut cx, spool);
@@ -413,11 +413,11 @@ fn stopping_a_spool_answers_everything_it_holds() {
         });
         cx.stop(spool);
         // Both requests are answered at once, the held one included.
-        for e in (0..2).map(|_| cx.input_timeout(WAIT).expect("an answer")) {
+        for e in (0..2).map(|_| cx.recv_timeout(WAIT).expect("an answer")) {
             assert!(e.is::<Aborted>(), "{e:?}");
         }
         hold.open(); // the held worker thread may end now, and with it the spool
-        let e = cx.input_timeout(WAIT).expect("the spool's end");
+        let e = cx.recv_timeout(WAIT).expect("the spool's end");
         assert!(e.is::<Returned>(), "nothing but the end: {e:?}");
     });
 }

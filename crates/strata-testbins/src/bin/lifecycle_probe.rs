@@ -41,7 +41,10 @@ impl Top {
         for i in 0..2 {
             cx.create(Thread::new(move |cx: &mut ThreadContext| {
                 // Bounded: a probe left running by a failed test ends by itself.
-                if cx.select::<(Stop,)>(Some(Duration::from_secs(60))).is_ok() {
+                if cx
+                    .select_timeout::<(Stop,)>(Duration::from_secs(60))
+                    .is_ok()
+                {
                     say(&format!("stopped thread {i}"));
                 }
             }));

@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::message::{codec, AnyMessage};
-use crate::object::{Async, AsyncContext, Core, Spawn};
+use crate::object::{Async, AsyncContext, Core, Object};
 use crate::standard::{Faulted, NotConnected, Stop, TimedOut};
 use crate::Message;
 
@@ -89,13 +89,13 @@ impl HttpClient {
     }
 }
 
-impl Spawn for HttpClient {
+impl Object for HttpClient {
     fn kind(&self) -> &'static str {
         "http-client"
     }
 
-    fn spawn(self, core: Core) {
-        Async::new(move |cx| run(cx, self)).spawn(core)
+    fn run(self, core: Core) {
+        Async::new(move |cx| run(cx, self)).run(core)
     }
 }
 

@@ -36,7 +36,7 @@ use super::api::{Api, Found};
 use super::fields::{Fields, InputError};
 use crate::message::{codec, AnyMessage};
 use crate::net::listener::Listener;
-use crate::object::{Async, AsyncContext, Core, Postbox, Spawn};
+use crate::object::{Async, AsyncContext, Core, Object, Postbox};
 use crate::runtime::SendError;
 use crate::standard::{Aborted, Busy, OutOfService, Overloaded, TemporarilyUnavailable, TimedOut};
 use crate::Address;
@@ -133,13 +133,13 @@ impl HttpServer {
     }
 }
 
-impl Spawn for HttpServer {
+impl Object for HttpServer {
     fn kind(&self) -> &'static str {
         "http-server"
     }
 
-    fn spawn(self, core: Core) {
-        Async::new(move |cx| serve(cx, self)).spawn(core)
+    fn run(self, core: Core) {
+        Async::new(move |cx| serve(cx, self)).run(core)
     }
 }
 

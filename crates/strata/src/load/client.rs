@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use super::conn::Connection;
 use super::plan::{LoadPlan, Target, Validation};
 use super::record::{ErrorKind, Outcome, Recorder};
-use crate::object::{Async, AsyncContext, Spawn};
+use crate::object::{Async, AsyncContext, Object};
 use crate::random::Rng;
 use crate::standard::Stop;
 
@@ -24,9 +24,9 @@ use crate::standard::Stop;
 impl<F, S> crate::Recipe<Kit> for F
 where
     F: FnMut(Kit) -> S + Send + 'static,
-    S: Spawn,
+    S: Object,
 {
-    type Object = S;
+    type Member = S;
     fn make(&mut self, kit: Kit) -> S {
         self(kit)
     }
@@ -208,7 +208,7 @@ pub struct BasicClient;
 impl BasicClient {
     /// A client for `kit`'s run, as an async object.
     #[allow(clippy::new_ret_no_self)]
-    pub fn new(kit: Kit) -> impl Spawn {
+    pub fn new(kit: Kit) -> impl Object {
         Async::new(move |mut cx: AsyncContext| async move {
             let session = session(&kit);
             tokio::pin!(session);

@@ -20,7 +20,7 @@ use super::handshake::Role;
 use super::link::{self, Closed, LinkSettings};
 use super::listener::Listener;
 use crate::message::AnyMessage;
-use crate::object::{Async, AsyncContext, Core, Spawn};
+use crate::object::{Async, AsyncContext, Core, Object};
 use crate::standard::{Aborted, NotConnected};
 use crate::{Address, Message};
 
@@ -90,13 +90,13 @@ impl Listen {
     link_options!();
 }
 
-impl Spawn for Listen {
+impl Object for Listen {
     fn kind(&self) -> &'static str {
         "listen"
     }
 
-    fn spawn(self, core: Core) {
-        Async::new(move |cx| listen(cx, self)).spawn(core)
+    fn run(self, core: Core) {
+        Async::new(move |cx| listen(cx, self)).run(core)
     }
 }
 
@@ -169,13 +169,13 @@ impl Connect {
     link_options!();
 }
 
-impl Spawn for Connect {
+impl Object for Connect {
     fn kind(&self) -> &'static str {
         "connect"
     }
 
-    fn spawn(self, core: Core) {
-        Async::new(move |cx| connect(cx, self)).spawn(core)
+    fn run(self, core: Core) {
+        Async::new(move |cx| connect(cx, self)).run(core)
     }
 }
 

@@ -24,7 +24,7 @@
 //! let mut cx = ThreadContext::attach();
 //! let counter = cx.create(Counter::default());
 //! cx.send(counter, Ping);
-//! assert_eq!(cx.input().take::<u32>().unwrap(), 1);
+//! assert_eq!(cx.recv().take::<u32>().unwrap(), 1);
 //! ```
 //!
 //! What a handler takes is decided by its parameter type through [`FromEnvelope`]: a
@@ -67,7 +67,7 @@
 //! let mut cx = ThreadContext::attach();
 //! let greeter = cx.create(Greeter::default());
 //! cx.send(greeter, Hello);
-//! assert_eq!(cx.input().take::<String>().unwrap(), "welcome back");
+//! assert_eq!(cx.recv().take::<String>().unwrap(), "welcome back");
 //! ```
 //!
 //! Callbacks: [`Context::on_return`] runs a closure when a given child returns, with the
@@ -90,7 +90,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{panic_fault, AddressMap, Core, Spawn};
+use super::{panic_fault, AddressMap, Core, Object};
 use crate::message::{AnyMessage, Message};
 use crate::runtime::cork::Corked;
 use crate::runtime::mailbox::{time_this_run, Mailbox, Runner};
@@ -342,12 +342,12 @@ fn start_envelope(core: &Core) -> Envelope {
     Envelope::new(core.address(), core.address(), AnyMessage::new(Start))
 }
 
-impl<M: Machine> Spawn for M {
+impl<M: Machine> Object for M {
     fn kind(&self) -> &'static str {
         "machine"
     }
 
-    fn spawn(self, core: Core) {
+    fn run(self, core: Core) {
         let mailbox = core.mailbox().clone();
         let start = start_envelope(&core);
         let cell = Arc::new(MachineCell {
@@ -471,12 +471,12 @@ async fn run<M: Machine>(cell: Arc<MachineCell<M>>, start: Envelope) {
 /// Runs a machine on an OS thread of its own (for handlers that block or compute long).
 pub struct Threaded<M>(pub M);
 
-impl<M: Machine> Spawn for Threaded<M> {
+impl<M: Machine> Object for Threaded<M> {
     fn kind(&self) -> &'static str {
         "threaded-machine"
     }
 
-    fn spawn(self, core: Core) {
+    fn run(self, core: Core) {
         let name = format!("strata-m{}", core.address().object());
         let run = move || {
             let _runtime = crate::runtime::enter_object_thread();

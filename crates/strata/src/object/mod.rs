@@ -7,7 +7,7 @@
 //!
 //! | kind | runs on | reads messages with |
 //! |---|---|---|
-//! | [`Thread`] (function object) | its own OS thread | blocking [`ThreadContext::input`] / [`select`](ThreadContext::select) |
+//! | [`Thread`] (function object) | its own OS thread | blocking [`ThreadContext::recv`] / [`select`](ThreadContext::select) |
 //! | [`Async`] (async object) | the shared runtime | [`AsyncContext::recv`] / [`select`](AsyncContext::select) `.await` |
 //! | a [`Machine`] | the shared runtime | one handler per message type |
 //! | [`Threaded`] machine | its own OS thread | one handler per message type |
@@ -41,14 +41,16 @@ use crate::runtime::{node, Delivery, Envelope, SendError, DEFAULT_CAPACITY, MAX_
 use crate::standard::{AnyFault, Faulted, Overloaded, Returned, Stop};
 use crate::Address;
 
-/// Something that can be created as an object: a machine, [`Thread`], [`Async`],
-/// [`Threaded`], a [`Process`](crate::process::Process), a [`Spool`](crate::Spool), ...
-pub trait Spawn: Send + 'static {
+/// What [`Core::create`] takes: a machine, [`Thread`], [`Async`], [`Threaded`], a
+/// [`Process`](crate::process::Process), a [`Spool`](crate::Spool), ... Users rarely
+/// implement it: a machine is an `Object` through `#[strata::machine]`, and an object of
+/// one's own is usually one of these kinds wrapped (see how `Process` wraps an `Async`).
+pub trait Object: Send + 'static {
     /// A short word for logs: `machine`, `thread`, `async`, ...
     fn kind(&self) -> &'static str;
-    /// Starts running the object. The core's address and mailbox are already registered,
+    /// Starts running the object (called by `create`, once). The core's address and mailbox are already registered,
     /// so messages sent to it before it runs wait in its mailbox.
-    fn spawn(self, core: Core);
+    fn run(self, core: Core);
 }
 
 /// An object of any kind, boxed: lets one recipe (of a spool, of a load run) make objects
@@ -69,36 +71,36 @@ pub trait Spawn: Send + 'static {
 /// assert_eq!(cx.wait_for(a).downcast::<i32>().unwrap(), 1);
 /// assert_eq!(cx.wait_for(b).downcast::<i32>().unwrap(), 2);
 /// ```
-pub struct AnyObject(Box<dyn SpawnBoxed>);
+pub struct AnyObject(Box<dyn ObjectBoxed>);
 
 impl AnyObject {
     /// Boxes `object`.
-    pub fn new(object: impl Spawn) -> Self {
+    pub fn new(object: impl Object) -> Self {
         AnyObject(Box::new(object))
     }
 }
 
-/// [`Spawn`] through a box.
-trait SpawnBoxed: Send + 'static {
+/// [`Object`] through a box.
+trait ObjectBoxed: Send + 'static {
     fn boxed_kind(&self) -> &'static str;
-    fn spawn_boxed(self: Box<Self>, core: Core);
+    fn run_boxed(self: Box<Self>, core: Core);
 }
 
-impl<S: Spawn> SpawnBoxed for S {
+impl<S: Object> ObjectBoxed for S {
     fn boxed_kind(&self) -> &'static str {
         self.kind()
     }
-    fn spawn_boxed(self: Box<Self>, core: Core) {
-        (*self).spawn(core)
+    fn run_boxed(self: Box<Self>, core: Core) {
+        (*self).run(core)
     }
 }
 
-impl Spawn for AnyObject {
+impl Object for AnyObject {
     fn kind(&self) -> &'static str {
         self.0.boxed_kind()
     }
-    fn spawn(self, core: Core) {
-        self.0.spawn_boxed(core)
+    fn run(self, core: Core) {
+        self.0.run_boxed(core)
     }
 }
 
@@ -370,18 +372,18 @@ impl Core {
     /// Creates a child object with default options and returns its address at once.
     ///
     /// When the child ends, this object receives [`Returned`] from the child's address.
-    pub fn create<O: Spawn>(&mut self, object: O) -> Address {
+    pub fn create<O: Object>(&mut self, object: O) -> Address {
         self.create_with(object, Options::default())
     }
 
     /// Creates a child object with the given options.
-    pub fn create_with<O: Spawn>(&mut self, object: O, options: Options) -> Address {
+    pub fn create_with<O: Object>(&mut self, object: O, options: Options) -> Address {
         let (address, mailbox) = node().register(options.capacity);
         let kind = object.kind();
         tracing::debug!(target: "strata::object", event = "create", object = %address,
             parent = %self.address(), kind, rust_type = std::any::type_name::<O>());
         self.children.insert(address);
-        object.spawn(Core::new(address, self.address(), mailbox, kind));
+        object.run(Core::new(address, self.address(), mailbox, kind));
         address
     }
 

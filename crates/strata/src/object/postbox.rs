@@ -23,7 +23,7 @@ use crate::Address;
 /// let me = cx.address();
 /// let postbox = cx.postbox();
 /// std::thread::spawn(move || postbox.send(me, 7u32)).join().unwrap();
-/// let e = cx.input();
+/// let e = cx.recv();
 /// assert_eq!(e.sender(), me); // sent as this object
 /// assert_eq!(e.take::<u32>().unwrap(), 7);
 /// ```

@@ -1,6 +1,6 @@
 //! Recipes: how a pool makes its members.
 
-use super::Spawn;
+use super::Object;
 
 /// Spools make workers, load runs make clients, and the supervisor, executor and pipeline
 /// stages make theirs: all of them take a [`Recipe`], so "what to run" is written once and
@@ -15,17 +15,17 @@ use super::Spawn;
 /// `FnMut(ItsInput) -> O` beside that input's type.
 pub trait Recipe<In = ()>: Send + 'static {
     /// What the recipe makes.
-    type Object: Spawn;
+    type Member: Object;
     /// Makes one member, given the pool's input for it.
-    fn make(&mut self, input: In) -> Self::Object;
+    fn make(&mut self, input: In) -> Self::Member;
 }
 
 impl<F, O> Recipe for F
 where
     F: FnMut() -> O + Send + 'static,
-    O: Spawn,
+    O: Object,
 {
-    type Object = O;
+    type Member = O;
     fn make(&mut self, (): ()) -> O {
         self()
     }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use parking_lot::Mutex;
 
-use super::{panic_fault, Core, IntoValue, Selection, Spawn};
+use super::{panic_fault, Core, IntoValue, Object, Selection};
 use crate::runtime::cork::Corked;
 use crate::runtime::{node, Envelope};
 use crate::standard::TimedOut;
@@ -41,7 +41,7 @@ impl<F> Async<F> {
 
 type Slot = Arc<Mutex<Option<Core>>>;
 
-impl<F, Fut> Spawn for Async<F>
+impl<F, Fut> Object for Async<F>
 where
     F: FnOnce(AsyncContext) -> Fut + Send + 'static,
     Fut: Future + Send + 'static,
@@ -51,7 +51,7 @@ where
         "async"
     }
 
-    fn spawn(self, core: Core) {
+    fn run(self, core: Core) {
         let address = core.address();
         let slot: Slot = Arc::new(Mutex::new(None));
         let cx = AsyncContext {
@@ -191,35 +191,34 @@ impl AsyncContext {
         tokio::time::timeout(timeout, self.next()).await.ok()
     }
 
-    /// Waits for the first message matching the selection, for at most `timeout`
-    /// (`None`: no limit); messages that do not match are kept, in order, for later.
-    pub async fn select<S: Selection>(
-        &mut self,
-        timeout: Option<Duration>,
-    ) -> Result<Envelope, TimedOut> {
+    /// Waits for the first message matching the selection; messages that do not match
+    /// are kept, in order, for later.
+    pub async fn select<S: Selection>(&mut self) -> Envelope {
         S::register();
         if let Some(i) = self.saved.iter().position(S::matches) {
             let e = self.saved.remove(i).expect("index in range");
             self.set_sender(e.sender());
-            return Ok(e);
+            return e;
         }
         let mailbox = self.mailbox().clone();
-        let wait = async {
-            loop {
-                let e = std::future::poll_fn(|c| mailbox.poll_pop(c)).await;
-                let Some(e) = self.admit(e) else { continue };
-                if S::matches(&e) {
-                    self.set_sender(e.sender());
-                    return e;
-                }
-                self.saved.push_back(e);
+        loop {
+            let e = std::future::poll_fn(|c| mailbox.poll_pop(c)).await;
+            let Some(e) = self.admit(e) else { continue };
+            if S::matches(&e) {
+                self.set_sender(e.sender());
+                return e;
             }
-        };
-        match timeout {
-            None => Ok(wait.await),
-            Some(t) => tokio::time::timeout(t, wait)
-                .await
-                .map_err(|_| TimedOut::after(t)),
+            self.saved.push_back(e);
         }
+    }
+
+    /// [`select`](Self::select) for at most `timeout`.
+    pub async fn select_timeout<S: Selection>(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Envelope, TimedOut> {
+        tokio::time::timeout(timeout, self.select::<S>())
+            .await
+            .map_err(|_| TimedOut::after(timeout))
     }
 }

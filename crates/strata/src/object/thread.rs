@@ -9,7 +9,7 @@ use std::ops::{Deref, DerefMut};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use super::{panic_fault, Core, IntoValue, Selection, Spawn};
+use super::{panic_fault, Core, IntoValue, Object, Selection};
 use crate::message::{AnyMessage, Message};
 use crate::request::GetResponse;
 use crate::runtime::{node, Envelope, DEFAULT_CAPACITY};
@@ -27,7 +27,7 @@ impl<F> Thread<F> {
     }
 }
 
-impl<F, R> Spawn for Thread<F>
+impl<F, R> Object for Thread<F>
 where
     F: FnOnce(&mut ThreadContext) -> R + Send + 'static,
     R: IntoValue,
@@ -36,7 +36,7 @@ where
         "thread"
     }
 
-    fn spawn(self, core: Core) {
+    fn run(self, core: Core) {
         let name = format!("strata-t{}", core.address().object());
         let body = move || {
             let _runtime = crate::runtime::enter_object_thread();
@@ -100,7 +100,7 @@ impl ThreadContext {
     }
 
     /// Waits for the next message.
-    pub fn input(&mut self) -> Envelope {
+    pub fn recv(&mut self) -> Envelope {
         loop {
             if let Some(e) = self.next(None) {
                 return e;
@@ -109,8 +109,13 @@ impl ThreadContext {
     }
 
     /// Waits for the next message for at most `timeout`.
-    pub fn input_timeout(&mut self, timeout: Duration) -> Option<Envelope> {
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Option<Envelope> {
         self.next(Some(Instant::now() + timeout))
+    }
+
+    /// Takes the next message if one is waiting, without waiting.
+    pub fn try_recv(&mut self) -> Option<Envelope> {
+        self.next(Some(Instant::now()))
     }
 
     fn next(&mut self, deadline: Option<Instant>) -> Option<Envelope> {
@@ -127,60 +132,67 @@ impl ThreadContext {
         }
     }
 
-    /// Waits for the first message that matches the selection, for at most `timeout`
-    /// (`None`: no limit). Messages that do not match are kept, in order, for later
-    /// `input`/`select` calls: nothing is lost.
+    /// Waits for the first message that matches the selection. Messages that do not match
+    /// are kept, in order, for later `recv`/`select` calls: nothing is lost.
     ///
     /// ```
     /// # use strata::prelude::*;
-    /// # use std::time::Duration;
     /// let mut cx = ThreadContext::attach();
     /// let me = cx.address();
     /// cx.send(me, Ack);
     /// cx.send(me, Ping);
-    /// let e = cx.select::<(Ping, Stop)>(Some(Duration::from_secs(1))).unwrap();
+    /// let e = cx.select::<(Ping, Stop)>();
     /// assert!(e.is::<Ping>());
-    /// assert!(cx.input().is::<Ack>()); // kept, not lost
+    /// assert!(cx.recv().is::<Ack>()); // kept, not lost
     /// ```
-    pub fn select<S: Selection>(
+    pub fn select<S: Selection>(&mut self) -> Envelope {
+        self.select_until::<S>(None).expect("no deadline")
+    }
+
+    /// [`select`](Self::select) for at most `timeout`.
+    pub fn select_timeout<S: Selection>(
         &mut self,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) -> Result<Envelope, TimedOut> {
+        self.select_until::<S>(Some(Instant::now() + timeout))
+            .ok_or_else(|| TimedOut::after(timeout))
+    }
+
+    fn select_until<S: Selection>(&mut self, deadline: Option<Instant>) -> Option<Envelope> {
         S::register();
         if let Some(i) = self.saved.iter().position(S::matches) {
             let e = self.saved.remove(i).expect("index in range");
             self.core.set_sender(e.sender());
-            return Ok(e);
+            return Some(e);
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            let Some(e) = self.core.mailbox().pop_blocking(deadline) else {
-                return Err(TimedOut::after(timeout.unwrap_or_default()));
-            };
+            let e = self.core.mailbox().pop_blocking(deadline)?;
             let Some(e) = self.core.admit(e) else {
                 continue;
             };
             if S::matches(&e) {
                 self.core.set_sender(e.sender());
-                return Ok(e);
+                return Some(e);
             }
             self.saved.push_back(e);
         }
     }
 
-    /// Sends `request` to `to` and waits for the answer (through a [`GetResponse`] child),
-    /// for at most `timeout`. A time-out comes back as the value `TimedOut`.
-    pub fn ask<T: Message>(
+    /// Sends `request` to `to` and waits for the answer (through a [`GetResponse`] child).
+    pub fn ask<T: Message>(&mut self, to: Address, request: T) -> AnyMessage {
+        let child = self.create(GetResponse::new(request, to));
+        self.wait_for(child)
+    }
+
+    /// [`ask`](Self::ask) for at most `timeout`: a time-out comes back as the value
+    /// `TimedOut`.
+    pub fn ask_timeout<T: Message>(
         &mut self,
         to: Address,
         request: T,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) -> AnyMessage {
-        let mut getter = GetResponse::new(request, to);
-        if let Some(t) = timeout {
-            getter = getter.timeout(t);
-        }
-        let child = self.create(getter);
+        let child = self.create(GetResponse::new(request, to).timeout(timeout));
         self.wait_for(child)
     }
 

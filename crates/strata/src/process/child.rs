@@ -10,7 +10,7 @@ use tokio::io::AsyncReadExt;
 use super::link::{self, CHILD_FD, LINK_FD_VARIABLE};
 use crate::message::{codec, AnyMessage, Message};
 use crate::net::{Accepted, Closed};
-use crate::object::{Async, AsyncContext, Core, Recipe, Spawn};
+use crate::object::{Async, AsyncContext, Core, Object, Recipe};
 use crate::standard::{Aborted, Faulted, Returned, Stop};
 
 /// The most output kept from a child (its value is printed on stdout).
@@ -102,18 +102,18 @@ impl Process {
     }
 }
 
-impl Spawn for Process {
+impl Object for Process {
     fn kind(&self) -> &'static str {
         "process"
     }
 
-    fn spawn(self, core: Core) {
-        Async::new(move |cx| run(cx, self)).spawn(core)
+    fn run(self, core: Core) {
+        Async::new(move |cx| run(cx, self)).run(core)
     }
 }
 
 impl Recipe for Process {
-    type Object = Process;
+    type Member = Process;
     fn make(&mut self, (): ()) -> Process {
         self.clone()
     }
@@ -220,7 +220,7 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
             kill_at.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
         tokio::select! {
             status = child.wait() => break status,
-            Ok(e) = cx.select::<(Stop, Accepted, Closed, Returned)>(None) => {
+            e = cx.select::<(Stop, Accepted, Closed, Returned)>() => {
                 if e.is::<Stop>() {
                     if !stopping {
                         stopping = true;

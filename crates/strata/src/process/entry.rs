@@ -30,7 +30,7 @@ use serde::forward_to_deserialize_any;
 use super::program::{run_program, ProgramSettings};
 use crate::http::{decode_fields, InputError};
 use crate::message::{codec, register, AnyMessage, Message};
-use crate::object::{IntoValue, Spawn, Thread, ThreadContext};
+use crate::object::{IntoValue, Object, Thread, ThreadContext};
 use crate::standard::Aborted;
 
 /// Runs a function as a program: `f` gets the arguments decoded as an `A`.
@@ -49,7 +49,7 @@ where
 pub fn entry_object<A, O, F>(name: &str, make: F) -> ExitCode
 where
     A: Message,
-    O: Spawn,
+    O: Object,
     F: FnOnce(A) -> O,
 {
     register::<A>();

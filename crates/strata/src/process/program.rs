@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::message::AnyMessage;
-use crate::object::{Postbox, Spawn, ThreadContext};
+use crate::object::{Object, Postbox, ThreadContext};
 use crate::runtime::{self, node};
 use crate::standard::Aborted;
 
@@ -47,12 +47,12 @@ impl Default for ProgramSettings {
 ///     strata::main(Thread::new(|_cx: &mut ThreadContext| 0i32))
 /// }
 /// ```
-pub fn main<O: Spawn>(top: O) -> ExitCode {
+pub fn main<O: Object>(top: O) -> ExitCode {
     main_with(top, ProgramSettings::default())
 }
 
 /// Runs `top` as the program; returns the exit status.
-pub fn main_with<O: Spawn>(top: O, settings: ProgramSettings) -> ExitCode {
+pub fn main_with<O: Object>(top: O, settings: ProgramSettings) -> ExitCode {
     match run_program(top, &settings) {
         Ok((value, signal)) => {
             if super::link::is_child() && !value.is_fault() {
@@ -71,7 +71,7 @@ pub fn main_with<O: Spawn>(top: O, settings: ProgramSettings) -> ExitCode {
 /// Runs `top` as the program and returns its value and the signal (0 for none) that
 /// stopped it, after stopping every other object. `Err` carries the exit status of a
 /// program that could not start (a bad log filter).
-pub(crate) fn run_program<O: Spawn>(
+pub(crate) fn run_program<O: Object>(
     top: O,
     settings: &ProgramSettings,
 ) -> Result<(AnyMessage, i32), ExitCode> {

@@ -21,7 +21,7 @@
 //!
 //! let mut cx = ThreadContext::attach();
 //! let spool = cx.create(Spool::of(|| Threaded(Double)).workers(4).queue_size(Some(100)));
-//! let answer = cx.ask(spool, 21u64, None);
+//! let answer = cx.ask(spool, 21u64);
 //! assert_eq!(answer.downcast::<u64>().unwrap(), 42);
 //! ```
 //!

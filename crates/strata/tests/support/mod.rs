@@ -26,13 +26,13 @@ pub use bounds::{bounded, poll_until, WAIT};
 
 /// Waits (at most `timeout`) for the `Returned` of `child` and gives its value.
 /// `Returned` envelopes of other children that arrive meanwhile are dropped; other
-/// messages are kept for later `input`/`select` calls.
+/// messages are kept for later `recv`/`select` calls.
 pub fn returned_from(cx: &mut ThreadContext, child: Address, timeout: Duration) -> AnyMessage {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let e = cx
-            .select::<(Returned,)>(Some(left))
+            .select_timeout::<(Returned,)>(left)
             .unwrap_or_else(|_| panic!("no Returned from {child} within {timeout:?}"));
         if e.sender() == child {
             return e.take::<Returned>().expect("selected a Returned").value;
@@ -50,7 +50,7 @@ pub fn collect_returned(
     let mut values = HashMap::with_capacity(n);
     while values.len() < n {
         let left = deadline.saturating_duration_since(Instant::now());
-        let e = cx.select::<(Returned,)>(Some(left)).unwrap_or_else(|_| {
+        let e = cx.select_timeout::<(Returned,)>(left).unwrap_or_else(|_| {
             panic!(
                 "only {} of {n} Returned arrived within {timeout:?}",
                 values.len()
@@ -70,7 +70,7 @@ pub fn collect_returned(
 /// its sender.
 pub fn expect_message<T: Message>(cx: &mut ThreadContext, timeout: Duration) -> (T, Address) {
     let e = cx
-        .input_timeout(timeout)
+        .recv_timeout(timeout)
         .unwrap_or_else(|| panic!("no message within {timeout:?}"));
     let from = e.sender();
     match e.take::<T>() {
@@ -92,7 +92,7 @@ pub fn drain(cx: &mut ThreadContext, window: Duration) -> Vec<Envelope> {
         if left.is_zero() {
             return got;
         }
-        if let Some(e) = cx.input_timeout(left) {
+        if let Some(e) = cx.recv_timeout(left) {
             got.push(e);
         }
     }
@@ -102,7 +102,7 @@ pub fn drain(cx: &mut ThreadContext, window: Duration) -> Vec<Envelope> {
 /// it with its sender.
 pub fn select_message<T: Message>(cx: &mut ThreadContext, timeout: Duration) -> (T, Address) {
     let e = cx
-        .select::<(T,)>(Some(timeout))
+        .select_timeout::<(T,)>(timeout)
         .unwrap_or_else(|_| panic!("no `{}` within {timeout:?}", T::type_name()));
     let from = e.sender();
     (e.take::<T>().expect("selected a T"), from)
@@ -120,7 +120,7 @@ pub fn until<T: Message>(
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let e = cx
-            .input_timeout(left)
+            .recv_timeout(left)
             .unwrap_or_else(|| panic!("no `{}` within {timeout:?}; got {got:?}", T::type_name()));
         let done = e.is::<T>();
         got.push(e);
