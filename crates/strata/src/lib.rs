@@ -37,14 +37,16 @@ extern crate self as strata;
 
 pub mod address;
 pub mod backoff;
+#[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "load")]
 pub mod load;
 pub mod logging;
 pub mod message;
 pub mod net;
 pub mod object;
 pub mod process;
-pub mod random;
+pub(crate) mod random;
 pub mod request;
 pub mod runtime;
 pub mod spool;

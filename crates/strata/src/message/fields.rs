@@ -193,6 +193,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Adds a field (a path parameter).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn push(&mut self, name: &'a str, value: String) {
         self.pairs.push((Cow::Borrowed(name), Cow::Owned(value)));
     }
@@ -273,7 +274,8 @@ impl Decoder for ByName<'_> {
     }
 }
 
-/// Straight into `T`: no registry lookup, no type erasure.
+/// Straight into `T`: no registry lookup, no type erasure (the HTTP front's routes).
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 struct As<T>(PhantomData<fn() -> T>);
 
 impl<T: Message> Decoder for As<T> {
@@ -297,6 +299,7 @@ where
 }
 
 /// Decodes a `T` from any deserializer, naming the failing field.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn decode_as<'de, T: Message, D>(input: D) -> Result<AnyMessage, InputError>
 where
     D: Deserializer<'de> + Clone,
