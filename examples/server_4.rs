@@ -15,6 +15,7 @@ use std::time::Duration;
 use strata::http::{Api, HttpServer};
 use strata::net::Listening;
 use strata::prelude::*;
+use strata::spool::{Spool, SpoolStats};
 use strata_texture::{Worker, Xy};
 
 struct Server {

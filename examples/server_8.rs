@@ -16,6 +16,7 @@ use strata::http::{Api, HttpServer};
 use strata::net::Listening;
 use strata::prelude::*;
 use strata::process::Process;
+use strata::spool::{Spool, SpoolStats};
 use strata_texture::Xy;
 
 struct Server {

@@ -17,7 +17,7 @@ use strata::load::{Limits, LoadPlan};
 use strata::net::Listening;
 use strata::prelude::*;
 use strata::process::Process;
-use strata::SpoolStatistics;
+use strata::spool::{Spool, SpoolStatistics, SpoolStats};
 
 use strata_texture::{Worker, Xy};
 

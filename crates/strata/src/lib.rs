@@ -32,6 +32,16 @@
 //! mailboxes, delivery), [`object`] (the kinds of object and what they can do),
 //! [`request`] (GetResponse, Concurrently, Delay), [`standard`] messages and faults,
 //! [`process`] (a top object as the whole program, child processes) and [`logging`].
+//! Built on them, each under its own module: [`net`] (links between processes and
+//! hosts), [`spool`] (a pool of workers behind one address), `http` (an HTTP front and
+//! client; feature `http`) and `load` (the load-testing client; feature `load`).
+//!
+//! The crate root and the [`prelude`] hold the object model only; everything else is
+//! imported from its module (`strata::spool::Spool`, `strata::http::HttpServer`,
+//! `strata::process::Process`).
+//!
+//! Cargo features, all on by default: `http`, `load` and `noise` (encrypted links).
+//! Without them the core builds alone.
 
 extern crate self as strata;
 
@@ -62,7 +72,6 @@ pub use object::{
 pub use process::{main, main_with, ProgramSettings};
 pub use request::{Concurrently, Delay, GetResponse};
 pub use runtime::{Delivery, Envelope, SendError};
-pub use spool::{JoinSpool, LeaveSpool, Spool, SpoolStatistics, SpoolStats};
 pub use standard::AnyFault;
 pub use strata_macros::machine;
 
@@ -74,8 +83,7 @@ pub mod prelude {
     pub use crate::standard::*;
     pub use crate::{
         machine, Address, AnyMessage, Async, AsyncContext, Concurrently, Context, Core, Delay,
-        Envelope, Fault, GetResponse, JoinSpool, LeaveSpool, Machine, Message, Options, Spool,
-        SpoolStats, Thread, ThreadContext, Threaded,
+        Envelope, Fault, GetResponse, Machine, Message, Options, Thread, ThreadContext, Threaded,
     };
     pub use serde::{Deserialize, Serialize};
 }

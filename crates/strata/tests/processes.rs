@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use strata::prelude::*;
 use strata::process::Process;
-use strata::SpoolStatistics;
+use strata::spool::{Spool, SpoolStatistics, SpoolStats};
 
 const WAIT: Duration = Duration::from_secs(20);
 

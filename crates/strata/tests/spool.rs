@@ -6,8 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use strata::prelude::*;
-use strata::spool::SpoolSettings;
-use strata::SpoolStatistics;
+use strata::spool::{JoinSpool, LeaveSpool, Spool, SpoolSettings, SpoolStatistics, SpoolStats};
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -36,7 +36,7 @@ where
 }
 
 /// What a client of a run is given: the run it takes part in, seen from one client slot;
-/// see the [module docs](self).
+/// see the [module docs](crate::load).
 pub struct ClientKit {
     shared: Arc<Shared>,
     slot: u32,
@@ -230,7 +230,7 @@ impl ClientKit {
     }
 }
 
-/// The connect-and-request client; see the [module docs](self).
+/// The connect-and-request client; see the [module docs](crate::load).
 pub struct BasicClient;
 
 impl BasicClient {

@@ -124,8 +124,8 @@ impl<'de> Deserialize<'de> for Validation {
 
 /// A load run: where, how many clients, how hard and for how long.
 ///
-/// Build one with [`LoadPlan::new`] and change the fields; [`LoadPlan::check`] refuses
-/// improbable values naming the parameter.
+/// Build one with [`LoadPlan::new`] and change the fields; [`Fleet::new`](super::Fleet::new)
+/// and [`Load::new`](super::Load::new) refuse improbable values naming the parameter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Message)]
 #[message(name = "strata.LoadPlan")]
 pub struct LoadPlan {
@@ -465,7 +465,10 @@ mod tests {
         let arrived: LoadPlan = crate::message::codec::decode(&bytes).unwrap();
         assert_eq!(arrived, plan);
         assert_eq!(arrived.check().unwrap_err().parameter, "validation");
-        let resolved = arrived.validation.clone().resolved_from(&[plan.validation.clone()]);
+        let resolved = arrived
+            .validation
+            .clone()
+            .resolved_from(&[plan.validation.clone()]);
         assert!(resolved.is_resolved());
         assert!(resolved.check("/", b"abc").is_ok() && resolved.check("/", b"abcd").is_err());
         let unknown = arrived.validation.resolved_from(&[]);
