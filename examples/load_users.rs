@@ -14,22 +14,18 @@
 //! into the same report, and a last line says how many clients and requests each kind
 //! had.
 
-#[path = "texture/mod.rs"]
-mod texture;
-
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use strata::http::{Api, HttpServer};
-use strata::load::{BasicClient, ErrorKind, Kit, Limits, Load, LoadPlan, LoadReport, Outcome};
-use strata::load::{Tally, Validation};
+use strata::load::{BasicClient, ClientKit, ErrorKind, Limits, Load, LoadPlan, LoadReport};
+use strata::load::{Outcome, Tally};
 use strata::net::Listening;
 use strata::prelude::*;
-use strata::random::Rng;
 use strata::AnyObject;
-use texture::{Table, Xy};
+use strata_texture::{Table, Xy};
 
 /// The service: the HTTP front, answering each `Xy` inline; tells its parent where it
 /// listens.
@@ -54,7 +50,7 @@ impl Service {
     }
 
     fn xy(&mut self, _cx: &mut Context<Self>, m: Xy) -> Table {
-        texture::texture(m.x, m.y, &mut self.seed)
+        strata_texture::texture(m.x, m.y, &mut self.seed)
     }
 }
 
@@ -71,14 +67,14 @@ const SLOW: Duration = Duration::from_millis(20);
 
 /// The watchdog: a machine on its own thread, one request every 250 ms.
 struct Watchdog {
-    kit: Kit,
+    kit: ClientKit,
     slow: u32,
 }
 
 #[strata::machine]
 impl Watchdog {
     fn start(&mut self, cx: &mut Context<Self>, _: Start) {
-        self.kit.recorder().session();
+        self.kit.begin_session();
         cx.start_repeating(T1, Duration::from_millis(250));
     }
 
@@ -89,9 +85,9 @@ impl Watchdog {
         };
         let started = ticket.due.unwrap_or_else(Instant::now);
         let mut path = String::new();
-        self.kit.target().path(&mut Rng::seeded(), &mut path);
+        self.kit.path(&mut path);
         let outcome = match blocking_get(&self.kit, &path) {
-            Ok((status, body)) => self.kit.judge(&path, status, &body),
+            Ok((status, body)) => self.kit.score(&path, status, &body),
             Err(kind) => Outcome::Failed(kind),
         };
         let took = started.elapsed();
@@ -105,7 +101,7 @@ impl Watchdog {
 }
 
 /// One request on a connection of its own, with blocking std I/O.
-fn blocking_get(kit: &Kit, path: &str) -> Result<(u16, Vec<u8>), ErrorKind> {
+fn blocking_get(kit: &ClientKit, path: &str) -> Result<(u16, Vec<u8>), ErrorKind> {
     let target = kit.target();
     let mut s = std::net::TcpStream::connect_timeout(&target.address, kit.plan().timeout)
         .map_err(|_| ErrorKind::Connect)?;
@@ -134,27 +130,44 @@ fn blocking_get(kit: &Kit, path: &str) -> Result<(u16, Vec<u8>), ErrorKind> {
     Ok((status, response[split + 4..].to_vec()))
 }
 
+/// A typical user's whims: a little xorshift generator of its own.
+struct Whims(u64);
+
+impl Whims {
+    fn new(slot: u32) -> Self {
+        Whims((strata_texture::seed() ^ (u64::from(slot) << 40)).max(1))
+    }
+
+    /// A whole number in `[0, n)`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
 /// A typical user: three to six requests with 50-150 ms of thinking between them.
-async fn typical_user(mut cx: AsyncContext, kit: Kit) {
-    kit.recorder().session();
-    let mut rng = Rng::seeded();
+async fn typical_user(mut cx: AsyncContext, kit: ClientKit) {
+    kit.begin_session();
+    let mut whims = Whims::new(kit.slot());
     let visit = async {
         let Ok(mut conn) = kit.connect().await else {
             kit.record(Outcome::Failed(ErrorKind::Connect), Instant::now());
             return;
         };
         let mut path = String::new();
-        for _ in 0..3 + rng.below(4) {
+        for _ in 0..3 + whims.below(4) {
             let Some(ticket) = kit.claim() else { return };
             let started = ticket.due.unwrap_or_else(Instant::now);
-            kit.target().path(&mut rng, &mut path);
+            kit.path(&mut path);
             REQUESTS[TYPICAL].fetch_add(1, Relaxed);
             match tokio::time::timeout(kit.plan().timeout, conn.get(&path)).await {
-                Ok(Ok(r)) => kit.record(kit.judge(&path, r.status, r.body), started),
+                Ok(Ok(r)) => kit.record(kit.score(&path, r.status, r.body), started),
                 Ok(Err(_)) => return kit.record(Outcome::Failed(ErrorKind::Io), started),
                 Err(_) => return kit.record(Outcome::Failed(ErrorKind::Timeout), started),
             }
-            let think = rng.jitter(Duration::from_millis(100), 0.5);
+            let think = Duration::from_millis(50 + whims.below(101));
             tokio::time::sleep(think).await;
         }
     };
@@ -168,7 +181,7 @@ async fn typical_user(mut cx: AsyncContext, kit: Kit) {
 fn run(cx: &mut ThreadContext) -> i32 {
     // The address given, or any free port.
     let address = match std::env::args().nth(1) {
-        Some(_) => match texture::address() {
+        Some(_) => match strata_texture::address() {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("load_users: {e}");
@@ -179,7 +192,7 @@ fn run(cx: &mut ThreadContext) -> i32 {
     };
     let service = cx.create(Service {
         address,
-        seed: texture::seed(),
+        seed: strata_texture::seed(),
     });
     let at = match cx.select_timeout::<(Listening, NotListening)>(Duration::from_secs(10)) {
         Ok(e) if e.is::<Listening>() => e.take::<Listening>().expect("selected").address,
@@ -192,10 +205,10 @@ fn run(cx: &mut ThreadContext) -> i32 {
     let mut plan = LoadPlan::new(format!("http://{at}/Xy?x={{1..16}}&y={{1..16}}"));
     plan.clients = 12;
     plan.duration = Some(Duration::from_secs(5));
-    plan.validation = Validation::Table;
+    plan.validation = strata_texture::table_check();
     println!("load_users: 1 watchdog, 3 expert users and 8 typical users on http://{at} for 5 s");
-    let recipe = |kit: Kit| {
-        let kind = match kit.slot {
+    let recipe = |kit: ClientKit| {
+        let kind = match kit.slot() {
             0 => WATCHDOG,
             1..=3 => EXPERT,
             _ => TYPICAL,

@@ -6,15 +6,12 @@
 //! The service is one machine. It creates the HTTP front; each request arrives as an `Xy`
 //! message and the handler's return value is the reply, which the front sends back as JSON.
 
-#[path = "texture/mod.rs"]
-mod texture;
-
 use std::process::ExitCode;
 
 use strata::http::{Api, HttpServer};
 use strata::net::Listening;
 use strata::prelude::*;
-use texture::{Table, Xy};
+use strata_texture::{Table, Xy};
 
 struct Server {
     address: std::net::SocketAddr,
@@ -36,13 +33,13 @@ impl Server {
     }
 
     fn xy(&mut self, _cx: &mut Context<Self>, m: Xy) -> Table {
-        texture::texture(m.x, m.y, &mut self.seed)
+        strata_texture::texture(m.x, m.y, &mut self.seed)
     }
 }
 
 fn main() -> ExitCode {
-    texture::serve("server_1", |address| Server {
+    strata_texture::serve("server_1", |address| Server {
         address,
-        seed: texture::seed(),
+        seed: strata_texture::seed(),
     })
 }

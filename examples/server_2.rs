@@ -8,15 +8,12 @@
 //! when the request came in, so `reply` answers the right HTTP request even though many
 //! are in flight at once.
 
-#[path = "texture/mod.rs"]
-mod texture;
-
 use std::process::ExitCode;
 
 use strata::http::{Api, HttpServer};
 use strata::net::Listening;
 use strata::prelude::*;
-use texture::{Table, Xy};
+use strata_texture::{Table, Xy};
 
 struct Server {
     address: std::net::SocketAddr,
@@ -44,7 +41,7 @@ impl Server {
             .wrapping_add(1442695040888963407);
         let mut seed = self.seed | 1;
         let worker = cx.create(Thread::new(move |_cx: &mut ThreadContext| {
-            texture::texture(m.x, m.y, &mut seed)
+            strata_texture::texture(m.x, m.y, &mut seed)
         }));
         cx.on_return(
             worker,
@@ -60,8 +57,8 @@ impl Server {
 }
 
 fn main() -> ExitCode {
-    texture::serve("server_2", |address| Server {
+    strata_texture::serve("server_2", |address| Server {
         address,
-        seed: texture::seed(),
+        seed: strata_texture::seed(),
     })
 }

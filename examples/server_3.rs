@@ -8,16 +8,13 @@
 //! replies from its `on_return` callback. One worker means one table at a time: the next
 //! step puts a pool of them behind the same address.
 
-#[path = "texture/mod.rs"]
-mod texture;
-
 use std::process::ExitCode;
 use std::time::Duration;
 
 use strata::http::{Api, HttpServer};
 use strata::net::Listening;
 use strata::prelude::*;
-use texture::{Worker, Xy};
+use strata_texture::{Worker, Xy};
 
 struct Server {
     address: std::net::SocketAddr,
@@ -51,7 +48,7 @@ impl Server {
 }
 
 fn main() -> ExitCode {
-    texture::serve("server_3", |address| Server {
+    strata_texture::serve("server_3", |address| Server {
         address,
         worker: Address::NULL,
     })

@@ -9,16 +9,14 @@
 //! answers at once — `Overloaded` when its queue is full, `Busy` when answers are slower
 //! than the target — and the HTTP front turns both into `503` with `Retry-After`.
 
-#[path = "texture/mod.rs"]
-mod texture;
-
 use std::process::ExitCode;
 use std::time::Duration;
 
 use strata::http::{Api, HttpServer};
 use strata::net::Listening;
 use strata::prelude::*;
-use texture::{Worker, Xy};
+use strata::spool::{Spool, SpoolStats};
+use strata_texture::{Worker, Xy};
 
 struct Server {
     address: std::net::SocketAddr,
@@ -56,7 +54,7 @@ impl Server {
 }
 
 fn main() -> ExitCode {
-    texture::serve("server_4", |address| Server {
+    strata_texture::serve("server_4", |address| Server {
         address,
         spool: Address::NULL,
     })

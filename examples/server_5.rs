@@ -8,16 +8,13 @@
 //! back as the thread's value, which the service relays. Compare step 2: the thread is
 //! now a process.
 
-#[path = "texture/mod.rs"]
-mod texture;
-
 use std::process::ExitCode;
 
 use strata::http::{Api, HttpServer};
 use strata::net::Listening;
 use strata::prelude::*;
 use strata::process::Process;
-use texture::Xy;
+use strata_texture::Xy;
 
 struct Server {
     address: std::net::SocketAddr,
@@ -48,5 +45,5 @@ impl Server {
 }
 
 fn main() -> ExitCode {
-    texture::serve("server_5", |address| Server { address })
+    strata_texture::serve("server_5", |address| Server { address })
 }

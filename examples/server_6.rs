@@ -7,16 +7,13 @@
 //! `Process::of("texture")` instead of a thread. `on_return` still replies with the saved
 //! context when the child process ends.
 
-#[path = "texture/mod.rs"]
-mod texture;
-
 use std::process::ExitCode;
 
 use strata::http::{Api, HttpServer};
 use strata::net::Listening;
 use strata::prelude::*;
 use strata::process::Process;
-use texture::Xy;
+use strata_texture::Xy;
 
 struct Server {
     address: std::net::SocketAddr,
@@ -48,5 +45,5 @@ impl Server {
 }
 
 fn main() -> ExitCode {
-    texture::serve("server_6", |address| Server { address })
+    strata_texture::serve("server_6", |address| Server { address })
 }

@@ -8,9 +8,6 @@
 //! object, and answers come straight back. The only change from step 3 is the object
 //! created for the worker.
 
-#[path = "texture/mod.rs"]
-mod texture;
-
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -18,7 +15,7 @@ use strata::http::{Api, HttpServer};
 use strata::net::Listening;
 use strata::prelude::*;
 use strata::process::Process;
-use texture::Xy;
+use strata_texture::Xy;
 
 struct Server {
     address: std::net::SocketAddr,
@@ -52,7 +49,7 @@ impl Server {
 }
 
 fn main() -> ExitCode {
-    texture::serve("server_7", |address| Server {
+    strata_texture::serve("server_7", |address| Server {
         address,
         worker: Address::NULL,
     })

@@ -9,9 +9,6 @@
 //! answers at once — `Overloaded` when its queue is full, `Busy` when answers are slower
 //! than the target — and the HTTP front turns both into `503` with `Retry-After`.
 
-#[path = "texture/mod.rs"]
-mod texture;
-
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,7 +16,8 @@ use strata::http::{Api, HttpServer};
 use strata::net::Listening;
 use strata::prelude::*;
 use strata::process::Process;
-use texture::Xy;
+use strata::spool::{Spool, SpoolStats};
+use strata_texture::Xy;
 
 struct Server {
     address: std::net::SocketAddr,
@@ -57,7 +55,7 @@ impl Server {
 }
 
 fn main() -> ExitCode {
-    texture::serve("server_8", |address| Server {
+    strata_texture::serve("server_8", |address| Server {
         address,
         spool: Address::NULL,
     })

@@ -4,16 +4,13 @@
 //! `--full-output` adds the type name; `--x=abc` exits 2 naming `x`; `--help` lists the
 //! arguments. The same program is what later steps start as a child process.
 
-#[path = "texture/mod.rs"]
-mod texture;
-
 use std::process::ExitCode;
 
 use strata::ThreadContext;
-use texture::{Table, Xy};
+use strata_texture::{Table, Xy};
 
 fn work(_cx: &mut ThreadContext, m: Xy) -> Table {
-    texture::texture(m.x, m.y, &mut texture::seed())
+    strata_texture::texture(m.x, m.y, &mut strata_texture::seed())
 }
 
 fn main() -> ExitCode {

@@ -5,12 +5,9 @@
 //! the parent sends it requests exactly as it would to an object of its own (steps 7 and 8
 //! of the teaching path). Run on its own it simply waits until Ctrl-C.
 
-#[path = "texture/mod.rs"]
-mod texture;
-
 use std::process::ExitCode;
 
-use texture::Worker;
+use strata_texture::Worker;
 
 fn main() -> ExitCode {
     strata::main(Worker::default())

@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use strata::http::{Api, HttpServer};
-use strata::load::{Limits, LoadPlan, Validation};
+use strata::load::{Limits, LoadPlan};
 use strata::net::Listening;
 use strata::prelude::*;
 use strata::process::Process;
-use strata::SpoolStatistics;
+use strata::spool::{Spool, SpoolStatistics, SpoolStats};
 
-use crate::texture::{Worker, Xy};
+use strata_texture::{Worker, Xy};
 
 /// What the service's workers are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -172,7 +172,7 @@ fn demo(cx: &mut ThreadContext, args: &DemoArgs) -> i32 {
     ));
     plan.clients = args.clients;
     plan.duration = Some(args.duration);
-    plan.validation = Validation::Table;
+    plan.validation = strata_texture::table_check();
     println!(
         "driving it for {:?} with {} clients asking for tables up to {m}x{m}, each checked",
         args.duration,

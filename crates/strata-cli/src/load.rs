@@ -80,7 +80,7 @@ impl LoadArgs {
             rate: self.rate,
             timeout: self.timeout,
             expect_status: self.expect_status.clone(),
-            validation: self.validate,
+            validation: self.validate.clone(),
         }
     }
 
@@ -139,12 +139,20 @@ fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
+/// The validations `--validate` can name (besides `none`); a `load-share` child finds a
+/// plan's validation among them by name.
+pub fn validations() -> Vec<Validation> {
+    vec![strata_texture::table_check()]
+}
+
 fn validation(s: &str) -> Result<Validation, String> {
-    match s {
-        "none" => Ok(Validation::None),
-        "table" => Ok(Validation::Table),
-        _ => Err(format!("`{s}` is not a validation (none, table)")),
+    if s == "none" {
+        return Ok(Validation::none());
     }
+    validations()
+        .into_iter()
+        .find(|v| v.name() == Some(s))
+        .ok_or_else(|| format!("`{s}` is not a validation (none, table)"))
 }
 
 /// Runs `strata load`.

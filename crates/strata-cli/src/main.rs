@@ -11,8 +11,6 @@
 
 mod demo;
 mod load;
-#[path = "../../../examples/texture/mod.rs"]
-mod texture;
 
 use std::process::ExitCode;
 
@@ -58,7 +56,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Demo(args) => demo::run(args, cli.log),
         Command::Load(args) => load::run(args, cli.log),
-        Command::TextureWorker(_) => strata::main(texture::Worker::default()),
-        Command::LoadShare(_) => strata::load::share_main(),
+        Command::TextureWorker(_) => strata::main(strata_texture::Worker::default()),
+        Command::LoadShare(_) => strata::load::share_main(load::validations()),
     }
 }

@@ -53,7 +53,7 @@ impl Address {
 }
 
 /// The id of this process's node, drawn at random once.
-pub fn local_node() -> u64 {
+pub(crate) fn local_node() -> u64 {
     static NODE: OnceLock<u64> = OnceLock::new();
     *NODE.get_or_init(|| {
         use std::hash::{BuildHasher, Hasher};

@@ -42,7 +42,7 @@
 //! assert!(wait >= Duration::from_millis(75) && wait <= Duration::from_millis(125));
 //! ```
 //!
-//! Randomness comes from [`Rng`]; give a [`seed`](Backoff::seed) for a repeatable sequence.
+//! Randomness comes from the crate's small xorshift generator; give a [`seed`](Backoff::seed) for a repeatable sequence.
 //! Unless seeded, a backoff seeds its generator once, when it is made (from the clock,
 //! the process id and a counter).
 

@@ -45,8 +45,8 @@
 //! | [`net`] | links between processes and hosts: `Listen`, `Connect`, framed binary messages, Noise encryption, pre-shared keys, keep-alive, relaying |
 //! | [`process`] | [`main`]: a top object as the whole program; entry points (functions as command-line programs); child processes as objects, and loadable libraries |
 //! | [`spool`] | pools of workers behind one address that share out requests and shed load (`Busy`, `Overloaded`) |
-//! | [`http`] | the HTTP front (requests in as messages, replies out as JSON) and an HTTP client |
-//! | [`load`] | the load-testing client behind `strata load`: many clients, validation, latency histograms, thresholds |
+//! | `http` | the HTTP front (requests in as messages, replies out as JSON) and an HTTP client (feature `http`) |
+//! | `load` | the load-testing client behind `strata load`: many clients, validation, latency histograms, thresholds (feature `load`) |
 //! | [`logging`] | `tracing` set up from `--log=LEVEL` or `STRATA_LOG` |
 //!
 //! # Which kind of object when
@@ -71,7 +71,7 @@
 //! - **[`Process`](process::Process)**: a program as a child object. Choose it to isolate
 //!   work (a crash or a leak ends the child, not you) or to use more than one process;
 //!   with a machine as the child's top object it answers messages like a local object.
-//! - **A pool**: a [`Spool`] of any of these when requests should be shared
+//! - **A pool**: a [`Spool`](spool::Spool) of any of these when requests should be shared
 //!   out among several workers, with a bounded queue and load shedding.
 //!
 //! Moving work between these is a one-argument change: a spool of `Threaded` workers
@@ -81,19 +81,28 @@
 //! Outside the object tree, [`ThreadContext::attach`] gives any thread (`main`, a test)
 //! an address and a mailbox, and [`Core::postbox`] lets a task or thread working beside an
 //! object send as that object.
+//!
+//! The crate root and the [`prelude`] hold the object model only; everything else is
+//! imported from its module (`strata::spool::Spool`, `strata::http::HttpServer`,
+//! `strata::process::Process`).
+//!
+//! Cargo features, all on by default: `http`, `load` and `noise` (encrypted links).
+//! Without them the core builds alone (`cargo build -p strata --no-default-features`).
 
 extern crate self as strata;
 
 pub mod address;
 pub mod backoff;
+#[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "load")]
 pub mod load;
 pub mod logging;
 pub mod message;
 pub mod net;
 pub mod object;
 pub mod process;
-pub mod random;
+pub(crate) mod random;
 pub mod request;
 pub mod runtime;
 pub mod spool;
@@ -109,7 +118,6 @@ pub use object::{
 pub use process::{main, main_with, ProgramSettings};
 pub use request::{Concurrently, Delay, GetResponse};
 pub use runtime::{Delivery, Envelope, SendError};
-pub use spool::{JoinSpool, LeaveSpool, Spool, SpoolStatistics, SpoolStats};
 pub use standard::AnyFault;
 pub use strata_macros::machine;
 
@@ -121,8 +129,7 @@ pub mod prelude {
     pub use crate::standard::*;
     pub use crate::{
         machine, Address, AnyMessage, Async, AsyncContext, Concurrently, Context, Core, Delay,
-        Envelope, Fault, GetResponse, JoinSpool, LeaveSpool, Machine, Message, Options, Spool,
-        SpoolStats, Thread, ThreadContext, Threaded,
+        Envelope, Fault, GetResponse, Machine, Message, Options, Thread, ThreadContext, Threaded,
     };
     pub use serde::{Deserialize, Serialize};
 }

@@ -43,6 +43,7 @@ impl Rng {
     }
 
     /// A whole number in `[0, n)` (`n` > 0).
+    #[cfg_attr(not(feature = "load"), allow(dead_code))]
     pub fn below(&mut self, n: u64) -> u64 {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }

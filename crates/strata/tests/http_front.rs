@@ -11,6 +11,7 @@ use std::time::Duration;
 use strata::http::{Api, HttpServer, Method};
 use strata::net::Listening;
 use strata::prelude::*;
+use strata::spool::Spool;
 use support::WAIT;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]

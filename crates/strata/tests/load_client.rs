@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use strata::load::{
-    ErrorKind, Fleet, Kit, Limits, Load, LoadPlan, LoadReport, Outcome, Tally, Validation,
+    ClientKit, ErrorKind, Fleet, Limits, Load, LoadPlan, LoadReport, Outcome, Tally, Validation,
 };
 use strata::prelude::*;
+use strata_texture::table_check;
 use support::table_server::{Behaviour, TableServer};
 use support::{bounded, poll_until, WAIT};
 
@@ -84,7 +85,7 @@ fn every_request_is_counted_once_and_clients_are_replaced() {
     p.clients = 4;
     p.requests = 10;
     p.total = Some(200);
-    p.validation = Validation::Table;
+    p.validation = table_check();
     let t = run(&p);
     assert_eq!(t.ok, 200, "{t:?}");
     assert_eq!(t.errors.iter().sum::<u64>(), 0, "{t:?}");
@@ -111,11 +112,11 @@ fn validation_catches_a_wrong_table() {
     });
     let mut p = plan(server.url("/Xy?x=3&y=2"));
     p.total = Some(50);
-    p.validation = Validation::Table;
+    p.validation = table_check();
     let t = run(&p);
     assert_eq!((t.ok, errors(&t, ErrorKind::Validation)), (0, 50), "{t:?}");
     // The same answers pass when only the status is checked.
-    p.validation = Validation::None;
+    p.validation = Validation::none();
     let t = run(&p);
     assert_eq!(t.ok, 50, "{t:?}");
 }
@@ -197,7 +198,7 @@ fn thresholds_decide_whether_a_run_passed() {
     });
     let mut p = plan(wrong.url("/Xy?x=2&y=2"));
     p.total = Some(20);
-    p.validation = Validation::Table;
+    p.validation = table_check();
     let t = run(&p);
     let limits = Limits {
         max_p99: None,
@@ -254,13 +255,13 @@ fn a_constant_rate_shows_the_backlog_a_closed_loop_hides() {
 /// A client of the user's own kind: a machine on a thread of its own that makes one
 /// request with blocking std I/O and ends.
 struct OneShot {
-    kit: Kit,
+    kit: ClientKit,
 }
 
 #[strata::machine]
 impl OneShot {
     fn start(&mut self, cx: &mut Context<Self>, _: Start) {
-        self.kit.recorder().session();
+        self.kit.begin_session();
         let Some(ticket) = self.kit.claim() else {
             cx.complete(0);
             return;
@@ -268,7 +269,7 @@ impl OneShot {
         let started = ticket.due.unwrap_or_else(Instant::now);
         let target = self.kit.target();
         let mut path = String::new();
-        target.path(&mut strata::random::Rng::seeded(), &mut path);
+        self.kit.path(&mut path);
         let outcome = match std::net::TcpStream::connect(target.address) {
             Ok(mut s) => {
                 let request = format!(
@@ -285,7 +286,7 @@ impl OneShot {
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(0);
                 let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-                self.kit.judge(&path, status, body.as_bytes())
+                self.kit.score(&path, status, body.as_bytes())
             }
             Err(_) => Outcome::Failed(ErrorKind::Connect),
         };
@@ -300,10 +301,10 @@ fn clients_of_your_own_kind_run_as_machines_on_threads() {
     let mut p = plan(server.url("/Xy?x={1..3}&y=2"));
     p.clients = 3;
     p.total = Some(30);
-    p.validation = Validation::Table;
+    p.validation = table_check();
     let t = bounded(RUN_LIMIT, move || {
         let mut cx = ThreadContext::attach();
-        let load = Load::new(p, |kit: Kit| Threaded(OneShot { kit })).unwrap();
+        let load = Load::new(p, |kit: ClientKit| Threaded(OneShot { kit })).unwrap();
         let load = cx.create(load);
         cx.wait_for(load).downcast::<Tally>().unwrap()
     });
@@ -374,7 +375,7 @@ fn chunked_and_close_delimited_bodies_are_read_whole() {
     let mut p = plan(format!("http://{address}/Xy?x=2&y=1"));
     p.total = Some(10);
     p.clients = 1;
-    p.validation = Validation::Table;
+    p.validation = table_check();
     let t = run(&p);
     assert_eq!(t.ok, 10, "{t:?}");
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use strata::prelude::*;
 use strata::process::Process;
-use strata::SpoolStatistics;
+use strata::spool::{Spool, SpoolStatistics, SpoolStats};
 use support::programs::{alive, children_of, ignores_sigterm, testbin, Running};
 use support::{bounded, poll_until, WAIT};
 

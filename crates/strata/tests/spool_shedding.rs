@@ -9,8 +9,7 @@ use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use strata::prelude::*;
-use strata::spool::SpoolSettings;
-use strata::SpoolStatistics;
+use strata::spool::{JoinSpool, LeaveSpool, Spool, SpoolSettings, SpoolStatistics, SpoolStats};
 use support::{bounded, poll_until, WAIT};
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]

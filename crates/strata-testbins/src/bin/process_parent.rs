@@ -3,6 +3,7 @@
 
 use strata::prelude::*;
 use strata::process::Process;
+use strata::spool::Spool;
 
 struct Parent;
 

@@ -8,7 +8,7 @@
 
 use hyper::Method;
 
-use super::fields::{decode_as, Fields, InputError};
+use crate::message::fields::{decode_as, Fields, InputError};
 use crate::message::{register, AnyMessage, Message};
 
 #[derive(Debug, Clone)]

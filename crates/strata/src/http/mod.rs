@@ -8,12 +8,9 @@
 
 mod api;
 mod client;
-mod fields;
 mod server;
 
 pub use api::Api;
 pub use client::{HttpClient, HttpRequest, HttpResponse};
-pub(crate) use fields::decode_fields;
-pub use fields::InputError;
 pub use hyper::Method;
 pub use server::{HttpServer, HttpSettings};

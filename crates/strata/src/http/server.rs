@@ -33,7 +33,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 
 use super::api::{Api, Found};
-use super::fields::{Fields, InputError};
+use crate::message::fields::{Fields, InputError};
 use crate::message::{codec, AnyMessage};
 use crate::net::listener::Listener;
 use crate::object::{Async, AsyncContext, Core, Object, Postbox};
@@ -392,7 +392,7 @@ async fn respond(req: Request<Incoming>, shared: &Shared, held: &Held) -> Reply 
         }
         (route.from_json)(&value)
     } else {
-        let mut fields = Fields::from_query(query);
+        let mut fields = Fields::from_pairs(form_urlencoded::parse(query.as_bytes()));
         for (k, v) in &params {
             fields.push(k, v.clone());
         }

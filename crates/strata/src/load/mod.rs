@@ -5,15 +5,19 @@
 //!
 //! * [`Load`] runs the clients of one process: it keeps `clients` of them going (a client
 //!   that completes is replaced by a new one in its slot), stops them when the run's time
-//!   is up, and returns a [`Tally`]. Clients are any objects a [`Recipe<Kit>`](crate::Recipe) makes —
-//!   [`BasicClient`] (connect, N requests with a pause, validate each, disconnect) unless
-//!   you bring your own (a watchdog, a typical user, an expert user).
-//! * [`Share`] runs a [`Load`] of basic clients for whoever sends it a [`LoadPlan`],
+//!   is up, and returns a [`Tally`]. Clients are any objects a
+//!   [`Recipe<ClientKit>`](crate::Recipe) makes — [`BasicClient`] (connect, N requests
+//!   with a pause, score each, disconnect) unless you bring your own (a watchdog, a
+//!   typical user, an expert user), written with what their [`ClientKit`] offers.
+//! * A *load share* runs a [`Load`] of basic clients for whoever sends it a [`LoadPlan`],
 //!   passes its progress on, and returns its tally. It is the same object whether it runs
 //!   here or as the top object of a child process ([`share_main`]).
-//! * [`Fleet`] splits a plan across shares — in this process, or in child processes (one
-//!   argument: [`Fleet::processes`]) — sums their progress for whoever watches, and
+//! * [`Fleet`] splits a plan across load shares — in this process, or in child processes
+//!   (one argument: [`Fleet::processes`]) — sums their progress for whoever watches, and
 //!   returns the merged [`Tally`]; [`LoadReport::new`] turns it into the report.
+//!
+//! Responses are scored by their status and, when the plan names one, a [`Validation`]: a
+//! check of the body that the program supplies.
 //!
 //! ```no_run
 //! use strata::load::{Fleet, LoadPlan, LoadReport, Limits, Tally};
@@ -37,12 +41,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-pub use client::{check_table, BasicClient, Kit, Ticket};
+pub use client::{BasicClient, ClientKit, Ticket};
 pub use conn::{ConnError, Connection, Response};
 pub use plan::{LoadPlan, PlanError, Target, Validation};
+use record::Recorder;
 pub use record::{
-    ErrorKind, Errors, Latency, Limits, LoadProgress, LoadReport, Outcome, Recorder, Tally,
-    Threshold,
+    ErrorKind, Errors, Latency, Limits, LoadProgress, LoadReport, Outcome, Tally, Threshold,
 };
 
 use crate::message::AnyMessage;
@@ -66,8 +70,8 @@ struct Tick;
 struct TimeUp;
 
 /// Runs the clients of one process; see the [module docs](self).
-pub struct Load<R: crate::Recipe<Kit>> {
-    kit: Kit,
+pub struct Load<R: crate::Recipe<ClientKit>> {
+    kit: ClientKit,
     recipe: R,
     observer: Address,
     /// Client address → its slot.
@@ -76,13 +80,13 @@ pub struct Load<R: crate::Recipe<Kit>> {
     interrupted: bool,
 }
 
-impl<R: crate::Recipe<Kit>> Load<R> {
+impl<R: crate::Recipe<ClientKit>> Load<R> {
     /// A run of `plan` with clients made by `recipe`; refuses an improbable plan naming
     /// the parameter.
     pub fn new(plan: LoadPlan, recipe: R) -> Result<Self, PlanError> {
         let target = plan.check()?;
         Ok(Load {
-            kit: Kit::new(plan, target, Recorder::default()),
+            kit: ClientKit::new(plan, target, Recorder::default()),
             recipe,
             observer: Address::NULL,
             slots: HashMap::new(),
@@ -134,7 +138,7 @@ impl<R: crate::Recipe<Kit>> Load<R> {
 }
 
 #[crate::machine]
-impl<R: crate::Recipe<Kit>> Load<R> {
+impl<R: crate::Recipe<ClientKit>> Load<R> {
     #[guard(sender == cx.address())]
     fn start(&mut self, cx: &mut Context<Self>, _: Start) {
         let plan = self.kit.plan();
@@ -191,18 +195,31 @@ impl<R: crate::Recipe<Kit>> Load<R> {
 /// Runs a [`Load`] of [`BasicClient`]s for whoever sends it a [`LoadPlan`], here or as a
 /// child process's top object; see the [module docs](self).
 #[derive(Default)]
-pub struct Share {
+pub(crate) struct LoadShare {
     load: Address,
+    /// The validations a plan from another process may name (it carries only the name).
+    known: Vec<Validation>,
+}
+
+impl LoadShare {
+    /// A share that can run plans naming any of the validations in `known`.
+    pub(crate) fn knowing(known: Vec<Validation>) -> Self {
+        LoadShare {
+            load: Address::NULL,
+            known,
+        }
+    }
 }
 
 #[crate::machine]
-impl Share {
-    fn plan(&mut self, cx: &mut Context<Self>, plan: LoadPlan) {
+impl LoadShare {
+    fn plan(&mut self, cx: &mut Context<Self>, mut plan: LoadPlan) {
         let sender = cx.sender();
         if !self.load.is_null() {
             cx.send(sender, Faulted::new("this share is already running a plan"));
             return;
         }
+        plan.validation = plan.validation.resolved_from(&self.known);
         match Load::new(plan, BasicClient::new) {
             Ok(load) => self.load = cx.create(load.observed_by(sender)),
             Err(e) => cx.complete(Faulted::new(e.to_string())),
@@ -227,10 +244,12 @@ impl Share {
 }
 
 /// The whole program of a child process that runs a share of a [`Fleet`]: use it as the
-/// `main` of a program (or a subcommand) and name that program in
-/// [`Fleet::processes`].
-pub fn share_main() -> std::process::ExitCode {
-    crate::main(Share::default())
+/// `main` of a program (or a subcommand) and name that program in [`Fleet::processes`].
+///
+/// A plan reaches the child with its [`Validation`]'s name only: `known` are the
+/// validations this program offers, found by name (a plan naming another is refused).
+pub fn share_main(known: impl IntoIterator<Item = Validation>) -> std::process::ExitCode {
+    crate::main(LoadShare::knowing(known.into_iter().collect()))
 }
 
 /// Splits a plan across shares and merges what they return; see the [module docs](self).
@@ -263,9 +282,8 @@ impl Fleet {
         })
     }
 
-    /// Runs the plan in `n` child processes, each running `program` (a program whose
-    /// top object is a [`Share`]: see [`share_main`]); clients, total and rate are divided
-    /// among them.
+    /// Runs the plan in `n` child processes, each running `program` (a program that runs
+    /// [`share_main`]); clients, total and rate are divided among them.
     pub fn processes(mut self, n: u32, program: Process) -> Result<Self, PlanError> {
         if n == 0 || n > 1024 || n > self.plan.clients {
             return Err(PlanError {
@@ -302,7 +320,7 @@ impl Fleet {
         for i in 0..self.processes {
             let share = match &self.program {
                 Some(p) => cx.create(p.clone()),
-                None => cx.create(Share::default()),
+                None => cx.create(LoadShare::default()),
             };
             cx.send(share, self.plan.share(i, self.processes));
             self.shares.insert(share, i);

@@ -1,29 +1,131 @@
 //! What a load run is to do ([`LoadPlan`]), checked into a ready-to-use [`Target`]: the
-//! server's address and the URL template expanded for each request.
+//! server's address and the URL template expanded for each request; and how responses
+//! are checked ([`Validation`]).
 
+use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::random::Rng;
 use crate::Message;
 
-/// How responses are checked beyond their status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub enum Validation {
-    /// The status alone decides.
-    #[default]
-    None,
-    /// The texture service's answer: a JSON table of numbers with as many rows as the
-    /// request's `y` and as many columns as its `x`.
-    Table,
+/// The function behind a [`Validation`]: given the request's path (with its query) and the
+/// response's body, `Err(reason)` counts the request as a `validation` error.
+type Check = dyn Fn(&str, &[u8]) -> Result<(), String> + Send + Sync;
+
+/// How responses are checked beyond their status: not at all ([`Validation::none`], the
+/// default), or by a named check ([`Validation::new`]).
+///
+/// A plan that goes to another process (a [`Fleet`](super::Fleet) run in child processes)
+/// carries only the check's *name*: the child must know a check by that name (see
+/// [`share_main`](super::share_main)), or it refuses the plan naming `validation`. In
+/// this process the check travels with the plan.
+///
+/// ```
+/// use strata::load::{LoadPlan, Validation};
+///
+/// let mut plan = LoadPlan::new("http://127.0.0.1:5050/greeting");
+/// plan.validation = Validation::new("hello", |_path, body| {
+///     body.starts_with(b"hello").then_some(()).ok_or_else(|| "no greeting".to_string())
+/// });
+/// assert_eq!(plan.validation.name(), Some("hello"));
+/// ```
+#[derive(Clone, Default)]
+pub struct Validation {
+    name: Option<String>,
+    check: Option<Arc<Check>>,
+}
+
+impl Validation {
+    /// No check: the status alone decides.
+    pub fn none() -> Self {
+        Validation::default()
+    }
+
+    /// The check `check`, known as `name` (the name is what a plan carries to other
+    /// processes).
+    pub fn new(
+        name: impl Into<String>,
+        check: impl Fn(&str, &[u8]) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        Validation {
+            name: Some(name.into()),
+            check: Some(Arc::new(check)),
+        }
+    }
+
+    /// The check's name; `None` when there is no check.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Whether the check can run here: there is none, or its function is known (a plan
+    /// decoded from another process carries only the name until it is resolved).
+    pub(crate) fn is_resolved(&self) -> bool {
+        self.name.is_none() || self.check.is_some()
+    }
+
+    /// This validation with its function taken from the one of the same name in `known`,
+    /// if it lacks one.
+    pub(crate) fn resolved_from(self, known: &[Validation]) -> Validation {
+        if self.is_resolved() {
+            return self;
+        }
+        known
+            .iter()
+            .find(|v| v.name == self.name && v.check.is_some())
+            .cloned()
+            .unwrap_or(self)
+    }
+
+    /// Checks one response's body (`Ok` when there is no check).
+    pub(crate) fn check(&self, path: &str, body: &[u8]) -> Result<(), String> {
+        match &self.check {
+            Some(check) => check(path, body),
+            None => Ok(()),
+        }
+    }
+}
+
+impl fmt::Debug for Validation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            None => f.write_str("Validation(none)"),
+            Some(n) => write!(f, "Validation({n:?})"),
+        }
+    }
+}
+
+/// Validations are the same when their names are.
+impl PartialEq for Validation {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+/// Encoded as its name only (the function stays in its process).
+impl Serialize for Validation {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.name.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Validation {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Validation {
+            name: Option::deserialize(d)?,
+            check: None,
+        })
+    }
 }
 
 /// A load run: where, how many clients, how hard and for how long.
 ///
-/// Build one with [`LoadPlan::new`] and change the fields; [`LoadPlan::check`] refuses
-/// improbable values naming the parameter.
+/// Build one with [`LoadPlan::new`] and change the fields; [`Fleet::new`](super::Fleet::new)
+/// and [`Load::new`](super::Load::new) refuse improbable values naming the parameter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Message)]
 #[message(name = "strata.LoadPlan")]
 pub struct LoadPlan {
@@ -83,12 +185,12 @@ impl LoadPlan {
             rate: None,
             timeout: Duration::from_secs(5),
             expect_status: Vec::new(),
-            validation: Validation::None,
+            validation: Validation::none(),
         }
     }
 
     /// Checks every parameter and resolves the URL's host.
-    pub fn check(&self) -> Result<Target, PlanError> {
+    pub(crate) fn check(&self) -> Result<Target, PlanError> {
         let bad = |parameter, reason: String| Err(PlanError { parameter, reason });
         if self.clients == 0 || self.clients > 100_000 {
             return bad(
@@ -140,6 +242,15 @@ impl LoadPlan {
         {
             return bad("expect_status", format!("{s} is not an HTTP status"));
         }
+        if !self.validation.is_resolved() {
+            return bad(
+                "validation",
+                format!(
+                    "no check named `{}` is known in this process",
+                    self.validation.name().unwrap_or_default()
+                ),
+            );
+        }
         Target::parse(&self.url).map_err(|reason| PlanError {
             parameter: "url",
             reason,
@@ -148,7 +259,7 @@ impl LoadPlan {
 
     /// The part of this plan that share `index` of `shares` runs: clients, total and rate
     /// divided as evenly as they go.
-    pub fn share(&self, index: u32, shares: u32) -> LoadPlan {
+    pub(crate) fn share(&self, index: u32, shares: u32) -> LoadPlan {
         let split =
             |n: u64| n / u64::from(shares) + u64::from(u64::from(index) < n % u64::from(shares));
         LoadPlan {
@@ -168,7 +279,8 @@ enum Part {
     Choice(Vec<String>),
 }
 
-/// A checked URL: the server's address, the `Host` header and the path template.
+/// A checked URL: the server's address, the `Host` header and the path template (a
+/// client draws each request's path with [`ClientKit::path`](super::ClientKit::path)).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     /// The server's socket address (the first the host resolved to).
@@ -181,7 +293,7 @@ pub struct Target {
 impl Target {
     /// Parses `http://host[:port][/path][?query]`, with templated parts in the path and
     /// query, and resolves the host.
-    pub fn parse(url: &str) -> Result<Target, String> {
+    pub(crate) fn parse(url: &str) -> Result<Target, String> {
         let rest = url.strip_prefix("http://").ok_or_else(|| {
             format!("`{url}` does not start with http:// (only plain HTTP is spoken)")
         })?;
@@ -223,13 +335,13 @@ impl Target {
     }
 
     /// Whether every request goes to the same path.
-    pub fn is_fixed(&self) -> bool {
+    pub(crate) fn is_fixed(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Text(_)))
     }
 
     /// Writes the path (and query) of one request into `out`, drawing templated parts from
     /// `rng`.
-    pub fn path(&self, rng: &mut Rng, out: &mut String) {
+    pub(crate) fn path(&self, rng: &mut Rng, out: &mut String) {
         use std::fmt::Write;
         out.clear();
         for p in &self.parts {
@@ -340,6 +452,28 @@ mod tests {
         let mut out = String::new();
         t.path(&mut Rng::new(1), &mut out);
         assert_eq!(out, "/?a=1");
+    }
+
+    #[test]
+    fn a_plan_from_another_process_names_its_check_until_it_is_resolved() {
+        let mut plan = LoadPlan::new("http://127.0.0.1:1/");
+        plan.validation = Validation::new("short", |_, body| {
+            (body.len() < 4).then_some(()).ok_or("too long".to_string())
+        });
+        assert!(plan.check().is_ok());
+        let bytes = crate::message::codec::encode(&plan).unwrap();
+        let arrived: LoadPlan = crate::message::codec::decode(&bytes).unwrap();
+        assert_eq!(arrived, plan);
+        assert_eq!(arrived.check().unwrap_err().parameter, "validation");
+        let resolved = arrived
+            .validation
+            .clone()
+            .resolved_from(&[plan.validation.clone()]);
+        assert!(resolved.is_resolved());
+        assert!(resolved.check("/", b"abc").is_ok() && resolved.check("/", b"abcd").is_err());
+        let unknown = arrived.validation.resolved_from(&[]);
+        assert!(!unknown.is_resolved());
+        assert!(Validation::none().check("/", b"anything").is_ok());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Recording a load run: outcomes counted by kind, latencies in an HDR histogram, and the
 //! reports made from them.
 //!
-//! Clients record into a [`Recorder`] (shared by the clients of one process: atomic
-//! counters and a histogram behind a lock held for a few nanoseconds). A process's record
+//! Clients record through their kit into the process's recorder (shared by the clients of
+//! one process: atomic counters and a histogram behind a lock held for a few nanoseconds). A process's record
 //! travels as a [`Tally`] (counts plus the histogram's buckets), which merges exactly with
 //! the tallies of other processes; the final [`LoadReport`] is computed from the merged
 //! tally.
@@ -62,7 +62,7 @@ impl ErrorKind {
     }
 
     /// Whether a response arrived (its latency is recorded).
-    pub fn answered(self) -> bool {
+    pub(crate) fn answered(self) -> bool {
         matches!(
             self,
             ErrorKind::Status | ErrorKind::Validation | ErrorKind::Busy
@@ -81,7 +81,7 @@ pub enum Outcome {
 
 /// Where the clients of one process record what happened; cheap to clone.
 #[derive(Clone)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     inner: Arc<Inner>,
 }
 
@@ -121,7 +121,7 @@ impl Recorder {
     /// Records one request. Latency is recorded for answered requests (successes and
     /// status, validation and busy errors), not for connect failures, time-outs and broken
     /// connections.
-    pub fn record(&self, outcome: Outcome, latency: Duration) {
+    pub(crate) fn record(&self, outcome: Outcome, latency: Duration) {
         let answered = match outcome {
             Outcome::Ok => {
                 self.inner.ok.fetch_add(1, Ordering::Relaxed);
@@ -139,12 +139,12 @@ impl Recorder {
     }
 
     /// Counts a client session (one connection's worth of requests) begun.
-    pub fn session(&self) {
+    pub(crate) fn session(&self) {
         self.inner.sessions.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Everything recorded so far, `elapsed` being the time it took.
-    pub fn tally(&self, elapsed: Duration) -> Tally {
+    pub(crate) fn tally(&self, elapsed: Duration) -> Tally {
         let h = self.inner.latencies.lock();
         Tally {
             elapsed,
@@ -160,7 +160,7 @@ impl Recorder {
     }
 
     /// The counts so far (cheap: no histogram), for progress.
-    pub fn progress(&self, elapsed: Duration) -> LoadProgress {
+    pub(crate) fn progress(&self, elapsed: Duration) -> LoadProgress {
         let errors: u64 = self
             .inner
             .errors

@@ -147,7 +147,7 @@ impl<'de> Deserialize<'de> for AnyMessage {
 ///
 /// The value is serialized by its own type's code, not through type erasure: this is the
 /// path every message on a link takes.
-pub fn to_binary_into(message: &AnyMessage, out: &mut Vec<u8>) -> Result<(), CodecError> {
+pub(crate) fn to_binary_into(message: &AnyMessage, out: &mut Vec<u8>) -> Result<(), CodecError> {
     message.register_type();
     let start = out.len();
     postcard::to_extend(message.type_name(), super::Append(out)).expect("a string always encodes");
@@ -245,7 +245,7 @@ pub fn from_json_named(name: &str, value: &serde_json::Value) -> Result<AnyMessa
 
 /// Decodes the message type called `name` from any serde deserializer (JSON text, a query
 /// string, ...).
-pub fn decode_with<'de, D: Deserializer<'de>>(
+pub(crate) fn decode_with<'de, D: Deserializer<'de>>(
     name: &str,
     input: D,
 ) -> Result<AnyMessage, CodecError> {
@@ -265,7 +265,7 @@ pub fn decode_with<'de, D: Deserializer<'de>>(
 /// The buffer starts a little larger than the last value encoded on this thread (a
 /// server's replies are mostly alike), so a body of a few kilobytes is not grown and
 /// copied several times.
-pub fn to_json_plain_bytes(message: &AnyMessage) -> Result<Vec<u8>, CodecError> {
+pub(crate) fn to_json_plain_bytes(message: &AnyMessage) -> Result<Vec<u8>, CodecError> {
     thread_local! {
         static LAST_SIZE: std::cell::Cell<usize> = const { std::cell::Cell::new(128) };
     }

@@ -18,8 +18,11 @@
 //!   registered when first encoded or when a machine that handles them is created.
 //! * [`codec`] has the compact binary codec used on links and the JSON codec used by HTTP
 //!   and the command line.
+//! * `fields` decodes messages from named text fields (`name=value`): command-line
+//!   arguments and query strings.
 
 pub mod codec;
+pub(crate) mod fields;
 pub mod registry;
 
 use std::any::{Any, TypeId};

@@ -19,13 +19,14 @@ use parking_lot::RwLock;
 use super::{AnyMessage, Message};
 
 /// Decodes one message of a registered type from any serde format.
-pub type DecodeFn =
+pub(crate) type DecodeFn =
     fn(&mut dyn erased_serde::Deserializer<'_>) -> Result<AnyMessage, erased_serde::Error>;
 
 /// Decodes one message of a registered type from the binary codec by the type's own code
 /// (no erasure: the path every message arriving on a link takes); gives the message and
 /// the bytes after it.
-pub type BinaryDecodeFn = for<'a> fn(&'a [u8]) -> Result<(AnyMessage, &'a [u8]), postcard::Error>;
+pub(crate) type BinaryDecodeFn =
+    for<'a> fn(&'a [u8]) -> Result<(AnyMessage, &'a [u8]), postcard::Error>;
 
 /// A type submitted to the registry: its name, its Rust identity and its decoders.
 pub struct Registration {
@@ -138,12 +139,12 @@ pub fn try_register<T: Message>() -> Result<(), RegistryError> {
 }
 
 /// The decoder for a portable type name, when one is registered.
-pub fn decoder(name: &str) -> Option<DecodeFn> {
+pub(crate) fn decoder(name: &str) -> Option<DecodeFn> {
     registry().read().by_name.get(name).map(|d| d.erased)
 }
 
 /// The binary decoder for a portable type name, when one is registered.
-pub fn binary_decoder(name: &str) -> Option<BinaryDecodeFn> {
+pub(crate) fn binary_decoder(name: &str) -> Option<BinaryDecodeFn> {
     registry().read().by_name.get(name).map(|d| d.binary)
 }
 

@@ -42,7 +42,7 @@ use crate::standard::{AnyFault, Faulted, Overloaded, Returned, Stop};
 use crate::Address;
 
 /// What [`Core::create`] takes: a machine, [`Thread`], [`Async`], [`Threaded`], a
-/// [`Process`](crate::process::Process), a [`Spool`](crate::Spool), ... Users rarely
+/// [`Process`](crate::process::Process), a [`Spool`](crate::spool::Spool), ... Users rarely
 /// implement it: a machine is an `Object` through `#[strata::machine]`, and an object of
 /// one's own is usually one of these kinds wrapped (see how `Process` wraps an `Async`).
 pub trait Object: Send + 'static {

@@ -28,7 +28,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::forward_to_deserialize_any;
 
 use super::program::{run_program, ProgramSettings};
-use crate::http::{decode_fields, InputError};
+use crate::message::fields::{decode_fields, InputError};
 use crate::message::{codec, register, AnyMessage, Message};
 use crate::object::{IntoValue, Object, Thread, ThreadContext};
 use crate::standard::Aborted;

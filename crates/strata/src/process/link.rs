@@ -30,7 +30,7 @@ use crate::standard::Faulted;
 use crate::Address;
 
 /// The environment variable that tells a child which descriptor is its link to the parent.
-pub const LINK_FD_VARIABLE: &str = "STRATA_LINK_FD";
+pub(crate) const LINK_FD_VARIABLE: &str = "STRATA_LINK_FD";
 
 /// The descriptor number the link is placed on in the child.
 pub(crate) const CHILD_FD: i32 = 3;

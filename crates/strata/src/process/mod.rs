@@ -18,5 +18,4 @@ mod program;
 
 pub use child::Process;
 pub use entry::{entry, entry_object};
-pub use link::LINK_FD_VARIABLE;
 pub use program::{main, main_with, ProgramSettings};

@@ -3,8 +3,8 @@
 //! Every object has a mailbox registered in the node's *object table* under its object
 //! number. Sending looks the receiver up and pushes onto its mailbox — or, when the
 //! receiver is a machine that is idle with nothing queued, runs its handler at once on the
-//! sending thread (a *direct run*: see the mailbox's notes in NOTES.md); nothing is serialized inside a
-//! process. An address of another node is handed to the [`Router`] the networking
+//! sending thread (a *direct run*, see [`mailbox`]); nothing is serialized inside a
+//! process. An address of another node is handed to the router the networking
 //! layer installs, so the sending API never changes when objects move out of the process.
 //!
 //! Async objects and machines run on one shared multi-threaded tokio runtime (one worker
@@ -117,14 +117,15 @@ impl Delivery {
 pub(crate) const MAX_STAND_IN_HOPS: usize = 8;
 
 /// Carries envelopes addressed to other nodes; installed by the networking layer.
-pub trait Router: Send + Sync + 'static {
+pub(crate) trait Router: Send + Sync + 'static {
     /// Delivers (or queues) an envelope whose receiver is not on this node.
     fn route(&self, envelope: Envelope) -> Result<(), SendError>;
 }
 
-/// Counters of notable runtime events (cheap: none is touched on the ordinary send path).
+/// Counters of notable runtime events (cheap: none is touched on the ordinary send path);
+/// read through [`stats`].
 #[derive(Debug, Default)]
-pub struct Stats {
+pub(crate) struct Stats {
     created: AtomicU64,
     ended: AtomicU64,
     refused_full: AtomicU64,
@@ -133,7 +134,7 @@ pub struct Stats {
     faulted: AtomicU64,
 }
 
-/// A snapshot of [`Stats`].
+/// A snapshot of the runtime's counters: see [`stats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StatsSnapshot {
     /// Objects created.
@@ -170,7 +171,7 @@ impl Stats {
         self.faulted.fetch_add(1, Relaxed);
     }
     /// Reads every counter.
-    pub fn snapshot(&self) -> StatsSnapshot {
+    pub(crate) fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
             created: self.created.load(Relaxed),
             ended: self.ended.load(Relaxed),

@@ -9,6 +9,7 @@
 //!
 //! ```
 //! use strata::prelude::*;
+//! use strata::spool::Spool;
 //!
 //! struct Double;
 //!

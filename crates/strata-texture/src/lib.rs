@@ -1,11 +1,30 @@
-//! The work of the texture service, shared by the examples: an x-by-y table of random
-//! floats in [0, 1).
+//! The texture service of strata's examples and of `strata demo`: asked for `Xy { x, y }`
+//! it answers an x-by-y table of random floats in [0, 1).
+//!
+//! One place for what the examples, the `strata` command and the tests share: the message
+//! ([`Xy`]) and the answer ([`Table`]), the work ([`texture`]) and the [`Worker`] machine
+//! that does it, the check that an answer has the asked-for shape ([`check_table`], as the
+//! load client's [`table_check`] validation), and the small helpers of the server examples
+//! ([`serve`], [`address`], [`seed`]). It is not part of the library: the library knows
+//! nothing of textures.
 
-// Each example uses a different part of this module.
-#![allow(dead_code)]
+mod check;
 
 use serde::{Deserialize, Serialize};
+use strata::load::Validation;
 use strata::{Context, Message};
+
+pub use check::check_table;
+
+/// The name of the [`table_check`] validation (`strata load --validate table`).
+pub const TABLE_CHECK: &str = "table";
+
+/// The load client's validation of texture answers: the body is a JSON table of numbers
+/// with as many rows as the request's `y` and as many columns as its `x` (see
+/// [`check_table`]); named [`TABLE_CHECK`].
+pub fn table_check() -> Validation {
+    Validation::new(TABLE_CHECK, check_table)
+}
 
 /// Ask for an x-by-y table: `GET /Xy?x=2&y=2`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]

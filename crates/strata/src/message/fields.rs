@@ -1,8 +1,11 @@
-//! Text fields (query strings, path parameters) decoded into messages.
+//! Named text fields (`name=value` pairs: command-line arguments, query strings, path
+//! parameters) decoded into messages.
 //!
-//! Query values are text; what each should become is decided by the message's own field
-//! types, through serde's type hints: `x=2` fills a `usize`, `name=123` a `String`, and a
-//! list or nested value is written as JSON (`rows=[1,2,3]`). Errors name the field.
+//! Values are text; what each should become is decided by the message's own field types,
+//! through serde's type hints: `x=2` fills a `usize`, `name=123` a `String`, and a list or
+//! nested value is written as JSON (`rows=[1,2,3]`). Errors name the field. The process
+//! entry points decode their arguments here, and the HTTP front its query strings (which
+//! it splits and percent-decodes itself).
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -11,7 +14,7 @@ use serde::de::value::{Error, MapDeserializer};
 use serde::de::{self, Deserializer, IntoDeserializer, Unexpected, Visitor};
 use serde::forward_to_deserialize_any;
 
-use crate::message::{codec, AnyMessage, CodecError, Message};
+use super::{codec, AnyMessage, CodecError, Message};
 
 /// One text value, parsed by the type the message asks for.
 pub(crate) struct Text<'a>(pub Cow<'a, str>);
@@ -172,21 +175,25 @@ fn parse_json(s: &str) -> Result<serde_json::Value, Error> {
         .map_err(|e| de::Error::custom(format!("expected JSON here ({e})")))
 }
 
-/// A set of named text fields: a query string plus path parameters.
+/// A set of named text fields (for HTTP: a query string plus path parameters).
 #[derive(Clone)]
 pub(crate) struct Fields<'a> {
     pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
 impl<'a> Fields<'a> {
-    /// Parses a URL query string (`x=2&y=2`), percent-decoding names and values.
-    pub(crate) fn from_query(query: &'a str) -> Self {
+    /// Fields from `(name, value)` pairs, already decoded (percent-decoding is the
+    /// caller's business).
+    pub(crate) fn from_pairs(
+        pairs: impl IntoIterator<Item = (Cow<'a, str>, Cow<'a, str>)>,
+    ) -> Self {
         Fields {
-            pairs: form_urlencoded::parse(query.as_bytes()).collect(),
+            pairs: pairs.into_iter().collect(),
         }
     }
 
     /// Adds a field (a path parameter).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn push(&mut self, name: &'a str, value: String) {
         self.pairs.push((Cow::Borrowed(name), Cow::Owned(value)));
     }
@@ -239,18 +246,17 @@ pub(crate) fn decode_fields(
 ) -> Result<AnyMessage, InputError> {
     let pairs = pairs
         .into_iter()
-        .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)))
-        .collect();
-    decode_named(name, Fields { pairs })
+        .map(|(k, v)| (Cow::Owned(k), Cow::Owned(v)));
+    decode_named(name, Fields::from_pairs(pairs))
 }
 
 /// Why input could not become a message: the field (when known) and the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputError {
+pub(crate) struct InputError {
     /// The dotted path of the offending field, empty when the problem is not in one field.
-    pub field: String,
+    pub(crate) field: String,
     /// What was wrong.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// How a message is decoded: by its portable name through the registry, or as a type
@@ -268,7 +274,8 @@ impl Decoder for ByName<'_> {
     }
 }
 
-/// Straight into `T`: no registry lookup, no type erasure.
+/// Straight into `T`: no registry lookup, no type erasure (the HTTP front's routes).
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 struct As<T>(PhantomData<fn() -> T>);
 
 impl<T: Message> Decoder for As<T> {
@@ -292,6 +299,7 @@ where
 }
 
 /// Decodes a `T` from any deserializer, naming the failing field.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn decode_as<'de, T: Message, D>(input: D) -> Result<AnyMessage, InputError>
 where
     D: Deserializer<'de> + Clone,
@@ -345,6 +353,14 @@ mod tests {
     use super::*;
     use serde::{Deserialize, Serialize};
 
+    /// A query string split into fields (the tests' values need no percent-decoding).
+    fn query(q: &str) -> Fields<'_> {
+        Fields::from_pairs(q.split('&').map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (Cow::Borrowed(k), Cow::Borrowed(v))
+        }))
+    }
+
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
     struct Probe {
         x: usize,
@@ -363,11 +379,7 @@ mod tests {
     #[test]
     fn text_becomes_what_the_field_asks_for() {
         crate::message::register::<Probe>();
-        let m = decode_named(
-            "test.FieldsProbe",
-            Fields::from_query("x=2&name=123&rows=[1,2]&on=true"),
-        )
-        .unwrap();
+        let m = decode_named("test.FieldsProbe", query("x=2&name=123&rows=[1,2]&on=true")).unwrap();
         assert_eq!(
             m.downcast::<Probe>().unwrap(),
             Probe {
@@ -382,10 +394,9 @@ mod tests {
 
     #[test]
     fn a_type_known_at_compile_time_decodes_the_same_way() {
-        let m =
-            decode_as::<Probe, _>(Fields::from_query("x=2&name=123&rows=[1,2]&on=true")).unwrap();
+        let m = decode_as::<Probe, _>(query("x=2&name=123&rows=[1,2]&on=true")).unwrap();
         assert_eq!(m.downcast::<Probe>().unwrap().name, "123");
-        let e = decode_as::<Probe, _>(Fields::from_query("x=1&rows=[]&on=1")).unwrap_err();
+        let e = decode_as::<Probe, _>(query("x=1&rows=[]&on=1")).unwrap_err();
         assert_eq!(e.field, "name", "{e:?}");
         let body = serde_json::json!({"x": 1, "name": "n", "rows": [300], "on": true});
         let e = decode_as::<Probe, _>(&body).unwrap_err();
@@ -395,20 +406,11 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         crate::message::register::<Probe>();
-        let e = decode_named(
-            "test.FieldsProbe",
-            Fields::from_query("x=abc&name=n&rows=[]&on=1"),
-        )
-        .unwrap_err();
+        let e = decode_named("test.FieldsProbe", query("x=abc&name=n&rows=[]&on=1")).unwrap_err();
         assert_eq!(e.field, "x");
-        let e =
-            decode_named("test.FieldsProbe", Fields::from_query("x=1&rows=[]&on=1")).unwrap_err();
+        let e = decode_named("test.FieldsProbe", query("x=1&rows=[]&on=1")).unwrap_err();
         assert_eq!(e.field, "name", "{e:?}");
-        let e = decode_named(
-            "test.FieldsProbe",
-            Fields::from_query("x=1&name=n&rows=[300]&on=1"),
-        )
-        .unwrap_err();
+        let e = decode_named("test.FieldsProbe", query("x=1&name=n&rows=[300]&on=1")).unwrap_err();
         assert!(e.field.starts_with("rows"), "{e:?}");
     }
 }
