@@ -13,23 +13,9 @@ use std::time::{Duration, Instant};
 
 use strata::net::{frame, CloseReason, Closed, Connect, Connected};
 use strata::prelude::*;
+use strata_testbins::link::{Call, Xy};
 use support::programs::{testbin, Running};
 use support::WAIT;
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
-#[message(name = "test.Xy")]
-struct Xy {
-    x: usize,
-    y: usize,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
-#[message(name = "test.Call")]
-struct Call {
-    to: Address,
-    x: usize,
-    y: usize,
-}
 
 type Table = Vec<Vec<f64>>;
 

@@ -15,32 +15,12 @@ use std::time::{Duration, Instant};
 use strata::prelude::*;
 use strata::process::Process;
 use strata::spool::{Spool, SpoolStatistics, SpoolStats};
+use strata_testbins::jobs::{Blob, Done, Job};
 use support::programs::{alive, children_of, ignores_sigterm, testbin, Running};
 use support::{bounded, poll_until, WAIT};
 
 /// Test bodies that wait on children run within this (a hung child fails the test).
 const LIMIT: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
-#[message(name = "proctest.Job")]
-struct Job {
-    id: u64,
-    ms: u64,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
-#[message(name = "proctest.Done")]
-struct Done {
-    id: u64,
-    pid: u32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, Message)]
-#[message(name = "proctest.Blob")]
-struct Blob {
-    id: u64,
-    bytes: Vec<u8>,
-}
 
 /// The arguments of the `entry_table` program.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]

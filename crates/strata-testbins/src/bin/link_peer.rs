@@ -14,21 +14,7 @@ use std::time::Duration;
 
 use strata::net::{Accepted, Closed, Listen, Listening};
 use strata::prelude::*;
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
-#[message(name = "test.Xy")]
-struct Xy {
-    x: usize,
-    y: usize,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
-#[message(name = "test.Call")]
-struct Call {
-    to: Address,
-    x: usize,
-    y: usize,
-}
+use strata_testbins::link::{Call, Xy};
 
 struct Peer {
     listen: Option<Listen>,

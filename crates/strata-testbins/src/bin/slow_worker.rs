@@ -6,27 +6,7 @@
 use std::time::Duration;
 
 use strata::prelude::*;
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
-#[message(name = "proctest.Job")]
-struct Job {
-    id: u64,
-    ms: u64,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
-#[message(name = "proctest.Done")]
-struct Done {
-    id: u64,
-    pid: u32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, Message)]
-#[message(name = "proctest.Blob")]
-struct Blob {
-    id: u64,
-    bytes: Vec<u8>,
-}
+use strata_testbins::jobs::{Blob, Done, Job};
 
 struct SlowWorker;
 

@@ -135,7 +135,7 @@ enum Stage {
         their_key: [u8; KEY_ID_LEN],
     },
     /// Waiting for the peer's next Noise handshake message.
-    Noise(Box<snow::HandshakeState>),
+    Noise(Box<noise::Handshaking>),
     /// HELLO sent; waiting for the peer's.
     Hello,
     Done(Peer),
@@ -373,7 +373,7 @@ impl Handshake {
 }
 
 /// Appends this end's next Noise handshake message (empty payload), length first.
-fn noise_message(state: &mut snow::HandshakeState, out: &mut Vec<u8>) -> Result<(), LinkError> {
+fn noise_message(state: &mut noise::Handshaking, out: &mut Vec<u8>) -> Result<(), LinkError> {
     let mut buf = vec![0u8; NOISE_MAX];
     let n = state
         .write_message(&[], &mut buf)

@@ -24,6 +24,9 @@
 //! `Listen` and `Connect` objects).
 
 mod error;
+/// The wire format, public only for the fuzzer (`fuzz/`) and the tests that write raw
+/// frames: not part of strata's API.
+#[doc(hidden)]
 pub mod frame;
 mod handshake;
 mod io;

@@ -19,25 +19,79 @@ pub(crate) const NOISE_MAX: usize = 65_535;
 const NOISE_TAG: usize = 16;
 
 /// A link's Noise transport state, shared by its write side and its reader.
-pub(crate) type Cipher = Arc<Mutex<snow::TransportState>>;
+pub(crate) type Cipher = Arc<Mutex<engine::Transport>>;
+
+/// A Noise handshake under way.
+pub(crate) use engine::Handshaking;
 
 /// Starts this end's Noise handshake: `NN` (X25519, ChaCha20-Poly1305, BLAKE2s), or
-/// `NNpsk0` with a pre-shared key. The connecting end initiates.
-pub(crate) fn start(role: Role, key: Option<&[u8; 32]>) -> Result<snow::HandshakeState, LinkError> {
-    let pattern = if key.is_some() {
-        "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s"
-    } else {
-        "Noise_NN_25519_ChaChaPoly_BLAKE2s"
-    };
-    let mut builder = snow::Builder::new(pattern.parse().expect("a valid Noise pattern"));
-    if let Some(k) = key {
-        builder = builder.psk(0, k);
+/// `NNpsk0` with a pre-shared key. The connecting end initiates. Without the `noise`
+/// cargo feature this fails with a reason saying so (and a link asked to encrypt ends).
+pub(crate) use engine::start;
+
+/// The Noise implementation: snow, with the `noise` feature.
+#[cfg(feature = "noise")]
+mod engine {
+    use super::{LinkError, Role};
+
+    pub(crate) type Transport = snow::TransportState;
+    pub(crate) type Handshaking = snow::HandshakeState;
+
+    pub(crate) fn start(role: Role, key: Option<&[u8; 32]>) -> Result<Handshaking, LinkError> {
+        let pattern = if key.is_some() {
+            "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s"
+        } else {
+            "Noise_NN_25519_ChaChaPoly_BLAKE2s"
+        };
+        let mut builder = snow::Builder::new(pattern.parse().expect("a valid Noise pattern"));
+        if let Some(k) = key {
+            builder = builder.psk(0, k);
+        }
+        match role {
+            Role::Connecting => builder.build_initiator(),
+            Role::Accepting => builder.build_responder(),
+        }
+        .map_err(|e| LinkError::NoiseStart(e.to_string()))
     }
-    match role {
-        Role::Connecting => builder.build_initiator(),
-        Role::Accepting => builder.build_responder(),
+}
+
+/// Without the `noise` feature there is no Noise state: the types have no values, so the
+/// code that would use one is never reached, and [`start`] says why a link cannot encrypt.
+#[cfg(not(feature = "noise"))]
+mod engine {
+    use super::{LinkError, Role};
+
+    /// No value exists: a build without `noise` never has a transport state.
+    pub(crate) enum Transport {}
+    /// No value exists: a build without `noise` never starts a Noise handshake.
+    pub(crate) enum Handshaking {}
+
+    impl Transport {
+        pub(crate) fn write_message(&mut self, _: &[u8], _: &mut [u8]) -> Result<usize, String> {
+            match *self {}
+        }
+        pub(crate) fn read_message(&mut self, _: &[u8], _: &mut [u8]) -> Result<usize, String> {
+            match *self {}
+        }
     }
-    .map_err(|e| LinkError::NoiseStart(e.to_string()))
+
+    impl Handshaking {
+        pub(crate) fn write_message(&mut self, _: &[u8], _: &mut [u8]) -> Result<usize, String> {
+            match *self {}
+        }
+        pub(crate) fn read_message(&mut self, _: &[u8], _: &mut [u8]) -> Result<usize, String> {
+            match *self {}
+        }
+        pub(crate) fn into_transport_mode(self) -> Result<Transport, String> {
+            match self {}
+        }
+    }
+
+    pub(crate) fn start(_: Role, _: Option<&[u8; 32]>) -> Result<Handshaking, LinkError> {
+        Err(LinkError::NoiseStart(
+            "this build of strata has no encryption (the cargo feature `noise` is off)".into(),
+        ))
+    }
 }
 
 /// Appends `plain` to `out`, sealed in Noise transport messages when there is a cipher.

@@ -1,0 +1,66 @@
+//! The messages the test programs and the tests that start them speak, defined once.
+
+use serde::{Deserialize, Serialize};
+use strata::{Address, Message};
+
+/// What `link_peer` and the link tests exchange.
+pub mod link {
+    use super::*;
+
+    /// Asks for an x-by-y table.
+    #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+    #[message(name = "test.Xy")]
+    pub struct Xy {
+        /// Columns.
+        pub x: usize,
+        /// Rows.
+        pub y: usize,
+    }
+
+    /// Asks the peer to ask `to` for an x-by-y table and answer with what came back.
+    #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+    #[message(name = "test.Call")]
+    pub struct Call {
+        /// Who the peer asks.
+        pub to: Address,
+        /// Columns.
+        pub x: usize,
+        /// Rows.
+        pub y: usize,
+    }
+}
+
+/// What `slow_worker` and the process tests exchange.
+pub mod jobs {
+    use super::*;
+
+    /// Work for `ms` milliseconds, then answer `Done`.
+    #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+    #[message(name = "proctest.Job")]
+    pub struct Job {
+        /// The job's number, echoed in `Done`.
+        pub id: u64,
+        /// How long the job takes.
+        pub ms: u64,
+    }
+
+    /// A job is done, by the worker process `pid`.
+    #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+    #[message(name = "proctest.Done")]
+    pub struct Done {
+        /// The job's number.
+        pub id: u64,
+        /// The worker's process id.
+        pub pid: u32,
+    }
+
+    /// A large message, echoed back.
+    #[derive(Debug, Clone, Serialize, Deserialize, Message)]
+    #[message(name = "proctest.Blob")]
+    pub struct Blob {
+        /// The blob's number.
+        pub id: u64,
+        /// Its bytes.
+        pub bytes: Vec<u8>,
+    }
+}
