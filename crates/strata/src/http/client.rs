@@ -66,7 +66,7 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
-/// An object standing for one HTTP server; see the [module docs](self).
+/// An object standing for one HTTP server (see the [`http`](crate::http) module).
 pub struct HttpClient {
     address: SocketAddr,
     timeout: Duration,

@@ -42,7 +42,7 @@ pub struct Response<'a> {
     pub keep_alive: bool,
 }
 
-/// A keep-alive HTTP/1.1 connection; see the [module docs](self).
+/// A keep-alive HTTP/1.1 connection (see the [`load`](crate::load) module).
 pub struct Connection {
     stream: TcpStream,
     host: String,

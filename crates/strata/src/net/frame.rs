@@ -11,9 +11,9 @@
 //! ```
 //!
 //! Addresses sit at fixed offsets so a node relaying a message to a third node reads the
-//! receiver without decoding the message. A [`FrameReader`] checks the length against the
+//! receiver without decoding the message. A `FrameReader` checks the length against the
 //! maximum *before* buffering a body, so an oversized or hostile length costs nothing; every
-//! malformed input is a [`FrameError`] naming what was wrong, never a panic.
+//! malformed input is a `FrameError` naming what was wrong, never a panic.
 //!
 //! Before the first frame, each end sends a plaintext *preamble* and then, having read the
 //! other's, a *verdict* (see `net/handshake.rs` for the steps between them):

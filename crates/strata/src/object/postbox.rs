@@ -8,7 +8,7 @@ use crate::runtime::{node, Delivery, Envelope, SendError};
 use crate::standard::{Overloaded, Stop};
 use crate::Address;
 
-/// Inside a handler an object sends through its context ([`Core::send`](super::Core::send)
+/// Inside a handler an object sends through its context (`cx.send(..)`
 /// and friends). Code that runs *beside* the object — a task it spawned, a worker thread,
 /// a callback handed to a library, a connection of a server — takes a [`Postbox`] from the
 /// context ([`Core::postbox`](super::Core::postbox)) and sends through that: the same

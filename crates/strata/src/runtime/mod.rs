@@ -3,7 +3,8 @@
 //! Every object has a mailbox registered in the node's *object table* under its object
 //! number. Sending looks the receiver up and pushes onto its mailbox — or, when the
 //! receiver is a machine that is idle with nothing queued, runs its handler at once on the
-//! sending thread (a *direct run*, see [`mailbox`]); nothing is serialized inside a
+//! sending thread (a *direct run*: the
+//! mailbox lets idle machines be run by their senders); nothing is serialized inside a
 //! process. An address of another node is handed to the router the networking
 //! layer installs, so the sending API never changes when objects move out of the process.
 //!
@@ -12,7 +13,7 @@
 //! signals and I/O use the same shared runtime.
 //!
 //! Delivery never fails silently: a refused send returns a [`SendError`], which
-//! [`Core::send`](crate::Core::send) turns into an `Overloaded` notice for the sender, and
+//! [`Postbox::send`](crate::Postbox::send) turns into an `Overloaded` notice for the sender, and
 //! every refusal is counted in [`stats`] and logged.
 
 pub(crate) mod cork;
@@ -104,8 +105,11 @@ impl Delivery {
     }
 
     /// The delivery of `message`, whatever its type.
+    #[inline]
     pub fn of(message: &AnyMessage) -> Self {
-        if message.is::<Stop>() || message.is::<Returned>() {
+        // One (virtual) type-id read for both comparisons.
+        let id = message.type_id();
+        if id == std::any::TypeId::of::<Stop>() || id == std::any::TypeId::of::<Returned>() {
             Delivery::Control
         } else {
             Delivery::Ordinary
@@ -397,6 +401,7 @@ impl Node {
 /// Delivers an envelope that arrived from another node (a link's reader calls this for
 /// every message frame): the delivery is decided by the message's type, as for a local
 /// send.
+#[inline]
 pub(crate) fn arrive(envelope: Envelope) -> Result<(), SendError> {
     let delivery = Delivery::of(&envelope.message);
     node().deliver(envelope, delivery)
