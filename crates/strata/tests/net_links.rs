@@ -304,3 +304,40 @@ fn a_silent_peer_closes_the_owners_link_as_stale() {
         other => panic!("expected WentStale, got {other:?}"),
     }
 }
+
+#[test]
+fn a_second_connection_claiming_a_linked_node_is_refused_and_the_first_keeps_its_replies() {
+    let p = peer(&[]);
+    let mut cx = ThreadContext::attach();
+    let server = connect(&mut cx, Connect::new(p.address)).expect("connected");
+    assert_eq!(
+        ask_table(&mut cx, server, Xy { x: 1, y: 1 }),
+        vec![vec![0.0]]
+    );
+
+    // An impostor claims this process's node id, which already has a link to the peer.
+    let me = cx.address();
+    let mut impostor = TcpStream::connect(p.address).unwrap();
+    impostor.write_all(&raw_preamble()).unwrap();
+    let mut hello = Vec::new();
+    frame::encode_control(
+        &mut hello,
+        &frame::Frame::Hello {
+            version: frame::PROTOCOL_VERSION,
+            node: me.node(),
+            owner: me,
+        },
+    );
+    impostor.write_all(&hello).unwrap();
+    let text = String::from_utf8_lossy(&read_until_closed(&mut impostor)).to_string();
+    assert!(
+        text.contains("already has a link to this process"),
+        "{text:?}"
+    );
+
+    // The replies for this node still come here, over the first link.
+    assert_eq!(
+        ask_table(&mut cx, server, Xy { x: 2, y: 1 }),
+        vec![vec![0.0, 1.0]]
+    );
+}

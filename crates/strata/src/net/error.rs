@@ -81,6 +81,9 @@ pub(crate) enum LinkError {
     OwnNode,
     /// The connection could not be watched once the handshake was done.
     CannotWatch(String),
+    /// The peer claims a node id that already has a live link to this process: a second
+    /// connection may not take over another node's replies.
+    NodeTaken(u64),
 }
 
 impl std::fmt::Display for LinkError {
@@ -108,6 +111,10 @@ impl std::fmt::Display for LinkError {
                 f.write_str("the peer claims this node's own id (a link to itself?)")
             }
             LinkError::CannotWatch(e) => write!(f, "cannot watch the connection: {e}"),
+            LinkError::NodeTaken(node) => write!(
+                f,
+                "the peer claims node {node:016x}, which already has a link to this process"
+            ),
         }
     }
 }

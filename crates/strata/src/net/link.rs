@@ -295,7 +295,15 @@ where
         settings.outbox_limit,
     ));
     let routes = routes();
-    routes.add(peer.node, &tx, true);
+    if !routes.add_direct(peer.node, &tx) {
+        // Tell the peer why, then end: the live link keeps the node's route.
+        let refused = LinkError::NodeTaken(peer.node);
+        tracing::warn!(target: "strata::net", remote = %remote, reason = %refused, "link refused");
+        let write_task = tokio::spawn(writer(tx.clone()));
+        tx.close(Some(Frame::Close(refused.to_string())));
+        let _ = tokio::time::timeout(Duration::from_secs(1), write_task).await;
+        return Err(refused);
+    }
     tracing::info!(target: "strata::net", remote = %remote, peer = %format_args!("{:04x}", peer.node & 0xffff),
         encrypted = settings.encrypted, "link up");
     let up = match role {

@@ -2,7 +2,9 @@
 //!
 //! Direct routes come from each link's HELLO; indirect ones are *learned* from the
 //! addresses decoded on a link (a node named in a message arriving on a link is reachable
-//! through it). A direct route is never replaced by a learned one. The table is
+//! through it). A direct route is never replaced by a learned one, nor by a second link
+//! whose HELLO claims the same node (that link is refused: it could otherwise take over the
+//! node's replies). The table is
 //! process-wide and installed as the runtime's router on first use ([`routes`]).
 
 use std::collections::HashMap;
@@ -21,16 +23,16 @@ pub(crate) struct Routes {
 }
 
 impl Routes {
-    /// Routes `node` through `link`; a `direct` route replaces any other, a learned one
-    /// never replaces a direct one.
-    pub(crate) fn add(&self, node: u64, link: &Arc<LinkTx>, direct: bool) {
+    /// Routes `node` directly through `link`, unless it has a direct route already (a live
+    /// link whose HELLO named it): false then, and nothing changes. A learned route is
+    /// replaced.
+    pub(crate) fn add_direct(&self, node: u64, link: &Arc<LinkTx>) -> bool {
         let mut map = self.by_node.write();
-        match map.get(&node) {
-            Some((_, true)) if !direct => {}
-            _ => {
-                map.insert(node, (link.clone(), direct));
-            }
+        if matches!(map.get(&node), Some((_, true))) {
+            return false;
         }
+        map.insert(node, (link.clone(), true));
+        true
     }
 
     /// Notes that `node` is reachable through `link`, unless it is this node or already
@@ -39,7 +41,10 @@ impl Routes {
         if node == 0 || node == local_node() || self.by_node.read().contains_key(&node) {
             return;
         }
-        self.add(node, link, false);
+        self.by_node
+            .write()
+            .entry(node)
+            .or_insert_with(|| (link.clone(), false));
     }
 
     /// Forgets every route through the link `id`.
