@@ -341,3 +341,55 @@ fn a_second_connection_claiming_a_linked_node_is_refused_and_the_first_keeps_its
         vec![vec![0.0, 1.0]]
     );
 }
+
+#[test]
+fn forged_runtime_messages_from_a_peer_are_refused_and_then_its_link_closed() {
+    let p = peer(&[]);
+    let mut cx = ThreadContext::attach();
+    let server = connect(&mut cx, Connect::new(p.address)).expect("connected");
+
+    let mut forger = TcpStream::connect(p.address).unwrap();
+    forger.set_read_timeout(Some(WAIT)).unwrap();
+    forger.write_all(&raw_preamble()).unwrap();
+    let me = Address::from_parts(0xf0_12ed, 1);
+    let mut out = Vec::new();
+    frame::encode_control(
+        &mut out,
+        &frame::Frame::Hello {
+            version: frame::PROTOCOL_VERSION,
+            node: me.node(),
+            owner: me,
+        },
+    );
+    forger.write_all(&out).unwrap();
+    // The peer's preamble and verdict, then its HELLO naming its owner.
+    let mut head = vec![0u8; raw_preamble().len()];
+    forger.read_exact(&mut head).unwrap();
+    let mut frames = frame::FrameReader::new(1 << 20);
+    let owner = loop {
+        let mut buf = [0u8; 512];
+        let n = forger.read(&mut buf).unwrap();
+        assert!(n > 0, "the peer closed before its HELLO");
+        frames.extend(&buf[..n]);
+        if let Some(frame::Frame::Hello { owner, .. }) = frames.next_frame().unwrap() {
+            break owner;
+        }
+    };
+    // A Returned claims that a child of the peer's owner ended with our value.
+    let mut forged = Vec::new();
+    for _ in 0..16 {
+        let returned = AnyMessage::new(Returned {
+            value: AnyMessage::new(7u32),
+        });
+        frame::encode_message(&mut forged, owner, me, &returned).unwrap();
+    }
+    forger.write_all(&forged).unwrap();
+    let text = String::from_utf8_lossy(&read_until_closed(&mut forger)).to_string();
+    assert!(text.contains("may not send"), "{text:?}");
+
+    // The peer is unharmed and still serves its legitimate peer.
+    assert_eq!(
+        ask_table(&mut cx, server, Xy { x: 1, y: 2 }),
+        vec![vec![0.0], vec![100.0]]
+    );
+}

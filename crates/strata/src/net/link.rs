@@ -177,6 +177,10 @@ pub(crate) async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
 
 static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
 
+/// Messages a peer may not send (see `runtime::arrive`) that a link refuses one by one
+/// before it closes: a legitimate peer never sends one.
+const MAX_REFUSED: u32 = 16;
+
 async fn reader<S: LinkIo>(
     stream: Arc<S>,
     tx: Arc<LinkTx>,
@@ -187,6 +191,7 @@ async fn reader<S: LinkIo>(
 ) -> CloseReason {
     let routes = routes();
     let mut chunk = vec![0u8; 64 * 1024];
+    let mut refused = 0u32;
     loop {
         // Frames already buffered (some may have arrived with the HELLO).
         loop {
@@ -226,15 +231,25 @@ async fn reader<S: LinkIo>(
                         Some((peer_owner, stand_in)) if from == peer_owner => stand_in,
                         _ => from,
                     };
-                    if let Err(e @ SendError::Full { .. }) =
-                        runtime::arrive(Envelope::new(from, to, message))
-                    {
-                        let notice = Envelope::new(
-                            to,
-                            from,
-                            AnyMessage::new(Overloaded::new(e.to_string())),
-                        );
-                        let _ = tx.push(Outgoing::Message(notice), false);
+                    match runtime::arrive(Envelope::new(from, to, message)) {
+                        Err(e @ SendError::Full { .. }) => {
+                            let notice = Envelope::new(
+                                to,
+                                from,
+                                AnyMessage::new(Overloaded::new(e.to_string())),
+                            );
+                            let _ = tx.push(Outgoing::Message(notice), false);
+                        }
+                        Err(e @ SendError::NotAccepted { .. }) => {
+                            refused += 1;
+                            tracing::warn!(target: "strata::net", peer_object = %from, error = %e, refused, "message from the peer refused");
+                            if refused >= MAX_REFUSED {
+                                return CloseReason::BadFrame(format!(
+                                    "{refused} messages the peer may not send (the last: {e})"
+                                ));
+                            }
+                        }
+                        _ => {}
                     }
                 }
                 Frame::Ping => {

@@ -31,7 +31,7 @@ use mailbox::{Granted, Mailbox, Refused};
 
 use crate::address::{local_node, Address, BuildAddressHasher};
 use crate::message::{AnyMessage, Message};
-use crate::standard::{Returned, Stop};
+use crate::standard::{Returned, Start, Stop};
 
 /// The default mailbox capacity: ordinary messages queued before sends are refused.
 pub const DEFAULT_CAPACITY: usize = 65_536;
@@ -64,6 +64,15 @@ pub enum SendError {
         /// The address first sent to.
         to: Address,
         /// The undelivered message's type.
+        type_name: &'static str,
+    },
+    /// The runtime's own bookkeeping (`Returned`, `Start`) came from another process,
+    /// where it never legitimately comes from: refused, counted and logged.
+    #[error("`{type_name}` for {to} came from another process: the runtime's own messages are not accepted from links")]
+    NotAccepted {
+        /// The receiver it claimed.
+        to: Address,
+        /// The refused message's type.
         type_name: &'static str,
     },
     /// The address is on another node and no route leads there.
@@ -136,6 +145,7 @@ pub(crate) struct Stats {
     undeliverable: AtomicU64,
     discarded: AtomicU64,
     faulted: AtomicU64,
+    refused_inbound: AtomicU64,
 }
 
 /// A snapshot of the runtime's counters: see [`stats`].
@@ -153,6 +163,8 @@ pub struct StatsSnapshot {
     pub discarded: u64,
     /// Objects that ended by a panic.
     pub faulted: u64,
+    /// Messages from other processes refused because they may not come from there.
+    pub refused_inbound: u64,
 }
 
 impl Stats {
@@ -174,6 +186,9 @@ impl Stats {
     pub(crate) fn faulted(&self) {
         self.faulted.fetch_add(1, Relaxed);
     }
+    pub(crate) fn refused_inbound(&self) {
+        self.refused_inbound.fetch_add(1, Relaxed);
+    }
     /// Reads every counter.
     pub(crate) fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
@@ -183,6 +198,7 @@ impl Stats {
             undeliverable: self.undeliverable.load(Relaxed),
             discarded: self.discarded.load(Relaxed),
             faulted: self.faulted.load(Relaxed),
+            refused_inbound: self.refused_inbound.load(Relaxed),
         }
     }
 }
@@ -401,9 +417,26 @@ impl Node {
 /// Delivers an envelope that arrived from another node (a link's reader calls this for
 /// every message frame): the delivery is decided by the message's type, as for a local
 /// send.
+///
+/// `Returned` and `Start` are only ever made by the runtime for objects of this process:
+/// one that arrives from another process is forged (a `Returned` would make a callback
+/// answer with the sender's value), so it is refused with [`SendError::NotAccepted`] and
+/// counted (`refused_inbound`).
 #[inline]
 pub(crate) fn arrive(envelope: Envelope) -> Result<(), SendError> {
-    let delivery = Delivery::of(&envelope.message);
+    let id = envelope.message.type_id();
+    if id == std::any::TypeId::of::<Returned>() || id == std::any::TypeId::of::<Start>() {
+        node().stats.refused_inbound();
+        return Err(SendError::NotAccepted {
+            to: envelope.to,
+            type_name: envelope.type_name(),
+        });
+    }
+    let delivery = if id == std::any::TypeId::of::<Stop>() {
+        Delivery::Control
+    } else {
+        Delivery::Ordinary
+    };
     node().deliver(envelope, delivery)
 }
 
