@@ -161,6 +161,24 @@ fn raw_preamble() -> Vec<u8> {
     p
 }
 
+/// Opens a hand-made plaintext link to `address` as the object `owner` (its node is the
+/// one the HELLO claims): preamble, verdict and HELLO written, nothing read yet.
+fn raw_link(address: SocketAddr, owner: Address) -> TcpStream {
+    let mut s = TcpStream::connect(address).unwrap();
+    s.write_all(&raw_preamble()).unwrap();
+    let mut hello = Vec::new();
+    frame::encode_control(
+        &mut hello,
+        &frame::Frame::Hello {
+            version: frame::PROTOCOL_VERSION,
+            node: owner.node(),
+            owner,
+        },
+    );
+    s.write_all(&hello).unwrap();
+    s
+}
+
 fn read_until_closed(s: &mut TcpStream) -> Vec<u8> {
     s.set_read_timeout(Some(WAIT)).unwrap();
     let mut all = Vec::new();
@@ -192,27 +210,14 @@ fn garbage_on_one_connection_closes_only_that_connection() {
     );
 
     // A correct handshake followed by a malformed frame: closed with a named reason.
-    let mut bad = TcpStream::connect(p.address).unwrap();
-    bad.write_all(&raw_preamble()).unwrap();
-    let mut hello = Vec::new();
-    frame::encode_control(
-        &mut hello,
-        &frame::Frame::Hello {
-            version: frame::PROTOCOL_VERSION,
-            node: 0x5eed,
-            owner: Address::from_parts(0x5eed, 1),
-        },
-    );
-    bad.write_all(&hello).unwrap();
+    let mut bad = raw_link(p.address, Address::from_parts(0x5eed, 1));
     bad.write_all(&[3, 0, 0, 0, 99, 1, 2]).unwrap(); // kind 99 does not exist
     let reply = read_until_closed(&mut bad);
     let text = String::from_utf8_lossy(&reply);
     assert!(text.contains("unknown frame kind 99"), "{text:?}");
 
     // Oversized: a length over the maximum is refused before any body is read.
-    let mut big = TcpStream::connect(p.address).unwrap();
-    big.write_all(&raw_preamble()).unwrap();
-    big.write_all(&hello).unwrap();
+    let mut big = raw_link(p.address, Address::from_parts(0xb16, 1));
     big.write_all(&(64u32 << 20).to_le_bytes()).unwrap();
     let text = String::from_utf8_lossy(&read_until_closed(&mut big)).to_string();
     assert!(text.contains("exceeds the maximum"), "{text:?}");
@@ -242,18 +247,7 @@ fn an_oversized_message_closes_the_link_with_a_reason() {
 #[test]
 fn keep_alive_closes_a_silent_link_as_stale() {
     let p = peer(&["--keep-alive-ms", "100"]);
-    let mut silent = TcpStream::connect(p.address).unwrap();
-    silent.write_all(&raw_preamble()).unwrap();
-    let mut hello = Vec::new();
-    frame::encode_control(
-        &mut hello,
-        &frame::Frame::Hello {
-            version: frame::PROTOCOL_VERSION,
-            node: 0x51e7,
-            owner: Address::from_parts(0x51e7, 1),
-        },
-    );
-    silent.write_all(&hello).unwrap();
+    let mut silent = raw_link(p.address, Address::from_parts(0x51e7, 1));
     // Never answer the pings: the peer must give up on us.
     let text = String::from_utf8_lossy(&read_until_closed(&mut silent)).to_string();
     assert!(text.contains("went stale"), "{text:?}");
@@ -317,18 +311,7 @@ fn a_second_connection_claiming_a_linked_node_is_refused_and_the_first_keeps_its
 
     // An impostor claims this process's node id, which already has a link to the peer.
     let me = cx.address();
-    let mut impostor = TcpStream::connect(p.address).unwrap();
-    impostor.write_all(&raw_preamble()).unwrap();
-    let mut hello = Vec::new();
-    frame::encode_control(
-        &mut hello,
-        &frame::Frame::Hello {
-            version: frame::PROTOCOL_VERSION,
-            node: me.node(),
-            owner: me,
-        },
-    );
-    impostor.write_all(&hello).unwrap();
+    let mut impostor = raw_link(p.address, me);
     let text = String::from_utf8_lossy(&read_until_closed(&mut impostor)).to_string();
     assert!(
         text.contains("already has a link to this process"),
@@ -348,20 +331,9 @@ fn forged_runtime_messages_from_a_peer_are_refused_and_then_its_link_closed() {
     let mut cx = ThreadContext::attach();
     let server = connect(&mut cx, Connect::new(p.address)).expect("connected");
 
-    let mut forger = TcpStream::connect(p.address).unwrap();
-    forger.set_read_timeout(Some(WAIT)).unwrap();
-    forger.write_all(&raw_preamble()).unwrap();
     let me = Address::from_parts(0xf0_12ed, 1);
-    let mut out = Vec::new();
-    frame::encode_control(
-        &mut out,
-        &frame::Frame::Hello {
-            version: frame::PROTOCOL_VERSION,
-            node: me.node(),
-            owner: me,
-        },
-    );
-    forger.write_all(&out).unwrap();
+    let mut forger = raw_link(p.address, me);
+    forger.set_read_timeout(Some(WAIT)).unwrap();
     // The peer's preamble and verdict, then its HELLO naming its owner.
     let mut head = vec![0u8; raw_preamble().len()];
     forger.read_exact(&mut head).unwrap();
