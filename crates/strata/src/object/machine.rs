@@ -380,7 +380,8 @@ impl<M: Machine> MachineCell<M> {
             };
             handled += 1;
             if !cx.step(machine, envelope) {
-                discard(cx.core.address(), std::mem::take(batch));
+                super::note_discarded(cx.core.address(), batch.iter().map(|(e, _)| e));
+                batch.clear();
                 let ended = state.take();
                 drop(state);
                 drop(ended);
@@ -419,21 +420,6 @@ impl<M: Machine> Drop for EndWithTask<M> {
     fn drop(&mut self) {
         let state = self.0.state.lock().take();
         drop(state);
-    }
-}
-
-/// Counts and logs messages a machine had taken from its mailbox but never handled
-/// because it ended first.
-fn discard(address: crate::Address, left: VecDeque<(Envelope, Delivery)>) {
-    let pending: Vec<&'static str> = left
-        .iter()
-        .filter(|(e, delivery)| *delivery == Delivery::Ordinary && e.timer == 0)
-        .map(|(e, _)| e.type_name())
-        .collect();
-    if !pending.is_empty() {
-        node().stats().discarded(pending.len() as u64);
-        tracing::debug!(target: "strata::object", object = %address, discarded = ?pending,
-            "messages still queued when the object ended");
     }
 }
 

@@ -38,7 +38,7 @@ pub use thread::{Thread, ThreadContext};
 use crate::message::{AnyMessage, Fault, Message};
 use crate::runtime::mailbox::Mailbox;
 use crate::runtime::{node, Delivery, Envelope, SendError, DEFAULT_CAPACITY, MAX_STAND_IN_HOPS};
-use crate::standard::{AnyFault, Faulted, Overloaded, Returned, Stop};
+use crate::standard::{AnyFault, Faulted, Overloaded, Returned};
 use crate::Address;
 
 /// What [`Core::create`] takes: a machine, [`Thread`], [`Async`], [`Threaded`], a
@@ -48,8 +48,8 @@ use crate::Address;
 pub trait Object: Send + 'static {
     /// A short word for logs: `machine`, `thread`, `async`, ...
     fn kind(&self) -> &'static str;
-    /// Starts running the object (called by `create`, once). The core's address and mailbox are already registered,
-    /// so messages sent to it before it runs wait in its mailbox.
+    /// Starts running the object (called by `create`, once). The core's address and
+    /// mailbox are already registered, so messages sent to it before it runs wait there.
     fn run(self, core: Core);
 }
 
@@ -558,16 +558,7 @@ impl Core {
         }
         node().unregister(self.address());
         let left = self.postbox.mailbox().close();
-        let pending: Vec<_> = left
-            .iter()
-            .filter(|e| e.timer == 0 && !e.is::<Stop>() && !e.is::<Returned>())
-            .map(|e| e.type_name())
-            .collect();
-        if !pending.is_empty() {
-            node().stats().discarded(pending.len() as u64);
-            tracing::debug!(target: "strata::object", object = %self.address(), discarded = ?pending,
-                "messages still queued when the object ended");
-        }
+        note_discarded(self.address(), left.iter());
         true
     }
 }
@@ -600,6 +591,20 @@ impl Drop for Core {
     }
 }
 
+/// Counts and logs the ordinary messages among `left`: taken from (or still in) the
+/// mailbox of an object that ended before it handled them.
+pub(crate) fn note_discarded<'a>(address: Address, left: impl Iterator<Item = &'a Envelope>) {
+    let pending: Vec<&'static str> = left
+        .filter(|e| is_ordinary(e))
+        .map(|e| e.type_name())
+        .collect();
+    if !pending.is_empty() {
+        node().stats().discarded(pending.len() as u64);
+        tracing::debug!(target: "strata::object", object = %address, discarded = ?pending,
+            "messages still queued when the object ended");
+    }
+}
+
 /// Whether an envelope an object took out of its mailbox was an ordinary message (not
 /// `Stop`, `Returned`, a timer or an `Overloaded` notice).
 pub(crate) fn is_ordinary(e: &Envelope) -> bool {
@@ -609,17 +614,8 @@ pub(crate) fn is_ordinary(e: &Envelope) -> bool {
 /// Takes the ordinary messages (not `Stop`, `Returned`, timers or notices) out of what an
 /// object kept for later, oldest first: a stand-in passes them on.
 pub(crate) fn take_ordinary(saved: &mut VecDeque<Envelope>) -> Vec<Envelope> {
-    let mut taken = Vec::new();
-    saved.retain_mut(|e| {
-        let ordinary = is_ordinary(e);
-        if ordinary {
-            taken.push(std::mem::replace(
-                e,
-                Envelope::new(Address::NULL, Address::NULL, AnyMessage::new(Stop)),
-            ));
-        }
-        !ordinary
-    });
+    let (taken, kept): (Vec<_>, Vec<_>) = saved.drain(..).partition(is_ordinary);
+    *saved = kept.into();
     taken
 }
 

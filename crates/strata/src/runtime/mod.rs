@@ -104,20 +104,21 @@ pub enum Delivery {
 
 impl Delivery {
     /// The delivery of a message of type `T` (decided at compile time).
+    #[inline]
     pub fn of_type<T: Message>() -> Self {
-        let id = std::any::TypeId::of::<T>();
-        if id == std::any::TypeId::of::<Stop>() || id == std::any::TypeId::of::<Returned>() {
-            Delivery::Control
-        } else {
-            Delivery::Ordinary
-        }
+        Self::of_id(std::any::TypeId::of::<T>())
     }
 
     /// The delivery of `message`, whatever its type.
     #[inline]
     pub fn of(message: &AnyMessage) -> Self {
         // One (virtual) type-id read for both comparisons.
-        let id = message.type_id();
+        Self::of_id(message.type_id())
+    }
+
+    /// The rule itself: `Stop` and `Returned` are control, everything else ordinary.
+    #[inline]
+    fn of_id(id: std::any::TypeId) -> Self {
         if id == std::any::TypeId::of::<Stop>() || id == std::any::TypeId::of::<Returned>() {
             Delivery::Control
         } else {
@@ -432,12 +433,7 @@ pub(crate) fn arrive(envelope: Envelope) -> Result<(), SendError> {
             type_name: envelope.type_name(),
         });
     }
-    let delivery = if id == std::any::TypeId::of::<Stop>() {
-        Delivery::Control
-    } else {
-        Delivery::Ordinary
-    };
-    node().deliver(envelope, delivery)
+    node().deliver(envelope, Delivery::of_id(id))
 }
 
 /// Answers `sender` on behalf of `receiver`, which cannot take what it was sent (a link
