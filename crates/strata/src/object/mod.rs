@@ -460,7 +460,7 @@ impl Core {
         }
     }
 
-    /// Sends [`Stop`] to every child, then ends with `value` once all of them have
+    /// Sends [`Stop`](crate::standard::Stop) to every child, then ends with `value` once all of them have
     /// returned (at once when there are none). Machines use it to handle `Stop`.
     pub fn abort<V: IntoValue>(&mut self, value: V) {
         if self.children.is_empty() {
