@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::message::Message;
 
 /// The identity of an object: which node (process) it lives in, and which object there.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Address {
     node: u64,
     object: u64,
@@ -73,32 +73,72 @@ struct RawAddress {
     object: u64,
 }
 
+/// The most nodes one decoded message may name: a frame naming more is refused (each
+/// address is checked against those seen, so this also keeps a frame's cost linear).
+pub(crate) const MAX_NODES_PER_MESSAGE: usize = 64;
+
 thread_local! {
     static SEEN_NODES: std::cell::RefCell<Option<Vec<u64>>> = const { std::cell::RefCell::new(None) };
+    static WRITTEN: std::cell::RefCell<Option<Vec<Address>>> = const { std::cell::RefCell::new(None) };
+}
+
+impl Serialize for Address {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        WRITTEN.with(|written| {
+            if let Some(list) = written.borrow_mut().as_mut() {
+                list.push(*self);
+            }
+        });
+        let mut st = s.serialize_struct("Address", 2)?;
+        st.serialize_field("node", &self.node)?;
+        st.serialize_field("object", &self.object)?;
+        st.end()
+    }
 }
 
 impl<'de> Deserialize<'de> for Address {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawAddress::deserialize(d)?;
-        SEEN_NODES.with(|seen| {
-            if let Some(nodes) = seen.borrow_mut().as_mut() {
-                if !nodes.contains(&raw.node) {
-                    nodes.push(raw.node);
-                }
+        let within_bound = SEEN_NODES.with(|seen| {
+            let mut seen = seen.borrow_mut();
+            let Some(nodes) = seen.as_mut() else {
+                return true;
+            };
+            if nodes.contains(&raw.node) {
+                return true;
             }
+            nodes.push(raw.node);
+            nodes.len() <= MAX_NODES_PER_MESSAGE
         });
+        if !within_bound {
+            return Err(crate::message::limits::broken(
+                "the message names more than 64 nodes in its addresses (MAX_NODES_PER_MESSAGE)",
+            ));
+        }
         Ok(Address::from_parts(raw.node, raw.object))
     }
 }
 
 /// Runs `decode` and returns, beside its result, every node named by an address decoded
 /// meanwhile on this thread. Links use it to learn routes to the nodes of addresses that
-/// travelled inside messages, so a third party can answer an address it was given.
+/// travelled inside messages, so a third party can answer an address it was given. At
+/// most [`MAX_NODES_PER_MESSAGE`] nodes: decoding an address of one more fails.
 pub(crate) fn nodes_seen_while<R>(decode: impl FnOnce() -> R) -> (R, Vec<u64>) {
     let outer = SEEN_NODES.with(|seen| seen.borrow_mut().replace(Vec::new()));
     let result = decode();
     let nodes = SEEN_NODES.with(|seen| std::mem::replace(&mut *seen.borrow_mut(), outer));
     (result, nodes.unwrap_or_default())
+}
+
+/// Runs `encode` and returns, beside its result, every address encoded meanwhile on this
+/// thread (with repeats). Links use it to note which addresses they gave their peer: the
+/// peer may then send to them (the link's capabilities).
+pub(crate) fn addresses_written_while<R>(encode: impl FnOnce() -> R) -> (R, Vec<Address>) {
+    let outer = WRITTEN.with(|w| w.borrow_mut().replace(Vec::new()));
+    let result = encode();
+    let written = WRITTEN.with(|w| std::mem::replace(&mut *w.borrow_mut(), outer));
+    (result, written.unwrap_or_default())
 }
 
 impl fmt::Debug for Address {

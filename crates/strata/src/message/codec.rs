@@ -188,7 +188,9 @@ pub fn from_binary(bytes: &[u8]) -> Result<AnyMessage, CodecError> {
         name: name.to_string(),
         reason,
     };
-    let (message, rest) = decode(rest).map_err(|e| malformed(e.to_string()))?;
+    let (decoded, broken) = super::limits::within(rest.len(), || decode(rest));
+    let (message, rest) =
+        decoded.map_err(|e| malformed(broken.map_or_else(|| e.to_string(), str::to_string)))?;
     let left = rest.len();
     if left != 0 {
         return Err(malformed(format!("{left} trailing bytes")));

@@ -23,6 +23,7 @@
 
 pub mod codec;
 pub(crate) mod fields;
+pub mod limits;
 pub mod registry;
 
 use std::any::{Any, TypeId};

@@ -56,8 +56,12 @@ fn decode<T: Message>(
     erased_serde::deserialize::<T>(de).map(AnyMessage::new)
 }
 
+/// Decodes a `T` from the front of `bytes` under the decoding limits
+/// ([`limits`](super::limits)) that `codec::from_binary` sets.
 fn decode_binary<T: Message>(bytes: &[u8]) -> Result<(AnyMessage, &[u8]), postcard::Error> {
-    postcard::take_from_bytes::<T>(bytes).map(|(m, rest)| (AnyMessage::new(m), rest))
+    let mut de = postcard::Deserializer::from_bytes(bytes);
+    let message = <T as serde::Deserialize>::deserialize(super::limits::Limited(&mut de))?;
+    Ok((AnyMessage::new(message), de.finalize()?))
 }
 
 struct Decoders {

@@ -84,6 +84,9 @@ pub(crate) enum LinkError {
     /// The peer claims a node id that already has a live link to this process: a second
     /// connection may not take over another node's replies.
     NodeTaken(u64),
+    /// The peer's HELLO names an owning object on another node than its own: a link's
+    /// notices must come from the peer's side.
+    OwnerElsewhere(crate::Address),
 }
 
 impl std::fmt::Display for LinkError {
@@ -114,6 +117,10 @@ impl std::fmt::Display for LinkError {
             LinkError::NodeTaken(node) => write!(
                 f,
                 "the peer claims node {node:016x}, which already has a link to this process"
+            ),
+            LinkError::OwnerElsewhere(owner) => write!(
+                f,
+                "the peer names {owner}, an object of another node, as its link's owner"
             ),
         }
     }

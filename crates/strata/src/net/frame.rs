@@ -8,10 +8,13 @@
 //! kind 2  PING                                         (keep-alive probe)
 //! kind 3  PONG                                         (keep-alive answer)
 //! kind 4  CLOSE    reason:utf-8                        (last frame: why the link closes)
+//! kind 5  RELAY    hops:u8  to:address  from:address  message
+//!                                                      (a MESSAGE passed on by a node
+//!                                                       between; hops counts those nodes)
 //! ```
 //!
 //! Addresses sit at fixed offsets so a node relaying a message to a third node reads the
-//! receiver without decoding the message. A `FrameReader` checks the length against the
+//! receiver and sender ([`peek`]) without decoding the message. A `FrameReader` checks the length against the
 //! maximum *before* buffering a body, so an oversized or hostile length costs nothing; every
 //! malformed input is a `FrameError` naming what was wrong, never a panic.
 //!
@@ -134,7 +137,11 @@ const HELLO: u8 = 1;
 const PING: u8 = 2;
 const PONG: u8 = 3;
 const CLOSE: u8 = 4;
+const RELAY: u8 = 5;
 const ADDRESS_LEN: usize = 16;
+
+/// The most nodes a message may be relayed through.
+pub const MAX_HOPS: u8 = 4;
 
 /// One decoded frame.
 #[derive(Debug)]
@@ -262,10 +269,50 @@ pub fn encode_control(out: &mut Vec<u8>, frame: &Frame) {
     end(out, start);
 }
 
-/// The receiver of a MESSAGE frame body, read without decoding the message (for relays).
-pub fn peek_receiver(body: &[u8]) -> Option<Address> {
-    (body.first() == Some(&MESSAGE) && body.len() > 2 * ADDRESS_LEN)
-        .then(|| get_address(&body[1..]))
+/// The addresses of a MESSAGE or RELAY frame, read without decoding the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peek {
+    /// The receiver.
+    pub to: Address,
+    /// The sender.
+    pub from: Address,
+    /// The nodes it was relayed through (0 for a MESSAGE).
+    pub hops: u8,
+}
+
+/// The receiver, sender and hops of a MESSAGE or RELAY frame body (kind + payload);
+/// `None` for other frames and for bodies too short to hold them.
+pub fn peek(body: &[u8]) -> Option<Peek> {
+    let (at, hops) = match body.first() {
+        Some(&MESSAGE) => (1, 0),
+        Some(&RELAY) => (2, *body.get(1)?),
+        _ => return None,
+    };
+    (body.len() >= at + 2 * ADDRESS_LEN).then(|| Peek {
+        to: get_address(&body[at..]),
+        from: get_address(&body[at + ADDRESS_LEN..]),
+        hops,
+    })
+}
+
+/// The RELAY frame (length prefix included) passing on the MESSAGE or RELAY frame `body`
+/// through one more node, or `None` when it has been through [`MAX_HOPS`] already.
+pub fn relayed(body: &[u8]) -> Option<Vec<u8>> {
+    let Peek { hops, .. } = peek(body)?;
+    if hops >= MAX_HOPS {
+        return None;
+    }
+    let rest = if body[0] == RELAY {
+        &body[2..]
+    } else {
+        &body[1..]
+    };
+    let mut out = Vec::with_capacity(rest.len() + 6);
+    out.extend_from_slice(&((rest.len() + 2) as u32).to_le_bytes());
+    out.push(RELAY);
+    out.push(hops + 1);
+    out.extend_from_slice(rest);
+    Some(out)
 }
 
 /// Decodes one frame body (kind + payload, without the length prefix).
@@ -281,11 +328,15 @@ pub fn decode_body(body: &[u8]) -> Result<Frame, FrameError> {
             })
         }
     };
+    let payload = match kind {
+        RELAY if !payload.is_empty() => &payload[1..],
+        _ => payload,
+    };
     match kind {
-        MESSAGE => {
+        MESSAGE | RELAY => {
             if payload.len() < 2 * ADDRESS_LEN {
                 return Err(FrameError::Malformed {
-                    kind: "MESSAGE",
+                    kind: if kind == RELAY { "RELAY" } else { "MESSAGE" },
                     reason: format!(
                         "{} payload bytes, too short for two addresses",
                         payload.len()
@@ -471,9 +522,36 @@ mod tests {
     }
 
     #[test]
-    fn relays_read_the_receiver_without_decoding() {
+    fn relays_read_the_addresses_without_decoding_and_count_hops() {
         let mut bytes = Vec::new();
         encode_message(&mut bytes, addr(7), addr(8), &AnyMessage::new(1u8)).unwrap();
-        assert_eq!(peek_receiver(&bytes[4..]), Some(addr(7)));
+        let peeked = |body: &[u8]| peek(body).unwrap();
+        assert_eq!(
+            peeked(&bytes[4..]),
+            Peek {
+                to: addr(7),
+                from: addr(8),
+                hops: 0
+            }
+        );
+        // Each relay adds a hop; the decoded message is the same.
+        let mut frame = bytes.clone();
+        for hop in 1..=MAX_HOPS {
+            frame = relayed(&frame[4..]).expect("within the hop limit");
+            assert_eq!(peeked(&frame[4..]).hops, hop);
+            assert_eq!(peeked(&frame[4..]).to, addr(7));
+            let mut reader = FrameReader::new(1024);
+            reader.extend(&frame);
+            match reader.next_frame().unwrap().unwrap() {
+                Frame::Message { to, from, message } => {
+                    assert_eq!((to, from), (addr(7), addr(8)));
+                    assert_eq!(message.downcast::<u8>().unwrap(), 1);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(relayed(&frame[4..]), None, "past the hop limit");
+        assert_eq!(peek(&[RELAY]), None);
+        assert_eq!(peek(&[PING]), None);
     }
 }

@@ -17,7 +17,8 @@
 //! possible, logged, and given to the owner as [`Closed`]); other links and the process
 //! carry on.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,13 +31,13 @@ use super::frame::{self, Frame, FrameReader};
 use super::handshake::{Established, Handshake, Next, Role};
 use super::io::{LinkIo, LinkStream};
 use super::noise::Opener;
-use super::outbox::{writer, LinkTx, Outgoing};
+use super::outbox::{writer, LinkTx, Outgoing, WriteEnd};
 use super::routes::routes;
-use crate::address::{local_node, nodes_seen_while};
+use crate::address::{local_node, nodes_seen_while, BuildAddressHasher};
 use crate::message::AnyMessage;
 use crate::object::AsyncContext;
-use crate::runtime::{self, node, Delivery, Envelope, SendError};
-use crate::standard::{Overloaded, Stop};
+use crate::runtime::{self, node, Charge, Delivery, Envelope, SendError};
+use crate::standard::{Faulted, Overloaded, Stop};
 use crate::{Address, Message};
 
 /// The link is up: sent to the listening object for each accepted connection. The
@@ -75,6 +76,9 @@ pub enum CloseReason {
     BadFrame(String),
     /// The connection broke (reset, or closed without a word).
     Lost(String),
+    /// The peer did not read what it was sent: more bytes waited than the link's budget,
+    /// or the socket took nothing for the write time-out.
+    NotReading(String),
 }
 
 impl std::fmt::Display for CloseReason {
@@ -85,6 +89,7 @@ impl std::fmt::Display for CloseReason {
             CloseReason::WentStale => f.write_str("went stale: nothing heard from the peer"),
             CloseReason::BadFrame(r) => write!(f, "bad frame: {r}"),
             CloseReason::Lost(r) => write!(f, "connection lost: {r}"),
+            CloseReason::NotReading(r) => write!(f, "the peer is not reading: {r}"),
         }
     }
 }
@@ -96,8 +101,20 @@ pub struct LinkSettings {
     pub(crate) keys: Vec<[u8; 32]>,
     pub(crate) max_frame: usize,
     pub(crate) keep_alive: Option<Duration>,
+    /// The keep-alive interval of a link whose peer is not on this host, when
+    /// `keep_alive` is not set (none: no keep-alive unless asked for).
+    pub(crate) keep_alive_off_host: Option<Duration>,
     pub(crate) handshake_timeout: Duration,
     pub(crate) outbox_limit: usize,
+    /// Bytes that may wait for the peer before the link closes (at least two frames).
+    pub(crate) outbox_bytes: usize,
+    /// Bytes of the link's messages that may wait in mailboxes before more are refused.
+    pub(crate) inbound_bytes: usize,
+    /// How long the socket may take nothing while bytes wait before the link closes.
+    pub(crate) write_timeout: Duration,
+    /// Whether messages from the peer for other nodes are relayed (along routes this end
+    /// introduced).
+    pub(crate) relay: bool,
     /// Whether the owner is told of the link (Accepted/Connected, Closed). A child
     /// process's link to its parent keeps quiet: there the owner is the child's top
     /// object, for which messages simply arrive.
@@ -114,8 +131,13 @@ impl Default for LinkSettings {
             keys: Vec::new(),
             max_frame: frame::DEFAULT_MAX_FRAME,
             keep_alive: None,
+            keep_alive_off_host: Some(Duration::from_secs(15)),
             handshake_timeout: Duration::from_secs(5),
             outbox_limit: 65_536,
+            outbox_bytes: 32 << 20,
+            inbound_bytes: 64 << 20,
+            write_timeout: Duration::from_secs(30),
+            relay: true,
             notify_owner: true,
             present_peer_owner_as: None,
         }
@@ -129,6 +151,9 @@ impl std::fmt::Debug for LinkSettings {
             .field("keys", &self.keys.len())
             .field("max_frame", &self.max_frame)
             .field("keep_alive", &self.keep_alive)
+            .field("outbox_bytes", &self.outbox_bytes)
+            .field("inbound_bytes", &self.inbound_bytes)
+            .field("relay", &self.relay)
             .finish()
     }
 }
@@ -177,21 +202,224 @@ pub(crate) async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
 
 static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
 
-/// Messages a peer may not send (see `runtime::arrive`) that a link refuses one by one
-/// before it closes: a legitimate peer never sends one.
+/// Messages a peer may not send that a link refuses one by one before it closes: a
+/// legitimate peer never sends one (see [`Inbound`]).
 const MAX_REFUSED: u32 = 16;
+
+/// Grants the reader remembers before it starts afresh (it asks the outbox on a miss).
+const GRANT_CACHE: usize = 4096;
+
+/// What the reader checks a message from the peer against, and what it has seen.
+///
+/// A message is delivered only when
+/// - its sender is one the peer may speak for: an object of the peer's own node, or, for
+///   a frame the peer relayed (RELAY), an object of a third node that is not this one
+///   and is not reached through another link;
+/// - its receiver was granted to the peer (`grants.rs`): this end's owner, a sender of
+///   something sent to the peer, or an address inside it. A receiver on another node is
+///   relayed (when relaying is on) only when its address was granted too, so this node
+///   relays only along routes it introduced, at most `frame::MAX_HOPS` deep;
+/// - it is not one of the runtime's own messages (`runtime::arrive`);
+/// - the messages from this link still waiting in mailboxes hold less than its inbound
+///   budget (else the sender is told `Overloaded`).
+///
+/// A message that fails one of the first three is refused without an answer (an answer
+/// would tell a guesser something) and counted; [`MAX_REFUSED`] of them close the link.
+/// A message to an object that has ended is undeliverable, not refused: a legitimate peer
+/// can be late. A message that fails to decode (framing intact) is answered with a
+/// `Faulted` and counted when the peer itself sent it; a relayed one is only answered, so
+/// a third node cannot close this link.
+struct Inbound {
+    tx: Arc<LinkTx>,
+    peer: u64,
+    /// (the peer's owner, the address it is presented as).
+    alias: Option<(Address, Address)>,
+    relay: bool,
+    granted: HashSet<Address, BuildAddressHasher>,
+    refused: u32,
+    /// Bytes of this link's messages waiting in mailboxes, and the budget for them.
+    held: Arc<AtomicUsize>,
+    budget: usize,
+}
+
+/// What to do with a message from the peer that was not delivered.
+enum Verdict {
+    /// Delivered, or dropped without harm.
+    Done,
+    /// Refused: the peer may not send it.
+    Refused(String),
+}
+
+impl Inbound {
+    /// True when the peer may speak for `from` (see the type's doc).
+    fn may_speak_for(&self, from: Address, hops: u8) -> bool {
+        if hops == 0 {
+            return from.node() == self.peer;
+        }
+        let n = from.node();
+        n != 0 && n != local_node() && n != self.peer && {
+            let via = routes().link_id(n);
+            via.is_none() || via == Some(self.tx.id)
+        }
+    }
+
+    /// True when `to` was granted to the peer.
+    fn was_granted(&mut self, to: Address) -> bool {
+        if self.granted.contains(&to) {
+            return true;
+        }
+        if !self.tx.granted(to) {
+            return false;
+        }
+        if self.granted.len() >= GRANT_CACHE {
+            self.granted.clear();
+        }
+        self.granted.insert(to);
+        true
+    }
+
+    /// Answers the sender of a message this end took but could not deliver (`to` was
+    /// granted, so answering from it tells the peer nothing new).
+    fn answer(&self, to: Address, from: Address, message: AnyMessage) {
+        let _ = self
+            .tx
+            .push(Outgoing::Message(Envelope::new(to, from, message)), false);
+    }
+
+    /// Handles one MESSAGE or RELAY frame `body`, whose addresses are `p`.
+    fn message(&mut self, body: &[u8], p: frame::Peek) -> Verdict {
+        let frame::Peek { to, from, hops } = p;
+        if !self.may_speak_for(from, hops) {
+            return Verdict::Refused(format!(
+                "a message from {from}, whom the peer may not speak for"
+            ));
+        }
+        if !self.was_granted(to) {
+            if to.is_local() && !node().is_live(to.object()) {
+                node().stats().undeliverable();
+                tracing::debug!(target: "strata::net", %to, "a message from the peer for an object that ended");
+                return Verdict::Done;
+            }
+            return Verdict::Refused(format!(
+                "a message for {to}, which was not given to the peer"
+            ));
+        }
+        if !to.is_local() {
+            return self.relay(body, p);
+        }
+        let held = self.held.load(Ordering::Relaxed);
+        if held > 0 && held + body.len() > self.budget {
+            node().stats().refused_full();
+            self.answer(
+                to,
+                from,
+                AnyMessage::new(Overloaded::new(format!(
+                "the link's messages waiting at {to}'s node hold {held} bytes, its budget is {}",
+                self.budget
+            ))),
+            );
+            return Verdict::Done;
+        }
+        let (decoded, nodes) = nodes_seen_while(|| frame::decode_body(body));
+        let message = match decoded {
+            Ok(Frame::Message { message, .. }) => message,
+            Ok(_) => unreachable!("peeked as a message"),
+            Err(e) => {
+                self.answer(
+                    to,
+                    from,
+                    AnyMessage::new(Faulted::new(format!(
+                        "{to} could not take the message: {e}"
+                    ))),
+                );
+                return if hops == 0 {
+                    Verdict::Refused(e.to_string())
+                } else {
+                    Verdict::Done
+                };
+            }
+        };
+        let routes = routes();
+        for n in nodes {
+            routes.learn(n, &self.tx);
+        }
+        if hops > 0 {
+            routes.learn(from.node(), &self.tx);
+        }
+        let from = match self.alias {
+            Some((peer_owner, stand_in)) if from == peer_owner => stand_in,
+            _ => from,
+        };
+        let mut envelope = Envelope::new(from, to, message);
+        envelope.charge = Some(Charge::new(&self.held, body.len()));
+        match runtime::arrive(envelope) {
+            Err(e @ SendError::Full { .. }) => {
+                self.answer(to, from, AnyMessage::new(Overloaded::new(e.to_string())));
+                Verdict::Done
+            }
+            Err(e @ SendError::NotAccepted { .. }) => Verdict::Refused(e.to_string()),
+            _ => Verdict::Done,
+        }
+    }
+
+    /// Passes a message granted to the peer for another node on to that node's route.
+    fn relay(&mut self, body: &[u8], p: frame::Peek) -> Verdict {
+        if !self.relay {
+            return Verdict::Refused(format!(
+                "a message for {}, to relay, and relaying is off",
+                p.to
+            ));
+        }
+        let Some(bytes) = frame::relayed(body) else {
+            return Verdict::Refused(format!(
+                "a message for {} relayed more than {} times",
+                p.to,
+                frame::MAX_HOPS
+            ));
+        };
+        let next = match routes().get(p.to.node()) {
+            Some(next) if next.id != self.tx.id => next,
+            _ => {
+                node().stats().undeliverable();
+                tracing::debug!(target: "strata::net", to = %p.to, "no onward route for a relayed message");
+                return Verdict::Done;
+            }
+        };
+        if bytes.len() - 4 > next.max_frame {
+            self.answer(
+                p.to,
+                p.from,
+                AnyMessage::new(Faulted::new(format!(
+                    "a message of {} bytes for {}, over the next link's maximum frame of {}",
+                    bytes.len() - 4,
+                    p.to,
+                    next.max_frame
+                ))),
+            );
+            return Verdict::Done;
+        }
+        if next.push(Outgoing::Relay(bytes, p.from), true).is_err() {
+            self.answer(
+                p.to,
+                p.from,
+                AnyMessage::new(Overloaded::new(format!(
+                    "the link towards {} is full",
+                    p.to
+                ))),
+            );
+        }
+        Verdict::Done
+    }
+}
 
 async fn reader<S: LinkIo>(
     stream: Arc<S>,
-    tx: Arc<LinkTx>,
+    mut inbound: Inbound,
     mut frames: FrameReader,
     mut opener: Opener,
     heard: Arc<Mutex<Instant>>,
-    alias: Option<(Address, Address)>,
 ) -> CloseReason {
-    let routes = routes();
     let mut chunk = vec![0u8; 64 * 1024];
-    let mut refused = 0u32;
     loop {
         // Frames already buffered (some may have arrived with the HELLO).
         loop {
@@ -200,64 +428,30 @@ async fn reader<S: LinkIo>(
                 Ok(None) => break,
                 Err(e) => return CloseReason::BadFrame(e.to_string()),
             };
-            if let Some(to) = frame::peek_receiver(body) {
-                if to.node() != local_node() {
-                    let mut bytes = Vec::with_capacity(body.len() + 4);
-                    bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
-                    bytes.extend_from_slice(body);
-                    match routes.get(to.node()) {
-                        Some(next) if next.id != tx.id => {
-                            let _ = next.push(Outgoing::Relay(bytes), true);
-                        }
-                        _ => {
-                            tracing::debug!(target: "strata::net", to = %to, "no onward route for a relayed frame")
-                        }
+            if let Some(p) = frame::peek(body) {
+                if let Verdict::Refused(why) = inbound.message(body, p) {
+                    inbound.refused += 1;
+                    node().stats().refused_inbound();
+                    tracing::warn!(target: "strata::net", peer = %format_args!("{:04x}", inbound.peer & 0xffff),
+                        refused = inbound.refused, "refused from the peer: {why}");
+                    if inbound.refused >= MAX_REFUSED {
+                        return CloseReason::BadFrame(format!(
+                            "{} messages the peer may not send (the last: {why})",
+                            inbound.refused
+                        ));
                     }
-                    continue;
                 }
+                continue;
             }
-            let (decoded, nodes) = nodes_seen_while(|| frame::decode_body(body));
-            let decoded = match decoded {
-                Ok(f) => f,
+            match frame::decode_body(body) {
+                Ok(Frame::Ping) => {
+                    let _ = inbound.tx.push(Outgoing::Control(Frame::Pong), false);
+                }
+                Ok(Frame::Pong) => {}
+                Ok(Frame::Close(reason)) => return CloseReason::PeerEnded(reason),
+                Ok(Frame::Hello { .. }) => return CloseReason::BadFrame("a second HELLO".into()),
+                Ok(Frame::Message { .. }) => unreachable!("messages are peeked"),
                 Err(e) => return CloseReason::BadFrame(e.to_string()),
-            };
-            for n in nodes {
-                routes.learn(n, &tx);
-            }
-            match decoded {
-                Frame::Message { to, from, message } => {
-                    routes.learn(from.node(), &tx);
-                    let from = match alias {
-                        Some((peer_owner, stand_in)) if from == peer_owner => stand_in,
-                        _ => from,
-                    };
-                    match runtime::arrive(Envelope::new(from, to, message)) {
-                        Err(e @ SendError::Full { .. }) => {
-                            let notice = Envelope::new(
-                                to,
-                                from,
-                                AnyMessage::new(Overloaded::new(e.to_string())),
-                            );
-                            let _ = tx.push(Outgoing::Message(notice), false);
-                        }
-                        Err(e @ SendError::NotAccepted { .. }) => {
-                            refused += 1;
-                            tracing::warn!(target: "strata::net", peer_object = %from, error = %e, refused, "message from the peer refused");
-                            if refused >= MAX_REFUSED {
-                                return CloseReason::BadFrame(format!(
-                                    "{refused} messages the peer may not send (the last: {e})"
-                                ));
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                Frame::Ping => {
-                    let _ = tx.push(Outgoing::Control(Frame::Pong), false);
-                }
-                Frame::Pong => {}
-                Frame::Close(reason) => return CloseReason::PeerEnded(reason),
-                Frame::Hello { .. } => return CloseReason::BadFrame("a second HELLO".into()),
             }
         }
         let n = match stream.read_some(&mut chunk).await {
@@ -306,13 +500,19 @@ where
         NEXT_LINK.fetch_add(1, Ordering::Relaxed),
         stream.clone(),
         opener.cipher.clone(),
-        settings.max_frame,
-        settings.outbox_limit,
+        &settings,
+        owner,
     ));
     let routes = routes();
-    if !routes.add_direct(peer.node, &tx) {
-        // Tell the peer why, then end: the live link keeps the node's route.
-        let refused = LinkError::NodeTaken(peer.node);
+    let refused = if peer.owner.node() != peer.node {
+        Some(LinkError::OwnerElsewhere(peer.owner))
+    } else if !routes.add_direct(peer.node, &tx) {
+        Some(LinkError::NodeTaken(peer.node))
+    } else {
+        None
+    };
+    if let Some(refused) = refused {
+        // Tell the peer why, then end: a live link keeps the node's route.
         tracing::warn!(target: "strata::net", remote = %remote, reason = %refused, "link refused");
         let write_task = tokio::spawn(writer(tx.clone()));
         tx.close(Some(Frame::Close(refused.to_string())));
@@ -335,13 +535,27 @@ where
 
     let heard = Arc::new(Mutex::new(Instant::now()));
     let mut write_task = tokio::spawn(writer(tx.clone()));
-    let alias = settings
-        .present_peer_owner_as
-        .map(|stand_in| (peer.owner, stand_in));
-    let read_task = reader(stream, tx.clone(), frames, opener, heard.clone(), alias);
+    let inbound = Inbound {
+        tx: tx.clone(),
+        peer: peer.node,
+        alias: settings
+            .present_peer_owner_as
+            .map(|stand_in| (peer.owner, stand_in)),
+        relay: settings.relay,
+        granted: HashSet::default(),
+        refused: 0,
+        held: Arc::new(AtomicUsize::new(0)),
+        budget: settings.inbound_bytes.max(2 * settings.max_frame),
+    };
+    let read_task = reader(stream, inbound, frames, opener, heard.clone());
     tokio::pin!(read_task);
     let mut rng = crate::random::Rng::seeded();
-    let keep_alive = settings.keep_alive;
+    let keep_alive = settings.keep_alive.or_else(|| {
+        let off_host = remote
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| !a.ip().is_loopback());
+        settings.keep_alive_off_host.filter(|_| off_host)
+    });
     let mut next_ping = keep_alive.map(|k| tokio::time::Instant::now() + rng.jitter(k, 0.25));
 
     let reason = loop {
@@ -351,7 +565,8 @@ where
             r = &mut read_task => break r,
             w = &mut write_task => break match w {
                 Ok(Ok(())) => CloseReason::Ended,
-                Ok(Err(e)) => CloseReason::Lost(e),
+                Ok(Err(WriteEnd::Failed(e))) => CloseReason::Lost(e),
+                Ok(Err(WriteEnd::NotReading(e))) => CloseReason::NotReading(e),
                 Err(e) => CloseReason::Lost(format!("writer failed: {e}")),
             },
             e = cx.recv() => {
@@ -377,6 +592,7 @@ where
         CloseReason::Ended => Some("the link was closed".to_string()),
         CloseReason::WentStale => Some("went stale".to_string()),
         CloseReason::BadFrame(r) => Some(format!("bad frame: {r}")),
+        CloseReason::NotReading(r) => Some(format!("not reading: {r}")),
         CloseReason::PeerEnded(_) | CloseReason::Lost(_) => None,
     };
     let lost = tx.close(tell.map(Frame::Close));
@@ -389,7 +605,10 @@ where
         tracing::warn!(target: "strata::net", remote = %remote, messages = lost, "link closed with messages unsent");
     }
     match &reason {
-        CloseReason::BadFrame(_) | CloseReason::WentStale | CloseReason::Lost(_) => {
+        CloseReason::BadFrame(_)
+        | CloseReason::WentStale
+        | CloseReason::Lost(_)
+        | CloseReason::NotReading(_) => {
             tracing::warn!(target: "strata::net", remote = %remote, reason = %reason, "link closed")
         }
         _ => {

@@ -28,6 +28,7 @@ mod error;
 /// frames: not part of strata's API.
 #[doc(hidden)]
 pub mod frame;
+mod grants;
 mod handshake;
 mod io;
 pub(crate) mod link;

@@ -7,27 +7,42 @@
 //! another thread holds the write side) is the link's writer task notified to carry on.
 //! Order holds because every write happens under the write side's lock and drains the
 //! outbox oldest first. Lock order: write side, then outbox (never the reverse).
+//!
+//! Memory is bounded in bytes: what the socket refused stays encoded in the write side,
+//! and what is queued meanwhile is encoded behind it, so the bytes waiting for the peer
+//! are always known. Once they pass the link's budget ([`LinkTx::budget`]), or the socket
+//! takes nothing for the write time-out, the peer is not reading: the link closes (the
+//! writer ends with [`WriteEnd::NotReading`]) instead of growing the process. PONGs and
+//! `Overloaded` notices are coalesced: at most one PONG, and one notice per (receiver,
+//! sender) pair, waits at a time.
+//!
+//! The outbox also keeps the link's *grants* (`grants.rs`): every address that went to the
+//! peer, as a sender or inside a message, which the peer may then send to.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
 
 use super::frame::{self, Frame};
+use super::grants::Grants;
 use super::io::LinkWrite;
 use super::noise::{seal, Cipher};
+use crate::address::addresses_written_while;
 use crate::message::AnyMessage;
 use crate::runtime::cork::{self, Flush};
 use crate::runtime::{self, Envelope};
-use crate::standard::Faulted;
+use crate::standard::{Faulted, Overloaded};
 use crate::Address;
 
 /// Something queued for the peer.
 pub(crate) enum Outgoing {
     /// A local message, encoded when written.
     Message(Envelope),
-    /// A frame relayed for a third node, already encoded (length prefix included).
-    Relay(Vec<u8>),
+    /// A frame relayed for a third node, already encoded (length prefix included), and
+    /// its sender (granted to the peer, so that replies can come back).
+    Relay(Vec<u8>, Address),
     /// A control frame.
     Control(Frame),
 }
@@ -41,12 +56,35 @@ pub(crate) struct LinkTx {
     wake: tokio::sync::Notify,
     /// How many items the outbox holds before bounded pushes are refused.
     pub(crate) limit: usize,
+    /// How many bytes may wait for the peer before the link closes.
+    pub(crate) budget: usize,
+    /// The largest frame the peer accepts (relayed frames are checked against it).
+    pub(crate) max_frame: usize,
+    /// How long the socket may take nothing while bytes wait before the link closes.
+    write_timeout: Duration,
+    /// How many routes this link has taught the route table.
+    learned: std::sync::atomic::AtomicUsize,
     write: Mutex<WriteSide>,
 }
 
 struct Outbox {
     items: VecDeque<Outgoing>,
     closed: bool,
+    /// A PONG is queued (at most one is).
+    pong: bool,
+    /// (receiver, sender) pairs with an `Overloaded` notice queued.
+    notices: HashSet<(Address, Address)>,
+    /// The addresses given to the peer.
+    grants: Grants,
+}
+
+impl Outbox {
+    /// Moves what is queued into `batch` (empty), clearing the coalescing marks.
+    fn take_into(&mut self, batch: &mut VecDeque<Outgoing>) {
+        std::mem::swap(batch, &mut self.items);
+        self.pong = false;
+        self.notices.clear();
+    }
 }
 
 /// How far a drain of the outbox got.
@@ -57,6 +95,17 @@ enum Drained {
     SocketFull,
     /// The socket failed.
     Failed(String),
+    /// More bytes wait for the peer than the budget allows.
+    OverBudget(usize),
+}
+
+/// Why the writer task ended early.
+#[derive(Debug)]
+pub(crate) enum WriteEnd {
+    /// The socket failed.
+    Failed(String),
+    /// The peer does not read what it is sent: why, with figures.
+    NotReading(String),
 }
 
 /// Encodes queued items into frames and writes them; held by one thread at a time.
@@ -70,6 +119,7 @@ struct WriteSide {
     out: Vec<u8>,
     sent: usize,
     failed: Option<String>,
+    budget: usize,
 }
 
 /// Buffers larger than this are given back after a burst.
@@ -77,7 +127,8 @@ const KEEP_BUFFER: usize = 1 << 20;
 
 impl WriteSide {
     /// Writes what is pending, then drains the outbox until it is empty (or the socket
-    /// is full, or it failed).
+    /// is full, or it failed). When the socket is full, what is queued is encoded behind
+    /// what waits, so the bytes waiting are known and checked against the budget.
     fn drain(&mut self, outbox: &Mutex<Outbox>) -> Drained {
         loop {
             if let Some(e) = &self.failed {
@@ -88,7 +139,7 @@ impl WriteSide {
                     Ok(0) => self.failed = Some("the socket took no bytes".into()),
                     Ok(n) => self.sent += n,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        return Drained::SocketFull
+                        return self.socket_full(outbox)
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => self.failed = Some(e.to_string()),
@@ -99,7 +150,7 @@ impl WriteSide {
             }
             self.out.clear();
             self.sent = 0;
-            std::mem::swap(&mut self.batch, &mut outbox.lock().items);
+            outbox.lock().take_into(&mut self.batch);
             if self.batch.is_empty() {
                 if self.out.capacity() > KEEP_BUFFER {
                     self.out = Vec::new();
@@ -109,12 +160,45 @@ impl WriteSide {
                 }
                 return Drained::Everything;
             }
-            self.encode_batch();
+            self.encode_batch(outbox);
         }
     }
 
-    /// Encodes the batch into `out` (sealed when the link is encrypted).
-    fn encode_batch(&mut self) {
+    /// The socket is full: encodes what is queued behind what waits, and says whether
+    /// the bytes waiting are still within the budget.
+    fn socket_full(&mut self, outbox: &Mutex<Outbox>) -> Drained {
+        outbox.lock().take_into(&mut self.batch);
+        if !self.batch.is_empty() {
+            if self.sent > 0 && self.sent >= self.out.len() / 2 {
+                self.out.drain(..self.sent);
+                self.sent = 0;
+            }
+            self.encode_batch(outbox);
+        }
+        match self.out.len() - self.sent {
+            waiting if waiting > self.budget => Drained::OverBudget(waiting),
+            _ => Drained::SocketFull,
+        }
+    }
+
+    /// Encodes the batch behind `out` (sealed when the link is encrypted); the addresses
+    /// inside the messages become grants of the link.
+    fn encode_batch(&mut self, outbox: &Mutex<Outbox>) {
+        let ((), written) = addresses_written_while(|| self.encode_items());
+        if !written.is_empty() {
+            let mut outbox = outbox.lock();
+            for a in written {
+                outbox.grants.give(a);
+            }
+        }
+        if self.cipher.is_some() {
+            if let Err(e) = seal(&self.cipher, &self.plain, &mut self.out) {
+                self.failed = Some(e.to_string());
+            }
+        }
+    }
+
+    fn encode_items(&mut self) {
         let max_frame = self.max_frame;
         let plain = if self.cipher.is_some() {
             self.plain.clear();
@@ -136,13 +220,8 @@ impl WriteSide {
                         Err(err) => undeliverable_back(e.from, e.to, err.to_string()),
                     }
                 }
-                Outgoing::Relay(bytes) => plain.extend_from_slice(&bytes),
+                Outgoing::Relay(bytes, _) => plain.extend_from_slice(&bytes),
                 Outgoing::Control(f) => frame::encode_control(plain, &f),
-            }
-        }
-        if self.cipher.is_some() {
-            if let Err(e) = seal(&self.cipher, &self.plain, &mut self.out) {
-                self.failed = Some(e.to_string());
             }
         }
     }
@@ -160,7 +239,15 @@ impl Flush for LinkTx {
     /// socket is full) the writer task will.
     fn flush(&self) {
         let written = match self.write.try_lock() {
-            Some(mut w) => matches!(w.drain(&self.outbox), Drained::Everything),
+            Some(mut w) => match w.drain(&self.outbox) {
+                Drained::Everything => true,
+                Drained::OverBudget(_) => {
+                    // The writer task ends the link; refuse more meanwhile.
+                    self.outbox.lock().closed = true;
+                    false
+                }
+                Drained::SocketFull | Drained::Failed(_) => false,
+            },
             None => false,
         };
         if !written {
@@ -171,22 +258,34 @@ impl Flush for LinkTx {
 
 impl LinkTx {
     /// The sending side of a link writing to `stream`, sealing with `cipher` when
-    /// encrypted; `limit` bounds its outbox.
+    /// encrypted, with the limits of `settings`; `owner` (this end's, named in HELLO) is
+    /// the peer's first grant.
     pub(crate) fn new(
         id: u64,
         stream: Arc<dyn LinkWrite>,
         cipher: Option<Cipher>,
-        max_frame: usize,
-        limit: usize,
+        settings: &super::link::LinkSettings,
+        owner: Address,
     ) -> Self {
+        let max_frame = settings.max_frame;
+        let budget = settings.outbox_bytes.max(2 * max_frame + 64 * 1024);
+        let mut grants = Grants::default();
+        grants.give(owner);
         LinkTx {
             id,
             outbox: Mutex::new(Outbox {
                 items: VecDeque::new(),
                 closed: false,
+                pong: false,
+                notices: HashSet::new(),
+                grants,
             }),
             wake: tokio::sync::Notify::new(),
-            limit,
+            limit: settings.outbox_limit,
+            budget,
+            max_frame,
+            write_timeout: settings.write_timeout,
+            learned: std::sync::atomic::AtomicUsize::new(0),
             write: Mutex::new(WriteSide {
                 stream,
                 cipher,
@@ -196,8 +295,31 @@ impl LinkTx {
                 out: Vec::with_capacity(64 * 1024),
                 sent: 0,
                 failed: None,
+                budget,
             }),
         }
+    }
+
+    /// Counts one more route taught by this link; false (and nothing counted) once it
+    /// has taught [`MAX_LEARNED_PER_LINK`](super::routes::MAX_LEARNED_PER_LINK).
+    pub(crate) fn learned_one_more(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.learned
+            .fetch_update(Relaxed, Relaxed, |n| {
+                (n < super::routes::MAX_LEARNED_PER_LINK).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// True when `address` was given to the peer (see `grants.rs`).
+    pub(crate) fn granted(&self, address: Address) -> bool {
+        self.outbox.lock().grants.holds(address)
+    }
+
+    /// Gives `address` to the peer without sending it (the directory's publications).
+    #[allow(dead_code)]
+    pub(crate) fn grant(&self, address: Address) {
+        self.outbox.lock().grants.give(address);
     }
 
     /// Queues an item, then writes it at once — or, while the sending object's turn
@@ -209,6 +331,18 @@ impl LinkTx {
             let mut outbox = self.outbox.lock();
             if outbox.closed || (bounded && outbox.items.len() >= self.limit) {
                 return Err(item);
+            }
+            match &item {
+                Outgoing::Message(e) => {
+                    if e.message.is::<Overloaded>() && !outbox.notices.insert((e.to, e.from)) {
+                        return Ok(()); // one notice per pair waits at a time
+                    }
+                    outbox.grants.give(e.from);
+                }
+                Outgoing::Relay(_, from) => outbox.grants.give(*from),
+                Outgoing::Control(Frame::Pong) if outbox.pong => return Ok(()),
+                Outgoing::Control(Frame::Pong) => outbox.pong = true,
+                Outgoing::Control(_) => {}
             }
             outbox.items.push_back(item);
         }
@@ -240,8 +374,9 @@ impl LinkTx {
 
 /// The link's writer task: carries on when a sender could not write everything itself
 /// (the socket was full, or the write side was busy), and writes the last frames and
-/// shuts the write direction when the link closes.
-pub(crate) async fn writer(tx: Arc<LinkTx>) -> Result<(), String> {
+/// shuts the write direction when the link closes. Ends early when the socket fails or
+/// the peer does not read (over the budget, or nothing taken for the write time-out).
+pub(crate) async fn writer(tx: Arc<LinkTx>) -> Result<(), WriteEnd> {
     loop {
         let (drained, stream) = {
             let mut w = tx.write.lock();
@@ -257,8 +392,25 @@ pub(crate) async fn writer(tx: Arc<LinkTx>) -> Result<(), String> {
         };
         match drained {
             Drained::Everything => tx.wake.notified().await,
-            Drained::SocketFull => stream.writable().await.map_err(|e| e.to_string())?,
-            Drained::Failed(e) => return Err(e),
+            Drained::SocketFull => {
+                match tokio::time::timeout(tx.write_timeout, stream.writable()).await {
+                    Ok(r) => r.map_err(|e| WriteEnd::Failed(e.to_string()))?,
+                    Err(_) => {
+                        return Err(WriteEnd::NotReading(format!(
+                            "the peer took nothing for {:?} while bytes waited",
+                            tx.write_timeout
+                        )))
+                    }
+                }
+            }
+            Drained::Failed(e) => return Err(WriteEnd::Failed(e)),
+            Drained::OverBudget(waiting) => {
+                tx.outbox.lock().closed = true;
+                return Err(WriteEnd::NotReading(format!(
+                    "{waiting} bytes wait for the peer, over the link's budget of {}",
+                    tx.budget
+                )));
+            }
         }
     }
 }

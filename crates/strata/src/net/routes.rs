@@ -2,10 +2,12 @@
 //!
 //! Direct routes come from each link's HELLO; indirect ones are *learned* from the
 //! addresses decoded on a link (a node named in a message arriving on a link is reachable
-//! through it). A direct route is never replaced by a learned one, nor by a second link
-//! whose HELLO claims the same node (that link is refused: it could otherwise take over the
-//! node's replies). The table is
-//! process-wide and installed as the runtime's router on first use ([`routes`]).
+//! through it), at most [`MAX_LEARNED_PER_LINK`] per link. A direct route is never
+//! replaced by a learned one, nor by a second link whose HELLO claims the same node (that
+//! link is refused: it could otherwise take over the node's replies). Every route to a node
+//! is kept, the one in use first, so when a link closes the node falls back on the next.
+//! The table is process-wide and installed as the runtime's router on first use
+//! ([`routes`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -16,53 +18,98 @@ use super::outbox::{LinkTx, Outgoing};
 use crate::address::local_node;
 use crate::runtime::{self, node, Envelope, Router, SendError};
 
+/// The most routes one link may teach this node (nodes named in what arrives on it).
+pub(crate) const MAX_LEARNED_PER_LINK: usize = 1024;
+
 /// The node-to-link table; it is the runtime's [`Router`].
 #[derive(Default)]
 pub(crate) struct Routes {
-    by_node: RwLock<HashMap<u64, (Arc<LinkTx>, bool)>>,
+    /// Every route known to each node, the one in use first: the direct route (at most
+    /// one), then learned ones in the order they were learned. When a link closes its
+    /// routes go, and the next one in line takes over.
+    by_node: RwLock<HashMap<u64, Vec<Route>>>,
+}
+
+struct Route {
+    link: Arc<LinkTx>,
+    direct: bool,
 }
 
 impl Routes {
     /// Routes `node` directly through `link`, unless it has a direct route already (a live
-    /// link whose HELLO named it): false then, and nothing changes. A learned route is
-    /// replaced.
+    /// link whose HELLO named it): false then, and nothing changes. A learned route gives
+    /// way (it stays behind as a fallback).
     pub(crate) fn add_direct(&self, node: u64, link: &Arc<LinkTx>) -> bool {
         let mut map = self.by_node.write();
-        if matches!(map.get(&node), Some((_, true))) {
+        let routes = map.entry(node).or_default();
+        if routes.first().is_some_and(|r| r.direct) {
             return false;
         }
-        map.insert(node, (link.clone(), true));
+        routes.insert(
+            0,
+            Route {
+                link: link.clone(),
+                direct: true,
+            },
+        );
         true
     }
 
-    /// Notes that `node` is reachable through `link`, unless it is this node or already
-    /// has a route.
+    /// Notes that `node` is reachable through `link`, unless it is this node, or `link`
+    /// is a route to it already, or `link` has taught [`MAX_LEARNED_PER_LINK`] routes.
+    /// A route learned while the node has one is kept as a fallback.
     pub(crate) fn learn(&self, node: u64, link: &Arc<LinkTx>) {
-        if node == 0 || node == local_node() || self.by_node.read().contains_key(&node) {
+        if node == 0 || node == local_node() {
             return;
         }
-        self.by_node
-            .write()
-            .entry(node)
-            .or_insert_with(|| (link.clone(), false));
+        let through = |routes: &Vec<Route>| routes.iter().any(|r| r.link.id == link.id);
+        if self.by_node.read().get(&node).is_some_and(through) {
+            return;
+        }
+        let mut map = self.by_node.write();
+        let routes = map.entry(node).or_default();
+        if through(routes) || !link.learned_one_more() {
+            return;
+        }
+        routes.push(Route {
+            link: link.clone(),
+            direct: false,
+        });
     }
 
-    /// Forgets every route through the link `id`.
+    /// Forgets every route through the link `id`; nodes it led to fall back on their next
+    /// route, if any.
     pub(crate) fn remove_link(&self, id: u64) {
-        self.by_node.write().retain(|_, (l, _)| l.id != id);
+        self.by_node.write().retain(|_, routes| {
+            routes.retain(|r| r.link.id != id);
+            !routes.is_empty()
+        });
     }
 
     /// The link leading to `node`.
     pub(crate) fn get(&self, node: u64) -> Option<Arc<LinkTx>> {
-        self.by_node.read().get(&node).map(|(l, _)| l.clone())
+        self.by_node
+            .read()
+            .get(&node)
+            .and_then(|routes| routes.first())
+            .map(|r| r.link.clone())
     }
 
-    /// Every node this process has a route to, and whether the route is direct.
+    /// The id of the link in use for `node`, without cloning it.
+    pub(crate) fn link_id(&self, node: u64) -> Option<u64> {
+        self.by_node
+            .read()
+            .get(&node)
+            .and_then(|routes| routes.first())
+            .map(|r| r.link.id)
+    }
+
+    /// Every node this process has a route to, and whether the route in use is direct.
     pub(crate) fn snapshot(&self) -> Vec<(u64, bool)> {
         self.by_node
             .read()
             .iter()
-            .map(|(n, (_, d))| (*n, *d))
+            .filter_map(|(n, routes)| routes.first().map(|r| (*n, r.direct)))
             .collect()
     }
 }

@@ -1,5 +1,8 @@
 //! Envelopes: a message in transit with its sender and receiver.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use crate::message::{AnyMessage, Fault, Message};
 use crate::Address;
 
@@ -14,6 +17,35 @@ pub struct Envelope {
     pub(crate) to: Address,
     /// Non-zero for timer deliveries: the generation of the timer that fired.
     pub(crate) timer: u64,
+    /// For a message from another node: the bytes it holds of its link's inbound budget,
+    /// given back when the message is taken or dropped.
+    pub(crate) charge: Option<Charge>,
+}
+
+/// Bytes of a link's inbound budget held by a message that arrived on it (see
+/// `net/link.rs`): the link stops accepting once its messages waiting in mailboxes hold
+/// its budget, and each gives its bytes back when it is handled or dropped.
+#[derive(Debug)]
+pub(crate) struct Charge {
+    held: Arc<AtomicUsize>,
+    bytes: usize,
+}
+
+impl Charge {
+    /// Takes `bytes` of `held`, the link's count of bytes waiting.
+    pub(crate) fn new(held: &Arc<AtomicUsize>, bytes: usize) -> Charge {
+        held.fetch_add(bytes, Ordering::Relaxed);
+        Charge {
+            held: held.clone(),
+            bytes,
+        }
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.held.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 impl Envelope {
@@ -24,6 +56,7 @@ impl Envelope {
             from,
             to,
             timer: 0,
+            charge: None,
         }
     }
 
@@ -59,12 +92,14 @@ impl Envelope {
             from,
             to,
             timer,
+            charge,
         } = self;
         message.downcast::<T>().map_err(|message| Envelope {
             message,
             from,
             to,
             timer,
+            charge,
         })
     }
 

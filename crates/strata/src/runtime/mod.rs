@@ -26,6 +26,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 
+pub(crate) use envelope::Charge;
 pub use envelope::Envelope;
 use mailbox::{Granted, Mailbox, Refused};
 
@@ -240,6 +241,9 @@ impl Table {
             None => Err(Refused::Closed(envelope)),
         }
     }
+    fn contains(&self, id: u64) -> bool {
+        self.shard(id).read().contains_key(&id)
+    }
     fn ids(&self) -> Vec<u64> {
         let mut ids = Vec::new();
         for s in self.shards.iter() {
@@ -257,10 +261,45 @@ pub(crate) fn enter_object_thread() -> tokio::runtime::EnterGuard<'static> {
     node().handle().enter()
 }
 
+/// Object numbers are not sequential: the n-th object made gets a keyed permutation of n,
+/// with keys drawn from the OS's random source once per process, so numbers never repeat
+/// (it is a bijection) and cannot be guessed by counting. Not a secret: what a peer may
+/// reach is decided by what it was given (the links' capabilities), this is defence in
+/// depth against guessing.
+struct ObjectIds {
+    keys: [u64; 2],
+}
+
+impl ObjectIds {
+    fn new() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let draw = |salt: u64| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(salt);
+            h.finish()
+        };
+        ObjectIds {
+            keys: [draw(1), draw(2)],
+        }
+    }
+
+    /// The object number of the `n`-th object (each step is invertible).
+    fn number(&self, n: u64) -> u64 {
+        let mut x = n ^ self.keys[0];
+        x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^= x >> 29;
+        x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x ^= x >> 32;
+        x ^ self.keys[1]
+    }
+}
+
 /// This process's node: its object table, counters and shared async runtime.
 pub(crate) struct Node {
     table: Table,
     next_object: AtomicU64,
+    /// Turns the sequence of objects made into object numbers (see [`ObjectIds`]).
+    ids: ObjectIds,
     runtime: tokio::runtime::Runtime,
     stats: Stats,
     router: RwLock<Option<Arc<dyn Router>>>,
@@ -283,6 +322,7 @@ pub(crate) fn node() -> &'static Node {
         Node {
             table: Table::new(),
             next_object: AtomicU64::new(1),
+            ids: ObjectIds::new(),
             runtime,
             stats: Stats::default(),
             router: RwLock::new(None),
@@ -293,7 +333,12 @@ pub(crate) fn node() -> &'static Node {
 impl Node {
     /// Allocates an address and registers a mailbox for it.
     pub(crate) fn register(&self, capacity: usize) -> (Address, Arc<Mailbox>) {
-        let id = self.next_object.fetch_add(1, Relaxed);
+        let id = loop {
+            let id = self.ids.number(self.next_object.fetch_add(1, Relaxed));
+            if id != 0 {
+                break id;
+            }
+        };
         let mailbox = Arc::new(Mailbox::new(capacity));
         self.table.insert(id, mailbox.clone());
         self.stats.created();
@@ -305,6 +350,11 @@ impl Node {
         if self.table.remove(address.object()).is_some() {
             self.stats.ended();
         }
+    }
+
+    /// True while the object at `object` (a number of this node) lives.
+    pub(crate) fn is_live(&self, object: u64) -> bool {
+        self.table.contains(object)
     }
 
     pub(crate) fn handle(&self) -> &tokio::runtime::Handle {
