@@ -28,6 +28,21 @@ pub mod link {
         /// Rows.
         pub y: usize,
     }
+
+    /// A recursive message (a chain of any length): hostile peers nest it past any stack.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Message)]
+    #[message(name = "test.Chain")]
+    pub struct Chain(pub Option<Box<Chain>>);
+
+    /// A message of no bytes: a list of them may claim any length for free.
+    #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Message)]
+    #[message(name = "test.Nothing")]
+    pub struct Nothing;
+
+    /// Asks the peer to answer with the length of the chain.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Message)]
+    #[message(name = "test.Measure")]
+    pub struct Measure(pub Chain);
 }
 
 /// What `slow_worker` and the process tests exchange.

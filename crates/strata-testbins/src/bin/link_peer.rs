@@ -1,8 +1,10 @@
 //! A peer process for the link tests (`crates/strata/tests/net_links.rs`), and a small example of links.
 //!
-//! `link_peer [--encrypted] [--key HEX64] [--max-frame N]` listens on 127.0.0.1 (a free
-//! port), prints `listening ADDRESS` on stdout and serves:
+//! `link_peer [--encrypted] [--key HEX64] [--max-frame N] [--keep-alive-ms N]
+//! [--max-links N] [--outbox-bytes N] [--write-timeout-ms N] [--no-relay]` listens on 127.0.0.1 (a free port),
+//! prints `listening ADDRESS` on stdout and serves:
 //! * `Xy { x, y }` → replies with an x-by-y table;
+//! * `Measure(chain)` → replies with the chain's length (a recursive message);
 //! * `Call { to, x, y }` → asks `to` for an x-by-y table (through `GetResponse`) and, from
 //!   the `on_return` callback, replies to the caller with what came back — a third party
 //!   answering an address it was given.
@@ -14,7 +16,7 @@ use std::time::Duration;
 
 use strata::net::{Accepted, Closed, Listen, Listening};
 use strata::prelude::*;
-use strata_testbins::link::{Call, Xy};
+use strata_testbins::link::{Call, Measure, Nothing, Xy};
 
 struct Peer {
     listen: Option<Listen>,
@@ -45,6 +47,20 @@ impl Peer {
         (0..m.y)
             .map(|r| (0..m.x).map(|c| (r * 100 + c) as f64).collect())
             .collect()
+    }
+
+    fn measure(&mut self, _cx: &mut Context<Self>, m: Measure) -> u64 {
+        let mut n = 0;
+        let mut at = m.0;
+        while let Some(next) = at.0 {
+            n += 1;
+            at = *next;
+        }
+        n
+    }
+
+    fn nothings(&mut self, _cx: &mut Context<Self>, m: Vec<Nothing>) -> u64 {
+        m.len() as u64
     }
 
     fn call(&mut self, cx: &mut Context<Self>, m: Call) {
@@ -87,6 +103,28 @@ fn main() -> std::process::ExitCode {
                     .expect("--keep-alive-ms N");
                 listen = listen.keep_alive(Duration::from_millis(n));
             }
+            "--max-links" => {
+                let n = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--max-links N");
+                listen = listen.max_links(n);
+            }
+            "--outbox-bytes" => {
+                let n = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--outbox-bytes N");
+                listen = listen.outbox_bytes(n);
+            }
+            "--write-timeout-ms" => {
+                let n = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--write-timeout-ms N");
+                listen = listen.write_timeout(Duration::from_millis(n));
+            }
+            "--no-relay" => listen = listen.relay(false),
             other if other.starts_with("--log") => {}
             other => {
                 eprintln!("unknown argument `{other}`");

@@ -89,9 +89,9 @@ impl<'de> DeserializeSeed<'de> for ByName<'_> {
             .ok_or_else(|| de::Error::custom(CodecError::UnknownType(self.0.to_string())))?;
         let depth = NESTING.with(|n| n.get());
         if depth >= MAX_NESTING {
-            return Err(de::Error::custom(format!(
-                "messages nested more than {MAX_NESTING} deep"
-            )));
+            return Err(super::limits::broken(
+                "messages nested more than 16 deep (MAX_NESTING)",
+            ));
         }
         NESTING.with(|n| n.set(depth + 1));
         let mut erased = <dyn erased_serde::Deserializer>::erase(d);

@@ -115,6 +115,8 @@ pub struct LinkSettings {
     /// Whether messages from the peer for other nodes are relayed (along routes this end
     /// introduced).
     pub(crate) relay: bool,
+    /// Whether the peer may send `Stop` to what it reaches (only a parent may).
+    pub(crate) peer_may_stop: bool,
     /// Whether the owner is told of the link (Accepted/Connected, Closed). A child
     /// process's link to its parent keeps quiet: there the owner is the child's top
     /// object, for which messages simply arrive.
@@ -138,6 +140,7 @@ impl Default for LinkSettings {
             inbound_bytes: 64 << 20,
             write_timeout: Duration::from_secs(30),
             relay: true,
+            peer_may_stop: false,
             notify_owner: true,
             present_peer_owner_as: None,
         }
@@ -219,7 +222,8 @@ const GRANT_CACHE: usize = 4096;
 ///   something sent to the peer, or an address inside it. A receiver on another node is
 ///   relayed (when relaying is on) only when its address was granted too, so this node
 ///   relays only along routes it introduced, at most `frame::MAX_HOPS` deep;
-/// - it is not one of the runtime's own messages (`runtime::arrive`);
+/// - it is not one of the runtime's own messages (`runtime::arrive`): `Returned`, `Start`,
+///   and `Stop` unless the peer is this process's parent;
 /// - the messages from this link still waiting in mailboxes hold less than its inbound
 ///   budget (else the sender is told `Overloaded`).
 ///
@@ -235,6 +239,8 @@ struct Inbound {
     /// (the peer's owner, the address it is presented as).
     alias: Option<(Address, Address)>,
     relay: bool,
+    /// Whether the peer may send `Stop` (it is this process's parent).
+    may_stop: bool,
     granted: HashSet<Address, BuildAddressHasher>,
     refused: u32,
     /// Bytes of this link's messages waiting in mailboxes, and the budget for them.
@@ -352,7 +358,7 @@ impl Inbound {
         };
         let mut envelope = Envelope::new(from, to, message);
         envelope.charge = Some(Charge::new(&self.held, body.len()));
-        match runtime::arrive(envelope) {
+        match runtime::arrive(envelope, self.may_stop) {
             Err(e @ SendError::Full { .. }) => {
                 self.answer(to, from, AnyMessage::new(Overloaded::new(e.to_string())));
                 Verdict::Done
@@ -474,6 +480,9 @@ async fn reader<S: LinkIo>(
 /// Unless `settings.notify_owner` is off, `owner` is told of the link (Accepted or
 /// Connected, then Closed), as a notice from the object at the other end; the handshake's
 /// failure is returned as `Err` for the caller to report.
+///
+/// `handshaking`, when given, is held until the handshake ends (a listener's cap on
+/// handshakes in progress).
 pub(crate) async fn run<S>(
     cx: &mut AsyncContext,
     mut stream: S,
@@ -481,6 +490,7 @@ pub(crate) async fn run<S>(
     owner: Address,
     remote: String,
     settings: LinkSettings,
+    handshaking: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Result<Closed, LinkError>
 where
     S: LinkStream,
@@ -491,6 +501,7 @@ where
         frames,
         opener,
     } = drive(&mut stream, hs, settings.handshake_timeout).await?;
+    drop(handshaking);
     let stream = Arc::new(
         stream
             .into_link_io()
@@ -542,6 +553,7 @@ where
             .present_peer_owner_as
             .map(|stand_in| (peer.owner, stand_in)),
         relay: settings.relay,
+        may_stop: settings.peer_may_stop,
         granted: HashSet::default(),
         refused: 0,
         held: Arc::new(AtomicUsize::new(0)),

@@ -70,8 +70,11 @@ pub(crate) struct LinkTx {
 struct Outbox {
     items: VecDeque<Outgoing>,
     closed: bool,
-    /// A PONG is queued (at most one is).
-    pong: bool,
+    /// A PONG is owed to the peer: it goes at the end of the next batch.
+    pong_owed: bool,
+    /// A PONG is encoded but not yet written (the socket was full): no other is owed
+    /// until it is.
+    pong_waiting: bool,
     /// (receiver, sender) pairs with an `Overloaded` notice queued.
     notices: HashSet<(Address, Address)>,
     /// The addresses given to the peer.
@@ -82,7 +85,10 @@ impl Outbox {
     /// Moves what is queued into `batch` (empty), clearing the coalescing marks.
     fn take_into(&mut self, batch: &mut VecDeque<Outgoing>) {
         std::mem::swap(batch, &mut self.items);
-        self.pong = false;
+        if std::mem::take(&mut self.pong_owed) {
+            batch.push_back(Outgoing::Control(Frame::Pong));
+            self.pong_waiting = true;
+        }
         self.notices.clear();
     }
 }
@@ -120,6 +126,10 @@ struct WriteSide {
     sent: usize,
     failed: Option<String>,
     budget: usize,
+    /// The socket refused bytes and has not been seen writable since.
+    full: bool,
+    /// Bytes written in all (the writer watches it for progress).
+    written: u64,
 }
 
 /// Buffers larger than this are given back after a burst.
@@ -134,12 +144,20 @@ impl WriteSide {
             if let Some(e) = &self.failed {
                 return Drained::Failed(e.clone());
             }
+            if self.full && self.sent < self.out.len() {
+                // Until the writer sees the socket writable again, do not ask it.
+                return self.socket_full(outbox);
+            }
             while self.sent < self.out.len() {
                 match self.stream.try_write_now(&self.out[self.sent..]) {
                     Ok(0) => self.failed = Some("the socket took no bytes".into()),
-                    Ok(n) => self.sent += n,
+                    Ok(n) => {
+                        self.sent += n;
+                        self.written += n as u64;
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        return self.socket_full(outbox)
+                        self.full = true;
+                        return self.socket_full(outbox);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => self.failed = Some(e.to_string()),
@@ -150,7 +168,11 @@ impl WriteSide {
             }
             self.out.clear();
             self.sent = 0;
-            outbox.lock().take_into(&mut self.batch);
+            {
+                let mut outbox = outbox.lock();
+                outbox.pong_waiting = false; // everything encoded so far is written
+                outbox.take_into(&mut self.batch);
+            }
             if self.batch.is_empty() {
                 if self.out.capacity() > KEEP_BUFFER {
                     self.out = Vec::new();
@@ -276,7 +298,8 @@ impl LinkTx {
             outbox: Mutex::new(Outbox {
                 items: VecDeque::new(),
                 closed: false,
-                pong: false,
+                pong_owed: false,
+                pong_waiting: false,
                 notices: HashSet::new(),
                 grants,
             }),
@@ -296,6 +319,8 @@ impl LinkTx {
                 sent: 0,
                 failed: None,
                 budget,
+                full: false,
+                written: 0,
             }),
         }
     }
@@ -340,8 +365,17 @@ impl LinkTx {
                     outbox.grants.give(e.from);
                 }
                 Outgoing::Relay(_, from) => outbox.grants.give(*from),
-                Outgoing::Control(Frame::Pong) if outbox.pong => return Ok(()),
-                Outgoing::Control(Frame::Pong) => outbox.pong = true,
+                Outgoing::Control(Frame::Pong) => {
+                    // At most one PONG is owed or waits; it goes with the next batch.
+                    if !outbox.pong_waiting {
+                        outbox.pong_owed = true;
+                    }
+                    drop(outbox);
+                    if !cork::defer(self) {
+                        self.flush();
+                    }
+                    return Ok(());
+                }
                 Outgoing::Control(_) => {}
             }
             outbox.items.push_back(item);
@@ -377,8 +411,10 @@ impl LinkTx {
 /// shuts the write direction when the link closes. Ends early when the socket fails or
 /// the peer does not read (over the budget, or nothing taken for the write time-out).
 pub(crate) async fn writer(tx: Arc<LinkTx>) -> Result<(), WriteEnd> {
+    // The last count of bytes written, and since when it has not moved while bytes waited.
+    let mut progress: Option<(u64, tokio::time::Instant)> = None;
     loop {
-        let (drained, stream) = {
+        let (drained, stream, written) = {
             let mut w = tx.write.lock();
             let drained = w.drain(&tx.outbox);
             if matches!(drained, Drained::Everything) {
@@ -388,13 +424,33 @@ pub(crate) async fn writer(tx: Arc<LinkTx>) -> Result<(), WriteEnd> {
                     return Ok(());
                 }
             }
-            (drained, w.stream.clone())
+            (drained, w.stream.clone(), w.written)
         };
         match drained {
-            Drained::Everything => tx.wake.notified().await,
+            Drained::Everything => {
+                progress = None;
+                tx.wake.notified().await
+            }
             Drained::SocketFull => {
-                match tokio::time::timeout(tx.write_timeout, stream.writable()).await {
-                    Ok(r) => r.map_err(|e| WriteEnd::Failed(e.to_string()))?,
+                let since = match progress {
+                    Some((at, since)) if at == written => since,
+                    _ => tokio::time::Instant::now(),
+                };
+                progress = Some((written, since));
+                // Until the socket takes more, or a sender finds the budget spent.
+                let wait = async {
+                    tokio::select! {
+                        r = stream.writable() => r.map(|()| true),
+                        _ = tx.wake.notified() => Ok(false),
+                    }
+                };
+                match tokio::time::timeout_at(since + tx.write_timeout, wait).await {
+                    Ok(Ok(writable)) => {
+                        if writable {
+                            tx.write.lock().full = false;
+                        }
+                    }
+                    Ok(Err(e)) => return Err(WriteEnd::Failed(e.to_string())),
                     Err(_) => {
                         return Err(WriteEnd::NotReading(format!(
                             "the peer took nothing for {:?} while bytes waited",

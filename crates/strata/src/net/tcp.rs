@@ -11,8 +11,12 @@
 //! cx.create(Connect::new("127.0.0.1:5051".parse().unwrap()).encrypted(true));
 //! ```
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -65,7 +69,127 @@ macro_rules! link_options {
             self.settings.handshake_timeout = timeout;
             self
         }
+
+        /// No keep-alive, not even the default one of links whose peer is on another host
+        /// (every 15 s: a link that leaves the host probes unless told otherwise).
+        pub fn without_keep_alive(mut self) -> Self {
+            self.settings.keep_alive = None;
+            self.settings.keep_alive_off_host = None;
+            self
+        }
+
+        /// How many bytes may wait for a peer that does not read before the link closes
+        /// with [`CloseReason::NotReading`](super::CloseReason::NotReading) (default
+        /// 32 MiB, and never less than two maximum frames).
+        pub fn outbox_bytes(mut self, bytes: usize) -> Self {
+            self.settings.outbox_bytes = bytes;
+            self
+        }
+
+        /// How many bytes of the peer's messages may wait, unhandled, in this process's
+        /// mailboxes; beyond that the peer's senders are answered `Overloaded` (default
+        /// 64 MiB, and never less than two maximum frames).
+        pub fn inbound_bytes(mut self, bytes: usize) -> Self {
+            self.settings.inbound_bytes = bytes;
+            self
+        }
+
+        /// How long the socket may take nothing while bytes wait for the peer before the
+        /// link closes with `NotReading` (default 30 s).
+        pub fn write_timeout(mut self, timeout: Duration) -> Self {
+            self.settings.write_timeout = timeout;
+            self
+        }
+
+        /// Whether messages from the peer for other nodes are relayed (default on). Even
+        /// on, a link relays only to addresses this process gave the peer, at most
+        /// [`MAX_HOPS`](super::frame::MAX_HOPS) nodes deep.
+        pub fn relay(mut self, on: bool) -> Self {
+            self.settings.relay = on;
+            self
+        }
     };
+}
+
+/// How many connections a [`Listen`] serves at once.
+#[derive(Debug, Clone, Copy)]
+struct Caps {
+    links: usize,
+    handshakes: usize,
+    per_address: usize,
+}
+
+/// The listener's count of connections, in all and by the peer's IP address.
+struct Admission {
+    caps: Caps,
+    links: Arc<tokio::sync::Semaphore>,
+    handshakes: Arc<tokio::sync::Semaphore>,
+    by_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    refused: u64,
+}
+
+/// A connection's place under the caps, given back when its link object ends.
+struct Admitted {
+    _link: tokio::sync::OwnedSemaphorePermit,
+    handshaking: Option<tokio::sync::OwnedSemaphorePermit>,
+    ip: IpAddr,
+    by_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut map = self.by_address.lock();
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Admission {
+    fn new(caps: Caps) -> Self {
+        Admission {
+            caps,
+            links: Arc::new(tokio::sync::Semaphore::new(caps.links)),
+            handshakes: Arc::new(tokio::sync::Semaphore::new(caps.handshakes)),
+            by_address: Arc::default(),
+            refused: 0,
+        }
+    }
+
+    /// A place for a connection from `ip`, or why there is none.
+    fn admit(&mut self, ip: IpAddr) -> Result<Admitted, String> {
+        let refuse = |what: &str, n: usize| format!("{what} ({n}) reached");
+        let link = self
+            .links
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| refuse("the cap on links", self.caps.links))?;
+        let handshaking = self
+            .handshakes
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| refuse("the cap on handshakes in progress", self.caps.handshakes))?;
+        {
+            let mut map = self.by_address.lock();
+            let n = map.entry(ip).or_insert(0);
+            if *n >= self.caps.per_address {
+                return Err(refuse(
+                    "the cap on links from one address",
+                    self.caps.per_address,
+                ));
+            }
+            *n += 1;
+        }
+        Ok(Admitted {
+            _link: link,
+            handshaking: Some(handshaking),
+            ip,
+            by_address: self.by_address.clone(),
+        })
+    }
 }
 
 /// Listens for links on a TCP address. The creating object receives [`Listening`] (or
@@ -73,9 +197,15 @@ macro_rules! link_options {
 /// [`Accepted`](super::Accepted) for each link, sent by the object at the other end.
 ///
 /// Stop the listener to close it and every link it accepted.
+///
+/// A listener bounds what it serves at once: links (default 1,024), handshakes in progress
+/// (default 64) and links from one IP address (default 256). A connection over a cap is
+/// closed at once, before its handshake, and counted in the log (those already served
+/// are not touched).
 pub struct Listen {
     address: SocketAddr,
     settings: LinkSettings,
+    caps: Caps,
 }
 
 impl Listen {
@@ -84,7 +214,30 @@ impl Listen {
         Listen {
             address,
             settings: LinkSettings::default(),
+            caps: Caps {
+                links: 1024,
+                handshakes: 64,
+                per_address: 256,
+            },
         }
+    }
+
+    /// The most links served at once (default 1,024; at least 1).
+    pub fn max_links(mut self, n: usize) -> Self {
+        self.caps.links = n.max(1);
+        self
+    }
+
+    /// The most handshakes in progress at once (default 64; at least 1).
+    pub fn max_handshakes(mut self, n: usize) -> Self {
+        self.caps.handshakes = n.max(1);
+        self
+    }
+
+    /// The most links from one IP address at once (default 256; at least 1).
+    pub fn max_links_per_address(mut self, n: usize) -> Self {
+        self.caps.per_address = n.max(1);
+        self
     }
 
     link_options!();
@@ -107,10 +260,23 @@ async fn listen(mut cx: AsyncContext, this: Listen) -> AnyMessage {
         Err(fault) => return AnyMessage::new(fault),
     };
     tracing::info!(target: "strata::net", address = %listener.bound(), encrypted = this.settings.encrypted, "listening");
+    let mut admission = Admission::new(this.caps);
     while let Some((stream, peer)) = listener.accept(&mut cx).await {
+        let mut admitted = match admission.admit(peer.ip()) {
+            Ok(a) => a,
+            Err(why) => {
+                admission.refused += 1;
+                tracing::warn!(target: "strata::net", remote = %peer, refused = admission.refused, "connection closed at once: {why}");
+                drop(stream);
+                continue;
+            }
+        };
         let settings = this.settings.clone();
         cx.create(Async::new(move |mut cx: AsyncContext| async move {
-            match link::run(&mut cx, stream, Role::Accepting, owner, peer.to_string(), settings).await {
+            let handshaking = admitted.handshaking.take();
+            let ran = link::run(&mut cx, stream, Role::Accepting, owner, peer.to_string(), settings, handshaking).await;
+            drop(admitted);
+            match ran {
                 Ok(closed) => AnyMessage::new(closed),
                 Err(reason) => {
                     tracing::info!(target: "strata::net", remote = %peer, %reason, "connection refused");
@@ -210,6 +376,7 @@ async fn connect(mut cx: AsyncContext, this: Connect) -> AnyMessage {
         owner,
         this.address.to_string(),
         this.settings.clone(),
+        None,
     )
     .await
     {

@@ -70,7 +70,17 @@ pub(crate) fn parent_end(
                 max_frame: PRIVATE_MAX_FRAME,
                 ..LinkSettings::default()
             };
-            match link::run(&mut lcx, stream, Role::Accepting, stand_in, child, settings).await {
+            match link::run(
+                &mut lcx,
+                stream,
+                Role::Accepting,
+                stand_in,
+                child,
+                settings,
+                None,
+            )
+            .await
+            {
                 Ok(closed) => AnyMessage::new(closed),
                 Err(reason) => AnyMessage::new(Faulted::new(reason.to_string())),
             }
@@ -88,12 +98,23 @@ pub(crate) fn child_end(cx: &mut Core, top: Address) {
     AS_CHILD.store(true, Ordering::SeqCst);
     let settings = LinkSettings {
         notify_owner: false,
+        peer_may_stop: true,
         max_frame: PRIVATE_MAX_FRAME,
         ..LinkSettings::default()
     };
     cx.create(Async::new(move |mut lcx: AsyncContext| async move {
         let parent = "parent".to_string();
-        match link::run(&mut lcx, stream, Role::Connecting, top, parent, settings).await {
+        match link::run(
+            &mut lcx,
+            stream,
+            Role::Connecting,
+            top,
+            parent,
+            settings,
+            None,
+        )
+        .await
+        {
             Ok(closed) => AnyMessage::new(closed),
             Err(reason) => {
                 tracing::warn!(target: "strata::process", %reason, "no link to the parent");

@@ -67,8 +67,9 @@ pub enum SendError {
         /// The undelivered message's type.
         type_name: &'static str,
     },
-    /// The runtime's own bookkeeping (`Returned`, `Start`) came from another process,
-    /// where it never legitimately comes from: refused, counted and logged.
+    /// The runtime's own messages (`Returned`, `Start`; `Stop` from any peer but the
+    /// parent) came from another process, which may not send them: refused, counted and
+    /// logged.
     #[error("`{type_name}` for {to} came from another process: the runtime's own messages are not accepted from links")]
     NotAccepted {
         /// The receiver it claimed.
@@ -466,17 +467,22 @@ impl Node {
 }
 
 /// Delivers an envelope that arrived from another node (a link's reader calls this for
-/// every message frame): the delivery is decided by the message's type, as for a local
-/// send.
+/// every message a peer sends, once the link has checked that the peer may send to the
+/// receiver).
 ///
 /// `Returned` and `Start` are only ever made by the runtime for objects of this process:
 /// one that arrives from another process is forged (a `Returned` would make a callback
 /// answer with the sender's value), so it is refused with [`SendError::NotAccepted`] and
-/// counted (`refused_inbound`).
+/// counted (`refused_inbound`). So is `Stop`, unless `may_stop`: only a link whose peer is
+/// this process's parent may stop what it reaches (a peer may not end objects it was
+/// merely given the address of).
 #[inline]
-pub(crate) fn arrive(envelope: Envelope) -> Result<(), SendError> {
+pub(crate) fn arrive(envelope: Envelope, may_stop: bool) -> Result<(), SendError> {
     let id = envelope.message.type_id();
-    if id == std::any::TypeId::of::<Returned>() || id == std::any::TypeId::of::<Start>() {
+    if id == std::any::TypeId::of::<Returned>()
+        || id == std::any::TypeId::of::<Start>()
+        || (!may_stop && id == std::any::TypeId::of::<Stop>())
+    {
         node().stats.refused_inbound();
         return Err(SendError::NotAccepted {
             to: envelope.to,
@@ -486,9 +492,6 @@ pub(crate) fn arrive(envelope: Envelope) -> Result<(), SendError> {
     node().deliver(envelope, Delivery::of_id(id))
 }
 
-/// Answers `sender` on behalf of `receiver`, which cannot take what it was sent (a link
-/// that cannot carry a message tells its local sender so): a control delivery, so the
-/// answer is never lost to a full mailbox.
 pub(crate) fn answer_for(receiver: Address, sender: Address, message: AnyMessage) {
     let _ = node().deliver(Envelope::new(receiver, sender, message), Delivery::Control);
 }
