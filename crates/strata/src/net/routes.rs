@@ -148,3 +148,78 @@ pub(crate) fn routes() -> &'static Arc<Routes> {
 pub fn reachable_nodes() -> Vec<(u64, bool)> {
     routes().snapshot()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::io::{LinkWrite, WritableWait};
+    use crate::net::link::LinkSettings;
+    use crate::Address;
+
+    /// A socket that takes every byte (these tests look at routes, not at what is sent).
+    struct Sink;
+
+    impl LinkWrite for Sink {
+        fn try_write_now(&self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn writable(&self) -> WritableWait<'_> {
+            Box::pin(async { Ok(()) })
+        }
+        fn shutdown_write(&self) {}
+    }
+
+    fn link(id: u64) -> Arc<LinkTx> {
+        let owner = Address::from_parts(local_node(), 1);
+        Arc::new(LinkTx::new(
+            id,
+            Arc::new(Sink),
+            None,
+            &LinkSettings::default(),
+            owner,
+        ))
+    }
+
+    #[test]
+    fn a_direct_route_takes_over_and_the_node_falls_back_when_its_link_closes() {
+        let routes = Routes::default();
+        let (learned, direct, other) = (link(1), link(2), link(3));
+        routes.learn(0xa, &learned);
+        assert_eq!(routes.link_id(0xa), Some(1));
+        assert!(routes.add_direct(0xa, &direct));
+        assert_eq!(routes.link_id(0xa), Some(2), "the proven route is used");
+        assert!(
+            !routes.add_direct(0xa, &other),
+            "a second direct route is refused"
+        );
+        routes.learn(0xa, &other);
+        assert_eq!(routes.link_id(0xa), Some(2), "learning never replaces");
+        routes.remove_link(2);
+        assert_eq!(
+            routes.link_id(0xa),
+            Some(1),
+            "falls back on the first learned"
+        );
+        routes.remove_link(1);
+        assert_eq!(routes.link_id(0xa), Some(3));
+        routes.remove_link(3);
+        assert_eq!(routes.link_id(0xa), None);
+        assert!(routes.snapshot().is_empty());
+    }
+
+    #[test]
+    fn one_link_teaches_a_bounded_number_of_routes() {
+        let routes = Routes::default();
+        let l = link(9);
+        for n in 0..(MAX_LEARNED_PER_LINK as u64 + 100) {
+            routes.learn(0x1_0000 + n, &l);
+        }
+        assert_eq!(routes.snapshot().len(), MAX_LEARNED_PER_LINK);
+        routes.learn(local_node(), &l);
+        assert_eq!(
+            routes.link_id(local_node()),
+            None,
+            "never a route to this node"
+        );
+    }
+}
