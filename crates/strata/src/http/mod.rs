@@ -13,4 +13,4 @@ mod server;
 pub use api::Api;
 pub use client::{HttpClient, HttpRequest, HttpResponse};
 pub use hyper::Method;
-pub use server::{HttpServer, HttpSettings};
+pub use server::{HttpCounters, HttpServer, HttpSettings};
