@@ -1,19 +1,22 @@
-//! The HTTP front against hostile clients, over real loopback sockets: more connections
-//! than the caps allow, a client that never reads its reply, replies over `max_reply`,
-//! absurd table sizes and non-finite floats.
+//! The HTTP front and client against hostile peers, over real loopback sockets: more
+//! connections than the caps allow, a client that never reads its reply, replies over
+//! `max_reply`, absurd table sizes and non-finite floats; on the client side, a server
+//! whose body never ends, and one that answers with the runtime's own messages or with
+//! types the caller does not expect.
 
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use strata::http::{Api, HttpClient, HttpCounters, HttpServer};
+use strata::http::{Api, HttpClient, HttpCounters, HttpRequest, HttpResponse, HttpServer};
+use strata::message::codec;
 use strata::net::Listening;
 use strata::prelude::*;
 use strata_texture::Xy;
 use support::http::{get, json, open, post, send};
-use support::{poll_until, WAIT};
+use support::{expect_message, poll_until, WAIT};
 
 /// Answered with a JSON string of `bytes` bytes (plus its two quotes).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
@@ -265,4 +268,230 @@ fn non_finite_floats_are_a_400_naming_the_field() {
     assert_eq!(a.status, 400, "{}", a.body);
     let a = get(address, "/httptest.Ratio?r=0.25");
     assert_eq!((a.status, json(&a)), (200, serde_json::json!(0.5)));
+}
+
+/// A hostile HTTP server on a free loopback port: reads each request's head (and its
+/// `Content-Length` body) and lets `answer` write the response, on every connection, for
+/// as long as the client keeps it open. Its threads end with the test binary.
+fn hostile(answer: impl Fn(&mut TcpStream) + Send + Sync + 'static) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let answer = std::sync::Arc::new(answer);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut stream = stream;
+                loop {
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        match reader.read_line(&mut line) {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) if line == "\r\n" => break,
+                            Ok(_) => {
+                                if let Some(v) =
+                                    line.to_ascii_lowercase().strip_prefix("content-length:")
+                                {
+                                    length = v.trim().parse().unwrap_or(0);
+                                }
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    answer(&mut stream);
+                }
+            });
+        }
+    });
+    address
+}
+
+/// A hostile server answering every request `200` with `body`.
+fn answering(body: String) -> SocketAddr {
+    hostile(move |s| {
+        let _ = write!(
+            s,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+    })
+}
+
+/// A message the tests send through the client (`POST /httptest.Probe`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "httptest.Probe")]
+struct Probe;
+
+#[test]
+fn the_client_does_not_read_a_response_over_max_response() {
+    let mut cx = ThreadContext::attach();
+    let limit = 64 << 10;
+    // Declared too large: refused before reading.
+    let declared = hostile(|s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n[[");
+    });
+    // Never ends: chunks for as long as anyone reads them.
+    let endless = hostile(|s| {
+        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        let chunk = format!("1000\r\n{}\r\n", "7".repeat(0x1000));
+        while s.write_all(chunk.as_bytes()).is_ok() {}
+    });
+    for server in [declared, endless] {
+        let client = cx.create(HttpClient::new(server).max_response(limit));
+        for request in [
+            AnyMessage::new(Probe),
+            AnyMessage::new(HttpRequest::get("/")),
+        ] {
+            let reply = cx.ask_timeout(client, request, WAIT);
+            let fault = reply
+                .downcast::<Faulted>()
+                .unwrap_or_else(|m| panic!("{server}: expected Faulted, got {m:?}"));
+            assert!(
+                fault
+                    .reason
+                    .contains("larger than max_response, 65536 bytes"),
+                "{fault}"
+            );
+        }
+    }
+    // Within the limit, a response is read as usual.
+    let small = answering("x".repeat(1000));
+    let client = cx.create(HttpClient::new(small).max_response(limit));
+    let reply = cx.ask_timeout(client, HttpRequest::get("/"), WAIT);
+    assert_eq!(reply.downcast::<HttpResponse>().unwrap().body.len(), 1000);
+}
+
+/// Asks the client named in `Ask` with a `Probe` and tells its creator what came back, as
+/// `Heard`. It has no `Stop` handler: a `Stop` delivered to it would abort it (and its
+/// creator would get its `Returned`, not a `Heard`).
+struct Caller;
+
+/// Please ask `client`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "httptest.Ask")]
+struct Ask {
+    client: Address,
+}
+
+/// What the `Caller` was answered: the type, and the reason of a fault.
+#[derive(Debug, Clone, Serialize, Deserialize, Message)]
+#[message(name = "httptest.Heard")]
+struct Heard {
+    type_name: String,
+    reason: String,
+}
+
+#[strata::machine]
+impl Caller {
+    fn ask(&mut self, cx: &mut Context<Self>, m: Ask) {
+        cx.send(m.client, Probe);
+    }
+    fn fault(&mut self, cx: &mut Context<Self>, f: AnyFault) {
+        let parent = cx.parent();
+        let heard = Heard {
+            type_name: f.type_name().to_string(),
+            reason: f.reason(),
+        };
+        cx.send(parent, heard);
+    }
+    fn table(&mut self, cx: &mut Context<Self>, _: Vec<Vec<f64>>) {
+        let parent = cx.parent();
+        let heard = Heard {
+            type_name: "table".into(),
+            reason: String::new(),
+        };
+        cx.send(parent, heard);
+    }
+}
+
+fn typed(m: impl Message) -> serde_json::Value {
+    codec::to_json(&AnyMessage::new(m)).unwrap()
+}
+
+#[test]
+fn the_client_never_delivers_the_runtimes_own_messages() {
+    let mut cx = ThreadContext::attach();
+    let caller = cx.create(Caller);
+    let returned = Returned {
+        value: AnyMessage::new(7i64),
+    };
+    let listening = Listening {
+        address: "127.0.0.1:1".into(),
+    };
+    for (name, reply) in [
+        ("Stop", typed(Stop)),
+        ("Start", typed(Start)),
+        ("Returned", typed(returned)),
+        ("T1", typed(T1)),
+        ("Listening", typed(listening)),
+        // A Stop wrapped in an `any` decodes to the Stop itself.
+        (
+            "Stop",
+            serde_json::json!({"type": "any", "value": typed(Stop)}),
+        ),
+    ] {
+        let client = cx.create(HttpClient::new(answering(reply.to_string())));
+        cx.send(caller, Ask { client });
+        let (heard, _) = expect_message::<Heard>(&mut cx, WAIT);
+        assert_eq!(heard.type_name, "Faulted", "{name}: {heard:?}");
+        assert!(
+            heard
+                .reason
+                .contains(&format!("answered `{name}`, one of the runtime's own")),
+            "{heard:?}"
+        );
+    }
+    // The caller is still there, and hears proper replies.
+    let table = serde_json::json!({"type": "vec<vec<f64>>", "value": [[0.5]]});
+    let client = cx.create(HttpClient::new(answering(table.to_string())));
+    cx.send(caller, Ask { client });
+    assert_eq!(expect_message::<Heard>(&mut cx, WAIT).0.type_name, "table");
+}
+
+#[test]
+fn a_client_told_what_to_expect_refuses_other_replies() {
+    let mut cx = ThreadContext::attach();
+    let ask = |cx: &mut ThreadContext, server: SocketAddr| {
+        let client = cx.create(HttpClient::new(server).expect::<Probe, Vec<Vec<f64>>>());
+        cx.ask_timeout(client, Probe, WAIT)
+    };
+    let wrong = answering(typed("hello".to_string()).to_string());
+    let fault = ask(&mut cx, wrong).downcast::<Faulted>().unwrap();
+    assert!(
+        fault
+            .reason
+            .contains("answered `string` to `httptest.Probe`, which expects `vec<vec<f64>>`"),
+        "{fault}"
+    );
+    let right = answering(typed(vec![vec![0.5f64]]).to_string());
+    assert_eq!(
+        ask(&mut cx, right).downcast::<Vec<Vec<f64>>>().unwrap(),
+        vec![vec![0.5]]
+    );
+    // Faults are still answers.
+    let busy = hostile(|s| {
+        let body = serde_json::json!({"error": "Busy", "reason": "later", "fault": typed(Busy::new("later"))})
+            .to_string();
+        let _ = write!(
+            s,
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+    });
+    assert_eq!(
+        ask(&mut cx, busy).downcast::<Busy>().unwrap().reason,
+        "later"
+    );
+    // A client not told refuses only the runtime's own messages.
+    let client = cx.create(HttpClient::new(answering(
+        typed("hello".to_string()).to_string(),
+    )));
+    let reply = cx.ask_timeout(client, Probe, WAIT);
+    assert_eq!(reply.downcast::<String>().unwrap(), "hello");
 }
