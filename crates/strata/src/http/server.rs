@@ -329,9 +329,9 @@ async fn serve(mut cx: AsyncContext, this: HttpServer) -> AnyMessage {
                         connections.spawn(connection(stream, shared.clone(), ticket));
                     }
                     Err(reason) => {
-                        // Closed unread: nothing more is spent on it.
-                        drop(stream);
+                        // Counted, then closed unread: nothing more is spent on it.
                         refused(&shared.counters, peer, &reason, &mut last_warning);
+                        drop(stream);
                     }
                 },
                 None => break,
