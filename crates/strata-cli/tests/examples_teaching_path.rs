@@ -1,7 +1,8 @@
 //! The teaching path's programs as a user runs them: the `texture` entry point (the
-//! value as JSON on stdout, typed output on request, bad arguments refused with exit
-//! status 2 naming the argument), and every `server_N`, which takes an address, serves a
-//! request and stops cleanly on SIGTERM with no child process left behind.
+//! value as JSON on stdout, typed output on request, bad arguments — absurd table sizes
+//! among them — refused with exit status 2 naming what was wrong), and every `server_N`,
+//! which takes an address, serves a request, answers an absurd table size with a 400
+//! naming the bound, and stops cleanly on SIGTERM with no child process left behind.
 
 #[path = "../../strata/tests/support/mod.rs"]
 mod support;
@@ -36,6 +37,8 @@ fn bad_arguments_exit_2_naming_the_argument() {
         (vec!["--x=2"], "--y"),
         (vec!["--x=2", "--y=2", "--z=1"], "--z"),
         (vec!["stray"], "stray"),
+        // 10^10 cells: refused before anything is allocated.
+        (vec!["--x=100000", "--y=100000"], "MAX_CELLS"),
     ] {
         let out = texture(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -84,6 +87,10 @@ fn serves_and_stops_on_sigterm(name: &str) {
     let table: Vec<Vec<f64>> =
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{name}: {e}: {body}"));
     assert_eq!((table.len(), table[0].len()), (2, 3), "{name}");
+    // 10^10 cells would take the process down: refused as bad input, naming the bound.
+    let (status, body) = get(address, "/Xy?x=100000&y=100000");
+    assert_eq!(status, 400, "{name}: {body}");
+    assert!(body.contains("MAX_CELLS"), "{name}: {body}");
     // Whatever it started (worker processes, a texture child still ending) must go with
     // it; the guard kills them should the test fail.
     let children = children_of(server.pid(), "");

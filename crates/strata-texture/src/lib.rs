@@ -2,7 +2,8 @@
 //! it answers an x-by-y table of random floats in [0, 1).
 //!
 //! One place for what the examples, the `strata` command and the tests share: the message
-//! ([`Xy`]) and the answer ([`Table`]), the work ([`texture`]) and the [`Worker`] machine
+//! ([`Xy`], whose tables are bounded by [`MAX_CELLS`]) and the answer ([`Table`]), the work
+//! ([`texture`]) and the [`Worker`] machine
 //! that does it, the check that an answer has the asked-for shape ([`check_table`], as the
 //! load client's [`table_check`] validation), and the small helpers of the server examples
 //! ([`serve`], [`address`], [`seed`]). It is not part of the library: the library knows
@@ -26,8 +27,23 @@ pub fn table_check() -> Validation {
     Validation::new(TABLE_CHECK, check_table)
 }
 
+/// The most cells (x·y) a table asked for may have: one million.
+///
+/// Why a million: it is 1000 × 1000, the largest table `strata demo --max-size` asks
+/// for. Such a table is 8 MB of floats while it is built and about 20 MB of JSON (a random
+/// float in [0, 1) takes some 19 characters), within the HTTP front's default
+/// `max_reply` (32 MiB). Without a bound, one request (`GET /Xy?x=100000&y=100000`:
+/// 10¹⁰ cells, 80 GB) takes the process down.
+pub const MAX_CELLS: usize = 1_000_000;
+
 /// Ask for an x-by-y table: `GET /Xy?x=2&y=2`.
+///
+/// Decoding refuses a table of more than [`MAX_CELLS`] cells, wherever the `Xy` comes
+/// from (a query string or JSON body at the HTTP front, which answers `400`; the
+/// `texture` program's arguments, which exit 2; a link), with a reason naming the bound.
+/// An `Xy` built in code is not checked.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[serde(try_from = "Asked")]
 pub struct Xy {
     /// Columns.
     pub x: usize,
@@ -35,10 +51,32 @@ pub struct Xy {
     pub y: usize,
 }
 
+/// An [`Xy`] as it arrives, before its size is checked.
+#[derive(Deserialize)]
+struct Asked {
+    x: usize,
+    y: usize,
+}
+
+impl TryFrom<Asked> for Xy {
+    type Error = String;
+
+    fn try_from(Asked { x, y }: Asked) -> Result<Xy, String> {
+        match x.checked_mul(y) {
+            Some(cells) if cells <= MAX_CELLS => Ok(Xy { x, y }),
+            _ => Err(format!(
+                "a table of x={x} by y={y} has more than {MAX_CELLS} cells, the bound \
+                 (strata_texture::MAX_CELLS)"
+            )),
+        }
+    }
+}
+
 /// What the service answers.
 pub type Table = Vec<Vec<f64>>;
 
-/// Builds the table (xorshift random numbers; each call moves `seed` on).
+/// Builds the table (xorshift random numbers; each call moves `seed` on). Every cell is
+/// allocated: callers pass sizes from a decoded [`Xy`], which [`MAX_CELLS`] bounds.
 pub fn texture(x: usize, y: usize, seed: &mut u64) -> Table {
     (0..y)
         .map(|_| {
@@ -102,4 +140,26 @@ pub fn address() -> Result<std::net::SocketAddr, String> {
     let text = arg.unwrap_or_else(|| "127.0.0.1:5050".to_string());
     text.parse()
         .map_err(|_| format!("`{text}` is not a socket address (like 127.0.0.1:5050)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_tables_are_refused_when_decoded() {
+        let decode = |json: &str| serde_json::from_str::<Xy>(json).map_err(|e| e.to_string());
+        let xy = decode(r#"{"x": 1000, "y": 1000}"#).unwrap();
+        assert_eq!((xy.x, xy.y), (1000, 1000));
+        for json in [
+            r#"{"x": 100000, "y": 100000}"#,
+            r#"{"x": 1000001, "y": 1}"#,
+            // x·y overflows: refused too, not wrapped around.
+            r#"{"x": 4294967297, "y": 4294967297}"#,
+        ] {
+            let e = decode(json).unwrap_err();
+            assert!(e.contains("1000000 cells, the bound"), "{json}: {e}");
+        }
+        assert!(decode(r#"{"x": 0, "y": 100000000}"#).is_ok());
+    }
 }

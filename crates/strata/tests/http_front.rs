@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use strata::http::{Api, HttpServer, Method};
 use strata::net::Listening;
 use strata::prelude::*;
 use strata::spool::Spool;
+use support::http::{get, json, open, read_answer, send, Answer};
 use support::WAIT;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
@@ -148,66 +149,6 @@ fn start(server: impl FnOnce(HttpServer) -> HttpServer) -> (ThreadContext, Socke
         .expect("the server listens");
     let address = e.take::<Listening>().unwrap().address.parse().unwrap();
     (cx, address)
-}
-
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-fn read_answer(r: &mut BufReader<TcpStream>) -> Answer {
-    let mut head = String::new();
-    loop {
-        let mut line = String::new();
-        let n = r.read_line(&mut line).expect("a response");
-        assert!(
-            n > 0,
-            "the connection closed before a response (head so far: {head:?})"
-        );
-        if line == "\r\n" {
-            break;
-        }
-        head.push_str(&line);
-    }
-    let status = head[9..12].parse().expect("a status code");
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().parse().unwrap())
-        })
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    r.read_exact(&mut body).unwrap();
-    Answer {
-        status,
-        head,
-        body: String::from_utf8(body).unwrap(),
-    }
-}
-
-fn open(address: SocketAddr) -> BufReader<TcpStream> {
-    let s = TcpStream::connect(address).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    BufReader::new(s)
-}
-
-fn send(r: &mut BufReader<TcpStream>, raw: &[u8]) -> Answer {
-    r.get_mut().write_all(raw).unwrap();
-    read_answer(r)
-}
-
-fn get(address: SocketAddr, target: &str) -> Answer {
-    send(
-        &mut open(address),
-        format!("GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-}
-
-fn json(a: &Answer) -> serde_json::Value {
-    serde_json::from_str(&a.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", a.body))
 }
 
 #[test]

@@ -10,23 +10,38 @@
 //!   with an [`HttpResponse`] (any status).
 //!
 //! Connections are kept alive and reused; requests in flight run concurrently.
+//!
+//! The server is not trusted:
+//!
+//! * a response body is read up to [`max_response`](HttpClient::max_response) bytes; a
+//!   larger one is not read on, and the sender receives `Faulted` naming the limit;
+//! * a typed reply is never one of the runtime's own messages — `Start`, `Stop`,
+//!   `Returned`, the timers `T1`..`T4`, or the notices `Listening`, `Accepted`,
+//!   `Connected` and `Closed` — which would otherwise reach the sender as if the runtime
+//!   had sent them (a `Stop` aborts a machine that does not handle it); such a reply
+//!   becomes `Faulted` naming the type received;
+//! * with [`expect`](HttpClient::expect), the reply to a request type must be the type
+//!   expected, or a fault.
 
+use std::any::TypeId;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE, HOST};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::message::{codec, AnyMessage};
+use crate::message::{codec, register, AnyMessage};
+use crate::net::{Accepted, Closed, Connected, Listening};
 use crate::object::{Async, AsyncContext, Core, Object};
-use crate::standard::{Faulted, NotConnected, Stop, TimedOut};
+use crate::standard::{Faulted, NotConnected, Returned, Start, Stop, TimedOut, T1, T2, T3, T4};
 use crate::Message;
 
 /// A raw HTTP request, sent as it is by an [`HttpClient`].
@@ -70,6 +85,16 @@ pub struct HttpResponse {
 pub struct HttpClient {
     address: SocketAddr,
     timeout: Duration,
+    max_response: usize,
+    /// The reply type expected for each request type given to [`expect`](Self::expect).
+    expected: HashMap<TypeId, Expected>,
+}
+
+/// The reply a request type must get.
+#[derive(Debug, Clone, Copy)]
+struct Expected {
+    id: TypeId,
+    name: &'static str,
 }
 
 impl HttpClient {
@@ -78,6 +103,8 @@ impl HttpClient {
         HttpClient {
             address,
             timeout: Duration::from_secs(30),
+            max_response: 32 << 20,
+            expected: HashMap::new(),
         }
     }
 
@@ -85,6 +112,32 @@ impl HttpClient {
     /// sender receives `TimedOut`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The largest response body read (default 32 MiB, the largest reply a strata server
+    /// sends by default), for typed replies and [`HttpResponse`]s alike.
+    ///
+    /// A body declared larger is not read at all, and one that grows larger is not read
+    /// on: the sender receives `Faulted` naming the limit, and the connection is closed.
+    pub fn max_response(mut self, bytes: usize) -> Self {
+        self.max_response = bytes;
+        self
+    }
+
+    /// Requests of type `M` must be answered with an `R` (or a fault): any other typed
+    /// reply becomes `Faulted`, naming the type received and the type expected. Without
+    /// it, a reply may be any registered type but the runtime's own (see the module doc);
+    /// those are refused even when `R` names one.
+    pub fn expect<M: Message, R: Message>(mut self) -> Self {
+        register::<R>();
+        self.expected.insert(
+            TypeId::of::<M>(),
+            Expected {
+                id: TypeId::of::<R>(),
+                name: R::type_name(),
+            },
+        );
         self
     }
 }
@@ -103,6 +156,8 @@ type Idle = Arc<Mutex<Vec<SendRequest<Full<Bytes>>>>>;
 
 async fn run(mut cx: AsyncContext, this: HttpClient) -> AnyMessage {
     let idle: Idle = Arc::default();
+    // Every exchange reads the client's settings.
+    let client = Arc::new(this);
     let mut tasks = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -111,9 +166,10 @@ async fn run(mut cx: AsyncContext, this: HttpClient) -> AnyMessage {
                     break;
                 }
                 let (postbox, sender) = (cx.postbox(), e.sender());
-                let (address, timeout, idle) = (this.address, this.timeout, idle.clone());
+                let (client, idle) = (client.clone(), idle.clone());
                 tasks.spawn(async move {
-                    let reply = match tokio::time::timeout(timeout, exchange(address, &idle, e.into_message())).await {
+                    let timeout = client.timeout;
+                    let reply = match tokio::time::timeout(timeout, exchange(&client, &idle, e.into_message())).await {
                         Ok(reply) => reply,
                         Err(_) => AnyMessage::new(TimedOut::after(timeout)),
                     };
@@ -150,7 +206,9 @@ async fn connection(address: SocketAddr, idle: &Idle) -> Result<SendRequest<Full
 }
 
 /// Sends one message as a request and turns the response into the reply.
-async fn exchange(address: SocketAddr, idle: &Idle, message: AnyMessage) -> AnyMessage {
+async fn exchange(client: &HttpClient, idle: &Idle, message: AnyMessage) -> AnyMessage {
+    let address = client.address;
+    let request_type = (message.type_id(), message.type_name());
     let raw = message.is::<HttpRequest>();
     let request = match message.downcast::<HttpRequest>() {
         Ok(r) => build_raw(address, r),
@@ -183,8 +241,24 @@ async fn exchange(address: SocketAddr, idle: &Idle, message: AnyMessage) -> AnyM
             )
         })
         .collect();
-    let body = match response.into_body().collect().await {
+    let limit = client.max_response;
+    let too_large = || {
+        AnyMessage::new(Faulted::new(format!(
+            "the response from {address} is larger than max_response, {limit} bytes"
+        )))
+    };
+    let declared = response
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        // Not read: dropping the response and `send` closes the connection.
+        return too_large();
+    }
+    let body = match Limited::new(response.into_body(), limit).collect().await {
         Ok(b) => b.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return too_large(),
         Err(e) => {
             return AnyMessage::new(Faulted::new(format!(
                 "reading the response from {address}: {e}"
@@ -199,7 +273,8 @@ async fn exchange(address: SocketAddr, idle: &Idle, message: AnyMessage) -> AnyM
             body: body.to_vec(),
         });
     }
-    typed_reply(status, &body)
+    let reply = typed_reply(status, &body);
+    vet(reply, request_type, client)
 }
 
 fn build_raw(address: SocketAddr, r: HttpRequest) -> Result<Request<Full<Bytes>>, String> {
@@ -252,4 +327,52 @@ fn typed_reply(status: u16, body: &[u8]) -> AnyMessage {
         let text = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
         AnyMessage::new(Faulted::new(format!("HTTP {status}: {text}")))
     })
+}
+
+/// Whether `message` is one of the runtime's own messages, which only the runtime (or a
+/// link or listener of this process) makes: never a reply from outside.
+fn runtime_own(message: &AnyMessage) -> bool {
+    let id = message.type_id();
+    [
+        TypeId::of::<Start>(),
+        TypeId::of::<Stop>(),
+        TypeId::of::<Returned>(),
+        TypeId::of::<T1>(),
+        TypeId::of::<T2>(),
+        TypeId::of::<T3>(),
+        TypeId::of::<T4>(),
+        TypeId::of::<Listening>(),
+        TypeId::of::<Accepted>(),
+        TypeId::of::<Connected>(),
+        TypeId::of::<Closed>(),
+    ]
+    .contains(&id)
+}
+
+/// Lets a decoded reply through, or turns it into `Faulted`: one of the runtime's own
+/// messages, or (with [`HttpClient::expect`]) not the type expected.
+fn vet(
+    reply: AnyMessage,
+    (request, request_name): (TypeId, &'static str),
+    client: &HttpClient,
+) -> AnyMessage {
+    let address = client.address;
+    let got = reply.type_name();
+    if runtime_own(&reply) {
+        tracing::warn!(target: "strata::http", server = %address, reply = got, "reply refused: one of the runtime's own messages");
+        return AnyMessage::new(Faulted::new(format!(
+            "the server at {address} answered `{got}`, one of the runtime's own messages, \
+             which a reply from outside may never be"
+        )));
+    }
+    match client.expected.get(&request) {
+        Some(want) if reply.type_id() != want.id && !reply.is_fault() => {
+            tracing::warn!(target: "strata::http", server = %address, reply = got, expected = want.name, "reply refused: not the type expected");
+            AnyMessage::new(Faulted::new(format!(
+                "the server at {address} answered `{got}` to `{request_name}`, which expects `{}`",
+                want.name
+            )))
+        }
+        _ => reply,
+    }
 }

@@ -5,6 +5,12 @@
 //! how paths and methods select message types (RPC style `GET /Xy?x=2&y=2`, or REST
 //! routes with path parameters), and [`HttpClient`] for sending messages to an HTTP server
 //! (strata or not).
+//!
+//! Neither end trusts the other. The server bounds what one client can make it hold —
+//! connections (in all and per IP address), the time to send a request and to take a
+//! response, request and reply sizes — and counts what it turned away
+//! ([`HttpCounters`]). The client bounds the responses it reads and never delivers a
+//! reply that is one of the runtime's own messages (`Stop`, `Returned`, `Start`, ...).
 
 mod api;
 mod client;
@@ -13,4 +19,4 @@ mod server;
 pub use api::Api;
 pub use client::{HttpClient, HttpRequest, HttpResponse};
 pub use hyper::Method;
-pub use server::{HttpServer, HttpSettings};
+pub use server::{HttpCounters, HttpServer, HttpSettings};

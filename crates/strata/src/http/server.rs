@@ -10,6 +10,7 @@
 //! | `Busy`, `Overloaded`, `OutOfService`, `TemporarilyUnavailable` | `503` with `Retry-After` |
 //! | `TimedOut`, or no reply within the request time-out | `504` |
 //! | any other fault | `500` |
+//! | a reply whose JSON is larger than [`max_reply`](HttpServer::max_reply) | `500` naming the limit; the reply is not sent |
 //!
 //! Error bodies are JSON: `{"error": NAME, "reason": TEXT}`, plus `"fault"` (the typed
 //! fault) when the request asked for typed replies.
@@ -18,10 +19,30 @@
 //! not take `405` (with `Allow`), a body over the limit `413`, input that does not decode
 //! `400` with a JSON error naming the field, a request whose body stalls `408`. Every
 //! request gets exactly one response, also when the service ends first (`503`).
+//!
+//! What one client can hold is bounded too (see [`HttpServer`] for the settings and their
+//! defaults):
+//!
+//! * **connections**, in all and per client IP address: a connection over either cap is
+//!   closed as soon as it is accepted, before anything is read or written, and counted;
+//!   the connections already open are not touched;
+//! * **time to send** a request's head or body (`read_timeout`), and **time to take** a
+//!   response (`write_timeout`): a client that stops reading a reply has its connection
+//!   dropped, which frees its task, its buffers and its descriptor;
+//! * **reply size** (`max_reply`).
+//!
+//! [`HttpServer::counters`] tells, while the server runs, how many connections are open
+//! and how often each bound was hit.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{self, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -31,6 +52,7 @@ use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTE
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::api::{Api, Found};
 use crate::message::fields::{Fields, InputError};
@@ -38,17 +60,24 @@ use crate::message::{codec, AnyMessage};
 use crate::net::listener::Listener;
 use crate::object::{Async, AsyncContext, Core, Object, Postbox};
 use crate::runtime::SendError;
-use crate::standard::{Aborted, Busy, OutOfService, Overloaded, TemporarilyUnavailable, TimedOut};
+use crate::standard::{
+    Aborted, Busy, Faulted, OutOfService, Overloaded, TemporarilyUnavailable, TimedOut,
+};
 use crate::Address;
 
-/// Limits and time-outs of an [`HttpServer`].
+/// Limits and time-outs of an [`HttpServer`] (set through its builder methods, which give
+/// the defaults).
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     max_body: usize,
     max_header: usize,
     request_timeout: Duration,
     read_timeout: Duration,
+    write_timeout: Duration,
     retry_after: u32,
+    max_connections: usize,
+    max_connections_per_ip: usize,
+    max_reply: usize,
 }
 
 impl Default for HttpSettings {
@@ -58,8 +87,53 @@ impl Default for HttpSettings {
             max_header: 16 * 1024,
             request_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
             retry_after: 1,
+            max_connections: 1024,
+            max_connections_per_ip: 256,
+            max_reply: 32 << 20,
         }
+    }
+}
+
+/// What an [`HttpServer`] has had to bound so far, readable while it runs.
+///
+/// A handle: clones share the same counters. Take one with [`HttpServer::counters`]
+/// before creating the server.
+#[derive(Debug, Clone, Default)]
+pub struct HttpCounters(Arc<Counts>);
+
+#[derive(Debug, Default)]
+struct Counts {
+    open: AtomicUsize,
+    refused: AtomicU64,
+    write_timeouts: AtomicU64,
+    too_large: AtomicU64,
+}
+
+impl HttpCounters {
+    /// Connections open now (accepted and not yet closed).
+    pub fn open_connections(&self) -> usize {
+        self.0.open.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed as soon as they were accepted because a cap was reached
+    /// ([`max_connections`](HttpServer::max_connections) or
+    /// [`max_connections_per_ip`](HttpServer::max_connections_per_ip)).
+    pub fn refused_connections(&self) -> u64 {
+        self.0.refused.load(Ordering::Relaxed)
+    }
+
+    /// Connections dropped because a response was not taken within
+    /// [`write_timeout`](HttpServer::write_timeout).
+    pub fn write_timeouts(&self) -> u64 {
+        self.0.write_timeouts.load(Ordering::Relaxed)
+    }
+
+    /// Replies answered with `500` instead because they were larger than
+    /// [`max_reply`](HttpServer::max_reply).
+    pub fn replies_too_large(&self) -> u64 {
+        self.0.too_large.load(Ordering::Relaxed)
     }
 }
 
@@ -69,8 +143,9 @@ impl Default for HttpSettings {
 /// use strata::prelude::*;
 /// use strata::http::{Api, HttpServer};
 ///
+/// // `u8` sizes bound the input themselves: `x=1000` is a 400, not a huge table.
 /// #[derive(Debug, Serialize, Deserialize, Message)]
-/// struct Xy { x: usize, y: usize }
+/// struct Xy { x: u8, y: u8 }
 ///
 /// struct Service;
 ///
@@ -81,14 +156,28 @@ impl Default for HttpSettings {
 ///         cx.create(HttpServer::new("127.0.0.1:5050".parse().unwrap(), api));
 ///     }
 ///     fn xy(&mut self, _cx: &mut Context<Self>, m: Xy) -> Vec<Vec<f64>> {
-///         vec![vec![0.5; m.x]; m.y] // GET /Xy?x=2&y=2 → [[0.5,0.5],[0.5,0.5]]
+///         vec![vec![0.5; m.x.into()]; m.y.into()] // GET /Xy?x=2&y=2 → [[0.5,0.5],[0.5,0.5]]
 ///     }
 /// }
 /// ```
+///
+/// Every limit has a builder method; the defaults:
+///
+/// | setting | default | over it |
+/// |---|---|---|
+/// | [`max_connections`](Self::max_connections) | 1024 | the connection is closed at once |
+/// | [`max_connections_per_ip`](Self::max_connections_per_ip) | 256 | the connection is closed at once |
+/// | [`max_header`](Self::max_header) | 16 KiB | `431` |
+/// | [`max_body`](Self::max_body) | 1 MiB | `413` |
+/// | [`read_timeout`](Self::read_timeout) | 10 s | the connection is closed (a stalled body: `408`) |
+/// | [`request_timeout`](Self::request_timeout) | 30 s | `504` |
+/// | [`max_reply`](Self::max_reply) | 32 MiB | `500` naming the limit |
+/// | [`write_timeout`](Self::write_timeout) | 10 s | the connection is dropped |
 pub struct HttpServer {
     address: SocketAddr,
     api: Api,
     settings: HttpSettings,
+    counters: HttpCounters,
 }
 
 impl HttpServer {
@@ -98,7 +187,14 @@ impl HttpServer {
             address,
             api,
             settings: HttpSettings::default(),
+            counters: HttpCounters::default(),
         }
+    }
+
+    /// The server's counters (open connections, and how often each bound was hit): a
+    /// handle to keep before the server is created.
+    pub fn counters(&self) -> HttpCounters {
+        self.counters.clone()
     }
 
     /// The largest request body accepted (default 1 MiB); larger gets `413`.
@@ -126,9 +222,54 @@ impl HttpServer {
         self
     }
 
+    /// How long a response may take to be written once the client stops taking it as fast
+    /// as it comes (default 10 s).
+    ///
+    /// The clock starts at the first write the socket cannot take at once — a reply that
+    /// fits in the socket's buffers never starts it — and stops when the response has
+    /// been handed to the socket in full. A client that stops reading, or reads too slowly
+    /// to finish in time, has its connection dropped (reset): its task, buffers and
+    /// descriptor are freed, and [`HttpCounters::write_timeouts`] counts it. Raise it when
+    /// slow clients fetch large replies.
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.write_timeout = timeout;
+        self
+    }
+
     /// The `Retry-After` seconds sent with `503` (default 1).
     pub fn retry_after(mut self, seconds: u32) -> Self {
         self.settings.retry_after = seconds;
+        self
+    }
+
+    /// The most connections open at once (default 1024, at least 1).
+    ///
+    /// One more is closed as soon as it is accepted, before anything is read from it or
+    /// written to it (the client sees the connection closed or reset; it is not answered
+    /// `503`, which would cost a write to a client the server cannot afford). It is
+    /// counted ([`HttpCounters::refused_connections`]) and logged, at most once a second
+    /// at `warn` and each time at `debug`. The connections already open are not touched.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.settings.max_connections = connections.max(1);
+        self
+    }
+
+    /// The most connections open at once from one client IP address (default 256, at
+    /// least 1); one more is closed as [`max_connections`](Self::max_connections) says.
+    /// IPv4 addresses mapped into IPv6 count as the IPv4 address.
+    pub fn max_connections_per_ip(mut self, connections: usize) -> Self {
+        self.settings.max_connections_per_ip = connections.max(1);
+        self
+    }
+
+    /// The largest reply sent, as encoded JSON (default 32 MiB: room for the largest
+    /// table of the texture examples, about 20 MB).
+    ///
+    /// A larger reply is not sent: the response is a `500` whose JSON names the limit
+    /// (`{"error": "reply too large", "limit": BYTES, "reason": ...}`, with a typed
+    /// `Faulted` for typed requests), and [`HttpCounters::replies_too_large`] counts it.
+    pub fn max_reply(mut self, bytes: usize) -> Self {
+        self.settings.max_reply = bytes;
         self
     }
 }
@@ -149,6 +290,7 @@ struct Shared {
     postbox: Postbox,
     api: Api,
     settings: HttpSettings,
+    counters: HttpCounters,
     stopping: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -163,20 +305,35 @@ async fn serve(mut cx: AsyncContext, this: HttpServer) -> AnyMessage {
     tracing::info!(target: "strata::http", address = %listener.bound(), "HTTP server listening");
 
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
+    let admission = Arc::new(Admission {
+        max_total: this.settings.max_connections,
+        max_per_ip: this.settings.max_connections_per_ip,
+        per_ip: parking_lot::Mutex::new(HashMap::new()),
+        counters: this.counters.clone(),
+    });
     let shared = Arc::new(Shared {
         service,
         postbox: cx.postbox(),
         api: this.api,
         settings: this.settings,
+        counters: this.counters,
         stopping,
     });
+    let mut last_warning: Option<tokio::time::Instant> = None;
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept(&mut cx) => match accepted {
-                Some((stream, _)) => {
-                    connections.spawn(connection(stream, shared.clone()));
-                }
+                Some((stream, peer)) => match admission.admit(peer.ip()) {
+                    Ok(ticket) => {
+                        connections.spawn(connection(stream, shared.clone(), ticket));
+                    }
+                    Err(reason) => {
+                        // Counted, then closed unread: nothing more is spent on it.
+                        refused(&shared.counters, peer, &reason, &mut last_warning);
+                        drop(stream);
+                    }
+                },
                 None => break,
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -191,6 +348,195 @@ async fn serve(mut cx: AsyncContext, this: HttpServer) -> AnyMessage {
     .await;
     connections.abort_all();
     AnyMessage::new(Aborted::new("HTTP server stopped"))
+}
+
+/// Counts and logs a refused connection: each at `debug`, and at `warn` at most once a
+/// second (a flood of connections must not become a flood of log lines).
+fn refused(
+    counters: &HttpCounters,
+    peer: SocketAddr,
+    reason: &str,
+    last_warning: &mut Option<tokio::time::Instant>,
+) {
+    let total = counters.0.refused.fetch_add(1, Ordering::Relaxed) + 1;
+    tracing::debug!(target: "strata::http", %peer, reason, "connection refused");
+    let now = tokio::time::Instant::now();
+    if last_warning.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+        *last_warning = Some(now);
+        tracing::warn!(target: "strata::http", %peer, reason, refused = total,
+            "connection refused (logged at most once a second; `refused` counts them all)");
+    }
+}
+
+/// The connections open now, in all and per client IP address, against their caps.
+struct Admission {
+    max_total: usize,
+    max_per_ip: usize,
+    /// Open connections per address (addresses with none are removed). Locked only when a
+    /// connection is accepted or ends.
+    per_ip: parking_lot::Mutex<HashMap<IpAddr, usize>>,
+    /// `open` is the total, changed under the lock above.
+    counters: HttpCounters,
+}
+
+impl Admission {
+    /// A place for a connection from `ip`, or why there is none.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Ticket, String> {
+        let ip = ip.to_canonical();
+        let mut per_ip = self.per_ip.lock();
+        let open = &self.counters.0.open;
+        let total = open.load(Ordering::Relaxed);
+        if total >= self.max_total {
+            return Err(format!(
+                "{total} connections are open, the most this server takes (max_connections)"
+            ));
+        }
+        let mine = per_ip.entry(ip).or_insert(0);
+        if *mine >= self.max_per_ip {
+            return Err(format!(
+                "{ip} has {mine} connections open, the most one address may have \
+                 (max_connections_per_ip)"
+            ));
+        }
+        *mine += 1;
+        open.store(total + 1, Ordering::Relaxed);
+        Ok(Ticket {
+            admission: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// An admitted connection's place: freed when dropped, however the connection's task
+/// ends (closed, failed, panicked or aborted).
+struct Ticket {
+    admission: Arc<Admission>,
+    ip: IpAddr,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut per_ip = self.admission.per_ip.lock();
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+        self.admission
+            .counters
+            .0
+            .open
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A connection's socket whose writes have a deadline (see
+/// [`HttpServer::write_timeout`]).
+///
+/// The deadline is armed by the first write or flush the socket cannot complete at once,
+/// and disarmed when a flush completes: hyper flushes only once its own buffer has been
+/// written out, so each response's writing is bounded, and a socket that keeps up never
+/// touches a timer. When the deadline passes, every write fails with `TimedOut` (hyper
+/// then ends the connection) and the socket is set to reset on close, so the kernel does
+/// not keep the unsent reply for a client that will not read it.
+struct WriteDeadline {
+    stream: tokio::net::TcpStream,
+    limit: Duration,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    expired: bool,
+    counters: HttpCounters,
+}
+
+impl WriteDeadline {
+    /// A write or flush could not complete: arms the deadline if it is not armed, and
+    /// gives the error once it has passed (the socket wakes the task if it drains first).
+    fn stalled(&mut self, cx: &mut task::Context<'_>) -> Poll<io::Error> {
+        let limit = self.limit;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        if !self.expired {
+            self.expired = true;
+            self.counters
+                .0
+                .write_timeouts
+                .fetch_add(1, Ordering::Relaxed);
+            // A zero linger never blocks (it resets at once); it is what tokio's newer
+            // `set_zero_linger` does.
+            #[allow(deprecated)]
+            let _ = self.stream.set_linger(Some(Duration::ZERO));
+            tracing::debug!(target: "strata::http", peer = ?self.stream.peer_addr().ok(),
+                "connection dropped: the client did not take its response in time");
+        }
+        Poll::Ready(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the client did not take the response within {limit:?} (write_timeout)"),
+        ))
+    }
+}
+
+impl AsyncRead for WriteDeadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut task::Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for WriteDeadline {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.stream).poll_write(cx, buf) {
+            Poll::Pending => this.stalled(cx).map(Err),
+            done => done,
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.stream).poll_write_vectored(cx, bufs) {
+            Poll::Pending => this.stalled(cx).map(Err),
+            done => done,
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.stream).poll_flush(cx) {
+            Poll::Ready(Ok(())) => {
+                this.timer = None;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => this.stalled(cx).map(Err),
+            failed => failed,
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut task::Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.stream).poll_shutdown(cx) {
+            Poll::Pending => this.stalled(cx).map(Err),
+            done => done,
+        }
+    }
 }
 
 /// The reply address of the request a connection is waiting on (`NULL` between
@@ -222,7 +568,9 @@ impl Held {
     }
 }
 
-async fn connection(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
+/// Serves one connection; `_ticket` holds its place among the open connections until the
+/// task ends.
+async fn connection(stream: tokio::net::TcpStream, shared: Arc<Shared>, _ticket: Ticket) {
     let mut stopping = shared.stopping.clone();
     let held = Arc::new(Held(parking_lot::Mutex::new(Address::NULL)));
     let service = {
@@ -233,6 +581,13 @@ async fn connection(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
             let held = held.clone();
             async move { Ok::<_, Infallible>(respond(req, &shared, &held).await) }
         })
+    };
+    let stream = WriteDeadline {
+        stream,
+        limit: shared.settings.write_timeout,
+        timer: None,
+        expired: false,
+        counters: shared.counters.clone(),
     };
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -425,6 +780,7 @@ async fn respond(req: Request<Incoming>, shared: &Shared, held: &Held) -> Reply 
 }
 
 fn answer(reply: AnyMessage, typed: bool, shared: &Shared) -> Reply {
+    let limit = shared.settings.max_reply;
     if let Some(fault) = reply.as_fault() {
         let mut body = json!({"error": reply.type_name(), "reason": fault.reason()});
         if typed {
@@ -444,7 +800,11 @@ fn answer(reply: AnyMessage, typed: bool, shared: &Shared) -> Reply {
         } else {
             StatusCode::INTERNAL_SERVER_ERROR
         };
-        let mut r = error(status, body);
+        let body = serde_json::to_vec(&body).expect("JSON values encode");
+        if body.len() > limit {
+            return too_large(&reply, typed, shared);
+        }
+        let mut r = json_response(status, body);
         if unavailable {
             r.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(shared.settings.retry_after));
@@ -452,15 +812,72 @@ fn answer(reply: AnyMessage, typed: bool, shared: &Shared) -> Reply {
         return r;
     }
     let encoded = if typed {
-        codec::to_json(&reply).map(|v| serde_json::to_vec(&v).expect("JSON values encode"))
+        // Straight into a buffer that stops at the limit: an oversized typed reply is
+        // never encoded in full.
+        let mut out = Capped {
+            out: Vec::new(),
+            limit,
+            over: false,
+        };
+        match serde_json::to_writer(&mut out, &reply) {
+            Ok(()) => Ok(out.out),
+            Err(_) if out.over => return too_large(&reply, typed, shared),
+            Err(e) => Err(codec::CodecError::Encode {
+                name: reply.type_name().to_string(),
+                reason: e.to_string(),
+            }),
+        }
     } else {
+        // The plain encoding is the concrete type's own (no erasure, the fast path), into
+        // a growing buffer; the limit is checked once it is done.
         codec::to_json_plain_bytes(&reply)
     };
     match encoded {
+        Ok(body) if body.len() > limit => too_large(&reply, typed, shared),
         Ok(body) => json_response(StatusCode::OK, body),
         Err(e) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             json!({"error": "cannot encode the reply", "reason": e.to_string()}),
         ),
+    }
+}
+
+/// The `500` sent instead of a reply over `max_reply`.
+fn too_large(reply: &AnyMessage, typed: bool, shared: &Shared) -> Reply {
+    let limit = shared.settings.max_reply;
+    shared.counters.0.too_large.fetch_add(1, Ordering::Relaxed);
+    let reason = format!(
+        "the reply (a `{}`) is larger than max_reply, {limit} bytes",
+        reply.type_name()
+    );
+    tracing::warn!(target: "strata::http", reply = reply.type_name(), limit, "reply not sent: larger than max_reply");
+    let mut body = json!({"error": "reply too large", "limit": limit, "reason": reason});
+    if typed {
+        if let Ok(v) = codec::to_json(&AnyMessage::new(Faulted::new(reason))) {
+            body["fault"] = v;
+        }
+    }
+    error(StatusCode::INTERNAL_SERVER_ERROR, body)
+}
+
+/// A buffer that refuses to grow past `limit` bytes (`over` says it was asked to).
+struct Capped {
+    out: Vec<u8>,
+    limit: usize,
+    over: bool,
+}
+
+impl io::Write for Capped {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.out.len() + bytes.len() > self.limit {
+            self.over = true;
+            return Err(io::Error::other("over max_reply"));
+        }
+        self.out.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }

@@ -6,6 +6,11 @@
 //! nested value is written as JSON (`rows=[1,2,3]`). Errors name the field. The process
 //! entry points decode their arguments here, and the HTTP front its query strings (which
 //! it splits and percent-decodes itself).
+//!
+//! Floats must be finite: `NaN`, `inf` and values too large for the type (`1e400` for an
+//! `f64`, `1e39` for an `f32`) are refused naming the field, as JSON itself refuses them
+//! (JSON has no such numbers). Where no type is asked for (a `serde_json::Value` field),
+//! such text stays text.
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -37,6 +42,21 @@ macro_rules! parse_number {
     )*};
 }
 
+macro_rules! parse_float {
+    ($($method:ident $t:ty => $visit:ident),*) => {$(
+        fn $method<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+            match self.0.trim().parse::<$t>() {
+                Ok(n) if n.is_finite() => v.$visit(n),
+                Ok(_) => Err(de::Error::invalid_value(
+                    Unexpected::Str(&self.0),
+                    &"a finite number (NaN, infinities and numbers out of range are refused)",
+                )),
+                Err(_) => Err(de::Error::invalid_value(Unexpected::Str(&self.0), &v)),
+            }
+        }
+    )*};
+}
+
 impl<'de, 'a> Deserializer<'de> for Text<'a> {
     type Error = Error;
 
@@ -48,7 +68,8 @@ impl<'de, 'a> Deserializer<'de> for Text<'a> {
         if let Ok(n) = s.parse::<u64>() {
             return v.visit_u64(n);
         }
-        if let Ok(n) = s.parse::<f64>() {
+        // `NaN`, `inf` and `1e400` are no JSON numbers: they stay text.
+        if let Some(n) = s.parse::<f64>().ok().filter(|n| n.is_finite()) {
             return v.visit_f64(n);
         }
         match s {
@@ -71,7 +92,10 @@ impl<'de, 'a> Deserializer<'de> for Text<'a> {
         deserialize_i8 i8 => visit_i8, deserialize_i16 i16 => visit_i16,
         deserialize_i32 i32 => visit_i32, deserialize_i64 i64 => visit_i64,
         deserialize_u8 u8 => visit_u8, deserialize_u16 u16 => visit_u16,
-        deserialize_u32 u32 => visit_u32, deserialize_u64 u64 => visit_u64,
+        deserialize_u32 u32 => visit_u32, deserialize_u64 u64 => visit_u64
+    }
+
+    parse_float! {
         deserialize_f32 f32 => visit_f32, deserialize_f64 f64 => visit_f64
     }
 
@@ -401,6 +425,43 @@ mod tests {
         let body = serde_json::json!({"x": 1, "name": "n", "rows": [300], "on": true});
         let e = decode_as::<Probe, _>(&body).unwrap_err();
         assert!(e.field.starts_with("rows"), "{e:?}");
+    }
+
+    #[test]
+    fn floats_must_be_finite() {
+        for bad in ["NaN", "nan", "inf", "-inf", "infinity", "1e400", "-1e400"] {
+            let q = format!("x=1&name=n&ratio={bad}&rows=[]&on=1");
+            let e = decode_as::<Probe, _>(query(&q)).unwrap_err();
+            assert_eq!(e.field, "ratio", "{bad}: {e:?}");
+            assert!(e.reason.contains("finite"), "{bad}: {e:?}");
+        }
+        let m = decode_as::<Probe, _>(query("x=1&name=n&ratio=1e300&rows=[]&on=1")).unwrap();
+        assert_eq!(m.downcast::<Probe>().unwrap().ratio, Some(1e300));
+        #[derive(Debug, Serialize, Deserialize)]
+        struct Narrow {
+            f: f32,
+        }
+        impl crate::Message for Narrow {
+            fn type_name() -> &'static str {
+                "test.FieldsNarrow"
+            }
+        }
+        assert_eq!(
+            decode_as::<Narrow, _>(query("f=1e39")).unwrap_err().field,
+            "f"
+        );
+        // Untyped, such text stays text.
+        #[derive(Debug, Serialize, Deserialize)]
+        struct Loose {
+            v: serde_json::Value,
+        }
+        impl crate::Message for Loose {
+            fn type_name() -> &'static str {
+                "test.FieldsLoose"
+            }
+        }
+        let m = decode_as::<Loose, _>(query("v=NaN")).unwrap();
+        assert_eq!(m.downcast::<Loose>().unwrap().v, serde_json::json!("NaN"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! * [`programs`]: the programs the tests start (built by the tests themselves), guards
 //!   that kill them when a test fails, and `/proc` look-ups (std and libc only);
 //! * [`table_server`]: a small std HTTP server for the load client's tests;
+//! * [`http`]: a raw HTTP/1.1 client over std sockets for the HTTP front's tests;
 //! * here: bounded waits for messages on a `ThreadContext`.
 //!
 //! The strata-cli tests include this folder too (`#[path]`), so it uses only what both
@@ -13,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod bounds;
+pub mod http;
 pub mod programs;
 pub mod table_server;
 
