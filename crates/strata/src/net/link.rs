@@ -29,6 +29,7 @@ use super::error::LinkError;
 use super::frame::{self, Frame, FrameReader};
 use super::handshake::{Established, Handshake, Next, Role};
 use super::io::{LinkIo, LinkStream};
+use super::keys::{PublicKey, StaticKey};
 use super::noise::Opener;
 use super::outbox::{writer, LinkTx, Outgoing};
 use super::routes::routes;
@@ -45,6 +46,14 @@ use crate::{Address, Message};
 pub struct Accepted {
     /// The peer's socket address.
     pub remote: String,
+    /// What the peer proved in the handshake, as a key id (see [`keys`](super::keys)):
+    /// - `Some("x25519:…")`: the peer's static key (16 hex digits, the start of its public
+    ///   key), when the link uses static keys ([`identity`](super::Listen::identity)) — a
+    ///   key on this end's allow-list, or any key when the list is empty;
+    /// - `Some("psk:…")`: the id of the pre-shared key both ends hold, when that is all
+    ///   the link uses;
+    /// - `None`: nothing (plaintext, or encrypted without any key).
+    pub peer_key: Option<String>,
 }
 
 /// The link is up: sent to the connecting object. The envelope's sender is the object at
@@ -53,6 +62,9 @@ pub struct Accepted {
 pub struct Connected {
     /// The peer's socket address.
     pub remote: String,
+    /// What the peer proved in the handshake, as a key id: the same as
+    /// [`Accepted::peer_key`], seen from the connecting end.
+    pub peer_key: Option<String>,
 }
 
 /// A link ended. The envelope's sender is the object at the other end.
@@ -93,7 +105,14 @@ impl std::fmt::Display for CloseReason {
 #[derive(Clone)]
 pub struct LinkSettings {
     pub(crate) encrypted: bool,
+    /// Pre-shared keys (a connecting end offers the first).
     pub(crate) keys: Vec<[u8; 32]>,
+    /// This end's static key: the link uses Noise `XX` (`XXpsk3` with a pre-shared key).
+    pub(crate) identity: Option<StaticKey>,
+    /// The peers' static keys this end allows; empty allows any.
+    pub(crate) allowed_peers: Vec<PublicKey>,
+    /// Whether a TCP link off loopback may leave its peer unauthenticated.
+    pub(crate) allow_unauthenticated: bool,
     pub(crate) max_frame: usize,
     pub(crate) keep_alive: Option<Duration>,
     pub(crate) handshake_timeout: Duration,
@@ -112,6 +131,9 @@ impl Default for LinkSettings {
         LinkSettings {
             encrypted: false,
             keys: Vec::new(),
+            identity: None,
+            allowed_peers: Vec::new(),
+            allow_unauthenticated: false,
             max_frame: frame::DEFAULT_MAX_FRAME,
             keep_alive: None,
             handshake_timeout: Duration::from_secs(5),
@@ -127,6 +149,9 @@ impl std::fmt::Debug for LinkSettings {
         f.debug_struct("LinkSettings")
             .field("encrypted", &self.encrypted)
             .field("keys", &self.keys.len())
+            .field("identity", &self.identity.as_ref().map(|k| k.public().id()))
+            .field("allowed_peers", &self.allowed_peers.len())
+            .field("allow_unauthenticated", &self.allow_unauthenticated)
             .field("max_frame", &self.max_frame)
             .field("keep_alive", &self.keep_alive)
             .finish()
@@ -296,6 +321,8 @@ where
         peer,
         frames,
         opener,
+        peer_static: _,
+        peer_key,
     } = drive(&mut stream, hs, settings.handshake_timeout).await?;
     let stream = Arc::new(
         stream
@@ -320,13 +347,15 @@ where
         return Err(refused);
     }
     tracing::info!(target: "strata::net", remote = %remote, peer = %format_args!("{:04x}", peer.node & 0xffff),
-        encrypted = settings.encrypted, "link up");
+        encrypted = settings.encrypted, peer_key = peer_key.as_deref().unwrap_or("none"), "link up");
     let up = match role {
         Role::Accepting => AnyMessage::new(Accepted {
             remote: remote.clone(),
+            peer_key,
         }),
         Role::Connecting => AnyMessage::new(Connected {
             remote: remote.clone(),
+            peer_key,
         }),
     };
     if settings.notify_owner {

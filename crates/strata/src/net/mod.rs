@@ -13,12 +13,15 @@
 //!   finally [`Closed`] with a [`CloseReason`].
 //! * Reply to `Accepted` or `Connected` to send across the link: their sender is the object
 //!   at the other end.
-//! * Options: encryption and pre-shared keys (Noise), maximum frame size, keep-alive.
+//! * Options: encryption (Noise), pre-shared keys, static keys with an allow-list of
+//!   peers ([`keys`]), maximum frame size, keep-alive. Encryption without a key protects
+//!   against eavesdroppers only, and a link that does not authenticate its peer is refused
+//!   off loopback unless allowed (see [`Listen`]'s table).
 //!
 //! Inside, one file per concern: `frame` (wire formats: frames, preamble, verdict),
 //! `handshake` (preamble, verdict, Noise and HELLO as a state machine without I/O),
-//! `noise` (sealing and opening), `io` (the TCP and Unix streams), `outbox` (the sending
-//! side), `routes` (which link leads to which node), `link` (the link object: messages,
+//! `noise` (sealing and opening), `keys` (static and pre-shared keys, key files), `io`
+//! (the TCP and Unix streams), `outbox` (the sending side), `routes` (which link leads to which node), `link` (the link object: messages,
 //! settings, handshake driver, reader and run loop), `error` (why a link did not open),
 //! `listener` (bind, announce, accept — shared with the HTTP server) and `tcp` (the
 //! `Listen` and `Connect` objects).
@@ -30,6 +33,7 @@ mod error;
 pub mod frame;
 mod handshake;
 mod io;
+pub mod keys;
 pub(crate) mod link;
 pub(crate) mod listener;
 mod noise;
