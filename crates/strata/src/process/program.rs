@@ -75,6 +75,9 @@ pub(crate) fn run_program<O: Object>(
     top: O,
     settings: &ProgramSettings,
 ) -> Result<(AnyMessage, i32), ExitCode> {
+    // The link to a parent, if any, is read from the environment before anything else —
+    // before the runtime's threads start (see `process::link`).
+    super::link::inherited();
     let filter = settings
         .log
         .clone()
