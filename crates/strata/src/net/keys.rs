@@ -276,7 +276,7 @@ pub fn psk_id(key: &[u8; 32]) -> String {
     format!("psk:{}", hex(&psk_wire_id(key)))
 }
 
-/// What the kind of file a key file is marked with: which labelled lines it has.
+/// The labelled values a key file holds (which ones it has says what kind of key it is).
 #[derive(Default)]
 struct KeyFields {
     secret: Option<[u8; 32]>,
