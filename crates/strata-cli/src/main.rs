@@ -3,13 +3,15 @@
 //! * `strata demo` runs the texture service (HTTP front, spool of worker processes) under
 //!   the load client and prints the report;
 //! * `strata load URL` drives any HTTP service and reports throughput, errors by kind and
-//!   latency percentiles, with thresholds for CI.
+//!   latency percentiles, with thresholds for CI;
+//! * `strata key new|public|id` makes and reads the key files of authenticated links.
 //!
 //! Two hidden commands are this program's own children: `texture-worker` (a worker
 //! process of the demo's spool) and `load-share` (the clients of one process of
 //! `strata load --processes N`).
 
 mod demo;
+mod key;
 mod load;
 
 use std::process::ExitCode;
@@ -35,6 +37,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Drive an HTTP service with many clients and report throughput, errors and latency.
     Load(load::LoadArgs),
+    /// Make a static key or pre-shared key for links, or print a key file's public half or id.
+    Key(key::KeyArgs),
     /// (internal) A worker process of the demo's spool.
     #[command(hide = true)]
     TextureWorker(Child),
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Demo(args) => demo::run(args, cli.log),
         Command::Load(args) => load::run(args, cli.log),
+        Command::Key(args) => key::run(args),
         Command::TextureWorker(_) => strata::main(strata_texture::Worker::default()),
         Command::LoadShare(_) => strata::load::share_main(load::validations()),
     }

@@ -42,7 +42,7 @@
 //! | [`standard`] | the standard messages (`Start`, `Stop`, `Returned`, `Ping`, ...) and the fault family (`Faulted`, `TimedOut`, `Busy`, `Overloaded`, ...) |
 //! | [`request`] | [`GetResponse`], [`Concurrently`] and [`Delay`]: a request, several requests, a pause, each with a time-out |
 //! | [`backoff`] | [`Backoff`]: how long to wait before trying again (interval, jitter, growth, a budget that resets after a healthy period) |
-//! | [`net`] | links between processes and hosts: `Listen`, `Connect`, framed binary messages, Noise encryption, pre-shared keys, keep-alive, relaying |
+//! | [`net`] | links between processes and hosts: `Listen`, `Connect`, framed binary messages, Noise encryption, pre-shared keys, static keys with allow-lists (`net::keys`), keep-alive, relaying |
 //! | [`process`] | [`main`]: a top object as the whole program; entry points (functions as command-line programs); child processes as objects, and loadable libraries |
 //! | [`spool`] | pools of workers behind one address that share out requests and shed load (`Busy`, `Overloaded`) |
 //! | `http` | the HTTP front (requests in as messages, replies out as JSON) and an HTTP client (feature `http`) |

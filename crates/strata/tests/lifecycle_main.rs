@@ -1,5 +1,6 @@
 //! The whole-program lifecycle, end to end: `strata::main` in a real process
-//! (the `lifecycle_probe` test program), signals, exit statuses, stderr.
+//! (the `lifecycle_probe` test program), signals, exit statuses, stderr, and the checks
+//! on a descriptor named as the link to a parent.
 
 mod support;
 
@@ -65,4 +66,56 @@ fn a_fault_exits_1_with_one_line_on_stderr() {
     assert_eq!(status.code(), Some(1), "{status}");
     assert!(stdout.is_empty(), "{stdout:?}");
     assert_eq!(stderr, "Faulted: the probe failed on purpose\n");
+}
+
+#[test]
+fn a_link_descriptor_that_is_not_a_socket_is_not_adopted() {
+    // Descriptor 1 is the probe's stdout, a pipe: adopting it as a link would take the
+    // probe's stdout away and make it print its value as a child does.
+    let running = Running::start(
+        Command::new(testbin("lifecycle_probe"))
+            .args(["exit", "7"])
+            .env("STRATA_LOG", "warn")
+            .env("STRATA_LINK_FD", "1"),
+    );
+    let (status, stdout, stderr) = finish(running);
+    assert_eq!(status.code(), Some(7), "{status}; stderr: {stderr}");
+    assert!(stdout.is_empty(), "runs as an ordinary program: {stdout:?}");
+    assert!(
+        stderr.contains("descriptor 1") && stderr.contains("is not a socket"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_link_socket_whose_peer_is_not_the_parent_is_not_adopted() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    // A socket pair made by this test, put on the probe's descriptor 3 — but the probe
+    // runs under a shell, so its parent is the shell, not the process that made the pair.
+    let (_ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let fd = theirs.as_raw_fd();
+    let mut command = Command::new("/bin/sh");
+    command
+        .arg("-c")
+        .arg("\"$0\" exit 7; exit $?")
+        .arg(testbin("lifecycle_probe"))
+        .env("STRATA_LOG", "warn")
+        .env("STRATA_LINK_FD", "3");
+    // SAFETY: dup2 and fcntl are async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let (status, stdout, stderr) = finish(Running::start(&mut command));
+    assert_eq!(status.code(), Some(7), "{status}; stderr: {stderr}");
+    assert!(stdout.is_empty(), "runs as an ordinary program: {stdout:?}");
+    assert!(
+        stderr.contains("descriptor 3") && stderr.contains("not this process's parent"),
+        "{stderr}"
+    );
 }

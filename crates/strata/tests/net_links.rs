@@ -1,5 +1,6 @@
-//! Links between real processes: plain and encrypted, refused peers, a third party
-//! answering an address it was given, bad input on the wire, and keep-alive.
+//! Links between real processes: plain and encrypted, static keys and allow-lists, refused
+//! peers, unauthenticated links refused off loopback, a third party answering an address
+//! it was given, bad input on the wire, and keep-alive.
 //!
 //! The peer is the `link_peer` test program (crates/strata-testbins), built by the test
 //! itself before it starts.
@@ -8,10 +9,12 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use strata::net::{frame, CloseReason, Closed, Connect, Connected};
+use strata::net::keys::{self, StaticKey};
+use strata::net::{frame, CloseReason, Closed, Connect, Connected, Listen, Listening};
 use strata::prelude::*;
 use strata_testbins::link::{Call, Xy};
 use support::programs::{testbin, Running};
@@ -59,6 +62,20 @@ fn connect(cx: &mut ThreadContext, c: Connect) -> Result<Address, String> {
         Ok(e.sender())
     } else {
         Err(e.take::<NotConnected>().unwrap().reason)
+    }
+}
+
+/// Connects and returns the address of the listening object at the other end and the
+/// `Connected` notice.
+fn connected(cx: &mut ThreadContext, c: Connect) -> Result<(Address, Connected), String> {
+    cx.create(c);
+    let e = cx
+        .select_timeout::<(Connected, NotConnected)>(WAIT)
+        .expect("an answer to connect");
+    let from = e.sender();
+    match e.take::<Connected>() {
+        Ok(up) => Ok((from, up)),
+        Err(e) => Err(e.take::<NotConnected>().unwrap().reason),
     }
 }
 
@@ -364,4 +381,171 @@ fn forged_runtime_messages_from_a_peer_are_refused_and_then_its_link_closed() {
         ask_table(&mut cx, server, Xy { x: 1, y: 2 }),
         vec![vec![0.0], vec![100.0]]
     );
+}
+
+/// A directory for one test's key files, removed when dropped.
+struct KeyDir(PathBuf);
+
+impl KeyDir {
+    fn new(name: &str) -> KeyDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "strata-net-links-{name}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir(&dir).unwrap();
+        KeyDir(dir)
+    }
+
+    /// A new static key, saved in this directory as `name` (mode 0600).
+    fn identity(&self, name: &str) -> (StaticKey, String) {
+        let key = StaticKey::generate().unwrap();
+        let path = self.0.join(name);
+        key.save(&path).unwrap();
+        (key, path.to_string_lossy().into_owned())
+    }
+}
+
+impl Drop for KeyDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn static_keys_link_peers_that_allow_each_other_and_name_them() {
+    let dir = KeyDir::new("allowed");
+    let (server, server_file) = dir.identity("server.key");
+    let client = StaticKey::generate().unwrap();
+    let client_public = client.public().to_string();
+    let p = peer(&[
+        "--encrypted",
+        "--identity",
+        &server_file,
+        "--allow-peer",
+        &client_public,
+    ]);
+    let mut cx = ThreadContext::attach();
+    let (server_object, up) = connected(
+        &mut cx,
+        Connect::new(p.address)
+            .encrypted(true)
+            .identity(client.clone())
+            .allow_peers([server.public()]),
+    )
+    .expect("connected");
+    // Each end is told the other's key id.
+    assert_eq!(up.peer_key, Some(server.public().id()));
+    assert_eq!(
+        p.process.line(WAIT),
+        format!("accepted {}", client.public().id())
+    );
+    let big = ask_table(&mut cx, server_object, Xy { x: 300, y: 300 });
+    assert_eq!(big[299][299], 30_199.0);
+}
+
+#[test]
+fn a_static_key_that_is_not_allowed_is_refused_at_either_end_with_a_reason() {
+    let dir = KeyDir::new("refused");
+    let (server, server_file) = dir.identity("server.key");
+    let friend = StaticKey::generate().unwrap();
+    let friend_public = friend.public().to_string();
+    let p = peer(&[
+        "--encrypted",
+        "--identity",
+        &server_file,
+        "--allow-peer",
+        &friend_public,
+    ]);
+    let mut cx = ThreadContext::attach();
+    // A stranger's key is refused by the listening end, which says so.
+    let stranger = StaticKey::generate().unwrap();
+    let refused = connect(
+        &mut cx,
+        Connect::new(p.address)
+            .encrypted(true)
+            .identity(stranger)
+            .allow_peers([server.public()]),
+    )
+    .unwrap_err();
+    assert!(
+        refused.contains("the static key offered is not one this end allows"),
+        "{refused}"
+    );
+    // A connecting end that expects another server refuses this one, naming its key.
+    let expected = StaticKey::generate().unwrap();
+    let wrong_server = connect(
+        &mut cx,
+        Connect::new(p.address)
+            .encrypted(true)
+            .identity(friend.clone())
+            .allow_peers([expected.public()]),
+    )
+    .unwrap_err();
+    assert!(
+        wrong_server.contains(&server.public().id()) && wrong_server.contains("not allowed"),
+        "{wrong_server}"
+    );
+    // No static key at all: refused in the verdict, before any key is exchanged.
+    let without = connect(&mut cx, Connect::new(p.address).encrypted(true)).unwrap_err();
+    assert!(without.contains("static-key mismatch"), "{without}");
+    // The friend still links.
+    let (server_object, up) = connected(
+        &mut cx,
+        Connect::new(p.address)
+            .encrypted(true)
+            .identity(friend)
+            .allow_peers([server.public()]),
+    )
+    .expect("the allowed peer links");
+    assert_eq!(up.peer_key, Some(server.public().id()));
+    assert_eq!(
+        ask_table(&mut cx, server_object, Xy { x: 1, y: 1 }),
+        vec![vec![0.0]]
+    );
+}
+
+#[test]
+fn a_pre_shared_key_link_names_the_key() {
+    let p = peer(&["--encrypted", "--key", KEY]);
+    let mut cx = ThreadContext::attach();
+    let (_, up) =
+        connected(&mut cx, Connect::new(p.address).encrypted(true).key(key())).expect("connected");
+    assert_eq!(up.peer_key, Some(keys::psk_id(&key())));
+    assert_eq!(
+        p.process.line(WAIT),
+        format!("accepted {}", keys::psk_id(&key()))
+    );
+    // Plaintext: nothing proved, nothing named.
+    let plain = peer(&[]);
+    let (_, up) = connected(&mut cx, Connect::new(plain.address)).expect("connected");
+    assert_eq!(up.peer_key, None);
+}
+
+#[test]
+fn unauthenticated_links_off_loopback_are_refused_with_a_reason() {
+    let mut cx = ThreadContext::attach();
+    // 192.0.2.0/24 is reserved for documentation: nothing is ever connected to it.
+    for c in [
+        Connect::new("192.0.2.1:5051".parse().unwrap()),
+        Connect::new("192.0.2.1:5051".parse().unwrap()).encrypted(true),
+    ] {
+        let reason = connect(&mut cx, c).unwrap_err();
+        assert!(
+            reason.contains("192.0.2.1:5051")
+                && reason.contains("not loopback")
+                && reason.contains("allow_unauthenticated"),
+            "{reason}"
+        );
+    }
+    // A listener on every interface without keys does not listen, and says why.
+    cx.create(Listen::new("0.0.0.0:0".parse().unwrap()).encrypted(true));
+    let e = cx
+        .select_timeout::<(Listening, NotListening)>(WAIT)
+        .expect("an answer to listen");
+    let why = e.take::<NotListening>().expect("not listening").reason;
+    assert!(why.contains("not loopback"), "{why}");
 }

@@ -180,6 +180,34 @@ fn large_messages_and_bursts_cross_the_link_whole_and_in_order() {
     });
 }
 
+#[test]
+fn the_private_link_refuses_a_message_over_its_maximum_frame() {
+    let program = testbin_path("slow_worker");
+    bounded(LIMIT, move || {
+        let mut cx = ThreadContext::attach();
+        let worker = cx.create(Process::of(program).max_frame(200_000));
+        let blob = |id: u64, len: usize| Blob {
+            id,
+            bytes: vec![id as u8; len],
+        };
+        // Under the limit: there and back (the child's end has the same limit).
+        cx.send(worker, blob(1, 150_000));
+        let back = cx.recv_timeout(WAIT).expect("the small blob comes back");
+        assert_eq!(back.take::<Blob>().expect("a Blob").id, 1);
+        // Over it: refused at this end, with a fault to the sender naming the limit.
+        cx.send(worker, blob(2, 300_000));
+        let e = cx.recv_timeout(WAIT).expect("an answer for the large blob");
+        let f = e.take::<Faulted>().expect("a fault");
+        assert!(f.reason.contains("maximum frame of 200000"), "{f}");
+        // The link is still up.
+        cx.send(worker, blob(3, 10));
+        let back = cx.recv_timeout(WAIT).expect("the link still works");
+        assert_eq!(back.take::<Blob>().expect("a Blob").id, 3);
+        cx.stop(worker);
+        assert!(cx.wait_for(worker).is::<Aborted>());
+    });
+}
+
 fn spool_stats(cx: &mut ThreadContext, spool: Address) -> SpoolStatistics {
     cx.ask_timeout(spool, SpoolStats, WAIT)
         .downcast::<SpoolStatistics>()

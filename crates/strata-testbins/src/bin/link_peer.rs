@@ -1,8 +1,10 @@
 //! A peer process for the link tests (`crates/strata/tests/net_links.rs`), and a small example of links.
 //!
-//! `link_peer [--encrypted] [--key HEX64] [--max-frame N] [--keep-alive-ms N]
-//! [--max-links N] [--outbox-bytes N] [--write-timeout-ms N] [--no-relay]` listens on 127.0.0.1 (a free port),
-//! prints `listening ADDRESS` on stdout and serves:
+//! `link_peer [--encrypted] [--key HEX64] [--identity KEY-FILE] [--allow-peer HEX64]...
+//! [--max-frame N] [--keep-alive-ms N] [--max-links N] [--outbox-bytes N]
+//! [--write-timeout-ms N] [--no-relay]` listens on 127.0.0.1 (a free port), prints
+//! `listening ADDRESS` on stdout, then `accepted PEER-KEY` for each link (the key id the
+//! handshake reports, or `none`), and serves:
 //! * `Xy { x, y }` → replies with an x-by-y table;
 //! * `Measure(chain)` → replies with the chain's length (a recursive message);
 //! * `Call { to, x, y }` → asks `to` for an x-by-y table (through `GetResponse`) and, from
@@ -14,6 +16,7 @@
 use std::io::Write;
 use std::time::Duration;
 
+use strata::net::keys::{PublicKey, StaticKey};
 use strata::net::{Accepted, Closed, Listen, Listening};
 use strata::prelude::*;
 use strata_testbins::link::{Call, Measure, Nothing, Xy};
@@ -39,7 +42,10 @@ impl Peer {
         cx.complete(m);
     }
 
-    fn accepted(&mut self, _cx: &mut Context<Self>, _: Accepted) {}
+    fn accepted(&mut self, _cx: &mut Context<Self>, m: Accepted) {
+        println!("accepted {}", m.peer_key.as_deref().unwrap_or("none"));
+        std::io::stdout().flush().expect("stdout");
+    }
 
     fn closed(&mut self, _cx: &mut Context<Self>, _: Closed) {}
 
@@ -88,6 +94,21 @@ fn main() -> std::process::ExitCode {
                     *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex key");
                 }
                 listen = listen.key(key);
+            }
+            "--identity" => {
+                let path = args.next().expect("--identity needs a key file");
+                match StaticKey::load(&path) {
+                    Ok(key) => listen = listen.identity(key),
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return std::process::ExitCode::from(2);
+                    }
+                }
+            }
+            "--allow-peer" => {
+                let hex = args.next().expect("--allow-peer needs 64 hex digits");
+                let key: PublicKey = hex.parse().expect("--allow-peer: a public key in hex");
+                listen = listen.allow_peers([key]);
             }
             "--max-frame" => {
                 let n = args

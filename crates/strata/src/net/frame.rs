@@ -22,10 +22,12 @@
 //! other's, a *verdict* (see `net/handshake.rs` for the steps between them):
 //!
 //! ```text
-//! preamble := "STRT"  version:u8  flags:u8  key-id:[u8; 8]   (flags bit 0: encrypted;
-//!                                                             key-id: the first 8 bytes of the
-//!                                                             pre-shared key's BLAKE2s hash,
-//!                                                             zero for none)
+//! preamble := "STRT"  version:u8  flags:u8  key-id:[u8; 8]
+//!     flags bit 0: this end encrypts; bit 1: it authenticates with a static key (Noise XX);
+//!     the other bits are sent as zero and ignored on receipt (both preambles are hashed
+//!     into the Noise handshake, so a change in transit still fails an encrypted link).
+//!     key-id: which pre-shared key a connecting end holds, 8 bytes of BLAKE2s(label ‖ key)
+//!     (`net::keys`); zero for none, and always zero from a listening end.
 //! verdict  := 0                                              (accepted)
 //!           | 1  length:u16-be  reason:utf-8                 (refused, and why; at most
 //!                                                             MAX_REASON bytes of reason)
@@ -37,8 +39,10 @@ use crate::Address;
 /// The default maximum frame size: 1 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
 
-/// The protocol version carried in HELLO.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The protocol version, carried in the preamble and in HELLO. Version 2 hashes the
+/// preambles into the Noise handshake, names pre-shared keys by a domain-separated hash
+/// and adds static keys; version 1 ends are refused with a reason.
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// The first bytes of a preamble: a peer that starts otherwise does not speak strata.
 pub const MAGIC: &[u8; 4] = b"STRT";
@@ -51,6 +55,9 @@ pub const KEY_ID_LEN: usize = 8;
 
 /// Preamble flag: this end encrypts.
 pub const FLAG_ENCRYPTED: u8 = 1;
+
+/// Preamble flag: this end authenticates with a static key.
+pub const FLAG_STATIC_KEY: u8 = 2;
 
 /// The verdict byte of an accepted peer.
 pub const VERDICT_ACCEPTED: u8 = 0;
@@ -68,6 +75,8 @@ pub struct Preamble {
     pub version: u8,
     /// Whether it encrypts.
     pub encrypted: bool,
+    /// Whether it authenticates with a static key.
+    pub static_key: bool,
     /// The id of the pre-shared key it offers (zero for none).
     pub key_id: [u8; KEY_ID_LEN],
 }
@@ -77,7 +86,14 @@ impl Preamble {
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(MAGIC);
         out.push(self.version);
-        out.push(if self.encrypted { FLAG_ENCRYPTED } else { 0 });
+        let mut flags = 0;
+        if self.encrypted {
+            flags |= FLAG_ENCRYPTED;
+        }
+        if self.static_key {
+            flags |= FLAG_STATIC_KEY;
+        }
+        out.push(flags);
         out.extend_from_slice(&self.key_id);
     }
 
@@ -85,7 +101,8 @@ impl Preamble {
     pub fn decode(bytes: &[u8; PREAMBLE_LEN]) -> Option<Preamble> {
         (&bytes[..4] == MAGIC).then(|| Preamble {
             version: bytes[4],
-            encrypted: bytes[5] & FLAG_ENCRYPTED == FLAG_ENCRYPTED,
+            encrypted: bytes[5] & FLAG_ENCRYPTED != 0,
+            static_key: bytes[5] & FLAG_STATIC_KEY != 0,
             key_id: bytes[6..].try_into().expect("8 bytes"),
         })
     }
@@ -474,7 +491,7 @@ mod tests {
             assert_eq!(frames.len(), 4, "split {split}");
             assert!(matches!(
                 frames[0],
-                Frame::Hello { version: 1, node: 42, owner } if owner == addr(3)
+                Frame::Hello { version: PROTOCOL_VERSION, node: 42, owner } if owner == addr(3)
             ));
             match &frames[1] {
                 Frame::Message { to, from, message } => {

@@ -2,15 +2,29 @@
 //!
 //! Each side at once:
 //! 1. sends a plaintext *preamble* (`frame::Preamble`): protocol version, whether it
-//!    encrypts, and the id of the pre-shared key it offers;
+//!    encrypts, whether it authenticates with a static key, and the id of the pre-shared
+//!    key it offers;
 //! 2. reads the peer's preamble, *judges* it against its own settings and sends its
 //!    *verdict*: accepted, or refused with a reason — so a refused peer learns why (a
 //!    key missing, an encryption mismatch naming which end wanted what) instead of seeing
-//!    a reset. A mismatch fails cleanly at both ends, it never hangs;
-//! 3. when encrypted, runs a Noise handshake (`NN` with X25519, ChaCha20-Poly1305,
-//!    BLAKE2s; `NNpsk0` when a pre-shared key decides who may connect — a peer without the
-//!    key fails authentication and is refused). Every later byte travels in Noise
-//!    transport messages (`noise.rs`);
+//!    a reset. A mismatch fails cleanly at both ends, it never hangs. The peer is not
+//!    authenticated yet, so reasons are terse; what came from the peer is escaped and cut
+//!    (`error::peer_text`) before it is kept;
+//! 3. when encrypted, runs a Noise handshake (X25519, ChaCha20-Poly1305, BLAKE2s) whose
+//!    prologue is both preambles, the connecting end's first, so a preamble changed in
+//!    transit fails it. The pattern follows the keys:
+//!    - `NN`: no key. Protects against eavesdroppers only: nothing is authenticated, so
+//!      an active man-in-the-middle can sit between the ends;
+//!    - `NNpsk0`: a pre-shared key decides who may connect (a peer without it fails at the
+//!      first message that needs it);
+//!    - `XX`: each end has a static key (`LinkSettings::identity`) and learns the other's;
+//!      an end with an allow-list (`allowed_peers`) refuses a key not on it — the
+//!      connecting end by sending a refusal marker (a Noise message of length 0) instead
+//!      of its last handshake message, so that it never shows its own key to a listening
+//!      end it does not allow; the listening end by sending a sealed CLOSE instead of HELLO;
+//!    - `XXpsk3`: both, the pre-shared key mixed into the last message.
+//!
+//!    Every later byte travels in Noise transport messages (`noise.rs`);
 //! 4. sends HELLO (its node id and the owning object's address) and reads the peer's.
 //!
 //! [`Handshake`] does all of that on bytes: feed it what arrives with
@@ -23,12 +37,13 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::error::{LinkError, Refusal};
+use super::error::{peer_text, LinkError, Refusal, STATIC_KEY_REFUSED};
 use super::frame::{
     self, Frame, FrameReader, Preamble, KEY_ID_LEN, PREAMBLE_LEN, PROTOCOL_VERSION,
 };
+use super::keys::{self, PublicKey, StaticKey};
 use super::link::LinkSettings;
-use super::noise::{self, seal, Opener, NOISE_MAX};
+use super::noise::{self, seal, NoiseKeys, Opener, NOISE_MAX};
 use crate::Address;
 
 /// Which end of the link this is.
@@ -49,45 +64,70 @@ impl std::fmt::Display for Role {
     }
 }
 
-/// The first 8 bytes of the key's BLAKE2s hash: names a key without revealing it.
+impl Role {
+    /// The role of the other end.
+    fn other(self) -> Role {
+        match self {
+            Role::Accepting => Role::Connecting,
+            Role::Connecting => Role::Accepting,
+        }
+    }
+}
+
+/// The 8 bytes a preamble carries to name a pre-shared key (`keys::psk_wire_id`: a
+/// domain-separated hash, which names the key without revealing it).
 pub(crate) fn key_id(key: &[u8; 32]) -> [u8; KEY_ID_LEN] {
-    use blake2::{Blake2s256, Digest};
-    let digest = Blake2s256::digest(key);
-    digest[..KEY_ID_LEN].try_into().expect("8 bytes")
+    keys::psk_wire_id(key)
+}
+
+/// What this end says of itself, as far as judging the peer's preamble goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ours<'a> {
+    /// Whether this end encrypts.
+    pub(crate) encrypted: bool,
+    /// Whether it authenticates with a static key.
+    pub(crate) static_key: bool,
+    /// Its pre-shared keys.
+    pub(crate) keys: &'a [[u8; 32]],
 }
 
 /// Checks the peer's preamble against this end's settings.
-pub(crate) fn judge(
-    role: Role,
-    encrypted: bool,
-    keys: &[[u8; 32]],
-    theirs: &Preamble,
-) -> Result<(), Refusal> {
+pub(crate) fn judge(role: Role, ours: Ours<'_>, theirs: &Preamble) -> Result<(), Refusal> {
     if theirs.version != PROTOCOL_VERSION {
         return Err(Refusal::Version {
             ours: PROTOCOL_VERSION,
             theirs: theirs.version,
         });
     }
-    if theirs.encrypted != encrypted {
-        let (me, peer) = match role {
-            Role::Accepting => (Role::Accepting, Role::Connecting),
-            Role::Connecting => (Role::Connecting, Role::Accepting),
+    if theirs.encrypted != ours.encrypted {
+        let (encrypting, plain) = if ours.encrypted {
+            (role, role.other())
+        } else {
+            (role.other(), role)
         };
-        let (encrypting, plain) = if encrypted { (me, peer) } else { (peer, me) };
         return Err(Refusal::Encryption { encrypting, plain });
     }
     let no_key = [0; KEY_ID_LEN];
-    if !encrypted && (theirs.key_id != no_key || !keys.is_empty()) {
+    let any_keys =
+        theirs.key_id != no_key || !ours.keys.is_empty() || ours.static_key || theirs.static_key;
+    if !ours.encrypted && any_keys {
         return Err(Refusal::KeysNeedEncryption);
     }
+    if theirs.static_key != ours.static_key {
+        let (with, without) = if ours.static_key {
+            (role, role.other())
+        } else {
+            (role.other(), role)
+        };
+        return Err(Refusal::StaticKeys { with, without });
+    }
     if role == Role::Accepting
-        && !keys.is_empty()
-        && !keys.iter().any(|k| key_id(k) == theirs.key_id)
+        && !ours.keys.is_empty()
+        && !ours.keys.iter().any(|k| key_id(k) == theirs.key_id)
     {
         return Err(Refusal::KeyMissing);
     }
-    if role == Role::Accepting && keys.is_empty() && theirs.key_id != no_key {
+    if role == Role::Accepting && ours.keys.is_empty() && theirs.key_id != no_key {
         return Err(Refusal::KeyNotExpected);
     }
     Ok(())
@@ -110,6 +150,14 @@ pub(crate) struct Established {
     pub(crate) frames: FrameReader,
     /// Opens what arrives next (its cipher is the link's when encrypted).
     pub(crate) opener: Opener,
+    /// The peer's static public key, when the link uses static keys (`XX`, `XXpsk3`):
+    /// the peer proved it holds the private half, and it passed this end's allow-list
+    /// (any key does when the list is empty). The key to bind the peer's node id to.
+    pub(crate) peer_static: Option<[u8; 32]>,
+    /// The id the application is given for what the peer proved (`Accepted::peer_key`,
+    /// `Connected::peer_key`): its static key's id (`x25519:…`) when it has one, else the
+    /// id of the pre-shared key both hold (`psk:…`), else `None`.
+    pub(crate) peer_key: Option<String>,
 }
 
 /// What the handshake needs now.
@@ -134,7 +182,7 @@ enum Stage {
     Verdict {
         their_key: [u8; KEY_ID_LEN],
     },
-    /// Waiting for the peer's next Noise handshake message.
+    /// Exchanging Noise handshake messages.
     Noise(Box<noise::Handshaking>),
     /// HELLO sent; waiting for the peer's.
     Hello,
@@ -147,9 +195,18 @@ pub(crate) struct Handshake {
     role: Role,
     encrypted: bool,
     keys: Vec<[u8; 32]>,
+    identity: Option<StaticKey>,
+    allowed_peers: Vec<PublicKey>,
     node: u64,
     owner: Address,
     stage: Stage,
+    /// This end's preamble, then (once the peer's has arrived) both, the connecting
+    /// end's first: the Noise prologue.
+    prologue: Vec<u8>,
+    /// The pre-shared key in use on this link, once chosen.
+    psk: Option<[u8; 32]>,
+    /// The peer's static key, once it has shown it and it passed the allow-list.
+    peer_static: Option<[u8; 32]>,
     /// Received bytes not yet used (before HELLO; from then on they go to `frames`).
     input: Vec<u8>,
     /// Bytes to write to the peer.
@@ -170,6 +227,7 @@ impl Handshake {
         Preamble {
             version: PROTOCOL_VERSION,
             encrypted: settings.encrypted,
+            static_key: settings.identity.is_some(),
             key_id: offered.map(key_id).unwrap_or([0; KEY_ID_LEN]),
         }
         .encode(&mut output);
@@ -177,9 +235,14 @@ impl Handshake {
             role,
             encrypted: settings.encrypted,
             keys: settings.keys.clone(),
+            identity: settings.identity.clone(),
+            allowed_peers: settings.allowed_peers.clone(),
             node,
             owner,
             stage: Stage::Preamble,
+            prologue: output.clone(),
+            psk: None,
+            peer_static: None,
             input: Vec::new(),
             output,
             frames: FrameReader::new(settings.max_frame),
@@ -225,10 +288,17 @@ impl Handshake {
         let Stage::Done(peer) = self.stage else {
             panic!("the handshake is not done");
         };
+        let peer_key = match (&self.peer_static, &self.psk) {
+            (Some(k), _) => Some(PublicKey::from_bytes(*k).id()),
+            (None, Some(psk)) => Some(keys::psk_id(psk)),
+            (None, None) => None,
+        };
         Established {
             peer,
             frames: self.frames,
             opener: self.opener,
+            peer_static: self.peer_static,
+            peer_key,
         }
     }
 
@@ -236,20 +306,42 @@ impl Handshake {
         self.stage = Stage::Failed(e);
     }
 
+    /// Why the Noise handshake did not verify, as far as this end can tell.
+    fn unverified(&self) -> LinkError {
+        if self.psk.is_some() {
+            LinkError::KeyWrong
+        } else {
+            LinkError::Tampered
+        }
+    }
+
     /// Steps through the stages before HELLO while the input allows.
     fn advance(&mut self) {
         loop {
             match &mut self.stage {
                 Stage::Preamble => {
-                    let Some(theirs) = self.input.get(..PREAMBLE_LEN) else {
+                    let Some(raw) = self.input.get(..PREAMBLE_LEN) else {
                         return;
                     };
-                    let theirs = Preamble::decode(theirs.try_into().expect("preamble length"));
+                    let raw: [u8; PREAMBLE_LEN] = raw.try_into().expect("preamble length");
                     self.input.drain(..PREAMBLE_LEN);
-                    let Some(theirs) = theirs else {
+                    let Some(theirs) = Preamble::decode(&raw) else {
                         return self.fail(LinkError::NotStrata);
                     };
-                    match judge(self.role, self.encrypted, &self.keys, &theirs) {
+                    match self.role {
+                        Role::Connecting => self.prologue.extend_from_slice(&raw),
+                        Role::Accepting => {
+                            let mut both = raw.to_vec();
+                            both.extend_from_slice(&self.prologue);
+                            self.prologue = both;
+                        }
+                    }
+                    let ours = Ours {
+                        encrypted: self.encrypted,
+                        static_key: self.identity.is_some(),
+                        keys: &self.keys,
+                    };
+                    match judge(self.role, ours, &theirs) {
                         Ok(()) => {
                             frame::encode_verdict(&mut self.output, Ok(()));
                             self.stage = Stage::Verdict {
@@ -269,55 +361,73 @@ impl Handshake {
                     };
                     self.input.drain(..used);
                     if let Err(why) = verdict {
-                        return self.fail(LinkError::RefusedByPeer(why));
+                        return self.fail(LinkError::RefusedByPeer(peer_text(&why)));
                     }
                     if !self.encrypted {
                         self.send_hello();
                         continue;
                     }
-                    let key = match self.role {
+                    self.psk = match self.role {
                         Role::Connecting => self.keys.first(),
                         Role::Accepting => self.keys.iter().find(|k| key_id(k) == their_key),
-                    };
-                    let mut state = match noise::start(self.role, key) {
-                        Ok(s) => Box::new(s),
-                        Err(e) => return self.fail(e),
-                    };
-                    if self.role == Role::Connecting {
-                        if let Err(e) = noise_message(&mut state, &mut self.output) {
-                            return self.fail(e);
-                        }
                     }
-                    self.stage = Stage::Noise(state);
+                    .copied();
+                    let keys = NoiseKeys {
+                        psk: self.psk.as_ref(),
+                        identity: self.identity.as_ref().map(StaticKey::secret),
+                        prologue: &self.prologue,
+                    };
+                    match noise::start(self.role, keys) {
+                        Ok(s) => self.stage = Stage::Noise(Box::new(s)),
+                        Err(e) => return self.fail(e),
+                    }
                 }
                 Stage::Noise(state) => {
+                    if state.is_handshake_finished() {
+                        let Stage::Noise(state) = std::mem::replace(&mut self.stage, Stage::Hello)
+                        else {
+                            unreachable!("in the Noise stage")
+                        };
+                        match state.into_transport_mode() {
+                            Ok(transport) => {
+                                self.opener = Opener::new(Some(Arc::new(Mutex::new(transport))));
+                                self.send_hello();
+                            }
+                            Err(e) => return self.fail(LinkError::Noise(e.to_string())),
+                        }
+                        continue;
+                    }
+                    if state.is_my_turn() {
+                        if let Err(e) = noise_message(state, &mut self.output) {
+                            return self.fail(e);
+                        }
+                        continue;
+                    }
                     let Some(&[hi, lo]) = self.input.get(..2) else {
                         return;
                     };
                     let n = u16::from_be_bytes([hi, lo]) as usize;
+                    if n == 0 {
+                        // The refusal marker: the peer does not allow this end's key.
+                        return self.fail(LinkError::RefusedByPeer(STATIC_KEY_REFUSED.to_string()));
+                    }
                     let Some(message) = self.input.get(2..2 + n) else {
                         return;
                     };
                     let mut payload = vec![0u8; NOISE_MAX];
                     if state.read_message(message, &mut payload).is_err() {
-                        return self.fail(LinkError::KeyWrong);
+                        let e = self.unverified();
+                        return self.fail(e);
                     }
                     self.input.drain(..2 + n);
-                    if self.role == Role::Accepting {
-                        if let Err(e) = noise_message(state, &mut self.output) {
-                            return self.fail(e);
+                    let shown = state
+                        .get_remote_static()
+                        .and_then(|k| <[u8; 32]>::try_from(k).ok());
+                    if let (Some(theirs), None) = (shown, self.peer_static) {
+                        if !self.allows(&theirs) {
+                            return self.refuse_key(theirs);
                         }
-                    }
-                    let Stage::Noise(state) = std::mem::replace(&mut self.stage, Stage::Hello)
-                    else {
-                        unreachable!("in the Noise stage")
-                    };
-                    match state.into_transport_mode() {
-                        Ok(transport) => {
-                            self.opener = Opener::new(Some(Arc::new(Mutex::new(transport))));
-                            self.send_hello();
-                        }
-                        Err(e) => return self.fail(LinkError::Noise(e.to_string())),
+                        self.peer_static = Some(theirs);
                     }
                 }
                 Stage::Hello => {
@@ -327,6 +437,33 @@ impl Handshake {
                 Stage::Done(_) | Stage::Failed(_) => return,
             }
         }
+    }
+
+    /// Whether the peer's static key passes this end's allow-list (an empty list allows
+    /// any key).
+    fn allows(&self, theirs: &[u8; 32]) -> bool {
+        self.allowed_peers.is_empty() || self.allowed_peers.iter().any(|k| k.as_bytes() == theirs)
+    }
+
+    /// Refuses the peer's static key `theirs`: tells the peer (the refusal marker while
+    /// the Noise handshake is under way; a sealed CLOSE once it is finished) and fails.
+    fn refuse_key(&mut self, theirs: [u8; 32]) {
+        let Stage::Noise(state) = std::mem::replace(&mut self.stage, Stage::Preamble) else {
+            unreachable!("keys are refused in the Noise stage")
+        };
+        if state.is_handshake_finished() {
+            if let Ok(transport) = state.into_transport_mode() {
+                let cipher = Some(Arc::new(Mutex::new(transport)));
+                let mut close = Vec::new();
+                frame::encode_control(&mut close, &Frame::Close(STATIC_KEY_REFUSED.into()));
+                let _ = seal(&cipher, &close, &mut self.output);
+            }
+        } else {
+            self.output.extend_from_slice(&[0, 0]);
+        }
+        self.fail(LinkError::PeerKeyNotAllowed(
+            PublicKey::from_bytes(theirs).id(),
+        ));
     }
 
     /// Queues this end's HELLO (sealed when encrypted) and waits for the peer's.
@@ -362,8 +499,8 @@ impl Handshake {
                 Ok(Peer { node, owner })
             }
             Ok(Some(Frame::Hello { .. })) => Err(LinkError::OwnNode),
-            Ok(Some(Frame::Close(why))) => Err(LinkError::RefusedByPeer(why)),
-            Ok(Some(other)) => Err(LinkError::NotHello(format!("{other:?}"))),
+            Ok(Some(Frame::Close(why))) => Err(LinkError::RefusedByPeer(peer_text(&why))),
+            Ok(Some(other)) => Err(LinkError::NotHello(peer_text(&format!("{other:?}")))),
         };
         match outcome {
             Ok(peer) => self.stage = Stage::Done(peer),
@@ -399,6 +536,20 @@ mod tests {
             keys: keys.to_vec(),
             ..LinkSettings::default()
         }
+    }
+
+    /// Encrypted settings with the static key `me`, allowing `allowed` (any when empty),
+    /// and the pre-shared keys `keys`.
+    fn with_identity(me: &StaticKey, allowed: &[&StaticKey], keys: &[[u8; 32]]) -> LinkSettings {
+        LinkSettings {
+            identity: Some(me.clone()),
+            allowed_peers: allowed.iter().map(|k| k.public()).collect(),
+            ..settings(true, keys)
+        }
+    }
+
+    fn new_key() -> StaticKey {
+        StaticKey::generate().expect("a static key")
     }
 
     fn listening(s: &LinkSettings) -> Handshake {
@@ -623,7 +774,7 @@ mod tests {
         assert_eq!(c.err(), Some(LinkError::PeerClosed));
         assert_eq!(
             LinkError::KeyWrong.to_string(),
-            "authentication failed: the peer does not hold the same pre-shared key"
+            "authentication failed: the peer does not hold the same pre-shared key (or the handshake was altered in transit)"
         );
     }
 
@@ -642,7 +793,8 @@ mod tests {
                 }
             },
         );
-        assert_eq!(c.err(), Some(LinkError::KeyWrong));
+        // No pre-shared key to blame: the handshake was altered.
+        assert_eq!(c.err(), Some(LinkError::Tampered));
         assert_eq!(l.err(), Some(LinkError::PeerClosed));
     }
 
@@ -678,6 +830,7 @@ mod tests {
         Preamble {
             version: PROTOCOL_VERSION + 1,
             encrypted: false,
+            static_key: false,
             key_id: [0; KEY_ID_LEN],
         }
         .encode(&mut theirs);
@@ -802,36 +955,312 @@ mod tests {
         let theirs = |encrypted, key: Option<&[u8; 32]>| Preamble {
             version: PROTOCOL_VERSION,
             encrypted,
+            static_key: false,
             key_id: key.map(key_id).unwrap_or([0; KEY_ID_LEN]),
         };
+        let ours = |encrypted, keys| Ours {
+            encrypted,
+            static_key: false,
+            keys,
+        };
         use Role::*;
-        assert_eq!(judge(Accepting, false, &[], &theirs(false, None)), Ok(()));
-        assert_eq!(judge(Connecting, true, &[KEY], &theirs(true, None)), Ok(()));
         assert_eq!(
-            judge(Accepting, true, &[KEY], &theirs(true, Some(&KEY))),
+            judge(Accepting, ours(false, &[]), &theirs(false, None)),
             Ok(())
         );
         assert_eq!(
-            judge(Accepting, true, &[KEY], &theirs(true, Some(&OTHER_KEY))),
+            judge(Connecting, ours(true, &[KEY]), &theirs(true, None)),
+            Ok(())
+        );
+        assert_eq!(
+            judge(Accepting, ours(true, &[KEY]), &theirs(true, Some(&KEY))),
+            Ok(())
+        );
+        assert_eq!(
+            judge(
+                Accepting,
+                ours(true, &[KEY]),
+                &theirs(true, Some(&OTHER_KEY))
+            ),
             Err(Refusal::KeyMissing)
         );
         // A connecting end does not check the (absent) key id of the listening end.
         assert_eq!(
-            judge(Connecting, true, &[], &theirs(true, Some(&KEY))),
+            judge(Connecting, ours(true, &[]), &theirs(true, Some(&KEY))),
             Ok(())
         );
         assert_eq!(
-            judge(Connecting, false, &[], &theirs(false, Some(&KEY))),
+            judge(Connecting, ours(false, &[]), &theirs(false, Some(&KEY))),
             Err(Refusal::KeysNeedEncryption)
         );
         let mut old = theirs(false, None);
-        old.version = 0;
+        old.version = 1;
         assert_eq!(
-            judge(Accepting, false, &[], &old),
+            judge(Accepting, ours(false, &[]), &old),
             Err(Refusal::Version {
                 ours: PROTOCOL_VERSION,
-                theirs: 0
+                theirs: 1
             })
         );
+        // Static keys: both ends or neither, and only encrypted.
+        let with_static = Preamble {
+            static_key: true,
+            ..theirs(true, None)
+        };
+        let static_ours = Ours {
+            static_key: true,
+            ..ours(true, &[])
+        };
+        assert_eq!(judge(Accepting, static_ours, &with_static), Ok(()));
+        assert_eq!(
+            judge(Accepting, ours(true, &[]), &with_static),
+            Err(Refusal::StaticKeys {
+                with: Connecting,
+                without: Accepting
+            })
+        );
+        assert_eq!(
+            judge(Connecting, static_ours, &theirs(true, None)),
+            Err(Refusal::StaticKeys {
+                with: Connecting,
+                without: Accepting
+            })
+        );
+        let plain_static = Preamble {
+            static_key: true,
+            ..theirs(false, None)
+        };
+        assert_eq!(
+            judge(Accepting, ours(false, &[]), &plain_static),
+            Err(Refusal::KeysNeedEncryption)
+        );
+    }
+
+    #[test]
+    fn the_peer_key_names_what_the_peer_proved() {
+        let (l, c) = run_pair(&settings(false, &[]), &settings(false, &[]));
+        assert_eq!((l.unwrap().peer_key, c.unwrap().peer_key), (None, None));
+        let (l, c) = run_pair(&settings(true, &[]), &settings(true, &[]));
+        let (l, c) = (l.unwrap(), c.unwrap());
+        assert_eq!((l.peer_key, c.peer_key), (None, None));
+        assert_eq!((l.peer_static, c.peer_static), (None, None));
+        // With a pre-shared key only: its id, at both ends.
+        let (l, c) = run_pair(&settings(true, &[OTHER_KEY, KEY]), &settings(true, &[KEY]));
+        let psk = Some(keys::psk_id(&KEY));
+        assert_eq!(l.unwrap().peer_key, psk);
+        assert_eq!(c.unwrap().peer_key, psk);
+    }
+
+    #[test]
+    fn static_keys_link_and_each_end_learns_the_others_key() {
+        let (server, client) = (new_key(), new_key());
+        for (l, c) in [
+            // Each end allows exactly the other.
+            (
+                with_identity(&server, &[&client], &[]),
+                with_identity(&client, &[&server], &[]),
+            ),
+            // An empty allow-list accepts any key, and still reports it.
+            (
+                with_identity(&server, &[], &[]),
+                with_identity(&client, &[], &[]),
+            ),
+            // Noise XXpsk3: a static key and a pre-shared key.
+            (
+                with_identity(&server, &[&client], &[KEY]),
+                with_identity(&client, &[&server], &[KEY]),
+            ),
+        ] {
+            let (l, c) = run_pair(&l, &c);
+            let (l, c) = (l.expect("listening end up"), c.expect("connecting end up"));
+            assert_eq!(l.peer_static, Some(*client.public().as_bytes()));
+            assert_eq!(c.peer_static, Some(*server.public().as_bytes()));
+            assert_eq!(l.peer_key, Some(client.public().id()));
+            assert_eq!(c.peer_key, Some(server.public().id()));
+            assert_linked(Ok(l), Ok(c));
+        }
+    }
+
+    #[test]
+    fn a_listening_end_refuses_a_static_key_it_does_not_allow_and_the_peer_learns_why() {
+        let (server, client, stranger) = (new_key(), new_key(), new_key());
+        let (l, c) = run_pair(
+            &with_identity(&server, &[&client], &[]),
+            &with_identity(&stranger, &[], &[]),
+        );
+        assert_eq!(
+            l.err(),
+            Some(LinkError::PeerKeyNotAllowed(stranger.public().id()))
+        );
+        assert_eq!(
+            c.err(),
+            Some(LinkError::RefusedByPeer(STATIC_KEY_REFUSED.into()))
+        );
+        let text = LinkError::PeerKeyNotAllowed(stranger.public().id()).to_string();
+        assert!(
+            text.contains(&stranger.public().id()) && text.contains("not allowed"),
+            "{text}"
+        );
+        assert_eq!(
+            LinkError::RefusedByPeer(STATIC_KEY_REFUSED.into()).to_string(),
+            "refused by the peer: the static key offered is not one this end allows"
+        );
+    }
+
+    #[test]
+    fn a_connecting_end_refuses_a_static_key_it_does_not_allow_without_showing_its_own() {
+        let (server, client, impostor) = (new_key(), new_key(), new_key());
+        let mut sent = Vec::new();
+        let (l, c) = run_pair_with(
+            listening(&with_identity(&impostor, &[], &[])),
+            connecting(&with_identity(&client, &[&server], &[])),
+            Wire::Whole,
+            |from_listening, bytes| {
+                if !from_listening {
+                    sent.extend_from_slice(bytes);
+                }
+            },
+        );
+        assert_eq!(
+            c.err(),
+            Some(LinkError::PeerKeyNotAllowed(impostor.public().id()))
+        );
+        assert_eq!(
+            l.err(),
+            Some(LinkError::RefusedByPeer(STATIC_KEY_REFUSED.into()))
+        );
+        // Everything the connecting end wrote: its preamble, its verdict, the first Noise
+        // message (its ephemeral key) and the refusal marker — never its static key.
+        assert_eq!(sent.len(), PREAMBLE_LEN + 1 + (2 + 32) + 2, "{sent:?}");
+        assert!(sent.ends_with(&[0, 0]), "{sent:?}");
+    }
+
+    #[test]
+    fn static_keys_at_one_end_only_are_refused_naming_which() {
+        let key = new_key();
+        let (l, c) = run_pair(&with_identity(&key, &[], &[]), &settings(true, &[]));
+        let want = Refusal::StaticKeys {
+            with: Role::Accepting,
+            without: Role::Connecting,
+        };
+        assert_eq!(l.err(), Some(LinkError::Refused(want.clone())));
+        assert_eq!(c.err(), Some(LinkError::Refused(want.clone())));
+        assert_eq!(
+            want.to_string(),
+            "static-key mismatch: the listening end authenticates with a static key, the connecting end has none"
+        );
+    }
+
+    #[test]
+    fn a_pre_shared_key_mismatch_under_static_keys_fails_authentication() {
+        let (server, client) = (new_key(), new_key());
+        // The connecting end holds another key but claims the listening end's key id.
+        let (l, c) = run_pair_with(
+            listening(&with_identity(&server, &[&client], &[KEY])),
+            connecting(&with_identity(&client, &[&server], &[OTHER_KEY])),
+            Wire::Whole,
+            |from_listening, bytes| {
+                if !from_listening && bytes.starts_with(frame::MAGIC) {
+                    bytes[6..PREAMBLE_LEN].copy_from_slice(&key_id(&KEY));
+                }
+            },
+        );
+        assert_eq!(l.err(), Some(LinkError::KeyWrong));
+        assert_eq!(c.err(), Some(LinkError::PeerClosed));
+    }
+
+    /// Runs `l` against `c` with one preamble changed in transit by `change` (the
+    /// connecting end's when `from_connecting`): a change that the peer's judge lets
+    /// through, so only the Noise prologue can catch it.
+    fn with_a_changed_preamble(
+        l: &LinkSettings,
+        c: &LinkSettings,
+        from_connecting: bool,
+        change: fn(&mut [u8]),
+    ) -> (Outcome, Outcome) {
+        run_pair_with(
+            listening(l),
+            connecting(c),
+            Wire::Whole,
+            |from_listening, bytes| {
+                if from_listening != from_connecting && bytes.starts_with(frame::MAGIC) {
+                    change(&mut bytes[..PREAMBLE_LEN]);
+                }
+            },
+        )
+    }
+
+    #[test]
+    fn a_preamble_changed_in_transit_fails_the_encrypted_handshake() {
+        // An unused flag bit, set on the connecting end's preamble: judged fine (unknown
+        // bits are ignored), but the two ends hash different prologues.
+        let unused_flag: fn(&mut [u8]) = |p| p[5] |= 0x80;
+        // The listening end's key-id field, which a connecting end does not judge.
+        let key_id_byte: fn(&mut [u8]) = |p| p[13] ^= 1;
+        let (server, client) = (new_key(), new_key());
+        let cases = [
+            ("NN", settings(true, &[]), settings(true, &[])),
+            ("NNpsk0", settings(true, &[KEY]), settings(true, &[KEY])),
+            (
+                "XX",
+                with_identity(&server, &[&client], &[]),
+                with_identity(&client, &[&server], &[]),
+            ),
+            (
+                "XXpsk3",
+                with_identity(&server, &[&client], &[KEY]),
+                with_identity(&client, &[&server], &[KEY]),
+            ),
+        ];
+        for (pattern, l, c) in &cases {
+            // Untouched, these link.
+            let (ok_l, ok_c) = run_pair(l, c);
+            assert!(ok_l.is_ok() && ok_c.is_ok(), "{pattern} links");
+            for (from_connecting, change) in [(true, unused_flag), (false, key_id_byte)] {
+                let (l, c) = with_a_changed_preamble(l, c, from_connecting, change);
+                let failed: Vec<LinkError> = [l.err(), c.err()].into_iter().flatten().collect();
+                assert_eq!(failed.len(), 2, "{pattern}: both ends fail, {failed:?}");
+                let verified =
+                    |e: &LinkError| matches!(e, LinkError::KeyWrong | LinkError::Tampered);
+                assert!(
+                    failed.iter().any(verified),
+                    "{pattern}, change from the connecting end {from_connecting}: {failed:?}"
+                );
+                assert!(
+                    failed
+                        .iter()
+                        .all(|e| verified(e) || *e == LinkError::PeerClosed),
+                    "{pattern}: {failed:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_peer_reason_is_escaped_and_cut_before_it_is_kept() {
+        // A refusal reason full of terminal escapes and far too long.
+        let mut h = connecting(&settings(false, &[]));
+        written(&mut h);
+        let mut theirs = written(&mut listening(&settings(false, &[])));
+        let hostile = format!("\u{1b}]0;owned\u{7}{}", "x".repeat(5000));
+        frame::encode_verdict(&mut theirs, Err(&hostile));
+        h.received(&theirs);
+        written(&mut h);
+        let Next::Failed(LinkError::RefusedByPeer(why)) = h.next() else {
+            panic!("refused");
+        };
+        assert!(!why.contains('\u{1b}') && !why.contains('\u{7}'), "{why:?}");
+        assert!(why.starts_with("\\u{1b}]0;owned\\u{7}x"), "{why:?}");
+        assert!(
+            why.len() <= crate::net::error::PEER_TEXT_MAX + 3,
+            "{}",
+            why.len()
+        );
+        // The same for a CLOSE where HELLO belongs.
+        let close = instead_of_hello(&Frame::Close(hostile.clone()));
+        let Next::Failed(LinkError::RefusedByPeer(why)) = close else {
+            panic!("refused: {close:?}");
+        };
+        assert!(!why.contains('\u{1b}') && why.len() <= 260, "{why:?}");
     }
 }

@@ -26,13 +26,14 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::error::LinkError;
+use super::error::{peer_text, LinkError};
 use super::frame::{self, Frame, FrameReader};
 use super::handshake::{Established, Handshake, Next, Role};
 use super::io::{LinkIo, LinkStream};
+use super::keys::{PublicKey, StaticKey};
 use super::noise::Opener;
 use super::outbox::{writer, LinkTx, Outgoing, WriteEnd};
-use super::routes::routes;
+use super::routes::{routes, Refused};
 use crate::address::{local_node, nodes_seen_while, BuildAddressHasher};
 use crate::message::AnyMessage;
 use crate::object::AsyncContext;
@@ -46,6 +47,14 @@ use crate::{Address, Message};
 pub struct Accepted {
     /// The peer's socket address.
     pub remote: String,
+    /// What the peer proved in the handshake, as a key id (see [`keys`](super::keys)):
+    /// - `Some("x25519:…")`: the peer's static key (16 hex digits, the start of its public
+    ///   key), when the link uses static keys ([`identity`](super::Listen::identity)) — a
+    ///   key on this end's allow-list, or any key when the list is empty;
+    /// - `Some("psk:…")`: the id of the pre-shared key both ends hold, when that is all
+    ///   the link uses;
+    /// - `None`: nothing (plaintext, or encrypted without any key).
+    pub peer_key: Option<String>,
 }
 
 /// The link is up: sent to the connecting object. The envelope's sender is the object at
@@ -54,6 +63,9 @@ pub struct Accepted {
 pub struct Connected {
     /// The peer's socket address.
     pub remote: String,
+    /// What the peer proved in the handshake, as a key id: the same as
+    /// [`Accepted::peer_key`], seen from the connecting end.
+    pub peer_key: Option<String>,
 }
 
 /// A link ended. The envelope's sender is the object at the other end.
@@ -98,7 +110,14 @@ impl std::fmt::Display for CloseReason {
 #[derive(Clone)]
 pub struct LinkSettings {
     pub(crate) encrypted: bool,
+    /// Pre-shared keys (a connecting end offers the first).
     pub(crate) keys: Vec<[u8; 32]>,
+    /// This end's static key: the link uses Noise `XX` (`XXpsk3` with a pre-shared key).
+    pub(crate) identity: Option<StaticKey>,
+    /// The peers' static keys this end allows; empty allows any.
+    pub(crate) allowed_peers: Vec<PublicKey>,
+    /// Whether a TCP link off loopback may leave its peer unauthenticated.
+    pub(crate) allow_unauthenticated: bool,
     pub(crate) max_frame: usize,
     pub(crate) keep_alive: Option<Duration>,
     /// The keep-alive interval of a link whose peer is not on this host, when
@@ -131,6 +150,9 @@ impl Default for LinkSettings {
         LinkSettings {
             encrypted: false,
             keys: Vec::new(),
+            identity: None,
+            allowed_peers: Vec::new(),
+            allow_unauthenticated: false,
             max_frame: frame::DEFAULT_MAX_FRAME,
             keep_alive: None,
             keep_alive_off_host: Some(Duration::from_secs(15)),
@@ -152,6 +174,9 @@ impl std::fmt::Debug for LinkSettings {
         f.debug_struct("LinkSettings")
             .field("encrypted", &self.encrypted)
             .field("keys", &self.keys.len())
+            .field("identity", &self.identity.as_ref().map(|k| k.public().id()))
+            .field("allowed_peers", &self.allowed_peers.len())
+            .field("allow_unauthenticated", &self.allow_unauthenticated)
             .field("max_frame", &self.max_frame)
             .field("keep_alive", &self.keep_alive)
             .field("outbox_bytes", &self.outbox_bytes)
@@ -436,6 +461,7 @@ async fn reader<S: LinkIo>(
             };
             if let Some(p) = frame::peek(body) {
                 if let Verdict::Refused(why) = inbound.message(body, p) {
+                    let why = peer_text(&why);
                     inbound.refused += 1;
                     node().stats().refused_inbound();
                     tracing::warn!(target: "strata::net", peer = %format_args!("{:04x}", inbound.peer & 0xffff),
@@ -454,7 +480,7 @@ async fn reader<S: LinkIo>(
                     let _ = inbound.tx.push(Outgoing::Control(Frame::Pong), false);
                 }
                 Ok(Frame::Pong) => {}
-                Ok(Frame::Close(reason)) => return CloseReason::PeerEnded(reason),
+                Ok(Frame::Close(reason)) => return CloseReason::PeerEnded(peer_text(&reason)),
                 Ok(Frame::Hello { .. }) => return CloseReason::BadFrame("a second HELLO".into()),
                 Ok(Frame::Message { .. }) => unreachable!("messages are peeked"),
                 Err(e) => return CloseReason::BadFrame(e.to_string()),
@@ -500,6 +526,8 @@ where
         peer,
         frames,
         opener,
+        peer_static,
+        peer_key,
     } = drive(&mut stream, hs, settings.handshake_timeout).await?;
     drop(handshaking);
     let stream = Arc::new(
@@ -517,10 +545,12 @@ where
     let routes = routes();
     let refused = if peer.owner.node() != peer.node {
         Some(LinkError::OwnerElsewhere(peer.owner))
-    } else if !routes.add_direct(peer.node, &tx) {
-        Some(LinkError::NodeTaken(peer.node))
     } else {
-        None
+        match routes.add_proven(peer.node, peer_static, &tx) {
+            Ok(()) => None,
+            Err(Refused::Taken) => Some(LinkError::NodeTaken(peer.node)),
+            Err(Refused::BoundToAnotherKey) => Some(LinkError::NodeKeyMismatch(peer.node)),
+        }
     };
     if let Some(refused) = refused {
         // Tell the peer why, then end: a live link keeps the node's route.
@@ -531,13 +561,15 @@ where
         return Err(refused);
     }
     tracing::info!(target: "strata::net", remote = %remote, peer = %format_args!("{:04x}", peer.node & 0xffff),
-        encrypted = settings.encrypted, "link up");
+        encrypted = settings.encrypted, peer_key = peer_key.as_deref().unwrap_or("none"), "link up");
     let up = match role {
         Role::Accepting => AnyMessage::new(Accepted {
             remote: remote.clone(),
+            peer_key,
         }),
         Role::Connecting => AnyMessage::new(Connected {
             remote: remote.clone(),
+            peer_key,
         }),
     };
     if settings.notify_owner {

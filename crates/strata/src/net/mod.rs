@@ -13,8 +13,11 @@
 //!   finally [`Closed`] with a [`CloseReason`].
 //! * Reply to `Accepted` or `Connected` to send across the link: their sender is the object
 //!   at the other end.
-//! * Options: encryption and pre-shared keys (Noise), maximum frame size, keep-alive,
-//!   budgets, relaying; a [`Listen`] also caps the links and handshakes it serves.
+//! * Options: encryption (Noise), pre-shared keys, static keys with an allow-list of
+//!   peers ([`keys`]), maximum frame size, keep-alive, budgets, relaying; a [`Listen`]
+//!   also caps the links and handshakes it serves. Encryption without a key protects
+//!   against eavesdroppers only, and a link that does not authenticate its peer is refused
+//!   off loopback unless allowed (see [`Listen`]'s table).
 //!
 //! **What a peer may do.** A connected peer is not trusted as if it were code in this
 //! process. It may send only to addresses it was *given* (`grants.rs`): this end's owner
@@ -22,22 +25,23 @@
 //! was sent; object numbers are not sequential, so there is nothing to guess either. It
 //! speaks only for its own node (a relayed frame says so and is checked against the
 //! routes). It may not send the runtime's own messages (`Returned`, `Start`; `Stop` unless
-//! it is this process's parent). It claims a node id only while no other link holds it,
-//! and relaying through this process goes only to addresses it was given, at most
-//! [`frame::MAX_HOPS`] deep, and can be turned off. What it costs is bounded: the bytes
-//! waiting for it (a peer that does not read is closed with
-//! [`CloseReason::NotReading`]), the bytes of its messages waiting in mailboxes (beyond
-//! that its senders hear `Overloaded`), one PONG and one `Overloaded` notice per sender
-//! pending, the nodes one message may name (64), the depth and length of what it decodes
-//! (`message::limits`), the routes it may teach (1,024). What it is refused is counted and
-//! logged; 16 refusals close its link with a reason.
+//! it is this process's parent). It claims a node id only while no other link holds it
+//! (and, with static keys, only with the key that first claimed it), and relaying through
+//! this process goes only to addresses it was given, at most [`frame::MAX_HOPS`] deep, and
+//! can be turned off. What it costs is bounded: the bytes waiting for it (a peer that does
+//! not read is closed with [`CloseReason::NotReading`]), the bytes of its messages waiting
+//! in mailboxes (beyond that its senders hear `Overloaded`), one PONG and one `Overloaded`
+//! notice per sender pending, the nodes one message may name (64), the depth and length of
+//! what it decodes (`message::limits`), the routes it may teach (1,024). What it is refused
+//! is counted and logged; 16 refusals close its link with a reason.
 //!
 //! Inside, one file per concern: `frame` (wire formats: frames, preamble, verdict),
 //! `handshake` (preamble, verdict, Noise and HELLO as a state machine without I/O),
-//! `noise` (sealing and opening), `io` (the TCP and Unix streams), `outbox` (the sending
-//! side and its byte budget), `grants` (what the peer was given), `routes` (which link
-//! leads to which node), `link` (the link object: messages, settings, handshake driver,
-//! the reader and its checks, and the run loop), `error` (why a link did not open),
+//! `noise` (sealing and opening), `keys` (static and pre-shared keys, key files), `io`
+//! (the TCP and Unix streams), `outbox` (the sending side and its byte budget), `grants`
+//! (what the peer was given), `routes` (which link leads to which node), `link` (the link
+//! object: messages, settings, handshake driver, the reader and its checks, and the run
+//! loop), `error` (why a link did not open),
 //! `listener` (bind, announce, accept — shared with the HTTP server) and `tcp` (the
 //! `Listen` and `Connect` objects).
 
@@ -49,6 +53,7 @@ pub mod frame;
 mod grants;
 mod handshake;
 mod io;
+pub mod keys;
 pub(crate) mod link;
 pub(crate) mod listener;
 mod noise;

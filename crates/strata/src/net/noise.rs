@@ -24,28 +24,51 @@ pub(crate) type Cipher = Arc<Mutex<engine::Transport>>;
 /// A Noise handshake under way.
 pub(crate) use engine::Handshaking;
 
-/// Starts this end's Noise handshake: `NN` (X25519, ChaCha20-Poly1305, BLAKE2s), or
-/// `NNpsk0` with a pre-shared key. The connecting end initiates. Without the `noise`
-/// cargo feature this fails with a reason saying so (and a link asked to encrypt ends).
+/// What this end brings to a Noise handshake, beyond its role.
+#[derive(Clone, Copy)]
+pub(crate) struct NoiseKeys<'a> {
+    /// The pre-shared key both ends hold, if any.
+    pub(crate) psk: Option<&'a [u8; 32]>,
+    /// This end's static X25519 secret, if it authenticates with one.
+    pub(crate) identity: Option<&'a [u8; 32]>,
+    /// Bytes both ends hashed into the handshake before its first message (the two
+    /// preambles, so that a change to either in transit fails the handshake).
+    pub(crate) prologue: &'a [u8],
+}
+
+/// Starts this end's Noise handshake (X25519, ChaCha20-Poly1305, BLAKE2s). The pattern
+/// follows the keys: `NN` with none, `NNpsk0` with a pre-shared key, `XX` with a static
+/// identity, `XXpsk3` with both. The connecting end initiates. Without the `noise` cargo
+/// feature this fails with a reason saying so (and a link asked to encrypt ends).
 pub(crate) use engine::start;
+
+/// The X25519 public key of a static secret; `None` in a build without the `noise`
+/// feature (which has no curve arithmetic).
+pub(crate) use engine::public_key;
 
 /// The Noise implementation: snow, with the `noise` feature.
 #[cfg(feature = "noise")]
 mod engine {
-    use super::{LinkError, Role};
+    use super::{LinkError, NoiseKeys, Role};
 
     pub(crate) type Transport = snow::TransportState;
     pub(crate) type Handshaking = snow::HandshakeState;
 
-    pub(crate) fn start(role: Role, key: Option<&[u8; 32]>) -> Result<Handshaking, LinkError> {
-        let pattern = if key.is_some() {
-            "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s"
-        } else {
-            "Noise_NN_25519_ChaChaPoly_BLAKE2s"
+    pub(crate) fn start(role: Role, keys: NoiseKeys<'_>) -> Result<Handshaking, LinkError> {
+        let pattern = match (keys.identity.is_some(), keys.psk.is_some()) {
+            (false, false) => "Noise_NN_25519_ChaChaPoly_BLAKE2s",
+            (false, true) => "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s",
+            (true, false) => "Noise_XX_25519_ChaChaPoly_BLAKE2s",
+            (true, true) => "Noise_XXpsk3_25519_ChaChaPoly_BLAKE2s",
         };
-        let mut builder = snow::Builder::new(pattern.parse().expect("a valid Noise pattern"));
-        if let Some(k) = key {
-            builder = builder.psk(0, k);
+        let mut builder = snow::Builder::new(pattern.parse().expect("a valid Noise pattern"))
+            .prologue(keys.prologue);
+        if let Some(secret) = keys.identity {
+            builder = builder.local_private_key(secret);
+        }
+        if let Some(k) = keys.psk {
+            let at = if keys.identity.is_some() { 3 } else { 0 };
+            builder = builder.psk(at, k);
         }
         match role {
             Role::Connecting => builder.build_initiator(),
@@ -53,13 +76,21 @@ mod engine {
         }
         .map_err(|e| LinkError::NoiseStart(e.to_string()))
     }
+
+    pub(crate) fn public_key(secret: &[u8; 32]) -> Option<[u8; 32]> {
+        use snow::params::DHChoice;
+        use snow::resolvers::{CryptoResolver, DefaultResolver};
+        let mut dh = DefaultResolver.resolve_dh(&DHChoice::Curve25519)?;
+        dh.set(secret);
+        dh.pubkey().try_into().ok()
+    }
 }
 
 /// Without the `noise` feature there is no Noise state: the types have no values, so the
 /// code that would use one is never reached, and [`start`] says why a link cannot encrypt.
 #[cfg(not(feature = "noise"))]
 mod engine {
-    use super::{LinkError, Role};
+    use super::{LinkError, NoiseKeys, Role};
 
     /// No value exists: a build without `noise` never has a transport state.
     pub(crate) enum Transport {}
@@ -85,12 +116,27 @@ mod engine {
         pub(crate) fn into_transport_mode(self) -> Result<Transport, String> {
             match self {}
         }
+        pub(crate) fn is_handshake_finished(&self) -> bool {
+            match *self {}
+        }
+        pub(crate) fn is_my_turn(&self) -> bool {
+            match *self {}
+        }
+        pub(crate) fn get_remote_static(&self) -> Option<&[u8]> {
+            match *self {}
+        }
     }
 
-    pub(crate) fn start(_: Role, _: Option<&[u8; 32]>) -> Result<Handshaking, LinkError> {
+    pub(crate) fn start(_: Role, keys: NoiseKeys<'_>) -> Result<Handshaking, LinkError> {
+        // Nothing to start them with.
+        let _ = (keys.psk, keys.identity, keys.prologue);
         Err(LinkError::NoiseStart(
             "this build of strata has no encryption (the cargo feature `noise` is off)".into(),
         ))
+    }
+
+    pub(crate) fn public_key(_: &[u8; 32]) -> Option<[u8; 32]> {
+        None
     }
 }
 

@@ -21,6 +21,9 @@ use crate::runtime::{self, node, Envelope, Router, SendError};
 /// The most routes one link may teach this node (nodes named in what arrives on it).
 pub(crate) const MAX_LEARNED_PER_LINK: usize = 1024;
 
+/// The most node ids remembered with the static key that proved them.
+const MAX_BOUND_KEYS: usize = 4096;
+
 /// The node-to-link table; it is the runtime's [`Router`].
 #[derive(Default)]
 pub(crate) struct Routes {
@@ -28,7 +31,14 @@ pub(crate) struct Routes {
     /// one), then learned ones in the order they were learned. When a link closes its
     /// routes go, and the next one in line takes over.
     by_node: RwLock<HashMap<u64, Vec<Route>>>,
+    /// Node ids claimed over links with static keys, with the key that claimed each: a
+    /// later link may claim the id only with the same key, also after the first closed
+    /// (the oldest bindings are forgotten past [`MAX_BOUND_KEYS`]).
+    keys: parking_lot::Mutex<BoundKeys>,
 }
+
+/// Node ids with the static key that proved each, and the order they were bound in.
+type BoundKeys = (HashMap<u64, [u8; 32]>, std::collections::VecDeque<u64>);
 
 struct Route {
     link: Arc<LinkTx>,
@@ -37,9 +47,41 @@ struct Route {
 
 impl Routes {
     /// Routes `node` directly through `link`, unless it has a direct route already (a live
-    /// link whose HELLO named it): false then, and nothing changes. A learned route gives
-    /// way (it stays behind as a fallback).
-    pub(crate) fn add_direct(&self, node: u64, link: &Arc<LinkTx>) -> bool {
+    /// link whose HELLO named it): refused then, and nothing changes. A learned route gives
+    /// way (it stays behind as a fallback). With `key` (the static key the peer proved in
+    /// the handshake), the node id is bound to that key: a link claiming the id with
+    /// another key is refused, now or after this one closes.
+    pub(crate) fn add_proven(
+        &self,
+        node: u64,
+        key: Option<[u8; 32]>,
+        link: &Arc<LinkTx>,
+    ) -> Result<(), Refused> {
+        if let Some(key) = key {
+            let mut keys = self.keys.lock();
+            let (bound, order) = &mut *keys;
+            match bound.get(&node) {
+                Some(k) if *k != key => return Err(Refused::BoundToAnotherKey),
+                Some(_) => {}
+                None => {
+                    if order.len() >= MAX_BOUND_KEYS {
+                        if let Some(oldest) = order.pop_front() {
+                            bound.remove(&oldest);
+                        }
+                    }
+                    bound.insert(node, key);
+                    order.push_back(node);
+                }
+            }
+        }
+        if self.add_direct_route(node, link) {
+            Ok(())
+        } else {
+            Err(Refused::Taken)
+        }
+    }
+
+    fn add_direct_route(&self, node: u64, link: &Arc<LinkTx>) -> bool {
         let mut map = self.by_node.write();
         let routes = map.entry(node).or_default();
         if routes.first().is_some_and(|r| r.direct) {
@@ -114,6 +156,15 @@ impl Routes {
     }
 }
 
+/// Why a direct route was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The node has a live direct route.
+    Taken,
+    /// The node id was proved with another static key.
+    BoundToAnotherKey,
+}
+
 impl Router for Routes {
     fn route(&self, envelope: Envelope) -> Result<(), SendError> {
         let to = envelope.to;
@@ -186,10 +237,11 @@ mod tests {
         let (learned, direct, other) = (link(1), link(2), link(3));
         routes.learn(0xa, &learned);
         assert_eq!(routes.link_id(0xa), Some(1));
-        assert!(routes.add_direct(0xa, &direct));
+        assert_eq!(routes.add_proven(0xa, None, &direct), Ok(()));
         assert_eq!(routes.link_id(0xa), Some(2), "the proven route is used");
-        assert!(
-            !routes.add_direct(0xa, &other),
+        assert_eq!(
+            routes.add_proven(0xa, None, &other),
+            Err(Refused::Taken),
             "a second direct route is refused"
         );
         routes.learn(0xa, &other);
@@ -205,6 +257,22 @@ mod tests {
         routes.remove_link(3);
         assert_eq!(routes.link_id(0xa), None);
         assert!(routes.snapshot().is_empty());
+    }
+
+    #[test]
+    fn a_node_id_proved_with_a_static_key_is_bound_to_it() {
+        let routes = Routes::default();
+        let (first, impostor, again) = (link(1), link(2), link(3));
+        assert_eq!(routes.add_proven(0xb, Some([1; 32]), &first), Ok(()));
+        routes.remove_link(1);
+        // The first link closed; the id still belongs to its key.
+        assert_eq!(
+            routes.add_proven(0xb, Some([2; 32]), &impostor),
+            Err(Refused::BoundToAnotherKey)
+        );
+        assert_eq!(routes.link_id(0xb), None);
+        assert_eq!(routes.add_proven(0xb, Some([1; 32]), &again), Ok(()));
+        assert_eq!(routes.link_id(0xb), Some(3));
     }
 
     #[test]

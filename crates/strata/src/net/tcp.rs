@@ -10,6 +10,8 @@
 //! // Client side: this object receives Connected (sender: the listening object).
 //! cx.create(Connect::new("127.0.0.1:5051".parse().unwrap()).encrypted(true));
 //! ```
+//!
+//! Who may link, and the check on addresses that are not loopback: see [`Listen`].
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -20,12 +22,13 @@ use parking_lot::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::LinkError;
 use super::handshake::Role;
 use super::link::{self, Closed, LinkSettings};
 use super::listener::Listener;
 use crate::message::AnyMessage;
 use crate::object::{Async, AsyncContext, Core, Object};
-use crate::standard::{Aborted, NotConnected};
+use crate::standard::{Aborted, NotConnected, NotListening};
 use crate::{Address, Message};
 
 /// The listener is up: sent to the object that created the [`Listen`].
@@ -39,15 +42,52 @@ macro_rules! link_options {
     () => {
         /// Encrypts every frame (Noise, X25519, ChaCha20-Poly1305). Both ends must agree;
         /// a mismatch is refused with a reason naming which end wanted what.
+        ///
+        /// Without a [`key`](Self::key) or an [`identity`](Self::identity) this is Noise
+        /// `NN`: it protects against passive eavesdroppers only. Nothing is authenticated,
+        /// so an active man-in-the-middle can read and change everything; off loopback
+        /// such a link is refused unless [`allow_unauthenticated`](Self::allow_unauthenticated).
         pub fn encrypted(mut self, on: bool) -> Self {
             self.settings.encrypted = on;
             self
         }
 
-        /// Adds a pre-shared 32-byte key. A connecting end uses its first key; a listening
-        /// end accepts any of its keys, and refuses peers without one. Needs `encrypted`.
+        /// Adds a pre-shared 32-byte key (make one with
+        /// [`keys::generate_psk`](super::keys::generate_psk) or `strata key new --psk`). A
+        /// connecting end uses its first key; a listening end accepts any of its keys, and
+        /// refuses peers without one. Needs `encrypted`.
         pub fn key(mut self, key: [u8; 32]) -> Self {
             self.settings.keys.push(key);
+            self
+        }
+
+        /// Authenticates this end with a static key (Noise `XX`; `XXpsk3` with a
+        /// [`key`](Self::key) too): the peer learns this end's public key and this end
+        /// learns the peer's, which [`Accepted`](super::Accepted) / [`Connected`](super::Connected)
+        /// name in `peer_key`. Both ends need an identity, and `encrypted`.
+        pub fn identity(mut self, key: super::keys::StaticKey) -> Self {
+            self.settings.identity = Some(key);
+            self
+        }
+
+        /// Allows peers with these static public keys (added to any allowed before), and
+        /// refuses any other: this end fails with a reason naming the refused key's id, and
+        /// the peer learns that its key is not allowed. With no key allowed, any peer key
+        /// is accepted (and reported in `peer_key`). Needs an [`identity`](Self::identity).
+        pub fn allow_peers(
+            mut self,
+            keys: impl IntoIterator<Item = super::keys::PublicKey>,
+        ) -> Self {
+            self.settings.allowed_peers.extend(keys);
+            self
+        }
+
+        /// Allows links that do not authenticate their peer (plaintext, or `encrypted`
+        /// without a pre-shared key or allow-list) on addresses that are not loopback.
+        /// Without it such a link is refused there, saying why; on loopback it is always
+        /// allowed.
+        pub fn allow_unauthenticated(mut self) -> Self {
+            self.settings.allow_unauthenticated = true;
             self
         }
 
@@ -192,6 +232,38 @@ impl Admission {
     }
 }
 
+/// Checks `settings` before a TCP link on `address` (the one listened on, or connected
+/// to) is attempted: settings that could never link are named, and so is a link that
+/// would leave its peer unauthenticated off loopback without `allow_unauthenticated`.
+pub(crate) fn check_settings(
+    settings: &LinkSettings,
+    address: SocketAddr,
+) -> Result<(), LinkError> {
+    if !settings.encrypted && !settings.keys.is_empty() {
+        return Err(LinkError::Settings(
+            "a pre-shared key needs encryption: add encrypted(true)",
+        ));
+    }
+    if !settings.encrypted && settings.identity.is_some() {
+        return Err(LinkError::Settings(
+            "a static identity needs encryption: add encrypted(true)",
+        ));
+    }
+    if settings.identity.is_none() && !settings.allowed_peers.is_empty() {
+        return Err(LinkError::Settings(
+            "allow_peers needs an identity: add identity(StaticKey) (both ends need one)",
+        ));
+    }
+    let authenticated = !settings.keys.is_empty() || !settings.allowed_peers.is_empty();
+    if !authenticated
+        && !settings.allow_unauthenticated
+        && !address.ip().to_canonical().is_loopback()
+    {
+        return Err(LinkError::Unauthenticated(address.to_string()));
+    }
+    Ok(())
+}
+
 /// Listens for links on a TCP address. The creating object receives [`Listening`] (or
 /// `NotListening`, which is also the listener's value) and then
 /// [`Accepted`](super::Accepted) for each link, sent by the object at the other end.
@@ -202,6 +274,23 @@ impl Admission {
 /// (default 64) and links from one IP address (default 256). A connection over a cap is
 /// closed at once, before its handshake, and counted in the log (those already served
 /// are not touched).
+///
+/// Who may link is decided by the same builder methods on `Listen` and [`Connect`]:
+///
+/// | settings | Noise pattern | what it protects against |
+/// |---|---|---|
+/// | none | — (plaintext) | nothing |
+/// | [`encrypted(true)`](Self::encrypted) | `NN` | passive eavesdroppers only: nothing is authenticated, so an active man-in-the-middle can read and change everything |
+/// | `+` [`key(psk)`](Self::key) | `NNpsk0` | anyone without the pre-shared key (all its holders look alike) |
+/// | `+` [`identity(key)`](Self::identity), [`allow_peers([..])`](Self::allow_peers) | `XX` | anyone whose static key is not allowed; each end learns the other's key |
+/// | `+` identity, allow_peers, key | `XXpsk3` | both |
+///
+/// A link that would not authenticate its peer (no pre-shared key, and no identity with
+/// an allow-list) is refused on any address that is not loopback — `Listen` does not
+/// listen, `Connect` does not connect, each saying why — unless
+/// [`allow_unauthenticated`](Self::allow_unauthenticated) says it is meant. So are
+/// settings that could never link (a key or identity without `encrypted`, an allow-list
+/// without an identity).
 pub struct Listen {
     address: SocketAddr,
     settings: LinkSettings,
@@ -255,6 +344,12 @@ impl Object for Listen {
 
 async fn listen(mut cx: AsyncContext, this: Listen) -> AnyMessage {
     let owner = cx.parent();
+    if let Err(e) = check_settings(&this.settings, this.address) {
+        let fault = NotListening::new(format!("not listening on {}: {e}", this.address));
+        tracing::warn!(target: "strata::net", address = %this.address, reason = %e, "not listening");
+        cx.notify(owner, fault.clone());
+        return AnyMessage::new(fault);
+    }
     let mut listener = match Listener::bind(&mut cx, this.address, owner).await {
         Ok(l) => l,
         Err(fault) => return AnyMessage::new(fault),
@@ -353,6 +448,9 @@ async fn connect(mut cx: AsyncContext, this: Connect) -> AnyMessage {
         cx.notify(owner, fault.clone());
         AnyMessage::new(fault)
     };
+    if let Err(e) = check_settings(&this.settings, this.address) {
+        return refuse(&cx, format!("not connecting to {}: {e}", this.address));
+    }
     let stream = match tokio::time::timeout(
         this.timeout,
         tokio::net::TcpStream::connect(this.address),
@@ -382,5 +480,84 @@ async fn connect(mut cx: AsyncContext, this: Connect) -> AnyMessage {
     {
         Ok(closed) => AnyMessage::new::<Closed>(closed),
         Err(reason) => refuse(&cx, reason.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::keys::StaticKey;
+
+    fn at(address: &str) -> SocketAddr {
+        address.parse().unwrap()
+    }
+
+    fn check(l: Listen) -> Result<(), String> {
+        check_settings(&l.settings, l.address).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn unauthenticated_links_are_refused_off_loopback_unless_allowed() {
+        for loopback in [
+            "127.0.0.1:1",
+            "127.8.9.10:1",
+            "[::1]:1",
+            "[::ffff:127.0.0.1]:1",
+        ] {
+            assert_eq!(check(Listen::new(at(loopback))), Ok(()), "{loopback}");
+            assert_eq!(check(Listen::new(at(loopback)).encrypted(true)), Ok(()));
+        }
+        for open in [
+            "0.0.0.0:5051",
+            "192.0.2.7:5051",
+            "[::]:5051",
+            "[2001:db8::1]:5051",
+        ] {
+            for l in [Listen::new(at(open)), Listen::new(at(open)).encrypted(true)] {
+                let e = check(l).unwrap_err();
+                assert!(e.contains(open) && e.contains("not loopback"), "{e}");
+                assert!(e.contains("allow_unauthenticated"), "{e}");
+            }
+            let allowed = Listen::new(at(open))
+                .encrypted(true)
+                .allow_unauthenticated();
+            assert_eq!(check(allowed), Ok(()));
+            let psk = Listen::new(at(open)).encrypted(true).key([1; 32]);
+            assert_eq!(check(psk), Ok(()));
+        }
+    }
+
+    #[cfg(feature = "noise")]
+    #[test]
+    fn static_keys_authenticate_only_with_an_allow_list() {
+        let me = StaticKey::generate().unwrap();
+        let peer = StaticKey::generate().unwrap().public();
+        let open = at("192.0.2.7:5051");
+        let allowed = Listen::new(open)
+            .encrypted(true)
+            .identity(me.clone())
+            .allow_peers([peer]);
+        assert_eq!(check(allowed), Ok(()));
+        // An identity alone accepts any peer key: not authentication of who the peer is.
+        let anyone = Listen::new(open).encrypted(true).identity(me.clone());
+        assert!(check(anyone).unwrap_err().contains("not loopback"));
+        let on_loopback = Listen::new(at("127.0.0.1:0")).encrypted(true).identity(me);
+        assert_eq!(check(on_loopback), Ok(()));
+    }
+
+    #[cfg(feature = "noise")]
+    #[test]
+    fn settings_that_could_never_link_are_named() {
+        let me = StaticKey::generate().unwrap();
+        let here = at("127.0.0.1:0");
+        let e = check(Listen::new(here).key([1; 32])).unwrap_err();
+        assert_eq!(
+            e,
+            "bad link settings: a pre-shared key needs encryption: add encrypted(true)"
+        );
+        let e = check(Listen::new(here).identity(me.clone())).unwrap_err();
+        assert!(e.contains("static identity needs encryption"), "{e}");
+        let e = check(Listen::new(here).encrypted(true).allow_peers([me.public()])).unwrap_err();
+        assert!(e.contains("allow_peers needs an identity"), "{e}");
     }
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
-use super::link::{self, CHILD_FD, LINK_FD_VARIABLE};
+use super::link::{
+    self, CHILD_FD, LINK_FD_VARIABLE, LINK_MAX_FRAME_VARIABLE, MIN_FRAME, PRIVATE_MAX_FRAME,
+};
 use crate::message::{codec, AnyMessage, Message};
 use crate::net::{Accepted, Closed};
 use crate::object::{Async, AsyncContext, Core, Object, Recipe};
@@ -35,6 +37,7 @@ pub struct Process {
     program: String,
     args: Vec<String>,
     grace: Duration,
+    max_frame: usize,
 }
 
 impl Process {
@@ -45,6 +48,7 @@ impl Process {
             program: program.into(),
             args: Vec::new(),
             grace: Duration::from_secs(2),
+            max_frame: PRIVATE_MAX_FRAME,
         }
     }
 
@@ -74,6 +78,14 @@ impl Process {
     /// Adds one raw command-line argument.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
+        self
+    }
+
+    /// The largest frame on the private link to the child, both ways (default 64 MiB; at
+    /// least 64 bytes): a larger message is refused with a fault to its sender, and a
+    /// larger frame from the child closes the link.
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes.max(MIN_FRAME);
         self
     }
 
@@ -182,6 +194,7 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
         .args(&this.args)
         .arg("--full-output")
         .env(LINK_FD_VARIABLE, CHILD_FD.to_string())
+        .env(LINK_MAX_FRAME_VARIABLE, this.max_frame.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -202,13 +215,14 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
 
     // The link to the child, as an object of its own; we own it, so we hear Accepted.
     let me = cx.address();
-    let link_object = match link::parent_end(&mut cx, ours, me, format!("child {pid:?}")) {
-        Ok(address) => Some(address),
-        Err(e) => {
-            tracing::warn!(target: "strata::process", error = %e, "no link to the child");
-            None
-        }
-    };
+    let link_object =
+        match link::parent_end(&mut cx, ours, me, format!("child {pid:?}"), this.max_frame) {
+            Ok(address) => Some(address),
+            Err(e) => {
+                tracing::warn!(target: "strata::process", error = %e, "no link to the child");
+                None
+            }
+        };
 
     // Ordinary messages wait (kept by `select`) until the link is up; then this object
     // stands in for the child's top object and the runtime passes them on, in order,

@@ -75,6 +75,9 @@ pub(crate) fn run_program<O: Object>(
     top: O,
     settings: &ProgramSettings,
 ) -> Result<(AnyMessage, i32), ExitCode> {
+    // The link to a parent, if any, is read from the environment and checked first, once
+    // (see `process::link`); the runtime's threads start later.
+    super::link::inherited();
     let filter = settings
         .log
         .clone()
