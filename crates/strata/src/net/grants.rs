@@ -45,10 +45,14 @@ impl Default for Grants {
 
 impl Grants {
     /// Notes that `address` went to the peer.
+    #[inline]
     pub(crate) fn give(&mut self, address: Address) {
-        if address == self.last || address.is_null() {
-            return;
+        if address != self.last && !address.is_null() {
+            self.give_new(address);
         }
+    }
+
+    fn give_new(&mut self, address: Address) {
         self.last = address;
         if self.given.insert(address) && self.given.len() >= self.prune_at {
             self.prune();

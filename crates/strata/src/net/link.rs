@@ -234,6 +234,12 @@ static NEXT_LINK: AtomicU64 = AtomicU64::new(1);
 /// legitimate peer never sends one (see [`Inbound`]).
 const MAX_REFUSED: u32 = 16;
 
+/// Messages of at least this many bytes are charged to the link's inbound budget. Smaller
+/// ones are bounded by their mailbox's capacity (65,536 of them, 64 MiB at most by
+/// default): charging every message would cost two shared atomic operations on two
+/// threads for each, which is most of a small message's cost on a fast link.
+const CHARGED_FROM: usize = 1024;
+
 /// Grants the reader remembers before it starts afresh (it asks the outbox on a miss).
 const GRANT_CACHE: usize = 4096;
 
@@ -382,7 +388,9 @@ impl Inbound {
             _ => from,
         };
         let mut envelope = Envelope::new(from, to, message);
-        envelope.charge = Some(Charge::new(&self.held, body.len()));
+        if body.len() >= CHARGED_FROM {
+            envelope.charge = Some(Charge::new(&self.held, body.len()));
+        }
         match runtime::arrive(envelope, self.may_stop) {
             Err(e @ SendError::Full { .. }) => {
                 self.answer(to, from, AnyMessage::new(Overloaded::new(e.to_string())));

@@ -9,8 +9,8 @@
 //! outbox oldest first. Lock order: write side, then outbox (never the reverse).
 //!
 //! Memory is bounded in bytes: what the socket refused stays encoded in the write side,
-//! and what is queued meanwhile is encoded behind it, so the bytes waiting for the peer
-//! are always known. Once they pass the link's budget ([`LinkTx::budget`]), or the socket
+//! and what is queued meanwhile is encoded behind it in batches of [`ENCODE_BEHIND`], so
+//! the bytes waiting for the peer are known to within that many frames. Once they pass the link's budget ([`LinkTx::budget`]), or the socket
 //! takes nothing for the write time-out, the peer is not reading: the link closes (the
 //! writer ends with [`WriteEnd::NotReading`]) instead of growing the process. PONGs and
 //! `Overloaded` notices are coalesced: at most one PONG, and one notice per (receiver,
@@ -54,6 +54,8 @@ pub(crate) struct LinkTx {
     pub(crate) id: u64,
     outbox: Mutex<Outbox>,
     wake: tokio::sync::Notify,
+    /// Tells the writer, waiting for write space, that a sender found the budget spent.
+    spent: tokio::sync::Notify,
     /// How many items the outbox holds before bounded pushes are refused.
     pub(crate) limit: usize,
     /// How many bytes may wait for the peer before the link closes.
@@ -126,11 +128,13 @@ struct WriteSide {
     sent: usize,
     failed: Option<String>,
     budget: usize,
-    /// The socket refused bytes and has not been seen writable since.
-    full: bool,
     /// Bytes written in all (the writer watches it for progress).
     written: u64,
 }
+
+/// While the socket is full, queued items are encoded behind what waits once there are
+/// this many: so the unencoded part of the outbox holds at most this many frames.
+const ENCODE_BEHIND: usize = 32;
 
 /// Buffers larger than this are given back after a burst.
 const KEEP_BUFFER: usize = 1 << 20;
@@ -144,10 +148,6 @@ impl WriteSide {
             if let Some(e) = &self.failed {
                 return Drained::Failed(e.clone());
             }
-            if self.full && self.sent < self.out.len() {
-                // Until the writer sees the socket writable again, do not ask it.
-                return self.socket_full(outbox);
-            }
             while self.sent < self.out.len() {
                 match self.stream.try_write_now(&self.out[self.sent..]) {
                     Ok(0) => self.failed = Some("the socket took no bytes".into()),
@@ -156,8 +156,7 @@ impl WriteSide {
                         self.written += n as u64;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        self.full = true;
-                        return self.socket_full(outbox);
+                        return self.socket_full(outbox)
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(e) => self.failed = Some(e.to_string()),
@@ -189,7 +188,14 @@ impl WriteSide {
     /// The socket is full: encodes what is queued behind what waits, and says whether
     /// the bytes waiting are still within the budget.
     fn socket_full(&mut self, outbox: &Mutex<Outbox>) -> Drained {
-        outbox.lock().take_into(&mut self.batch);
+        {
+            let mut outbox = outbox.lock();
+            // Small batches wait queued (encoding them one by one costs); at most
+            // ENCODE_BEHIND items are ever unencoded, so memory stays bounded.
+            if outbox.items.len() >= ENCODE_BEHIND {
+                outbox.take_into(&mut self.batch);
+            }
+        }
         if !self.batch.is_empty() {
             if self.sent > 0 && self.sent >= self.out.len() / 2 {
                 self.out.drain(..self.sent);
@@ -266,6 +272,7 @@ impl Flush for LinkTx {
                 Drained::OverBudget(_) => {
                     // The writer task ends the link; refuse more meanwhile.
                     self.outbox.lock().closed = true;
+                    self.spent.notify_one();
                     false
                 }
                 Drained::SocketFull | Drained::Failed(_) => false,
@@ -304,6 +311,7 @@ impl LinkTx {
                 grants,
             }),
             wake: tokio::sync::Notify::new(),
+            spent: tokio::sync::Notify::new(),
             limit: settings.outbox_limit,
             budget,
             max_frame,
@@ -319,7 +327,6 @@ impl LinkTx {
                 sent: 0,
                 failed: None,
                 budget,
-                full: false,
                 written: 0,
             }),
         }
@@ -359,7 +366,11 @@ impl LinkTx {
             }
             match &item {
                 Outgoing::Message(e) => {
-                    if e.message.is::<Overloaded>() && !outbox.notices.insert((e.to, e.from)) {
+                    // Notices come unbounded (from the reader), ordinary sends bounded.
+                    if !bounded
+                        && e.message.is::<Overloaded>()
+                        && !outbox.notices.insert((e.to, e.from))
+                    {
                         return Ok(()); // one notice per pair waits at a time
                     }
                     outbox.grants.give(e.from);
@@ -440,16 +451,12 @@ pub(crate) async fn writer(tx: Arc<LinkTx>) -> Result<(), WriteEnd> {
                 // Until the socket takes more, or a sender finds the budget spent.
                 let wait = async {
                     tokio::select! {
-                        r = stream.writable() => r.map(|()| true),
-                        _ = tx.wake.notified() => Ok(false),
+                        r = stream.writable() => r,
+                        _ = tx.spent.notified() => Ok(()),
                     }
                 };
                 match tokio::time::timeout_at(since + tx.write_timeout, wait).await {
-                    Ok(Ok(writable)) => {
-                        if writable {
-                            tx.write.lock().full = false;
-                        }
-                    }
+                    Ok(Ok(())) => {}
                     Ok(Err(e)) => return Err(WriteEnd::Failed(e.to_string())),
                     Err(_) => {
                         return Err(WriteEnd::NotReading(format!(

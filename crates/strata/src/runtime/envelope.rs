@@ -17,9 +17,10 @@ pub struct Envelope {
     pub(crate) to: Address,
     /// Non-zero for timer deliveries: the generation of the timer that fired.
     pub(crate) timer: u64,
-    /// For a message from another node: the bytes it holds of its link's inbound budget,
-    /// given back when the message is taken or dropped.
-    pub(crate) charge: Option<Charge>,
+    /// For a large message from another node: the bytes it holds of its link's inbound
+    /// budget, given back when the message is taken or dropped (boxed: most envelopes
+    /// have none, and stay small).
+    pub(crate) charge: Option<Box<Charge>>,
 }
 
 /// Bytes of a link's inbound budget held by a message that arrived on it (see
@@ -33,12 +34,12 @@ pub(crate) struct Charge {
 
 impl Charge {
     /// Takes `bytes` of `held`, the link's count of bytes waiting.
-    pub(crate) fn new(held: &Arc<AtomicUsize>, bytes: usize) -> Charge {
+    pub(crate) fn new(held: &Arc<AtomicUsize>, bytes: usize) -> Box<Charge> {
         held.fetch_add(bytes, Ordering::Relaxed);
-        Charge {
+        Box::new(Charge {
             held: held.clone(),
             bytes,
-        }
+        })
     }
 }
 
