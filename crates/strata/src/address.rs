@@ -78,18 +78,62 @@ struct RawAddress {
 pub(crate) const MAX_NODES_PER_MESSAGE: usize = 64;
 
 thread_local! {
-    static SEEN_NODES: std::cell::RefCell<Option<Vec<u64>>> = const { std::cell::RefCell::new(None) };
-    static WRITTEN: std::cell::RefCell<Option<Vec<Address>>> = const { std::cell::RefCell::new(None) };
+    /// Where `nodes_seen_while` collects (from the index it began at), while it runs.
+    static SEEN_NODES: Collector<u64> = const { Collector::new() };
+    /// Where `addresses_written_while` collects, while it runs.
+    static WRITTEN: Collector<Address> = const { Collector::new() };
+}
+
+/// A per-thread list that is filled only while a caller collects (one flag to test when
+/// nobody does; the buffer is kept between uses, so collecting allocates nothing).
+struct Collector<T> {
+    /// The index the innermost collection began at, when one runs.
+    from: std::cell::Cell<Option<usize>>,
+    items: std::cell::RefCell<Vec<T>>,
+}
+
+impl<T: Copy + PartialEq> Collector<T> {
+    const fn new() -> Self {
+        Collector {
+            from: std::cell::Cell::new(None),
+            items: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Adds `item` when collecting, and gives the number of distinct items collected so
+    /// far (with `distinct`) or of all of them.
+    fn add(&self, item: T, distinct: bool) -> usize {
+        let Some(from) = self.from.get() else {
+            return 0;
+        };
+        let mut items = self.items.borrow_mut();
+        if !(distinct && items[from..].contains(&item)) {
+            items.push(item);
+        }
+        items.len() - from
+    }
+
+    /// Runs `f` collecting, then hands each item collected to `each` (which must not
+    /// encode or decode addresses itself: the list is borrowed meanwhile).
+    fn collect<R>(&self, f: impl FnOnce() -> R, mut each: impl FnMut(T)) -> R {
+        let from = self.items.borrow().len();
+        let outer = self.from.replace(Some(from));
+        let result = f();
+        self.from.set(outer);
+        let mut items = self.items.borrow_mut();
+        if items.len() > from {
+            for item in items.drain(from..) {
+                each(item);
+            }
+        }
+        result
+    }
 }
 
 impl Serialize for Address {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        WRITTEN.with(|written| {
-            if let Some(list) = written.borrow_mut().as_mut() {
-                list.push(*self);
-            }
-        });
+        WRITTEN.with(|written| written.add(*self, false));
         let mut st = s.serialize_struct("Address", 2)?;
         st.serialize_field("node", &self.node)?;
         st.serialize_field("object", &self.object)?;
@@ -100,18 +144,7 @@ impl Serialize for Address {
 impl<'de> Deserialize<'de> for Address {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawAddress::deserialize(d)?;
-        let within_bound = SEEN_NODES.with(|seen| {
-            let mut seen = seen.borrow_mut();
-            let Some(nodes) = seen.as_mut() else {
-                return true;
-            };
-            if nodes.contains(&raw.node) {
-                return true;
-            }
-            nodes.push(raw.node);
-            nodes.len() <= MAX_NODES_PER_MESSAGE
-        });
-        if !within_bound {
+        if SEEN_NODES.with(|seen| seen.add(raw.node, true)) > MAX_NODES_PER_MESSAGE {
             return Err(crate::message::limits::broken(
                 "the message names more than 64 nodes in its addresses (MAX_NODES_PER_MESSAGE)",
             ));
@@ -120,25 +153,22 @@ impl<'de> Deserialize<'de> for Address {
     }
 }
 
-/// Runs `decode` and returns, beside its result, every node named by an address decoded
-/// meanwhile on this thread. Links use it to learn routes to the nodes of addresses that
+/// Runs `decode`, handing `each` every node named by an address decoded meanwhile on this
+/// thread (once each). Links use it to learn routes to the nodes of addresses that
 /// travelled inside messages, so a third party can answer an address it was given. At
 /// most [`MAX_NODES_PER_MESSAGE`] nodes: decoding an address of one more fails.
-pub(crate) fn nodes_seen_while<R>(decode: impl FnOnce() -> R) -> (R, Vec<u64>) {
-    let outer = SEEN_NODES.with(|seen| seen.borrow_mut().replace(Vec::new()));
-    let result = decode();
-    let nodes = SEEN_NODES.with(|seen| std::mem::replace(&mut *seen.borrow_mut(), outer));
-    (result, nodes.unwrap_or_default())
+pub(crate) fn nodes_seen_while<R>(decode: impl FnOnce() -> R, each: impl FnMut(u64)) -> R {
+    SEEN_NODES.with(|seen| seen.collect(decode, each))
 }
 
-/// Runs `encode` and returns, beside its result, every address encoded meanwhile on this
-/// thread (with repeats). Links use it to note which addresses they gave their peer: the
-/// peer may then send to them (the link's capabilities).
-pub(crate) fn addresses_written_while<R>(encode: impl FnOnce() -> R) -> (R, Vec<Address>) {
-    let outer = WRITTEN.with(|w| w.borrow_mut().replace(Vec::new()));
-    let result = encode();
-    let written = WRITTEN.with(|w| std::mem::replace(&mut *w.borrow_mut(), outer));
-    (result, written.unwrap_or_default())
+/// Runs `encode`, handing `each` every address encoded meanwhile on this thread (with
+/// repeats). Links use it to note which addresses they gave their peer: the peer may then
+/// send to them (the link's capabilities).
+pub(crate) fn addresses_written_while<R>(
+    encode: impl FnOnce() -> R,
+    each: impl FnMut(Address),
+) -> R {
+    WRITTEN.with(|written| written.collect(encode, each))
 }
 
 impl fmt::Debug for Address {
@@ -213,13 +243,25 @@ mod tests {
             Address::from_parts(5, 3),
         ];
         let bytes = crate::message::codec::encode(&inner).unwrap();
-        let (decoded, nodes) =
-            nodes_seen_while(|| crate::message::codec::decode::<Vec<Address>>(&bytes));
+        let mut nodes = Vec::new();
+        let decoded = nodes_seen_while(
+            || crate::message::codec::decode::<Vec<Address>>(&bytes),
+            |n| nodes.push(n),
+        );
         assert_eq!(decoded.unwrap(), inner);
         assert_eq!(nodes, vec![5, 9]);
         // Outside a collection nothing is recorded.
-        let (_, nodes) = nodes_seen_while(|| ());
+        crate::message::codec::decode::<Vec<Address>>(&bytes).unwrap();
+        let mut nodes = Vec::new();
+        nodes_seen_while(|| (), |n| nodes.push(n));
         assert!(nodes.is_empty());
+        // Encoding for a link notes every address written.
+        let mut written = Vec::new();
+        addresses_written_while(
+            || crate::message::codec::encode(&inner).unwrap(),
+            |a| written.push(a),
+        );
+        assert_eq!(written, inner);
         let json = serde_json::to_value(Address::from_parts(1, 2)).unwrap();
         assert_eq!(json, serde_json::json!({"node": 1, "object": 2}));
         assert_eq!(

@@ -357,7 +357,8 @@ impl Inbound {
             );
             return Verdict::Done;
         }
-        let (decoded, nodes) = nodes_seen_while(|| frame::decode_body(body));
+        let mut nodes = Vec::new(); // allocates only for messages holding addresses
+        let decoded = nodes_seen_while(|| frame::decode_body(body), |n| nodes.push(n));
         let message = match decoded {
             Ok(Frame::Message { message, .. }) => message,
             Ok(_) => unreachable!("peeked as a message"),

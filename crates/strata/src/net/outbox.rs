@@ -212,13 +212,12 @@ impl WriteSide {
     /// Encodes the batch behind `out` (sealed when the link is encrypted); the addresses
     /// inside the messages become grants of the link.
     fn encode_batch(&mut self, outbox: &Mutex<Outbox>) {
-        let ((), written) = addresses_written_while(|| self.encode_items());
-        if !written.is_empty() {
-            let mut outbox = outbox.lock();
-            for a in written {
-                outbox.grants.give(a);
-            }
-        }
+        let mut written = None;
+        addresses_written_while(
+            || self.encode_items(),
+            |a| written.get_or_insert_with(|| outbox.lock()).grants.give(a),
+        );
+        drop(written);
         if self.cipher.is_some() {
             if let Err(e) = seal(&self.cipher, &self.plain, &mut self.out) {
                 self.failed = Some(e.to_string());
