@@ -39,6 +39,10 @@ use crate::Address;
 /// The default maximum frame size: 1 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 1 << 20;
 
+/// The largest maximum frame a link may be given: 256 MiB (a peer may make this end hold
+/// that much for one frame).
+pub const MAX_FRAME_LIMIT: usize = 256 << 20;
+
 /// The protocol version, carried in the preamble and in HELLO. Version 2 hashes the
 /// preambles into the Noise handshake, names pre-shared keys by a domain-separated hash
 /// and adds static keys; version 1 ends are refused with a reason.

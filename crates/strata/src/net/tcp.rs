@@ -91,9 +91,11 @@ macro_rules! link_options {
             self
         }
 
-        /// The largest frame accepted (default 1 MiB); a larger one closes the link.
+        /// The largest frame accepted (default 1 MiB, at least 64 bytes, at most
+        /// [`MAX_FRAME_LIMIT`](super::frame::MAX_FRAME_LIMIT), 256 MiB); a larger one
+        /// closes the link.
         pub fn max_frame(mut self, bytes: usize) -> Self {
-            self.settings.max_frame = bytes.max(64);
+            self.settings.max_frame = bytes.clamp(64, super::frame::MAX_FRAME_LIMIT);
             self
         }
 

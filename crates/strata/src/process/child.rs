@@ -82,10 +82,10 @@ impl Process {
     }
 
     /// The largest frame on the private link to the child, both ways (default 64 MiB; at
-    /// least 64 bytes): a larger message is refused with a fault to its sender, and a
+    /// least 64 bytes, at most 256 MiB): a larger message is refused with a fault to its sender, and a
     /// larger frame from the child closes the link.
     pub fn max_frame(mut self, bytes: usize) -> Self {
-        self.max_frame = bytes.max(MIN_FRAME);
+        self.max_frame = bytes.clamp(MIN_FRAME, crate::net::frame::MAX_FRAME_LIMIT);
         self
     }
 

@@ -82,7 +82,9 @@ pub(crate) fn inherited() -> &'static Inherited {
         let max_frame = std::env::var(LINK_MAX_FRAME_VARIABLE)
             .ok()
             .and_then(|v| v.trim().parse::<usize>().ok())
-            .map_or(PRIVATE_MAX_FRAME, |n| n.max(MIN_FRAME));
+            .map_or(PRIVATE_MAX_FRAME, |n| {
+                n.clamp(MIN_FRAME, crate::net::frame::MAX_FRAME_LIMIT)
+            });
         let value = value.to_string_lossy();
         match value.trim().parse::<i32>() {
             Ok(fd) if fd >= 0 => match check_link_fd(fd) {
