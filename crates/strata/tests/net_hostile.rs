@@ -96,7 +96,9 @@ struct Raw {
 }
 
 impl Raw {
-    fn open(address: SocketAddr, me: Address) -> Raw {
+    /// Connects, writes the plaintext opening as `me` and reads the peer's preamble and
+    /// verdict (accepted); the HELLO is still to read.
+    fn connect(address: SocketAddr, me: Address) -> Raw {
         let mut s = TcpStream::connect(address).unwrap();
         s.set_read_timeout(Some(WAIT)).unwrap();
         let mut opening = b"STRT".to_vec();
@@ -115,13 +117,18 @@ impl Raw {
         let mut head = [0u8; frame::PREAMBLE_LEN + 1];
         s.read_exact(&mut head).unwrap();
         assert_eq!(head[frame::PREAMBLE_LEN], frame::VERDICT_ACCEPTED);
-        let mut raw = Raw {
+        Raw {
             s,
             frames: FrameReader::new(64 << 20),
             node: 0,
             owner: Address::NULL,
             me,
-        };
+        }
+    }
+
+    /// A link opened as `me`, the peer's HELLO read.
+    fn open(address: SocketAddr, me: Address) -> Raw {
+        let mut raw = Raw::connect(address, me);
         match raw.next_frame() {
             Some(Frame::Hello { node, owner, .. }) => {
                 raw.node = node;
@@ -257,30 +264,7 @@ fn a_second_connection_claiming_a_node_gets_none_of_its_replies() {
     let mut p = Served::start(&[]);
     let me = Address::from_parts(0xAAAA, 1);
     let mut a = Raw::open(p.address, me);
-    let s = TcpStream::connect(p.address).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    let mut c = Raw {
-        s,
-        frames: FrameReader::new(1 << 20),
-        node: 0,
-        owner: Address::NULL,
-        me,
-    };
-    let mut opening = b"STRT".to_vec();
-    opening.push(frame::PROTOCOL_VERSION);
-    opening.extend_from_slice(&[0; 9]);
-    opening.push(frame::VERDICT_ACCEPTED);
-    frame::encode_control(
-        &mut opening,
-        &Frame::Hello {
-            version: frame::PROTOCOL_VERSION,
-            node: me.node(),
-            owner: me,
-        },
-    );
-    c.s.write_all(&opening).unwrap();
-    let mut head = [0u8; frame::PREAMBLE_LEN + 1];
-    c.s.read_exact(&mut head).unwrap();
+    let mut c = Raw::connect(p.address, me);
     let why = c.closed_because();
     assert!(why.contains("already has a link"), "{why:?}");
 

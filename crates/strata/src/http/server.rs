@@ -34,13 +34,12 @@
 //! [`HttpServer::counters`] tells, while the server runs, how many connections are open
 //! and how often each bound was hit.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{self, Poll};
 use std::time::Duration;
@@ -57,7 +56,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::api::{Api, Found};
 use crate::message::fields::{Fields, InputError};
 use crate::message::{codec, AnyMessage};
-use crate::net::listener::Listener;
+use crate::net::listener::{Admission, Caps, ConnectionCounts, Listener, Ticket};
 use crate::object::{Async, AsyncContext, Core, Object, Postbox};
 use crate::runtime::SendError;
 use crate::standard::{
@@ -105,8 +104,7 @@ pub struct HttpCounters(Arc<Counts>);
 
 #[derive(Debug, Default)]
 struct Counts {
-    open: AtomicUsize,
-    refused: AtomicU64,
+    connections: Arc<ConnectionCounts>,
     write_timeouts: AtomicU64,
     too_large: AtomicU64,
 }
@@ -114,14 +112,14 @@ struct Counts {
 impl HttpCounters {
     /// Connections open now (accepted and not yet closed).
     pub fn open_connections(&self) -> usize {
-        self.0.open.load(Ordering::Relaxed)
+        self.0.connections.open.load(Ordering::Relaxed)
     }
 
     /// Connections closed as soon as they were accepted because a cap was reached
     /// ([`max_connections`](HttpServer::max_connections) or
     /// [`max_connections_per_ip`](HttpServer::max_connections_per_ip)).
     pub fn refused_connections(&self) -> u64 {
-        self.0.refused.load(Ordering::Relaxed)
+        self.0.connections.refused.load(Ordering::Relaxed)
     }
 
     /// Connections dropped because a response was not taken within
@@ -305,12 +303,16 @@ async fn serve(mut cx: AsyncContext, this: HttpServer) -> AnyMessage {
     tracing::info!(target: "strata::http", address = %listener.bound(), "HTTP server listening");
 
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
-    let admission = Arc::new(Admission {
-        max_total: this.settings.max_connections,
-        max_per_ip: this.settings.max_connections_per_ip,
-        per_ip: parking_lot::Mutex::new(HashMap::new()),
-        counters: this.counters.clone(),
-    });
+    let admission = Admission::new(
+        Caps {
+            total: this.settings.max_connections,
+            per_ip: this.settings.max_connections_per_ip,
+            what: "connections",
+            total_setting: "max_connections",
+            per_ip_setting: "max_connections_per_ip",
+        },
+        this.counters.0.connections.clone(),
+    );
     let shared = Arc::new(Shared {
         service,
         postbox: cx.postbox(),
@@ -319,7 +321,6 @@ async fn serve(mut cx: AsyncContext, this: HttpServer) -> AnyMessage {
         counters: this.counters,
         stopping,
     });
-    let mut last_warning: Option<tokio::time::Instant> = None;
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -330,7 +331,7 @@ async fn serve(mut cx: AsyncContext, this: HttpServer) -> AnyMessage {
                     }
                     Err(reason) => {
                         // Counted, then closed unread: nothing more is spent on it.
-                        refused(&shared.counters, peer, &reason, &mut last_warning);
+                        admission.refused(peer, &reason);
                         drop(stream);
                     }
                 },
@@ -348,87 +349,6 @@ async fn serve(mut cx: AsyncContext, this: HttpServer) -> AnyMessage {
     .await;
     connections.abort_all();
     AnyMessage::new(Aborted::new("HTTP server stopped"))
-}
-
-/// Counts and logs a refused connection: each at `debug`, and at `warn` at most once a
-/// second (a flood of connections must not become a flood of log lines).
-fn refused(
-    counters: &HttpCounters,
-    peer: SocketAddr,
-    reason: &str,
-    last_warning: &mut Option<tokio::time::Instant>,
-) {
-    let total = counters.0.refused.fetch_add(1, Ordering::Relaxed) + 1;
-    tracing::debug!(target: "strata::http", %peer, reason, "connection refused");
-    let now = tokio::time::Instant::now();
-    if last_warning.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
-        *last_warning = Some(now);
-        tracing::warn!(target: "strata::http", %peer, reason, refused = total,
-            "connection refused (logged at most once a second; `refused` counts them all)");
-    }
-}
-
-/// The connections open now, in all and per client IP address, against their caps.
-struct Admission {
-    max_total: usize,
-    max_per_ip: usize,
-    /// Open connections per address (addresses with none are removed). Locked only when a
-    /// connection is accepted or ends.
-    per_ip: parking_lot::Mutex<HashMap<IpAddr, usize>>,
-    /// `open` is the total, changed under the lock above.
-    counters: HttpCounters,
-}
-
-impl Admission {
-    /// A place for a connection from `ip`, or why there is none.
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Ticket, String> {
-        let ip = ip.to_canonical();
-        let mut per_ip = self.per_ip.lock();
-        let open = &self.counters.0.open;
-        let total = open.load(Ordering::Relaxed);
-        if total >= self.max_total {
-            return Err(format!(
-                "{total} connections are open, the most this server takes (max_connections)"
-            ));
-        }
-        let mine = per_ip.entry(ip).or_insert(0);
-        if *mine >= self.max_per_ip {
-            return Err(format!(
-                "{ip} has {mine} connections open, the most one address may have \
-                 (max_connections_per_ip)"
-            ));
-        }
-        *mine += 1;
-        open.store(total + 1, Ordering::Relaxed);
-        Ok(Ticket {
-            admission: self.clone(),
-            ip,
-        })
-    }
-}
-
-/// An admitted connection's place: freed when dropped, however the connection's task
-/// ends (closed, failed, panicked or aborted).
-struct Ticket {
-    admission: Arc<Admission>,
-    ip: IpAddr,
-}
-
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        let mut per_ip = self.admission.per_ip.lock();
-        if let Some(n) = per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                per_ip.remove(&self.ip);
-            }
-        }
-        self.admission
-            .counters
-            .0
-            .open
-            .fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 /// A connection's socket whose writes have a deadline (see

@@ -9,11 +9,22 @@
 //! instead of spinning; the wait survives the `accept` future being dropped by a
 //! `select!`.
 //!
+//! Both also bound what they serve at once with an [`Admission`]: connections in all and
+//! per client IP address. A connection over a cap is refused (closed unread by the
+//! caller), counted, and logged (each at `debug`, at `warn` at most once a second); an
+//! admitted one holds a [`Ticket`] that gives its place back when dropped, however its
+//! task ends.
+//!
 //! [`bind`]: Listener::bind
 //! [`accept`]: Listener::accept
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use super::Listening;
 use crate::object::AsyncContext;
@@ -99,5 +110,117 @@ impl Listener {
                 }
             }
         }
+    }
+}
+
+/// Counts of a served port's connections, shared with whoever reads them.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionCounts {
+    /// Connections admitted and not yet ended.
+    pub(crate) open: AtomicUsize,
+    /// Connections refused because a cap was reached.
+    pub(crate) refused: AtomicU64,
+}
+
+/// The caps of an [`Admission`], with the names of the settings that set them (the
+/// refusals name them).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caps {
+    /// The most connections at once.
+    pub(crate) total: usize,
+    /// The most connections at once from one IP address.
+    pub(crate) per_ip: usize,
+    /// What is counted ("links", "connections").
+    pub(crate) what: &'static str,
+    /// The settings' names.
+    pub(crate) total_setting: &'static str,
+    pub(crate) per_ip_setting: &'static str,
+}
+
+/// The connections served now, in all and per client IP address, against their caps (see
+/// the module doc).
+pub(crate) struct Admission {
+    caps: Caps,
+    /// Open connections per address (addresses with none are removed); locked only when
+    /// a connection is admitted or ends.
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    counts: Arc<ConnectionCounts>,
+    last_warning: Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Admission {
+    /// An admission for `caps`, counting into `counts`.
+    pub(crate) fn new(caps: Caps, counts: Arc<ConnectionCounts>) -> Arc<Admission> {
+        Arc::new(Admission {
+            caps,
+            per_ip: Mutex::new(HashMap::new()),
+            counts,
+            last_warning: Mutex::new(None),
+        })
+    }
+
+    /// A place for a connection from `ip` (IPv4 mapped into IPv6 counts as IPv4), or why
+    /// there is none.
+    pub(crate) fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Ticket, String> {
+        let ip = ip.to_canonical();
+        let Caps {
+            total: max_total,
+            per_ip: max_per_ip,
+            what,
+            total_setting,
+            per_ip_setting,
+        } = self.caps;
+        let mut per_ip = self.per_ip.lock();
+        let open = self.counts.open.load(Ordering::Relaxed);
+        if open >= max_total {
+            return Err(format!(
+                "{open} {what} are open, the most this end takes ({total_setting})"
+            ));
+        }
+        let mine = per_ip.entry(ip).or_insert(0);
+        if *mine >= max_per_ip {
+            return Err(format!(
+                "{ip} has {mine} {what} open, the most one address may have ({per_ip_setting})"
+            ));
+        }
+        *mine += 1;
+        self.counts.open.store(open + 1, Ordering::Relaxed);
+        Ok(Ticket {
+            admission: self.clone(),
+            ip,
+        })
+    }
+
+    /// Counts and logs a refused connection from `peer`: each at `debug`, and at `warn`
+    /// at most once a second (a flood of connections must not become one of log lines).
+    pub(crate) fn refused(&self, peer: SocketAddr, reason: &str) {
+        let total = self.counts.refused.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::debug!(target: "strata::net", %peer, reason, "connection refused");
+        let now = tokio::time::Instant::now();
+        let mut last = self.last_warning.lock();
+        if last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            *last = Some(now);
+            tracing::warn!(target: "strata::net", %peer, reason, refused = total,
+                "connection refused (logged at most once a second; `refused` counts them all)");
+        }
+    }
+}
+
+/// An admitted connection's place: given back when dropped.
+pub(crate) struct Ticket {
+    admission: Arc<Admission>,
+    ip: IpAddr,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut per_ip = self.admission.per_ip.lock();
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+        self.admission.counts.open.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -13,19 +13,16 @@
 //!
 //! Who may link, and the check on addresses that are not loopback: see [`Listen`].
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-
-use parking_lot::Mutex;
 
 use serde::{Deserialize, Serialize};
 
 use super::error::LinkError;
 use super::handshake::Role;
 use super::link::{self, Closed, LinkSettings};
-use super::listener::Listener;
+use super::listener::{Admission, Caps, Listener, Ticket};
 use crate::message::AnyMessage;
 use crate::object::{Async, AsyncContext, Core, Object};
 use crate::standard::{Aborted, NotConnected, NotListening};
@@ -155,82 +152,48 @@ macro_rules! link_options {
 
 /// How many connections a [`Listen`] serves at once.
 #[derive(Debug, Clone, Copy)]
-struct Caps {
+struct ListenCaps {
     links: usize,
     handshakes: usize,
     per_address: usize,
 }
 
-/// The listener's count of connections, in all and by the peer's IP address.
-struct Admission {
-    caps: Caps,
-    links: Arc<tokio::sync::Semaphore>,
+/// A listener's admission: the shared caps on links (in all and per address), and one on
+/// handshakes in progress.
+struct Gate {
+    admission: Arc<Admission>,
     handshakes: Arc<tokio::sync::Semaphore>,
-    by_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    refused: u64,
+    max_handshakes: usize,
 }
 
-/// A connection's place under the caps, given back when its link object ends.
-struct Admitted {
-    _link: tokio::sync::OwnedSemaphorePermit,
-    handshaking: Option<tokio::sync::OwnedSemaphorePermit>,
-    ip: IpAddr,
-    by_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        let mut map = self.by_address.lock();
-        if let Some(n) = map.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
-    }
-}
-
-impl Admission {
-    fn new(caps: Caps) -> Self {
-        Admission {
-            caps,
-            links: Arc::new(tokio::sync::Semaphore::new(caps.links)),
+impl Gate {
+    fn new(caps: ListenCaps) -> Gate {
+        let admission = Admission::new(
+            Caps {
+                total: caps.links,
+                per_ip: caps.per_address,
+                what: "links",
+                total_setting: "max_links",
+                per_ip_setting: "max_links_per_address",
+            },
+            Arc::default(),
+        );
+        Gate {
+            admission,
             handshakes: Arc::new(tokio::sync::Semaphore::new(caps.handshakes)),
-            by_address: Arc::default(),
-            refused: 0,
+            max_handshakes: caps.handshakes,
         }
     }
 
-    /// A place for a connection from `ip`, or why there is none.
-    fn admit(&mut self, ip: IpAddr) -> Result<Admitted, String> {
-        let refuse = |what: &str, n: usize| format!("{what} ({n}) reached");
-        let link = self
-            .links
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| refuse("the cap on links", self.caps.links))?;
-        let handshaking = self
-            .handshakes
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| refuse("the cap on handshakes in progress", self.caps.handshakes))?;
-        {
-            let mut map = self.by_address.lock();
-            let n = map.entry(ip).or_insert(0);
-            if *n >= self.caps.per_address {
-                return Err(refuse(
-                    "the cap on links from one address",
-                    self.caps.per_address,
-                ));
-            }
-            *n += 1;
-        }
-        Ok(Admitted {
-            _link: link,
-            handshaking: Some(handshaking),
-            ip,
-            by_address: self.by_address.clone(),
-        })
+    /// A place for a link from `ip`, and a permit for its handshake; or why there is none.
+    fn admit(&self, ip: IpAddr) -> Result<(Ticket, tokio::sync::OwnedSemaphorePermit), String> {
+        let handshaking = self.handshakes.clone().try_acquire_owned().map_err(|_| {
+            format!(
+                "{} handshakes are in progress, the most this end takes (max_handshakes)",
+                self.max_handshakes
+            )
+        })?;
+        Ok((self.admission.admit(ip)?, handshaking))
     }
 }
 
@@ -296,7 +259,7 @@ pub(crate) fn check_settings(
 pub struct Listen {
     address: SocketAddr,
     settings: LinkSettings,
-    caps: Caps,
+    caps: ListenCaps,
 }
 
 impl Listen {
@@ -305,7 +268,7 @@ impl Listen {
         Listen {
             address,
             settings: LinkSettings::default(),
-            caps: Caps {
+            caps: ListenCaps {
                 links: 1024,
                 handshakes: 64,
                 per_address: 256,
@@ -357,22 +320,21 @@ async fn listen(mut cx: AsyncContext, this: Listen) -> AnyMessage {
         Err(fault) => return AnyMessage::new(fault),
     };
     tracing::info!(target: "strata::net", address = %listener.bound(), encrypted = this.settings.encrypted, "listening");
-    let mut admission = Admission::new(this.caps);
+    let gate = Gate::new(this.caps);
     while let Some((stream, peer)) = listener.accept(&mut cx).await {
-        let mut admitted = match admission.admit(peer.ip()) {
-            Ok(a) => a,
+        let (ticket, handshaking) = match gate.admit(peer.ip()) {
+            Ok(admitted) => admitted,
             Err(why) => {
-                admission.refused += 1;
-                tracing::warn!(target: "strata::net", remote = %peer, refused = admission.refused, "connection closed at once: {why}");
+                // Counted, then closed unread: nothing more is spent on it.
+                gate.admission.refused(peer, &why);
                 drop(stream);
                 continue;
             }
         };
         let settings = this.settings.clone();
         cx.create(Async::new(move |mut cx: AsyncContext| async move {
-            let handshaking = admitted.handshaking.take();
-            let ran = link::run(&mut cx, stream, Role::Accepting, owner, peer.to_string(), settings, handshaking).await;
-            drop(admitted);
+            let ran = link::run(&mut cx, stream, Role::Accepting, owner, peer.to_string(), settings, Some(handshaking)).await;
+            drop(ticket);
             match ran {
                 Ok(closed) => AnyMessage::new(closed),
                 Err(reason) => {
