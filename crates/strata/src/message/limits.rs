@@ -5,7 +5,7 @@
 //! recursive user type (`Box<Self>` in a tree or an expression) could be nested one byte
 //! per level until the decoding thread's stack overflows, which aborts the whole process,
 //! and a list of a zero-sized type claiming 2^60 elements would loop for ever. Every
-//! binary decode of a frame therefore runs through [`Limited`], a deserializer that wraps
+//! binary decode of a frame therefore runs through `Limited`, a deserializer that wraps
 //! postcard's and everything it hands to the value's visitors (sequences, maps, enum
 //! variants, options), and that counts on this thread:
 //! - the depth of compound values (structs, sequences, maps, enums, options, newtypes):

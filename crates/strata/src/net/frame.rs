@@ -14,7 +14,7 @@
 //! ```
 //!
 //! Addresses sit at fixed offsets so a node relaying a message to a third node reads the
-//! receiver and sender ([`peek`]) without decoding the message. A `FrameReader` checks the length against the
+//! receiver and sender (`peek`) without decoding the message. A `FrameReader` checks the length against the
 //! maximum *before* buffering a body, so an oversized or hostile length costs nothing; every
 //! malformed input is a `FrameError` naming what was wrong, never a panic.
 //!

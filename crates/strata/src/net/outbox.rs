@@ -9,7 +9,7 @@
 //! outbox oldest first. Lock order: write side, then outbox (never the reverse).
 //!
 //! Memory is bounded in bytes: what the socket refused stays encoded in the write side,
-//! and what is queued meanwhile is encoded behind it in batches of [`ENCODE_BEHIND`], so
+//! and what is queued meanwhile is encoded behind it in batches of `ENCODE_BEHIND` (32), so
 //! the bytes waiting for the peer are known to within that many frames. Once they pass the link's budget ([`LinkTx::budget`]), or the socket
 //! takes nothing for the write time-out, the peer is not reading: the link closes (the
 //! writer ends with [`WriteEnd::NotReading`]) instead of growing the process. PONGs and
