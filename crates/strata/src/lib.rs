@@ -93,6 +93,7 @@ extern crate self as strata;
 
 pub mod address;
 pub mod backoff;
+pub mod directory;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "load")]
