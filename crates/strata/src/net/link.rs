@@ -240,6 +240,13 @@ const MAX_REFUSED: u32 = 16;
 /// threads for each, which is most of a small message's cost on a fast link.
 const CHARGED_FROM: usize = 1024;
 
+/// The reader's first buffer, doubled each time a read fills it, up to [`READ_MOST`]: an
+/// idle link holds 4 KiB for reading, a busy one reads 64 KiB at a time.
+const READ_FIRST: usize = 4 * 1024;
+
+/// The largest the reader's buffer grows.
+const READ_MOST: usize = 64 * 1024;
+
 /// Grants the reader remembers before it starts afresh (it asks the outbox on a miss).
 const GRANT_CACHE: usize = 4096;
 
@@ -459,7 +466,8 @@ async fn reader<S: LinkIo>(
     mut opener: Opener,
     heard: Arc<Mutex<Instant>>,
 ) -> CloseReason {
-    let mut chunk = vec![0u8; 64 * 1024];
+    // Grown as reads fill it: an idle link holds little.
+    let mut chunk = vec![0u8; READ_FIRST];
     loop {
         // Frames already buffered (some may have arrived with the HELLO).
         loop {
@@ -498,6 +506,10 @@ async fn reader<S: LinkIo>(
         let n = match stream.read_some(&mut chunk).await {
             Ok(0) => {
                 return CloseReason::Lost("the peer closed the connection without a word".into())
+            }
+            Ok(n) if n == chunk.len() && n < READ_MOST => {
+                chunk.resize(2 * n, 0);
+                n
             }
             Ok(n) => n,
             Err(e) => return CloseReason::Lost(e.to_string()),

@@ -322,7 +322,7 @@ impl LinkTx {
                 max_frame,
                 batch: VecDeque::new(),
                 plain: Vec::new(),
-                out: Vec::with_capacity(64 * 1024),
+                out: Vec::new(), // grows with the first burst (an idle link holds nothing)
                 sent: 0,
                 failed: None,
                 budget,
