@@ -72,6 +72,16 @@ impl Served {
         support::poll_until(WAIT, what, || (self.sockets() <= n).then_some(()));
     }
 
+    /// The process's peak memory stayed within `mib` MiB of `before` (its resident
+    /// memory at the start, in MiB).
+    fn peak_within(&self, before: u64, mib: u64) {
+        let (_, peak) = self.memory_mib();
+        assert!(
+            peak < before + mib,
+            "memory grew from {before} to a peak of {peak} MiB"
+        );
+    }
+
     /// The listening process's resident memory and its peak, in MiB.
     fn memory_mib(&self) -> (u64, u64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.pid()))
@@ -295,11 +305,7 @@ fn unread_pings_are_coalesced_and_memory_stays_bounded() {
     // The link still answers (PONGs coalesce: one stands for many PINGs).
     hostile.try_write(&pings[..5]);
     assert!(matches!(hostile.next_frame(), Some(Frame::Pong)));
-    let (_, peak) = p.memory_mib();
-    assert!(
-        peak < rss_before + 160,
-        "memory grew from {rss_before} to a peak of {peak} MiB"
-    );
+    p.peak_within(rss_before, 160);
     p.still_serves();
 }
 
@@ -325,11 +331,7 @@ fn relaying_to_an_address_never_given_is_refused_with_bounded_memory() {
         why.contains("may not send") && why.contains("not given to the peer"),
         "{why:?}"
     );
-    let (_, peak) = p.memory_mib();
-    assert!(
-        peak < rss_before + 160,
-        "memory grew from {rss_before} to a peak of {peak} MiB"
-    );
+    p.peak_within(rss_before, 160);
     drop(b);
     p.still_serves();
 }
@@ -356,11 +358,7 @@ fn forged_runtime_messages_are_refused_with_bounded_memory() {
     frame::encode_control(&mut ping, &Frame::Ping);
     hostile.try_write(&ping);
     assert!(matches!(hostile.next_frame(), Some(Frame::Pong)));
-    let (_, peak) = p.memory_mib();
-    assert!(
-        peak < rss_before + 160,
-        "memory grew from {rss_before} to a peak of {peak} MiB"
-    );
+    p.peak_within(rss_before, 160);
     // The same message to the owner, which was given: refused, then the link is closed.
     let to_owner = Raw::message_frame(hostile.owner, hostile.me, &returned);
     for _ in 0..16 {
@@ -515,11 +513,7 @@ fn a_peer_that_does_not_read_its_replies_is_closed_with_bounded_memory() {
     }
     hostile.try_write(&asks);
     p.wait_for_sockets(sockets, "the link to the peer that reads no reply closes");
-    let (_, peak) = p.memory_mib();
-    assert!(
-        peak < rss_before + 200,
-        "memory grew from {rss_before} to a peak of {peak} MiB"
-    );
+    p.peak_within(rss_before, 200);
     p.still_serves();
 }
 

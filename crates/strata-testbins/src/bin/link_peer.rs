@@ -81,6 +81,13 @@ impl Peer {
     }
 }
 
+/// The number after `flag` on the command line (the test programs' arguments are trusted).
+fn number<T: std::str::FromStr>(args: &mut impl Iterator<Item = String>, flag: &str) -> T {
+    args.next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{flag} needs a number"))
+}
+
 fn main() -> std::process::ExitCode {
     let mut listen = Listen::new("127.0.0.1:0".parse().expect("address"));
     let mut args = std::env::args().skip(1);
@@ -111,38 +118,23 @@ fn main() -> std::process::ExitCode {
                 listen = listen.allow_peers([key]);
             }
             "--max-frame" => {
-                let n = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--max-frame N");
+                let n = number(&mut args, "--max-frame");
                 listen = listen.max_frame(n);
             }
             "--keep-alive-ms" => {
-                let n = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--keep-alive-ms N");
+                let n = number(&mut args, "--keep-alive-ms");
                 listen = listen.keep_alive(Duration::from_millis(n));
             }
             "--max-links" => {
-                let n = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--max-links N");
+                let n = number(&mut args, "--max-links");
                 listen = listen.max_links(n);
             }
             "--outbox-bytes" => {
-                let n = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--outbox-bytes N");
+                let n = number(&mut args, "--outbox-bytes");
                 listen = listen.outbox_bytes(n);
             }
             "--write-timeout-ms" => {
-                let n = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--write-timeout-ms N");
+                let n = number(&mut args, "--write-timeout-ms");
                 listen = listen.write_timeout(Duration::from_millis(n));
             }
             "--no-relay" => listen = listen.relay(false),

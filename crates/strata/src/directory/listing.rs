@@ -208,10 +208,15 @@ impl Listing {
 
     /// The subscriptions of `owner`.
     pub fn subscriptions_of(&self, owner: Address) -> Vec<SubscriptionId> {
+        self.subscriptions_where(|s| s.owner == owner)
+    }
+
+    /// The subscriptions `which` picks, oldest first.
+    fn subscriptions_where(&self, which: impl Fn(&Subscription) -> bool) -> Vec<SubscriptionId> {
         let mut ids: Vec<SubscriptionId> = self
             .subscriptions
             .iter()
-            .filter(|(_, s)| s.owner == owner)
+            .filter(|(_, s)| which(s))
             .map(|(id, _)| *id)
             .collect();
         ids.sort();
@@ -229,14 +234,7 @@ impl Listing {
 
     /// The process `incarnation` ended: exactly its listings go.
     pub fn end_incarnation(&mut self, incarnation: Incarnation) -> Vec<Change> {
-        let mut ids: Vec<SubscriptionId> = self
-            .subscriptions
-            .iter()
-            .filter(|(_, s)| s.incarnation == incarnation)
-            .map(|(id, _)| *id)
-            .collect();
-        ids.sort();
-        for id in ids {
+        for id in self.subscriptions_where(|s| s.incarnation == incarnation) {
             self.unsubscribe(id);
         }
         self.remove_publications(|p| p.incarnation == incarnation)

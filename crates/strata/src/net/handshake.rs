@@ -624,6 +624,13 @@ mod tests {
     /// Runs a listening end with `l` against a connecting end with `c`, both ways of
     /// delivering bytes, and checks both give the same outcome; returns the whole-write one
     /// as (listening, connecting).
+    /// Both ends failed with `want`, which reads as `text`.
+    fn both_refused(ends: (Outcome, Outcome), want: Refusal, text: &str) {
+        assert_eq!(ends.0.err(), Some(LinkError::Refused(want.clone())));
+        assert_eq!(ends.1.err(), Some(LinkError::Refused(want.clone())));
+        assert_eq!(want.to_string(), text);
+    }
+
     fn run_pair(l: &LinkSettings, c: &LinkSettings) -> (Outcome, Outcome) {
         let whole = run_pair_with(listening(l), connecting(c), Wire::Whole, |_, _| {});
         let bytewise = run_pair_with(listening(l), connecting(c), Wire::Bytewise, |_, _| {});
@@ -682,28 +689,22 @@ mod tests {
 
     #[test]
     fn an_encryption_mismatch_is_refused_at_both_ends_naming_who_wanted_what() {
-        let (l, c) = run_pair(&settings(false, &[]), &settings(true, &[]));
-        let want = Refusal::Encryption {
-            encrypting: Role::Connecting,
-            plain: Role::Accepting,
-        };
-        assert_eq!(l.err(), Some(LinkError::Refused(want.clone())));
-        assert_eq!(c.err(), Some(LinkError::Refused(want.clone())));
-        assert_eq!(
-            want.to_string(),
-            "encryption mismatch: the connecting end requires encryption, the listening end does not encrypt"
+        both_refused(
+            run_pair(&settings(false, &[]), &settings(true, &[])),
+            Refusal::Encryption {
+                encrypting: Role::Connecting,
+                plain: Role::Accepting,
+            },
+            "encryption mismatch: the connecting end requires encryption, the listening end does not encrypt",
         );
 
-        let (l, c) = run_pair(&settings(true, &[]), &settings(false, &[]));
-        let want = Refusal::Encryption {
-            encrypting: Role::Accepting,
-            plain: Role::Connecting,
-        };
-        assert_eq!(l.err(), Some(LinkError::Refused(want.clone())));
-        assert_eq!(c.err(), Some(LinkError::Refused(want.clone())));
-        assert_eq!(
-            want.to_string(),
-            "encryption mismatch: the listening end requires encryption, the connecting end does not encrypt"
+        both_refused(
+            run_pair(&settings(true, &[]), &settings(false, &[])),
+            Refusal::Encryption {
+                encrypting: Role::Accepting,
+                plain: Role::Connecting,
+            },
+            "encryption mismatch: the listening end requires encryption, the connecting end does not encrypt",
         );
     }
 
@@ -1138,16 +1139,13 @@ mod tests {
     #[test]
     fn static_keys_at_one_end_only_are_refused_naming_which() {
         let key = new_key();
-        let (l, c) = run_pair(&with_identity(&key, &[], &[]), &settings(true, &[]));
-        let want = Refusal::StaticKeys {
-            with: Role::Accepting,
-            without: Role::Connecting,
-        };
-        assert_eq!(l.err(), Some(LinkError::Refused(want.clone())));
-        assert_eq!(c.err(), Some(LinkError::Refused(want.clone())));
-        assert_eq!(
-            want.to_string(),
-            "static-key mismatch: the listening end authenticates with a static key, the connecting end has none"
+        both_refused(
+            run_pair(&with_identity(&key, &[], &[]), &settings(true, &[])),
+            Refusal::StaticKeys {
+                with: Role::Accepting,
+                without: Role::Connecting,
+            },
+            "static-key mismatch: the listening end authenticates with a static key, the connecting end has none",
         );
     }
 

@@ -10,7 +10,7 @@
 //!
 //! Memory is bounded in bytes: what the socket refused stays encoded in the write side,
 //! and what is queued meanwhile is encoded behind it in batches of `ENCODE_BEHIND` (32), so
-//! the bytes waiting for the peer are known to within that many frames. Once they pass the link's budget ([`LinkTx::budget`]), or the socket
+//! the bytes waiting for the peer are known to within that many frames. Once they pass the link's budget (`outbox_bytes`), or the socket
 //! takes nothing for the write time-out, the peer is not reading: the link closes (the
 //! writer ends with [`WriteEnd::NotReading`]) instead of growing the process. PONGs and
 //! `Overloaded` notices are coalesced: at most one PONG, and one notice per (receiver,
@@ -58,8 +58,6 @@ pub(crate) struct LinkTx {
     spent: tokio::sync::Notify,
     /// How many items the outbox holds before bounded pushes are refused.
     pub(crate) limit: usize,
-    /// How many bytes may wait for the peer before the link closes.
-    pub(crate) budget: usize,
     /// The largest frame the peer accepts (relayed frames are checked against it).
     pub(crate) max_frame: usize,
     /// How long the socket may take nothing while bytes wait before the link closes.
@@ -104,7 +102,12 @@ enum Drained {
     /// The socket failed.
     Failed(String),
     /// More bytes wait for the peer than the budget allows.
-    OverBudget(usize),
+    OverBudget {
+        /// The bytes waiting.
+        waiting: usize,
+        /// The link's budget.
+        budget: usize,
+    },
 }
 
 /// Why the writer task ended early.
@@ -204,7 +207,10 @@ impl WriteSide {
             self.encode_batch(outbox);
         }
         match self.out.len() - self.sent {
-            waiting if waiting > self.budget => Drained::OverBudget(waiting),
+            waiting if waiting > self.budget => Drained::OverBudget {
+                waiting,
+                budget: self.budget,
+            },
             _ => Drained::SocketFull,
         }
     }
@@ -268,7 +274,7 @@ impl Flush for LinkTx {
         let written = match self.write.try_lock() {
             Some(mut w) => match w.drain(&self.outbox) {
                 Drained::Everything => true,
-                Drained::OverBudget(_) => {
+                Drained::OverBudget { .. } => {
                     // The writer task ends the link; refuse more meanwhile.
                     self.outbox.lock().closed = true;
                     self.spent.notify_one();
@@ -312,7 +318,6 @@ impl LinkTx {
             wake: tokio::sync::Notify::new(),
             spent: tokio::sync::Notify::new(),
             limit: settings.outbox_limit,
-            budget,
             max_frame,
             write_timeout: settings.write_timeout,
             learned: std::sync::atomic::AtomicUsize::new(0),
@@ -466,11 +471,10 @@ pub(crate) async fn writer(tx: Arc<LinkTx>) -> Result<(), WriteEnd> {
                 }
             }
             Drained::Failed(e) => return Err(WriteEnd::Failed(e)),
-            Drained::OverBudget(waiting) => {
+            Drained::OverBudget { waiting, budget } => {
                 tx.outbox.lock().closed = true;
                 return Err(WriteEnd::NotReading(format!(
-                    "{waiting} bytes wait for the peer, over the link's budget of {}",
-                    tx.budget
+                    "{waiting} bytes wait for the peer, over the link's budget of {budget}"
                 )));
             }
         }
