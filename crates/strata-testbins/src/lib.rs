@@ -79,3 +79,9 @@ pub mod jobs {
         pub bytes: Vec<u8>,
     }
 }
+
+/// True when this program was started by a `Process` object (its stdin is then not the
+/// test's to read).
+pub fn started_as_child() -> bool {
+    std::env::var_os("STRATA_LINK_FD").is_some()
+}

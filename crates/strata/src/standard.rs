@@ -3,7 +3,8 @@
 //! Control: [`Start`] (first message a machine receives), [`Stop`] (please end),
 //! [`Returned`] (a child ended; its value is inside), timer messages [`T1`]..[`T4`].
 //! Conversation: [`Ack`], [`Nak`], [`Ping`], [`Enquiry`], [`Ready`], [`NotReady`],
-//! [`Pause`], [`Resume`].
+//! [`Pause`], [`Resume`]. Watching: [`Ended`] (a watched object ended, see
+//! [`Core::watch`](crate::Core::watch)).
 //!
 //! Faults say that something did not happen as asked. Each is its own type, so handlers can
 //! dispatch on it, and each implements [`Fault`], so code can also treat any of them as "a
@@ -14,6 +15,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::message::{AnyMessage, Fault, Message, Registration};
+use crate::Address;
 
 macro_rules! unit_messages {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
@@ -80,6 +82,29 @@ impl Message for Returned {
     }
 }
 
+/// A watched object ended: sent once to each object that called
+/// [`Core::watch`](crate::Core::watch) on `address`.
+///
+/// The envelope's sender is the watched address itself, so a handler can tell which
+/// watch fired from the sender as well as from `address`.
+///
+/// For an object of this process it means the object ended (or was not there when the
+/// watch began). For an object of another process it means the link that led to that
+/// process *when the watch began* closed (or there was no route at all): the process
+/// ended, or the link was lost. It says nothing of the remote object itself, which may
+/// still run behind a link that broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Ended {
+    /// The watched address.
+    pub address: Address,
+}
+
+impl Message for Ended {
+    fn type_name() -> &'static str {
+        "Ended"
+    }
+}
+
 macro_rules! reason_faults {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
         $($(#[$doc])*
@@ -132,6 +157,8 @@ reason_faults! {
     NotConnected,
     /// A publish request failed.
     NotPublished,
+    /// A subscribe request failed.
+    NotSubscribed,
 }
 
 /// No answer came within the time allowed.
@@ -232,6 +259,7 @@ pub(crate) fn registrations() -> Vec<Registration> {
         Registration::new::<T3>(),
         Registration::new::<T4>(),
         Registration::new::<Returned>(),
+        Registration::new::<Ended>(),
         Registration::new::<Faulted>(),
         Registration::new::<Aborted>(),
         Registration::new::<Busy>(),
@@ -241,6 +269,7 @@ pub(crate) fn registrations() -> Vec<Registration> {
         Registration::new::<NotListening>(),
         Registration::new::<NotConnected>(),
         Registration::new::<NotPublished>(),
+        Registration::new::<NotSubscribed>(),
         Registration::new::<TimedOut>(),
         Registration::new::<AnyMessage>(),
         Registration::new::<Vec<AnyMessage>>(),
@@ -280,6 +309,7 @@ mod tests {
             AnyMessage::new(NotListening::default()),
             AnyMessage::new(NotConnected::default()),
             AnyMessage::new(NotPublished::default()),
+            AnyMessage::new(NotSubscribed::default()),
         ];
         for f in faults {
             assert!(f.is_fault(), "{}", f.type_name());

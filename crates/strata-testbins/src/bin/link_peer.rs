@@ -12,12 +12,18 @@
 //!   answering an address it was given.
 //!
 //! It runs until stopped (SIGTERM or Ctrl-C).
+//!
+//! `link_peer --unix PATH` connects instead, over the Unix socket at PATH (the test
+//! listens there), and prints `connected REMOTE` (what `Connected` names) or
+//! `not connected: REASON` (then ends). Connected, it serves `Xy` like the listening peer
+//! until the link closes, then ends. (The Unix-socket tests also start it as another user,
+//! who must be refused.)
 
 use std::io::Write;
 use std::time::Duration;
 
 use strata::net::keys::{PublicKey, StaticKey};
-use strata::net::{Accepted, Closed, Listen, Listening};
+use strata::net::{Accepted, Closed, Connect, Connected, Listen, Listening};
 use strata::prelude::*;
 use strata_testbins::link::{Call, Measure, Nothing, Xy};
 
@@ -50,9 +56,7 @@ impl Peer {
     fn closed(&mut self, _cx: &mut Context<Self>, _: Closed) {}
 
     fn xy(&mut self, _cx: &mut Context<Self>, m: Xy) -> Vec<Vec<f64>> {
-        (0..m.y)
-            .map(|r| (0..m.x).map(|c| (r * 100 + c) as f64).collect())
-            .collect()
+        table(m)
     }
 
     fn measure(&mut self, _cx: &mut Context<Self>, m: Measure) -> u64 {
@@ -79,6 +83,45 @@ impl Peer {
             },
         );
     }
+}
+
+/// Connects once and says how it went (`--unix PATH`).
+struct Dial {
+    connect: Option<Connect>,
+}
+
+#[strata::machine]
+impl Dial {
+    fn start(&mut self, cx: &mut Context<Self>, _: Start) {
+        let connect = self.connect.take().expect("connect once");
+        cx.create(connect);
+    }
+
+    fn connected(&mut self, _cx: &mut Context<Self>, m: Connected) {
+        println!("connected {}", m.remote);
+        std::io::stdout().flush().expect("stdout");
+    }
+
+    fn not_connected(&mut self, cx: &mut Context<Self>, m: NotConnected) {
+        println!("not connected: {}", m.reason);
+        std::io::stdout().flush().expect("stdout");
+        cx.complete(m);
+    }
+
+    fn closed(&mut self, cx: &mut Context<Self>, _: Closed) {
+        cx.complete(Ack);
+    }
+
+    fn xy(&mut self, _cx: &mut Context<Self>, m: Xy) -> Vec<Vec<f64>> {
+        table(m)
+    }
+}
+
+/// The x-by-y table both kinds of peer answer `Xy` with.
+fn table(m: Xy) -> Vec<Vec<f64>> {
+    (0..m.y)
+        .map(|r| (0..m.x).map(|c| (r * 100 + c) as f64).collect())
+        .collect()
 }
 
 /// The number after `flag` on the command line (the test programs' arguments are trusted).
@@ -138,6 +181,12 @@ fn main() -> std::process::ExitCode {
                 listen = listen.write_timeout(Duration::from_millis(n));
             }
             "--no-relay" => listen = listen.relay(false),
+            "--unix" => {
+                let path = args.next().expect("--unix needs a socket path");
+                return strata::main(Dial {
+                    connect: Some(Connect::unix(path)),
+                });
+            }
             other if other.starts_with("--log") => {}
             other => {
                 eprintln!("unknown argument `{other}`");

@@ -20,9 +20,9 @@ use std::collections::HashMap;
 use super::name::{Name, Pattern, Scope};
 use crate::Address;
 
-/// A process incarnation: drawn at random when a process starts, so that a restarted
-/// process is never taken for the one before it.
-pub type Incarnation = u128;
+/// A process incarnation: its node id, drawn at random when the process starts, so that a
+/// restarted process is never taken for the one before it.
+pub type Incarnation = u64;
 
 /// One publication.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +42,13 @@ pub struct Publication {
 /// Identifies a subscription within one listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SubscriptionId(u64);
+
+impl SubscriptionId {
+    /// The id as a number (unique within its listing).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
 
 /// What a subscriber is to hear.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,7 +146,30 @@ impl Listing {
 
     /// Removes what `owner` published as `name` at `scope` (if anything).
     pub fn withdraw(&mut self, name: &Name, scope: Scope, owner: Address) -> Vec<Change> {
-        self.remove_publications(|p| p.name == *name && p.scope == scope && p.owner == owner)
+        let Some(entries) = self.by_name.get_mut(name) else {
+            return Vec::new();
+        };
+        let before = entries.len();
+        entries.retain(|p| !(p.scope == scope && p.owner == owner));
+        if entries.len() == before {
+            return Vec::new();
+        }
+        if entries.is_empty() {
+            self.by_name.remove(name);
+        }
+        self.resolve(name)
+    }
+
+    /// True when `owner` publishes `name` at `scope`.
+    pub fn is_published(&self, name: &Name, scope: Scope, owner: Address) -> bool {
+        self.by_name
+            .get(name)
+            .is_some_and(|e| e.iter().any(|p| p.scope == scope && p.owner == owner))
+    }
+
+    /// Removes everything `owner` published (its subscriptions stay).
+    pub fn withdraw_owner(&mut self, owner: Address) -> Vec<Change> {
+        self.remove_publications(|p| p.owner == owner)
     }
 
     /// Adds a subscription for `owner` (of process `incarnation`); returns its id and an
@@ -188,11 +218,24 @@ impl Listing {
         (id, changes)
     }
 
-    /// Removes a subscription (its subscriber asked: nobody else is told).
-    pub fn unsubscribe(&mut self, id: SubscriptionId) {
+    /// Removes a subscription; returns a `Dropped` for everything it held (for its
+    /// subscriber, who asked; nobody else is told).
+    pub fn unsubscribe(&mut self, id: SubscriptionId) -> Vec<Change> {
         let Some(s) = self.subscriptions.remove(&id) else {
-            return;
+            return Vec::new();
         };
+        let mut held: Vec<(&Name, &(Address, Scope))> = s.holds.iter().collect();
+        held.sort();
+        let dropped = held
+            .into_iter()
+            .map(|(name, (address, scope))| Change::Dropped {
+                to: s.owner,
+                subscription: id,
+                name: name.clone(),
+                address: *address,
+                scope: *scope,
+            })
+            .collect();
         match s.pattern.literal() {
             Some(name) => {
                 if let Some(ids) = self.by_literal.get_mut(name) {
@@ -204,6 +247,7 @@ impl Listing {
             }
             None => self.patterned.retain(|i| *i != id),
         }
+        dropped
     }
 
     /// The subscriptions of `owner`.
@@ -243,6 +287,17 @@ impl Listing {
     /// Every publication, by name and scope.
     pub fn publications(&self) -> impl Iterator<Item = &Publication> {
         self.by_name.values().flatten()
+    }
+
+    /// Every subscription, oldest first: its owner, pattern, scope and how many names it
+    /// holds.
+    pub fn subscriptions(&self) -> impl Iterator<Item = (Address, &Pattern, Scope, usize)> {
+        let mut ids: Vec<&SubscriptionId> = self.subscriptions.keys().collect();
+        ids.sort();
+        ids.into_iter().map(|id| {
+            let s = &self.subscriptions[id];
+            (s.owner, &s.pattern, s.scope, s.holds.len())
+        })
     }
 
     /// How many subscriptions there are.
@@ -444,7 +499,7 @@ mod tests {
                 &format!("texture:worker:{w}"),
                 Scope::Host,
                 w,
-                w as u128,
+                w,
             ))
             .unwrap();
         }
@@ -525,14 +580,14 @@ mod tests {
             for op in ops {
                 match op {
                     Op::Publish(n, s, o) => {
-                        if let Ok(c) = l.publish(publication(NAMES[n], s, o, o as u128)) {
+                        if let Ok(c) = l.publish(publication(NAMES[n], s, o, o)) {
                             apply(c, &mut held)?;
                         }
                     }
                     Op::Withdraw(n, s, o) => apply(l.withdraw(&name(NAMES[n]), s, at(o)), &mut held)?,
                     Op::Subscribe(o, all, s) => {
                         let pattern = if all { "a:.*" } else { "a:x" };
-                        let (id, c) = l.subscribe(at(o), o as u128, Pattern::new(pattern).unwrap(), s);
+                        let (id, c) = l.subscribe(at(o), o, Pattern::new(pattern).unwrap(), s);
                         subs.push((id, o, all, s));
                         apply(c, &mut held)?;
                     }

@@ -14,13 +14,66 @@
 //! are dropped (amortised constant work per grant; a message to an ended object is
 //! undeliverable anyway). A grant repeated from one message to the next (the common case:
 //! one sender talking a lot) costs a comparison.
+//!
+//! Two more ways to reach an address, both the directory's:
+//! - a link may be given addresses from the start (`LinkSettings::grants`), besides this
+//!   end's owner;
+//! - this process may make addresses *public* ([`make_public`]): a link whose settings
+//!   allow it (`LinkSettings::reach_public`) lets its peer send to them too. The set is
+//!   process-wide and checked only on a grant miss; while it is empty the check is one
+//!   atomic load.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::RwLock;
 
 use super::routes::routes;
 use crate::address::{local_node, BuildAddressHasher};
 use crate::runtime::node;
 use crate::Address;
+
+/// The addresses this process made public, and how many there are (read first, so an
+/// empty set costs no lock).
+struct Public {
+    set: RwLock<HashSet<Address, BuildAddressHasher>>,
+    count: AtomicUsize,
+}
+
+static PUBLIC: Public = Public {
+    set: RwLock::new(HashSet::with_hasher(BuildAddressHasher::new())),
+    count: AtomicUsize::new(0),
+};
+
+fn public() -> &'static Public {
+    &PUBLIC
+}
+
+/// Makes `address` public: the peers of links with `reach_public` may send to it (see
+/// the module doc). Until [`make_private`].
+#[cfg_attr(not(test), allow(dead_code))] // the directory's (publications)
+pub(crate) fn make_public(address: Address) {
+    let p = public();
+    let mut set = p.set.write();
+    set.insert(address);
+    p.count.store(set.len(), Ordering::Release);
+}
+
+/// Ends [`make_public`] for `address`: reached only through grants again.
+#[cfg_attr(not(test), allow(dead_code))] // the directory's (withdrawals)
+pub(crate) fn make_private(address: Address) {
+    let p = public();
+    let mut set = p.set.write();
+    set.remove(&address);
+    p.count.store(set.len(), Ordering::Release);
+}
+
+/// True when `address` was made public (one atomic load while nothing is).
+#[inline]
+pub(crate) fn is_public(address: Address) -> bool {
+    let p = public();
+    p.count.load(Ordering::Acquire) > 0 && p.set.read().contains(&address)
+}
 
 /// The set is pruned when it has doubled since the last pruning, and never below this.
 const PRUNE_FLOOR: usize = 1024;
@@ -104,5 +157,21 @@ mod tests {
         assert!(g.len() < PRUNE_FLOOR, "pruned to {}", g.len());
         assert!(g.holds(live.address()));
         assert!(!g.holds(Address::from_parts(local_node(), 1_000_001)));
+    }
+
+    #[test]
+    fn an_address_is_public_from_make_public_to_make_private() {
+        let a = Address::from_parts(local_node(), 77_001);
+        let b = Address::from_parts(local_node(), 77_002);
+        assert!(!is_public(a));
+        make_public(a);
+        make_public(a);
+        assert!(is_public(a));
+        assert!(!is_public(b));
+        make_private(a);
+        assert!(
+            !is_public(a),
+            "one make_private undoes any number of make_public"
+        );
     }
 }

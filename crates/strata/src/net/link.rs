@@ -28,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::error::{peer_text, LinkError};
 use super::frame::{self, Frame, FrameReader};
+use super::grants::is_public;
 use super::handshake::{Established, Handshake, Next, Role};
 use super::io::{LinkIo, LinkStream};
 use super::keys::{PublicKey, StaticKey};
@@ -143,6 +144,12 @@ pub struct LinkSettings {
     /// When set, messages from the peer's owner are delivered as sent by this address
     /// instead (a `Process` object stands for its child's top object this way).
     pub(crate) present_peer_owner_as: Option<Address>,
+    /// Addresses granted to the peer from the start, besides this end's owner (see
+    /// `grants.rs`; the directory's, and a parent's end may pass some to its child).
+    pub(crate) grants: Vec<Address>,
+    /// Whether the peer may also send to the addresses this process made public
+    /// (`grants::make_public`).
+    pub(crate) reach_public: bool,
 }
 
 impl Default for LinkSettings {
@@ -165,6 +172,8 @@ impl Default for LinkSettings {
             peer_may_stop: false,
             notify_owner: true,
             present_peer_owner_as: None,
+            grants: Vec::new(),
+            reach_public: false,
         }
     }
 }
@@ -182,6 +191,8 @@ impl std::fmt::Debug for LinkSettings {
             .field("outbox_bytes", &self.outbox_bytes)
             .field("inbound_bytes", &self.inbound_bytes)
             .field("relay", &self.relay)
+            .field("grants", &self.grants.len())
+            .field("reach_public", &self.reach_public)
             .finish()
     }
 }
@@ -256,8 +267,10 @@ const GRANT_CACHE: usize = 4096;
 /// - its sender is one the peer may speak for: an object of the peer's own node, or, for
 ///   a frame the peer relayed (RELAY), an object of a third node that is not this one
 ///   and is not reached through another link;
-/// - its receiver was granted to the peer (`grants.rs`): this end's owner, a sender of
-///   something sent to the peer, or an address inside it. A receiver on another node is
+/// - its receiver was granted to the peer (`grants.rs`): this end's owner, an address
+///   granted from the start (`LinkSettings::grants`), a sender of something sent to the
+///   peer, or an address inside it — or, on a link with `reach_public`, an address of this
+///   node made public (`grants::make_public`). A receiver on another node is
 ///   relayed (when relaying is on) only when its address was granted too, so this node
 ///   relays only along routes it introduced, at most `frame::MAX_HOPS` deep;
 /// - it is not one of the runtime's own messages (`runtime::arrive`): `Returned`, `Start`,
@@ -279,6 +292,9 @@ struct Inbound {
     relay: bool,
     /// Whether the peer may send `Stop` (it is this process's parent).
     may_stop: bool,
+    /// Whether the peer may send to addresses made public (checked on a grant miss, and
+    /// not cached: an address made private again is refused from then on).
+    reach_public: bool,
     granted: HashSet<Address, BuildAddressHasher>,
     refused: u32,
     /// Bytes of this link's messages waiting in mailboxes, and the budget for them.
@@ -338,7 +354,8 @@ impl Inbound {
                 "a message from {from}, whom the peer may not speak for"
             ));
         }
-        if !self.was_granted(to) {
+        let reached = self.was_granted(to) || (self.reach_public && to.is_local() && is_public(to));
+        if !reached {
             if to.is_local() && !node().is_live(to.object()) {
                 node().stats().undeliverable();
                 tracing::debug!(target: "strata::net", %to, "a message from the peer for an object that ended");
@@ -607,6 +624,7 @@ where
             .map(|stand_in| (peer.owner, stand_in)),
         relay: settings.relay,
         may_stop: settings.peer_may_stop,
+        reach_public: settings.reach_public,
         granted: HashSet::default(),
         refused: 0,
         held: Arc::new(AtomicUsize::new(0)),
@@ -616,6 +634,8 @@ where
     tokio::pin!(read_task);
     let mut rng = crate::random::Rng::seeded();
     let keep_alive = settings.keep_alive.or_else(|| {
+        // Only a TCP peer off loopback is off this host: a Unix socket's peer (`unix:…`)
+        // and a child process (named by its program) are not.
         let off_host = remote
             .parse::<std::net::SocketAddr>()
             .is_ok_and(|a| !a.ip().is_loopback());
@@ -703,6 +723,94 @@ mod tests {
     }
 
     const LIMIT: Duration = Duration::from_secs(5);
+
+    /// A socket that takes every byte (the reader's tests look at what is delivered).
+    struct Sink;
+
+    impl crate::net::io::LinkWrite for Sink {
+        fn try_write_now(&self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn writable(&self) -> crate::net::io::WritableWait<'_> {
+            Box::pin(async { Ok(()) })
+        }
+        fn shutdown_write(&self) {}
+    }
+
+    /// The reader's checks of a link with `settings`, whose peer is the node `peer`.
+    fn inbound(settings: &LinkSettings, peer: u64) -> Inbound {
+        let owner = Address::from_parts(local_node(), 1);
+        let id = NEXT_LINK.fetch_add(1, Ordering::Relaxed);
+        Inbound {
+            tx: Arc::new(LinkTx::new(id, Arc::new(Sink), None, settings, owner)),
+            peer,
+            alias: None,
+            relay: settings.relay,
+            may_stop: settings.peer_may_stop,
+            reach_public: settings.reach_public,
+            granted: HashSet::default(),
+            refused: 0,
+            held: Arc::new(AtomicUsize::new(0)),
+            budget: settings.inbound_bytes,
+        }
+    }
+
+    /// Has `inbound` handle a MESSAGE frame carrying `Ping` from `from` to `to`.
+    fn ping(inbound: &mut Inbound, to: Address, from: Address) -> Verdict {
+        let mut out = Vec::new();
+        frame::encode_message(&mut out, to, from, &AnyMessage::new(crate::standard::Ping)).unwrap();
+        let body = &out[4..];
+        let p = frame::peek(body).expect("a message frame");
+        inbound.message(body, p)
+    }
+
+    #[test]
+    fn only_granted_or_public_addresses_are_reached() {
+        use crate::net::grants::{make_private, make_public};
+        let mut cx = crate::object::ThreadContext::attach();
+        let target = cx.address();
+        let peer = 0x5eed_0001;
+        let from = Address::from_parts(peer, 9);
+        let delivered = |cx: &mut crate::object::ThreadContext| {
+            let e = cx.recv_timeout(Duration::from_secs(20)).expect("delivered");
+            assert_eq!(e.sender(), from);
+            assert!(e.is::<crate::standard::Ping>());
+        };
+        let refused = |v: Verdict| match v {
+            Verdict::Refused(why) => assert!(why.contains("not given to the peer"), "{why}"),
+            Verdict::Done => panic!("delivered, but neither granted nor public"),
+        };
+
+        let plain = LinkSettings::default();
+        let public = LinkSettings {
+            reach_public: true,
+            ..LinkSettings::default()
+        };
+        refused(ping(&mut inbound(&plain, peer), target, from));
+        refused(ping(&mut inbound(&public, peer), target, from));
+        assert!(cx.try_recv().is_none());
+
+        make_public(target);
+        let mut reaching = inbound(&public, peer);
+        assert!(matches!(ping(&mut reaching, target, from), Verdict::Done));
+        delivered(&mut cx);
+        // Public, but this link may not reach public addresses.
+        refused(ping(&mut inbound(&plain, peer), target, from));
+        make_private(target);
+        refused(ping(&mut reaching, target, from));
+        assert!(cx.try_recv().is_none());
+
+        // Granted from the start: reached without anything sent to the peer.
+        let granted = LinkSettings {
+            grants: vec![target],
+            ..LinkSettings::default()
+        };
+        assert!(matches!(
+            ping(&mut inbound(&granted, peer), target, from),
+            Verdict::Done
+        ));
+        delivered(&mut cx);
+    }
 
     #[tokio::test]
     async fn the_driver_runs_a_handshake_over_a_stream() {

@@ -292,8 +292,8 @@ impl Flush for LinkTx {
 
 impl LinkTx {
     /// The sending side of a link writing to `stream`, sealing with `cipher` when
-    /// encrypted, with the limits of `settings`; `owner` (this end's, named in HELLO) is
-    /// the peer's first grant.
+    /// encrypted, with the limits of `settings`; `owner` (this end's, named in HELLO) and
+    /// `settings.grants` are the peer's first grants.
     pub(crate) fn new(
         id: u64,
         stream: Arc<dyn LinkWrite>,
@@ -305,6 +305,9 @@ impl LinkTx {
         let budget = settings.outbox_bytes.max(2 * max_frame + 64 * 1024);
         let mut grants = Grants::default();
         grants.give(owner);
+        for &a in &settings.grants {
+            grants.give(a);
+        }
         LinkTx {
             id,
             outbox: Mutex::new(Outbox {

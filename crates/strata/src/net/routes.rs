@@ -8,15 +8,22 @@
 //! is kept, the one in use first, so when a link closes the node falls back on the next.
 //! The table is process-wide and installed as the runtime's router on first use
 //! ([`routes`]).
+//!
+//! It also keeps the *watches* of remote addresses (`Core::watch` on an address of
+//! another node): per link, the (watched address, watcher) pairs that were routed through
+//! it when the watch began. When the link's routes are removed ([`Routes::remove_link`]),
+//! each watcher is told with `Ended`: the link ended, which is all this process can know
+//! of the remote object.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 
 use super::outbox::{LinkTx, Outgoing};
-use crate::address::local_node;
+use crate::address::{local_node, BuildAddressHasher};
 use crate::runtime::{self, node, Envelope, Router, SendError};
+use crate::Address;
 
 /// The most routes one link may teach this node (nodes named in what arrives on it).
 pub(crate) const MAX_LEARNED_PER_LINK: usize = 1024;
@@ -35,7 +42,20 @@ pub(crate) struct Routes {
     /// later link may claim the id only with the same key, also after the first closed
     /// (the oldest bindings are forgotten past [`MAX_BOUND_KEYS`]).
     keys: parking_lot::Mutex<BoundKeys>,
+    /// Per link id, the (watched address, watcher) pairs told when it closes. Locked
+    /// after `by_node` (never before), so a watch and a link's removal are ordered.
+    watches: parking_lot::Mutex<HashMap<u64, Watches>>,
 }
+
+/// One link's watches: (watched address, watcher) pairs, pruned of ended watchers when
+/// the set has doubled since it was last pruned.
+struct Watches {
+    pairs: HashSet<(Address, Address), BuildAddressHasher>,
+    prune_at: usize,
+}
+
+/// A link's set of watches is pruned of ended watchers from this size on.
+const PRUNE_WATCHES_FROM: usize = 1024;
 
 /// Node ids with the static key that proved each, and the order they were bound in.
 type BoundKeys = (HashMap<u64, [u8; 32]>, std::collections::VecDeque<u64>);
@@ -120,12 +140,48 @@ impl Routes {
     }
 
     /// Forgets every route through the link `id`; nodes it led to fall back on their next
-    /// route, if any.
+    /// route, if any. The watches made through it are told: each watcher receives
+    /// `Ended` from the address it watched.
     pub(crate) fn remove_link(&self, id: u64) {
-        self.by_node.write().retain(|_, routes| {
-            routes.retain(|r| r.link.id != id);
-            !routes.is_empty()
+        let watches = {
+            let mut map = self.by_node.write();
+            map.retain(|_, routes| {
+                routes.retain(|r| r.link.id != id);
+                !routes.is_empty()
+            });
+            // Taken while the routes are locked: a watch that found the link is in the
+            // list now, and one that comes later finds no route through it.
+            self.watches.lock().remove(&id)
+        };
+        for (target, watcher) in watches.into_iter().flat_map(|w| w.pairs) {
+            runtime::tell_ended(target, watcher);
+        }
+    }
+
+    /// Notes that `watcher` is told when the link now routing to `target`'s node closes;
+    /// false when no route leads there.
+    pub(crate) fn watch(&self, target: Address, watcher: Address) -> bool {
+        let map = self.by_node.read();
+        let Some(link) = map.get(&target.node()).and_then(|routes| routes.first()) else {
+            return false;
+        };
+        let mut watches = self.watches.lock();
+        let w = watches.entry(link.link.id).or_insert_with(|| Watches {
+            pairs: HashSet::default(),
+            prune_at: PRUNE_WATCHES_FROM,
         });
+        if w.pairs.insert((target, watcher)) && w.pairs.len() >= w.prune_at {
+            // Watchers are objects of this node; those that ended need no telling.
+            w.pairs.retain(|(_, a)| node().is_live(a.object()));
+            w.prune_at = (2 * w.pairs.len()).max(PRUNE_WATCHES_FROM);
+        }
+        true
+    }
+
+    /// How many watches are kept for the link `id`.
+    #[cfg(test)]
+    fn watches_on(&self, id: u64) -> usize {
+        self.watches.lock().get(&id).map_or(0, |w| w.pairs.len())
     }
 
     /// The link leading to `node`.
@@ -183,6 +239,10 @@ impl Router for Routes {
                 capacity: link.limit,
             })
     }
+
+    fn watch(&self, target: Address, watcher: Address) -> bool {
+        Routes::watch(self, target, watcher)
+    }
 }
 
 /// The process-wide routes, installed as the runtime's router on first use.
@@ -205,7 +265,7 @@ mod tests {
     use super::*;
     use crate::net::io::{LinkWrite, WritableWait};
     use crate::net::link::LinkSettings;
-    use crate::Address;
+    use std::time::Duration;
 
     /// A socket that takes every byte (these tests look at routes, not at what is sent).
     struct Sink;
@@ -273,6 +333,32 @@ mod tests {
         assert_eq!(routes.link_id(0xb), None);
         assert_eq!(routes.add_proven(0xb, Some([1; 32]), &again), Ok(()));
         assert_eq!(routes.link_id(0xb), Some(3));
+    }
+
+    #[test]
+    fn a_watch_is_told_when_the_link_routing_to_the_node_closes() {
+        use crate::object::ThreadContext;
+        use crate::standard::Ended;
+        let routes = Routes::default();
+        let mut cx = ThreadContext::attach();
+        let me = cx.address();
+        let (first, second) = (link(21), link(22));
+        let far = Address::from_parts(0xc0de, 7);
+        assert!(!routes.watch(far, me), "no route: the caller tells at once");
+        routes.learn(0xc0de, &first);
+        routes.learn(0xc0de, &second);
+        assert!(routes.watch(far, me));
+        assert!(routes.watch(far, me));
+        assert_eq!(routes.watches_on(21), 1, "one entry per (target, watcher)");
+        // The other link closing tells nothing: the watch is on the link in use.
+        routes.remove_link(22);
+        assert!(cx.try_recv().is_none());
+        routes.remove_link(21);
+        let e = cx.recv_timeout(Duration::from_secs(20)).expect("Ended");
+        assert_eq!(e.sender(), far);
+        assert_eq!(e.take::<Ended>().unwrap().address, far);
+        assert!(cx.try_recv().is_none(), "told once");
+        assert_eq!(routes.watches_on(21), 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! | [`Threaded`] machine | its own OS thread | one handler per message type |
 //!
 //! Every context dereferences to [`Core`], which holds the operations all kinds share:
-//! `send`, `reply`, `forward`, `create`, timers, `complete` and `abort`.
+//! `send`, `reply`, `forward`, `create`, timers, `watch`, `complete` and `abort`.
 //!
 //! A panic inside an object never crashes the process: the object ends with a
 //! [`Faulted`] value that names the panic, returned to its parent like any other value.
@@ -369,6 +369,41 @@ impl Core {
         Ok(())
     }
 
+    /// Watches `target`: this object receives [`Ended`](crate::standard::Ended)
+    /// `{ address: target }`, sent from `target`'s address, exactly once:
+    ///
+    /// - for an object of this process, when it ends — at once when it has ended already
+    ///   or never existed;
+    /// - for an object of another process, when the link that leads to that process *now*
+    ///   closes — at once when no route leads there. This reports the end of the link (the
+    ///   process ended, or the link was lost), not the end of the remote object: an object
+    ///   that ends while its process runs on sends nothing.
+    ///
+    /// Watching the same target again before it ends changes nothing (one `Ended`). Any
+    /// object may watch any address, its children included (which also send
+    /// [`Returned`]). `Ended` is a notice ([`Delivery::Control`]): it is never refused for
+    /// a full mailbox, and a stand-in keeps it for itself.
+    ///
+    /// ```
+    /// use strata::prelude::*;
+    ///
+    /// let mut cx = ThreadContext::attach();
+    /// let worker = cx.create(Thread::new(|cx: &mut ThreadContext| {
+    ///     cx.recv(); // until told anything
+    /// }));
+    /// cx.watch(worker);
+    /// cx.send(worker, Ping);
+    /// let e = cx.select::<(Ended,)>();
+    /// assert_eq!(e.sender(), worker);
+    /// assert_eq!(e.take::<Ended>().unwrap().address, worker);
+    /// ```
+    pub fn watch(&self, target: Address) {
+        let me = self.address();
+        if !node().watch(target, me) {
+            crate::runtime::tell_ended(target, me);
+        }
+    }
+
     /// Creates a child object with default options and returns its address at once.
     ///
     /// When the child ends, this object receives [`Returned`] from the child's address.
@@ -543,7 +578,8 @@ impl Core {
     }
 
     /// What ending means whatever the value: timers cancelled, children stopped, the
-    /// address released and the mailbox closed (what was left in it counted and logged).
+    /// address released and the mailbox closed (what was left in it counted and logged),
+    /// and the watchers told (`Ended`; nothing to do when there are none).
     /// False when the object had ended already.
     fn end(&mut self) -> bool {
         if self.ended {
@@ -557,8 +593,11 @@ impl Core {
             self.stop(child);
         }
         node().unregister(self.address());
-        let left = self.postbox.mailbox().close();
+        let (left, watchers) = self.postbox.mailbox().close();
         note_discarded(self.address(), left.iter());
+        for watcher in watchers {
+            crate::runtime::tell_ended(self.address(), watcher);
+        }
         true
     }
 }
@@ -589,6 +628,16 @@ impl Drop for Core {
             ))),
         }
     }
+}
+
+/// Creates an object with no parent, which lives until it ends of itself or the process
+/// does: the process-wide services (the directories) are made so, on first use.
+pub(crate) fn create_root<O: Object>(object: O) -> Address {
+    let (address, mailbox) = node().register(DEFAULT_CAPACITY);
+    let kind = object.kind();
+    tracing::debug!(target: "strata::object", event = "create", object = %address, kind, "a process-wide object");
+    object.run(Core::new(address, Address::NULL, mailbox, kind));
+    address
 }
 
 /// Counts and logs the ordinary messages among `left`: taken from (or still in) the

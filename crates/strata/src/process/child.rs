@@ -195,6 +195,10 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
         .arg("--full-output")
         .env(LINK_FD_VARIABLE, CHILD_FD.to_string())
         .env(LINK_MAX_FRAME_VARIABLE, this.max_frame.to_string())
+        .env(
+            crate::directory::group::GROUP_VARIABLE,
+            crate::directory::group::encode(crate::directory::group::local()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -190,6 +190,8 @@ pub(crate) fn parent_end(
             let settings = LinkSettings {
                 present_peer_owner_as: Some(stand_in),
                 max_frame: max_frame.max(MIN_FRAME),
+                // The child's process directory joins this process's group directory.
+                grants: vec![crate::directory::group::local()],
                 ..LinkSettings::default()
             };
             match link::run(

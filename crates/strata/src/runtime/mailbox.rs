@@ -15,6 +15,11 @@
 //! it). Only threads that allow it run handlers directly (see [`allow_direct_runs`]), never
 //! more than [`DIRECT_DEPTH`] deep, and a machine whose handler was slow when run directly
 //! runs on its own task for a while (see [`Mailbox::release`]).
+//!
+//! The mailbox also keeps the object's *watchers* ([`Mailbox::watch`]): the objects told
+//! with `Ended` when it closes. They are kept under the same lock as the `closed` flag, so
+//! a watch that races with the end is either taken before the close (and told by the
+//! ending object) or refused after it (and told at once by the watcher's side).
 
 use std::cell::Cell;
 use std::collections::{HashSet, VecDeque};
@@ -117,6 +122,10 @@ pub(crate) fn without_direct_runs<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// A mailbox's list of watchers is pruned of ended ones when it reaches a power of two
+/// from this length on (see [`Mailbox::watch`]).
+pub(crate) const PRUNE_WATCHERS_FROM: usize = 64;
+
 /// Why a push was refused; the envelope comes back to the caller.
 pub(crate) enum Refused {
     /// The queue holds `capacity` ordinary messages already.
@@ -159,6 +168,8 @@ struct Inner {
     busy: bool,
     /// No direct runs before this time (a handler run directly was slow).
     queue_until: Option<Instant>,
+    /// The objects to tell when this one ends (each once; see [`Mailbox::watch`]).
+    watchers: Vec<Address>,
 }
 
 impl Inner {
@@ -212,6 +223,7 @@ impl Mailbox {
                 runner: None,
                 busy: false,
                 queue_until: None,
+                watchers: Vec::new(),
             }),
             capacity,
             notices: Mutex::new(HashSet::default()),
@@ -463,14 +475,55 @@ impl Mailbox {
         self.inner.lock().forward
     }
 
-    /// Refuses further pushes and returns whatever was still queued.
-    pub(crate) fn close(&self) -> VecDeque<Envelope> {
-        let (queue, runner, waiter) = {
+    /// Adds `watcher` to the objects told when this one ends (once, however often it
+    /// asks); false when the mailbox is closed already (the object has ended: the caller
+    /// tells the watcher itself).
+    ///
+    /// Watchers that ended are dropped from time to time (when the list reaches a power of
+    /// two from [`PRUNE_WATCHERS_FROM`] on), so a long-lived object watched by many
+    /// short-lived ones keeps a bounded list.
+    pub(crate) fn watch(&self, watcher: Address) -> bool {
+        let prune = {
+            let mut inner = self.inner.lock();
+            if inner.closed {
+                return false;
+            }
+            if !inner.watchers.contains(&watcher) {
+                inner.watchers.push(watcher);
+            }
+            let n = inner.watchers.len();
+            n >= PRUNE_WATCHERS_FROM && n.is_power_of_two()
+        };
+        if prune {
+            self.prune_watchers();
+        }
+        true
+    }
+
+    /// Drops the watchers that have ended. Their liveness is looked up outside this
+    /// mailbox's lock: a sender holds a table shard's lock while it takes a mailbox's, so
+    /// the reverse order could deadlock.
+    fn prune_watchers(&self) {
+        let watchers = self.inner.lock().watchers.clone();
+        let ended: HashSet<Address, BuildAddressHasher> = watchers
+            .into_iter()
+            .filter(|a| !super::node().is_live(a.object()))
+            .collect();
+        if !ended.is_empty() {
+            self.inner.lock().watchers.retain(|a| !ended.contains(a));
+        }
+    }
+
+    /// Refuses further pushes and watches; returns whatever was still queued, and the
+    /// watchers to tell that the object ended.
+    pub(crate) fn close(&self) -> (VecDeque<Envelope>, Vec<Address>) {
+        let (queue, watchers, runner, waiter) = {
             let mut inner = self.inner.lock();
             inner.closed = true;
             inner.ordinary = 0;
             (
                 std::mem::take(&mut inner.queue),
+                std::mem::take(&mut inner.watchers),
                 inner.runner.take(),
                 std::mem::replace(&mut inner.waiter, Waiter::None),
             )
@@ -481,7 +534,7 @@ impl Mailbox {
         if let Waiter::Task(w) = waiter {
             w.wake();
         }
-        queue.into_iter().map(|(e, _)| e).collect()
+        (queue.into_iter().map(|(e, _)| e).collect(), watchers)
     }
 
     /// The number of queued envelopes.
@@ -578,7 +631,7 @@ mod tests {
             move || matches!(mb.offer(envelope(6, false), Delivery::Ordinary), Ok(None))
         });
         assert!(other.join().expect("the other thread"));
-        assert!(mb.close().is_empty());
+        assert!(mb.close().0.is_empty());
     }
 
     #[test]
@@ -624,6 +677,36 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    #[test]
+    fn a_watcher_is_kept_once_until_the_close_and_refused_after_it() {
+        let mb = Mailbox::new(8);
+        let (a, b) = (Address::from_parts(1, 10), Address::from_parts(1, 11));
+        assert!(mb.watch(a));
+        assert!(mb.watch(b));
+        assert!(mb.watch(a), "a second watch by the same watcher");
+        let (left, watchers) = mb.close();
+        assert!(left.is_empty());
+        assert_eq!(watchers, vec![a, b], "each watcher once, in order");
+        assert!(!mb.watch(a), "closed: the caller tells the watcher itself");
+        assert!(mb.close().1.is_empty(), "told once");
+    }
+
+    #[test]
+    fn watchers_that_ended_are_pruned_as_the_list_grows() {
+        let mb = Mailbox::new(8);
+        // Object numbers never registered on this node: watchers that have ended.
+        for n in 0..(PRUNE_WATCHERS_FROM as u64 - 1) {
+            assert!(mb.watch(Address::from_parts(
+                crate::address::local_node(),
+                1_000_000 + n
+            )));
+        }
+        let live = crate::object::ThreadContext::attach();
+        assert!(mb.watch(live.address()));
+        let (_, watchers) = mb.close();
+        assert_eq!(watchers, vec![live.address()]);
     }
 
     #[test]

@@ -32,7 +32,7 @@ use mailbox::{Granted, Mailbox, Refused};
 
 use crate::address::{local_node, Address, BuildAddressHasher};
 use crate::message::{AnyMessage, Message};
-use crate::standard::{Returned, Start, Stop};
+use crate::standard::{Ended, Returned, Start, Stop};
 
 /// The default mailbox capacity: ordinary messages queued before sends are refused.
 pub const DEFAULT_CAPACITY: usize = 65_536;
@@ -136,6 +136,11 @@ pub(crate) const MAX_STAND_IN_HOPS: usize = 8;
 pub(crate) trait Router: Send + Sync + 'static {
     /// Delivers (or queues) an envelope whose receiver is not on this node.
     fn route(&self, envelope: Envelope) -> Result<(), SendError>;
+
+    /// Notes that `watcher` (an object of this node) is told with [`Ended`] when the
+    /// route that leads to `target`'s node now closes; false when no route leads there
+    /// (the caller tells the watcher at once).
+    fn watch(&self, target: Address, watcher: Address) -> bool;
 }
 
 /// Counters of notable runtime events (cheap: none is touched on the ordinary send path);
@@ -415,6 +420,27 @@ impl Node {
         })
     }
 
+    /// Notes that `watcher` is told with [`Ended`] when `target` ends (an object of this
+    /// node) or when the link that leads to `target`'s node now closes (another node);
+    /// false when that has happened already: the object has ended or never was, or no
+    /// route leads to the node (the caller tells the watcher at once).
+    pub(crate) fn watch(&self, target: Address, watcher: Address) -> bool {
+        if target.is_local() {
+            let id = target.object();
+            // The shard's lock is released before the mailbox's is taken (senders take
+            // them in the other order). A mailbox closed meanwhile refuses the watch; one
+            // removed from the table before the look-up is not found: either way the
+            // watcher is told at once.
+            let mailbox = self.table.shard(id).read().get(&id).cloned();
+            return mailbox.is_some_and(|m| m.watch(watcher));
+        }
+        if target.is_null() {
+            return false;
+        }
+        let router = self.router.read().clone();
+        router.is_some_and(|r| r.watch(target, watcher))
+    }
+
     /// Hands an envelope for another node to the router.
     fn route(&self, envelope: Envelope) -> Result<(), SendError> {
         if envelope.to.is_null() {
@@ -490,6 +516,14 @@ pub(crate) fn arrive(envelope: Envelope, may_stop: bool) -> Result<(), SendError
         });
     }
     node().deliver(envelope, Delivery::of_id(id))
+}
+
+/// Tells `watcher` that `target` ended (see [`Node::watch`]): an [`Ended`] from
+/// `target`'s address, delivered as a notice (never refused for a full mailbox, kept by a
+/// stand-in for itself).
+pub(crate) fn tell_ended(target: Address, watcher: Address) {
+    let ended = AnyMessage::new(Ended { address: target });
+    let _ = node().deliver(Envelope::new(target, watcher, ended), Delivery::Control);
 }
 
 pub(crate) fn answer_for(receiver: Address, sender: Address, message: AnyMessage) {

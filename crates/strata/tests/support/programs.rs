@@ -136,6 +136,7 @@ pub fn run_bounded(command: &mut Command, limit: Duration) -> Output {
 /// so a failing test leaves nothing behind.
 pub struct Running {
     child: Child,
+    stdin: Option<std::process::ChildStdin>,
     lines: mpsc::Receiver<String>,
     stderr: mpsc::Receiver<Vec<u8>>,
     also: Vec<u32>,
@@ -144,9 +145,28 @@ pub struct Running {
 impl Running {
     /// Starts `command` with stdin closed and stdout and stderr piped.
     pub fn start(command: &mut Command) -> Running {
+        Running::started(command.stdin(Stdio::null()))
+    }
+
+    /// Starts `command` with stdin, stdout and stderr piped; write to stdin with
+    /// [`Running::tell`].
+    pub fn start_interactive(command: &mut Command) -> Running {
+        let mut running = Running::started(command.stdin(Stdio::piped()));
+        running.stdin = running.child.stdin.take();
+        running
+    }
+
+    /// Writes `line` and a newline to the program's stdin.
+    pub fn tell(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("started with start_interactive");
+        writeln!(stdin, "{line}").expect("the program reads stdin");
+        stdin.flush().expect("the program reads stdin");
+    }
+
+    fn started(command: &mut Command) -> Running {
         let what = format!("{command:?}");
         let mut child = command
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -164,6 +184,7 @@ impl Running {
         let stderr = read_all(child.stderr.take().expect("piped stderr"));
         Running {
             child,
+            stdin: None,
             lines,
             stderr,
             also: Vec::new(),

@@ -1,0 +1,980 @@
+//! The process directory: one per process, the directory its objects talk to.
+//!
+//! It holds the process-scope publications itself, and every subscription of the
+//! process's objects. Publications of wider scope it offers to the directory of that
+//! scope (the group's, the host's), and each subscription that looks that far becomes a
+//! *want* there; what those directories answer (`Candidate`s) it merges with its own
+//! publications in one listing, which decides what each subscriber holds: the nearest
+//! publication of each name, `Dropped` before `Available`. So the rules live in one place
+//! (`listing.rs`), and the wider directories only match.
+//!
+//! Before a subscriber hears of an address in another process, the two processes are
+//! joined by a direct link (a *session*): one that joins them already (a child's link to
+//! its parent, or an earlier session), or one it opens to the endpoint the publisher's
+//! process listens on. A session that closes withdraws what came from it at once.
+//!
+//! When the host directory goes away the process keeps what it heard and its sessions,
+//! and joins again (jittered backoff, 0.1 s to 2 s; the first to find none serves it, see
+//! `host.rs`): it offers and wants everything again, and what the new directory does not
+//! confirm within [`SETTLE`] is dropped. Subscribers see only the difference.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::candidates::{Action, Candidates};
+use super::host::{self, HostLock};
+use super::listing::{Change, Listing, Publication, SubscriptionId};
+use super::messages::wire::{Candidate, Join, Joined, Offer, OfferAnswer, Unwant, Want, Withdraw};
+use super::messages::{
+    Available, ClearPublished, ClearSubscribed, Cleared, Dropped, Publish, Published, Subscribe,
+    Subscribed,
+};
+use super::name::{Name, Pattern, Scope};
+use super::shared::SharedDirectory;
+use super::view::{DirectoryView, Query, SessionView, UpstreamView};
+use crate::address::local_node;
+use crate::backoff::Backoff;
+use crate::net::{grants, Accepted, Connect, Connected, Listen, Listening};
+use crate::object::Context;
+use crate::standard::{Ended, NotConnected, NotListening, NotPublished, NotSubscribed, Start};
+use crate::{Address, Message};
+
+/// How long after joining the host directory again what it did not confirm is kept: the
+/// other processes re-register within 2 s (their backoff's longest wait).
+pub(crate) const SETTLE: Duration = Duration::from_secs(3);
+
+/// Try joining the host directory again.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "strata.directory.RetryHost")]
+struct RetryHost;
+
+/// Try joining the parent's group directory again (the link to the parent is not up yet).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "strata.directory.RetryGroup")]
+struct RetryGroup;
+
+/// Try the sessions that failed again.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "strata.directory.RetrySessions")]
+struct RetrySessions;
+
+/// Prune what the host directory did not confirm since joining it as `epoch`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "strata.directory.Settle")]
+struct Settle {
+    epoch: u64,
+}
+
+/// Where this process stands with a wider directory.
+enum State {
+    /// Not needed yet.
+    Idle,
+    /// Waiting: for this process's session endpoint, or to try again.
+    Waiting,
+    /// Connecting to the host directory's socket (the `Connect` object).
+    Connecting(Address),
+    /// Joined, or joining, the directory at this address.
+    Joined { directory: Address, confirmed: bool },
+    /// Cannot be served here, and why.
+    Failed(String),
+}
+
+struct Upstream {
+    level: Scope,
+    state: State,
+    /// Set once the directory went away: joining again prunes what it does not confirm.
+    rejoin: bool,
+    epoch: u64,
+}
+
+impl Upstream {
+    fn joined(&self) -> Option<Address> {
+        match self.state {
+            State::Joined {
+                directory,
+                confirmed: true,
+            } => Some(directory),
+            _ => None,
+        }
+    }
+
+    fn directory(&self) -> Option<Address> {
+        match self.state {
+            State::Joined { directory, .. } => Some(directory),
+            _ => None,
+        }
+    }
+
+    fn state_text(&self) -> String {
+        match &self.state {
+            State::Idle => "idle".into(),
+            State::Waiting => "waiting".into(),
+            State::Connecting(_) => "connecting".into(),
+            State::Joined {
+                confirmed: true, ..
+            } => "joined".into(),
+            State::Joined { .. } => "joining".into(),
+            State::Failed(why) => format!("failed: {why}"),
+        }
+    }
+}
+
+/// A publication of wider scope, offered to the directory of its scope.
+struct LocalOffer {
+    owner: Address,
+    ticket: u64,
+    accepted: bool,
+    /// The owner has heard the answer.
+    answered: bool,
+}
+
+/// A subscription of an object of this process.
+struct LocalSub {
+    id: SubscriptionId,
+    owner: Address,
+    pattern: Pattern,
+    scope: Scope,
+}
+
+enum Session {
+    Connecting {
+        connect: Address,
+        endpoint: String,
+    },
+    Up {
+        peer: Address,
+        endpoint: Option<String>,
+    },
+    Failed {
+        endpoint: String,
+        at: std::time::Instant,
+    },
+}
+
+/// The process directory (see the module doc).
+pub(crate) struct ProcessDirectory {
+    listing: Listing,
+    subs: HashMap<u64, LocalSub>,
+    offers: HashMap<(Name, Scope), LocalOffer>,
+    watched: HashSet<Address>,
+    /// The group's directory (index 0) and the host's (1).
+    up: [Upstream; 2],
+    candidates: Candidates,
+    sessions: HashMap<u64, Session>,
+    /// The session listener: `None` until asked for, then `Some(None)` while it starts or
+    /// after it failed, `Some(Some(path))` when it listens.
+    endpoint: Option<Option<String>>,
+    /// The group directory to join: the parent's, for a child of a composite.
+    group: Option<Address>,
+    backoff: Backoff,
+    /// Held while this process serves the host directory.
+    host_lock: Option<HostLock>,
+    next_ticket: u64,
+}
+
+impl ProcessDirectory {
+    pub(crate) fn new(group: Option<Address>) -> ProcessDirectory {
+        let upstream = |level| Upstream {
+            level,
+            state: State::Idle,
+            rejoin: false,
+            epoch: 0,
+        };
+        ProcessDirectory {
+            listing: Listing::new(),
+            subs: HashMap::new(),
+            offers: HashMap::new(),
+            watched: HashSet::new(),
+            up: [upstream(Scope::Group), upstream(Scope::Host)],
+            candidates: Candidates::default(),
+            sessions: HashMap::new(),
+            endpoint: None,
+            group,
+            backoff: Backoff::growing(Duration::from_millis(100), Duration::from_secs(2))
+                .jitter(0.5),
+            host_lock: None,
+            next_ticket: 1,
+        }
+    }
+
+    fn slot(level: Scope) -> Option<usize> {
+        match level {
+            Scope::Group => Some(0),
+            Scope::Host => Some(1),
+            _ => None,
+        }
+    }
+
+    /// The level whose directory is `sender`.
+    fn level_of(&self, sender: Address) -> Option<Scope> {
+        self.up
+            .iter()
+            .find(|u| u.directory() == Some(sender))
+            .map(|u| u.level)
+    }
+
+    fn watch(&mut self, cx: &mut Context<Self>, owner: Address) {
+        if self.watched.insert(owner) {
+            cx.watch(owner);
+        }
+    }
+
+    /// Starts joining the directory of `level` if it is not under way.
+    fn need(&mut self, cx: &mut Context<Self>, level: Scope) {
+        let Some(i) = Self::slot(level) else { return };
+        if !matches!(self.up[i].state, State::Idle) {
+            return;
+        }
+        self.up[i].state = State::Waiting;
+        match &self.endpoint {
+            None => {
+                self.endpoint = Some(None);
+                match host::session_socket() {
+                    Ok(path) => {
+                        cx.create(Listen::unix(path).reach_public(true));
+                    }
+                    Err(why) => {
+                        tracing::warn!(target: "strata::directory", %why, "no session endpoint: other processes cannot link to this one");
+                        self.endpoint_ready(cx, None);
+                    }
+                }
+            }
+            Some(Some(_)) => self.connect(cx, level),
+            Some(None) => {} // the endpoint is starting; it connects every waiting level
+        }
+    }
+
+    /// The session endpoint is up (or could not be): every waiting level connects.
+    fn endpoint_ready(&mut self, cx: &mut Context<Self>, path: Option<String>) {
+        self.endpoint = Some(path);
+        for level in [Scope::Group, Scope::Host] {
+            let i = Self::slot(level).expect("a wider level");
+            if matches!(self.up[i].state, State::Waiting) {
+                self.connect(cx, level);
+            }
+        }
+    }
+
+    fn endpoint_path(&self) -> Option<String> {
+        self.endpoint.clone().flatten()
+    }
+
+    /// Connects to, or finds, the directory of `level` and joins it.
+    fn connect(&mut self, cx: &mut Context<Self>, level: Scope) {
+        let i = Self::slot(level).expect("a wider level");
+        match level {
+            Scope::Group => {
+                let directory = self.group.unwrap_or_else(super::group::local);
+                if Self::reachable(directory.node()) {
+                    self.join(cx, i, directory);
+                } else {
+                    // A child's link to its parent comes up just after the program starts.
+                    self.up[i].state = State::Waiting;
+                    cx.start(RetryGroup, Duration::from_millis(10));
+                }
+            }
+            _ => match host::host_socket() {
+                Ok(path) => {
+                    let connect = cx.create(Connect::unix(path));
+                    self.up[i].state = State::Connecting(connect);
+                }
+                Err(why) => self.fail(cx, i, why),
+            },
+        }
+    }
+
+    fn join(&mut self, cx: &mut Context<Self>, i: usize, directory: Address) {
+        self.up[i].state = State::Joined {
+            directory,
+            confirmed: false,
+        };
+        self.watch(cx, directory);
+        cx.send(
+            directory,
+            Join {
+                endpoint: self.endpoint_path(),
+            },
+        );
+    }
+
+    /// The directory of slot `i` cannot be had: what waits for it is refused.
+    fn fail(&mut self, cx: &mut Context<Self>, i: usize, why: String) {
+        let level = self.up[i].level;
+        tracing::warn!(target: "strata::directory", %level, %why, "no directory at this scope");
+        let refused: Vec<(Name, Scope)> = self
+            .offers
+            .keys()
+            .filter(|(_, s)| *s == level)
+            .cloned()
+            .collect();
+        for key in refused {
+            let o = self.offers.remove(&key).expect("a key just listed");
+            self.forget_public(o.owner);
+            cx.send(o.owner, not_published(&key.0, level, &why));
+        }
+        self.up[i].state = State::Failed(why);
+    }
+
+    /// Tries the host directory again after the backoff's wait.
+    fn retry_host(&mut self, cx: &mut Context<Self>) {
+        let wait = self.backoff.failed().unwrap_or(Duration::from_secs(2));
+        self.up[1].state = State::Waiting;
+        cx.start(RetryHost, wait);
+    }
+
+    /// Joined `level`: offer and want everything that looks that far.
+    fn joined(&mut self, cx: &mut Context<Self>, i: usize) {
+        let Some(directory) = self.up[i].directory() else {
+            return;
+        };
+        let level = self.up[i].level;
+        self.up[i].state = State::Joined {
+            directory,
+            confirmed: true,
+        };
+        self.up[i].epoch += 1;
+        if self.up[i].rejoin {
+            self.candidates.unconfirm(level);
+            cx.start(
+                Settle {
+                    epoch: self.up[i].epoch,
+                },
+                SETTLE,
+            );
+        }
+        if level == Scope::Host {
+            self.backoff.reset();
+        }
+        tracing::info!(target: "strata::directory", %level, %directory, rejoin = self.up[i].rejoin, "joined");
+        let offers: Vec<Offer> = self
+            .offers
+            .iter()
+            .filter(|((_, s), _)| *s == level)
+            .map(|((name, _), o)| Offer {
+                ticket: o.ticket,
+                name: name.clone(),
+                owner: o.owner,
+                address: o.owner,
+            })
+            .collect();
+        for offer in offers {
+            cx.send(directory, offer);
+        }
+        let mut wants: Vec<(u64, Pattern)> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.scope >= level)
+            .map(|(id, s)| (*id, s.pattern.clone()))
+            .collect();
+        wants.sort_by_key(|(id, _)| *id);
+        for (id, pattern) in wants {
+            cx.send(directory, Want { id, pattern });
+        }
+    }
+
+    /// The directory of slot `i` went away.
+    fn lost_upstream(&mut self, cx: &mut Context<Self>, i: usize) {
+        let level = self.up[i].level;
+        tracing::warn!(target: "strata::directory", %level, "directory gone: keeping what was heard, joining again");
+        self.up[i].rejoin = true;
+        for o in self.offers.values_mut() {
+            o.accepted = false;
+        }
+        match level {
+            Scope::Host => self.retry_host(cx),
+            // A group's directory lives in the parent: without it this process is ending.
+            _ => self.up[i].state = State::Failed("the group's directory ended".into()),
+        }
+    }
+
+    fn reachable(node: u64) -> bool {
+        node == local_node()
+            || crate::net::reachable_nodes()
+                .iter()
+                .any(|(n, direct)| *n == node && *direct)
+    }
+
+    /// Applies candidate actions to the listing, tells subscribers, and opens the
+    /// sessions that candidates wait for.
+    fn apply(&mut self, cx: &mut Context<Self>, actions: Vec<Action>) {
+        for action in actions {
+            let changes = match action {
+                Action::List {
+                    name,
+                    scope,
+                    address,
+                } => match self.listing.publish(Publication {
+                    name,
+                    scope,
+                    address,
+                    owner: address,
+                    incarnation: address.node(),
+                }) {
+                    Ok(changes) => changes,
+                    Err(e) => {
+                        tracing::warn!(target: "strata::directory", error = %e, "candidate not listed");
+                        Vec::new()
+                    }
+                },
+                Action::Delist {
+                    name,
+                    scope,
+                    address,
+                } => self.listing.withdraw(&name, scope, address),
+            };
+            self.tell(cx, changes);
+        }
+        self.open_sessions(cx);
+    }
+
+    fn open_sessions(&mut self, cx: &mut Context<Self>) {
+        for (node, endpoint) in self.candidates.waiting(&Self::reachable) {
+            let retry = match self.sessions.get(&node) {
+                None => true,
+                Some(Session::Failed { at, .. }) => at.elapsed() > Duration::from_secs(1),
+                Some(_) => false,
+            };
+            if !retry {
+                continue;
+            }
+            tracing::info!(target: "strata::directory", event = "session", node = format_args!("{node:016x}"), %endpoint, "opening a session");
+            let connect = cx.create(Connect::unix(endpoint.clone()).reach_public(true));
+            self.sessions
+                .insert(node, Session::Connecting { connect, endpoint });
+        }
+    }
+
+    /// Sends each change to its subscriber.
+    fn tell(&self, cx: &mut Context<Self>, changes: Vec<Change>) {
+        for change in changes {
+            match change {
+                Change::Available {
+                    to,
+                    name,
+                    address,
+                    scope,
+                    ..
+                } => {
+                    if !self.watched.contains(&to) {
+                        continue;
+                    }
+                    tracing::info!(target: "strata::directory", event = "available", %name, %scope, %address, subscriber = %to);
+                    cx.send(
+                        to,
+                        Available {
+                            name,
+                            address,
+                            scope,
+                        },
+                    );
+                }
+                Change::Dropped {
+                    to,
+                    name,
+                    address,
+                    scope,
+                    ..
+                } => {
+                    if !self.watched.contains(&to) {
+                        continue;
+                    }
+                    tracing::info!(target: "strata::directory", event = "dropped", %name, %scope, %address, subscriber = %to);
+                    cx.send(
+                        to,
+                        Dropped {
+                            name,
+                            address,
+                            scope,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Makes `owner` private again unless it still has an offer out.
+    fn forget_public(&self, owner: Address) {
+        if !self.offers.values().any(|o| o.owner == owner) {
+            grants::make_private(owner);
+        }
+    }
+
+    /// Withdraws everything `owner` published; how many went.
+    fn clear_published(&mut self, cx: &mut Context<Self>, owner: Address) -> usize {
+        let local = self
+            .listing
+            .publications()
+            .filter(|p| p.owner == owner && p.scope == Scope::Process)
+            .count();
+        let changes = self.listing.withdraw_owner(owner);
+        self.tell(cx, changes);
+        let keys: Vec<(Name, Scope)> = self
+            .offers
+            .iter()
+            .filter(|(_, o)| o.owner == owner)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (name, scope) in &keys {
+            self.offers.remove(&(name.clone(), *scope));
+            if let Some(d) = Self::slot(*scope).and_then(|i| self.up[i].joined()) {
+                cx.send(
+                    d,
+                    Withdraw {
+                        name: name.clone(),
+                        owner,
+                    },
+                );
+            }
+        }
+        grants::make_private(owner);
+        local + keys.len()
+    }
+
+    /// Ends every subscription of `owner`; how many went.
+    fn clear_subscribed(&mut self, cx: &mut Context<Self>, owner: Address) -> usize {
+        let ids: Vec<u64> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.owner == owner)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            let sub = self.subs.remove(id).expect("an id just listed");
+            let dropped = self.listing.unsubscribe(sub.id);
+            self.tell(cx, dropped);
+            for u in &self.up {
+                if let Some(d) = u.joined() {
+                    if sub.scope >= u.level {
+                        cx.send(d, Unwant { id: *id });
+                    }
+                }
+            }
+            let actions = self.candidates.unwant(*id, &Self::reachable);
+            self.apply(cx, actions);
+        }
+        ids.len()
+    }
+
+    fn view(&self) -> DirectoryView {
+        let mut view = DirectoryView::of(Scope::Process, &self.listing);
+        view.upstreams = self
+            .up
+            .iter()
+            .filter(|u| !matches!(u.state, State::Idle))
+            .map(|u| UpstreamView {
+                scope: u.level,
+                directory: u.directory(),
+                state: u.state_text(),
+            })
+            .collect();
+        let mut sessions: Vec<SessionView> = self
+            .sessions
+            .iter()
+            .map(|(node, s)| {
+                let (endpoint, state) = match s {
+                    Session::Connecting { endpoint, .. } => (Some(endpoint.clone()), "connecting"),
+                    Session::Up { endpoint, .. } => (endpoint.clone(), "up"),
+                    Session::Failed { endpoint, .. } => (Some(endpoint.clone()), "failed"),
+                };
+                SessionView {
+                    node: *node,
+                    endpoint,
+                    state: state.into(),
+                }
+            })
+            .collect();
+        sessions.sort_by_key(|s| s.node);
+        view.sessions = sessions;
+        view
+    }
+}
+
+fn not_published(name: &Name, scope: Scope, why: &str) -> NotPublished {
+    NotPublished::new(format!("`{name}` not published at {scope} scope: {why}"))
+}
+
+#[crate::machine]
+impl ProcessDirectory {
+    #[guard(sender == cx.address())]
+    fn on_start(&mut self, _cx: &mut Context<Self>, _: Start) {}
+
+    fn on_publish(&mut self, cx: &mut Context<Self>, p: Publish) {
+        let owner = cx.sender();
+        if owner.is_null() || !owner.is_local() {
+            return;
+        }
+        match p.scope {
+            Scope::Process => {
+                let publication = Publication {
+                    name: p.name.clone(),
+                    scope: Scope::Process,
+                    address: owner,
+                    owner,
+                    incarnation: local_node(),
+                };
+                match self.listing.publish(publication) {
+                    Ok(changes) => {
+                        self.watch(cx, owner);
+                        tracing::info!(target: "strata::directory", event = "publish", name = %p.name, scope = %p.scope, address = %owner);
+                        cx.send(
+                            owner,
+                            Published {
+                                name: p.name,
+                                scope: p.scope,
+                            },
+                        );
+                        self.tell(cx, changes);
+                    }
+                    Err(e) => cx.send(owner, not_published(&p.name, p.scope, &e.to_string())),
+                }
+            }
+            Scope::Lan => cx.send(
+                owner,
+                not_published(
+                    &p.name,
+                    p.scope,
+                    "the LAN scope is not served: no LAN directory is configured",
+                ),
+            ),
+            Scope::Group | Scope::Host => {
+                let key = (p.name.clone(), p.scope);
+                if let Some(o) = self.offers.get_mut(&key) {
+                    if o.owner != owner {
+                        let why = format!(
+                            "it is already published at {} scope, by {} (in this process)",
+                            p.scope, o.owner
+                        );
+                        cx.send(owner, not_published(&p.name, p.scope, &why));
+                    } else if o.accepted {
+                        cx.send(
+                            owner,
+                            Published {
+                                name: p.name,
+                                scope: p.scope,
+                            },
+                        );
+                    }
+                    return;
+                }
+                let i = Self::slot(p.scope).expect("a wider level");
+                if let State::Failed(why) = &self.up[i].state {
+                    let why = why.clone();
+                    cx.send(owner, not_published(&p.name, p.scope, &why));
+                    return;
+                }
+                let ticket = self.next_ticket;
+                self.next_ticket += 1;
+                self.offers.insert(
+                    key,
+                    LocalOffer {
+                        owner,
+                        ticket,
+                        accepted: false,
+                        answered: false,
+                    },
+                );
+                grants::make_public(owner);
+                self.watch(cx, owner);
+                match self.up[i].joined() {
+                    Some(d) => cx.send(
+                        d,
+                        Offer {
+                            ticket,
+                            name: p.name,
+                            owner,
+                            address: owner,
+                        },
+                    ),
+                    None => self.need(cx, p.scope),
+                }
+            }
+        }
+    }
+
+    fn on_offer_answer(&mut self, cx: &mut Context<Self>, a: OfferAnswer) {
+        let Some(level) = self.level_of(cx.sender()) else {
+            return;
+        };
+        let Some(key) = self
+            .offers
+            .iter()
+            .find(|((_, s), o)| *s == level && o.ticket == a.ticket)
+            .map(|(k, _)| k.clone())
+        else {
+            return;
+        };
+        match a.refusal {
+            None => {
+                let o = self.offers.get_mut(&key).expect("a key just found");
+                o.accepted = true;
+                if !o.answered {
+                    o.answered = true;
+                    let owner = o.owner;
+                    tracing::info!(target: "strata::directory", event = "publish", name = %key.0, scope = %level, address = %owner);
+                    cx.send(
+                        owner,
+                        Published {
+                            name: key.0,
+                            scope: level,
+                        },
+                    );
+                }
+            }
+            Some(why) => {
+                let o = self.offers.remove(&key).expect("a key just found");
+                self.forget_public(o.owner);
+                let why = if o.answered {
+                    format!("lost while its directory was away: {why}")
+                } else {
+                    why
+                };
+                tracing::info!(target: "strata::directory", event = "not published", name = %key.0, scope = %level, reason = %why);
+                cx.send(o.owner, not_published(&key.0, level, &why));
+            }
+        }
+    }
+
+    fn on_subscribe(&mut self, cx: &mut Context<Self>, s: Subscribe) {
+        let owner = cx.sender();
+        if owner.is_null() || !owner.is_local() {
+            return;
+        }
+        if s.scope == Scope::Lan {
+            cx.send(
+                owner,
+                NotSubscribed::new(format!(
+                    "`{}` not subscribed at lan scope: the LAN scope is not served: no LAN directory is configured",
+                    s.pattern
+                )),
+            );
+            return;
+        }
+        self.watch(cx, owner);
+        let (id, changes) = self
+            .listing
+            .subscribe(owner, local_node(), s.pattern.clone(), s.scope);
+        tracing::info!(target: "strata::directory", event = "subscribe", pattern = %s.pattern, scope = %s.scope, subscriber = %owner);
+        self.subs.insert(
+            id.get(),
+            LocalSub {
+                id,
+                owner,
+                pattern: s.pattern.clone(),
+                scope: s.scope,
+            },
+        );
+        cx.send(
+            owner,
+            Subscribed {
+                pattern: s.pattern.to_string(),
+                scope: s.scope,
+            },
+        );
+        self.tell(cx, changes);
+        for level in [Scope::Group, Scope::Host] {
+            if s.scope < level {
+                continue;
+            }
+            let i = Self::slot(level).expect("a wider level");
+            match self.up[i].joined() {
+                Some(d) => cx.send(
+                    d,
+                    Want {
+                        id: id.get(),
+                        pattern: s.pattern.clone(),
+                    },
+                ),
+                None => self.need(cx, level),
+            }
+        }
+    }
+
+    fn on_candidate(&mut self, cx: &mut Context<Self>, c: Candidate) {
+        // Only the directory this process joined at that scope is heard.
+        let Some(level) = self.level_of(cx.sender()) else {
+            return;
+        };
+        if !self.subs.contains_key(&c.id) {
+            return;
+        }
+        let actions = if c.available {
+            self.candidates
+                .available(c.id, c.name, level, c.address, c.endpoint, &Self::reachable)
+        } else {
+            self.candidates
+                .dropped(c.id, c.name, level, c.address, &Self::reachable)
+        };
+        self.apply(cx, actions);
+    }
+
+    fn on_clear_published(&mut self, cx: &mut Context<Self>, _: ClearPublished) -> Cleared {
+        let owner = cx.sender();
+        Cleared {
+            count: self.clear_published(cx, owner),
+        }
+    }
+
+    fn on_clear_subscribed(&mut self, cx: &mut Context<Self>, _: ClearSubscribed) -> Cleared {
+        let owner = cx.sender();
+        Cleared {
+            count: self.clear_subscribed(cx, owner),
+        }
+    }
+
+    fn on_listening(&mut self, cx: &mut Context<Self>, l: Listening) {
+        tracing::debug!(target: "strata::directory", endpoint = %l.address, "session endpoint up");
+        self.endpoint_ready(cx, Some(l.address));
+    }
+
+    fn on_not_listening(&mut self, cx: &mut Context<Self>, f: NotListening) {
+        tracing::warn!(target: "strata::directory", reason = %f.reason, "no session endpoint: other processes cannot link to this one");
+        self.endpoint_ready(cx, None);
+    }
+
+    fn on_connected(&mut self, cx: &mut Context<Self>, _: Connected) {
+        let peer = cx.sender();
+        if let Some(Session::Connecting { endpoint, .. }) = self.sessions.get(&peer.node()) {
+            let endpoint = Some(endpoint.clone());
+            self.sessions
+                .insert(peer.node(), Session::Up { peer, endpoint });
+            cx.watch(peer);
+            tracing::info!(target: "strata::directory", event = "session", node = format_args!("{:016x}", peer.node()), "session up");
+            let actions = self.candidates.reached(peer.node(), &Self::reachable);
+            self.apply(cx, actions);
+        } else if matches!(self.up[1].state, State::Connecting(_)) {
+            self.join(cx, 1, peer);
+        }
+    }
+
+    fn on_not_connected(&mut self, cx: &mut Context<Self>, f: NotConnected) {
+        let from = cx.sender();
+        if matches!(self.up[1].state, State::Connecting(c) if c == from) {
+            // No one serves the host directory: serve it here, unless another process is
+            // starting to.
+            let socket = match host::host_socket() {
+                Ok(s) => s,
+                Err(why) => return self.fail(cx, 1, why),
+            };
+            match host::try_lock(&socket) {
+                Ok(Some(lock)) => {
+                    self.host_lock = Some(lock);
+                    let directory =
+                        crate::object::create_root(SharedDirectory::new(Scope::Host, Some(socket)));
+                    tracing::info!(target: "strata::directory", %directory, "serving the host directory in this process");
+                    self.join(cx, 1, directory);
+                }
+                Ok(None) => self.retry_host(cx),
+                Err(why) => {
+                    tracing::warn!(target: "strata::directory", %why, "cannot serve the host directory");
+                    self.retry_host(cx);
+                }
+            }
+            return;
+        }
+        let failed = self.sessions.iter().find_map(|(node, s)| match s {
+            Session::Connecting { connect, endpoint } if *connect == from => {
+                Some((*node, endpoint.clone()))
+            }
+            _ => None,
+        });
+        if let Some((node, endpoint)) = failed {
+            if Self::reachable(node) {
+                // The other process linked to this one meanwhile (its link won the race).
+                self.sessions.remove(&node);
+                let actions = self.candidates.reached(node, &Self::reachable);
+                self.apply(cx, actions);
+                return;
+            }
+            tracing::info!(target: "strata::directory", event = "session", node = format_args!("{node:016x}"), reason = %f.reason, "session failed");
+            self.sessions.insert(
+                node,
+                Session::Failed {
+                    endpoint,
+                    at: std::time::Instant::now(),
+                },
+            );
+            let wait = Backoff::constant(Duration::from_millis(200))
+                .jitter(0.5)
+                .failed()
+                .unwrap_or(Duration::from_millis(200));
+            cx.start(RetrySessions, wait);
+        }
+    }
+
+    fn on_retry_sessions(&mut self, cx: &mut Context<Self>, _: RetrySessions) {
+        let failed: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| matches!(s, Session::Failed { .. }))
+            .map(|(n, _)| *n)
+            .collect();
+        for node in failed {
+            self.sessions.remove(&node);
+        }
+        self.apply(cx, Vec::new());
+    }
+
+    /// Another process linked to this one (for names it found here): what waited for a
+    /// session with it can be listed now.
+    fn on_accepted(&mut self, cx: &mut Context<Self>, _: Accepted) {
+        let peer = cx.sender();
+        let actions = self.candidates.reached(peer.node(), &Self::reachable);
+        self.apply(cx, actions);
+    }
+
+    fn on_joined(&mut self, cx: &mut Context<Self>, j: Joined) {
+        let sender = cx.sender();
+        if let Some(i) = Self::slot(j.level) {
+            if self.up[i].directory() == Some(sender) {
+                self.joined(cx, i);
+            }
+        }
+    }
+
+    fn on_retry_host(&mut self, cx: &mut Context<Self>, _: RetryHost) {
+        if matches!(self.up[1].state, State::Waiting) {
+            self.connect(cx, Scope::Host);
+        }
+    }
+
+    fn on_retry_group(&mut self, cx: &mut Context<Self>, _: RetryGroup) {
+        if matches!(self.up[0].state, State::Waiting) {
+            self.connect(cx, Scope::Group);
+        }
+    }
+
+    fn on_settle(&mut self, cx: &mut Context<Self>, s: Settle) {
+        if self.up[1].epoch == s.epoch {
+            let actions = self.candidates.prune(Scope::Host, &Self::reachable);
+            self.apply(cx, actions);
+        }
+    }
+
+    fn on_query(&mut self, _cx: &mut Context<Self>, _: Query) -> DirectoryView {
+        self.view()
+    }
+
+    fn on_ended(&mut self, cx: &mut Context<Self>, e: Ended) {
+        let gone = e.address;
+        if let Some(i) = self.up.iter().position(|u| u.directory() == Some(gone)) {
+            self.watched.remove(&gone);
+            self.lost_upstream(cx, i);
+            return;
+        }
+        if let Some(Session::Up { peer, .. }) = self.sessions.get(&gone.node()) {
+            if *peer == gone {
+                self.sessions.remove(&gone.node());
+                tracing::info!(target: "strata::directory", event = "session", node = format_args!("{:016x}", gone.node()), "session closed");
+                let actions = self.candidates.lost(gone.node(), &Self::reachable);
+                self.apply(cx, actions);
+                return;
+            }
+        }
+        if self.watched.remove(&gone) && gone.is_local() {
+            self.clear_subscribed(cx, gone);
+            let _ = self.clear_published(cx, gone);
+        }
+    }
+}

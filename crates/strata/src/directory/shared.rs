@@ -1,0 +1,265 @@
+//! A directory shared by several processes: a group's (in the parent of a composite) or
+//! the host's. One machine for both; it holds the publications of exactly its own scope,
+//! and the subscriptions of its clients (process directories) that look that far.
+//!
+//! A client joins (`Join`, with its session endpoint), offers its objects' publications
+//! (`Offer`, answered with the refusal if any), wants patterns (`Want`) and hears
+//! `Candidate`s: every publication here that one of its wants matches, coming and going.
+//! The client merges what it hears from each scope with its own and decides what its
+//! subscribers hold (`process.rs`). A client that ends — its object ends, or the link it
+//! came over closes — takes all its listings with it at once.
+//!
+//! Nothing a client says is trusted beyond its own node: it may publish only objects of
+//! the node it sends from, and its patterns and names are checked as they decode.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::listing::{Change, Listing, Publication, SubscriptionId};
+use super::messages::wire::{Candidate, Join, Joined, Offer, OfferAnswer, Unwant, Want, Withdraw};
+use super::name::Scope;
+use super::view::{ClientView, DirectoryView, Query};
+use crate::net::Listen;
+use crate::object::Context;
+use crate::standard::{Ended, Start};
+use crate::Address;
+
+/// The most publications one client may hold here.
+pub(crate) const MAX_PUBLICATIONS_PER_CLIENT: usize = 1_000_000;
+
+/// The most subscriptions one client may hold here.
+pub(crate) const MAX_WANTS_PER_CLIENT: usize = 100_000;
+
+/// What the directory knows of one client.
+struct Client {
+    endpoint: Option<String>,
+    publications: usize,
+    wants: HashMap<u64, SubscriptionId>,
+}
+
+/// A group's or the host's directory (see the module doc).
+pub(crate) struct SharedDirectory {
+    level: Scope,
+    /// Where to listen for clients (the host directory's socket), if anywhere.
+    socket: Option<PathBuf>,
+    listing: Listing,
+    clients: HashMap<Address, Client>,
+    /// Each subscription's client and the client's id for it.
+    wanted_by: HashMap<SubscriptionId, (Address, u64)>,
+}
+
+impl SharedDirectory {
+    /// A directory for `level`, listening on `socket` if given.
+    pub(crate) fn new(level: Scope, socket: Option<PathBuf>) -> SharedDirectory {
+        SharedDirectory {
+            level,
+            socket,
+            listing: Listing::new(),
+            clients: HashMap::new(),
+            wanted_by: HashMap::new(),
+        }
+    }
+
+    /// Sends each change to its client as a `Candidate`.
+    fn tell(&self, cx: &mut Context<Self>, changes: Vec<Change>) {
+        for change in changes {
+            let (to, sid, name, address, available) = match change {
+                Change::Available {
+                    to,
+                    subscription,
+                    name,
+                    address,
+                    ..
+                } => (to, subscription, name, address, true),
+                Change::Dropped {
+                    to,
+                    subscription,
+                    name,
+                    address,
+                    ..
+                } => (to, subscription, name, address, false),
+            };
+            let Some((_, id)) = self.wanted_by.get(&sid) else {
+                continue;
+            };
+            let endpoint = if available {
+                self.endpoint_of(address.node())
+            } else {
+                None
+            };
+            cx.send(
+                to,
+                Candidate {
+                    id: *id,
+                    available,
+                    name,
+                    address,
+                    endpoint,
+                },
+            );
+        }
+    }
+
+    /// The session endpoint of the client on `node`.
+    fn endpoint_of(&self, node: u64) -> Option<String> {
+        self.clients
+            .iter()
+            .find(|(a, _)| a.node() == node)
+            .and_then(|(_, c)| c.endpoint.clone())
+    }
+
+    /// Ends `client` and everything it listed.
+    fn end_client(&mut self, cx: &mut Context<Self>, client: Address) {
+        let Some(c) = self.clients.remove(&client) else {
+            return;
+        };
+        for sid in c.wants.values() {
+            self.wanted_by.remove(sid);
+        }
+        let changes = self.listing.end_incarnation(client.node());
+        tracing::info!(target: "strata::directory", level = %self.level, %client,
+            publications = c.publications, subscriptions = c.wants.len(), "client gone: its listings dropped");
+        self.tell(cx, changes);
+    }
+
+    /// The client `sender`, if it has joined.
+    fn client(&mut self, sender: Address) -> Option<&mut Client> {
+        self.clients.get_mut(&sender)
+    }
+}
+
+#[crate::machine]
+impl SharedDirectory {
+    #[guard(sender == cx.address())]
+    fn on_start(&mut self, cx: &mut Context<Self>, _: Start) {
+        if let Some(path) = &self.socket {
+            cx.create(Listen::unix(path.clone()));
+        }
+        tracing::info!(target: "strata::directory", level = %self.level, directory = %cx.address(), "directory up");
+    }
+
+    fn on_join(&mut self, cx: &mut Context<Self>, join: Join) -> Joined {
+        let client = cx.sender();
+        // A client that joins again starts afresh (it re-offers what it holds).
+        self.end_client(cx, client);
+        self.clients.insert(
+            client,
+            Client {
+                endpoint: join.endpoint,
+                publications: 0,
+                wants: HashMap::new(),
+            },
+        );
+        cx.watch(client);
+        tracing::debug!(target: "strata::directory", level = %self.level, %client, "client joined");
+        Joined { level: self.level }
+    }
+
+    fn on_offer(&mut self, cx: &mut Context<Self>, offer: Offer) -> OfferAnswer {
+        let sender = cx.sender();
+        let level = self.level;
+        let refuse = |why: String| OfferAnswer {
+            ticket: offer.ticket,
+            refusal: Some(why),
+        };
+        let Some(client) = self.client(sender) else {
+            return refuse("the process has not joined this directory".into());
+        };
+        if offer.address.node() != sender.node() || offer.owner.node() != sender.node() {
+            return refuse("a process may publish only its own objects".into());
+        }
+        if client.publications >= MAX_PUBLICATIONS_PER_CLIENT {
+            return refuse(format!(
+                "the process holds {MAX_PUBLICATIONS_PER_CLIENT} publications here, the most one may"
+            ));
+        }
+        let publication = Publication {
+            name: offer.name.clone(),
+            scope: level,
+            address: offer.address,
+            owner: offer.owner,
+            incarnation: sender.node(),
+        };
+        match self.listing.publish(publication) {
+            Ok(changes) => {
+                if let Some(c) = self.client(sender) {
+                    c.publications += 1;
+                }
+                tracing::info!(target: "strata::directory", event = "publish", name = %offer.name, scope = %level, address = %offer.address);
+                self.tell(cx, changes);
+                OfferAnswer {
+                    ticket: offer.ticket,
+                    refusal: None,
+                }
+            }
+            Err(refusal) => refuse(refusal.to_string()),
+        }
+    }
+
+    fn on_withdraw(&mut self, cx: &mut Context<Self>, w: Withdraw) {
+        let sender = cx.sender();
+        if w.owner.node() != sender.node() || !self.clients.contains_key(&sender) {
+            return;
+        }
+        if !self.listing.is_published(&w.name, self.level, w.owner) {
+            return;
+        }
+        let changes = self.listing.withdraw(&w.name, self.level, w.owner);
+        if let Some(c) = self.client(sender) {
+            c.publications = c.publications.saturating_sub(1);
+        }
+        tracing::info!(target: "strata::directory", event = "withdraw", name = %w.name, scope = %self.level, owner = %w.owner);
+        self.tell(cx, changes);
+    }
+
+    fn on_want(&mut self, cx: &mut Context<Self>, want: Want) {
+        let sender = cx.sender();
+        let level = self.level;
+        let Some(client) = self.client(sender) else {
+            return;
+        };
+        if client.wants.contains_key(&want.id) || client.wants.len() >= MAX_WANTS_PER_CLIENT {
+            tracing::warn!(target: "strata::directory", client = %sender, id = want.id,
+                "subscription refused: a duplicate id or over {MAX_WANTS_PER_CLIENT} per process");
+            return;
+        }
+        tracing::info!(target: "strata::directory", event = "subscribe", pattern = %want.pattern, scope = %level, client = %sender);
+        let (sid, changes) = self
+            .listing
+            .subscribe(sender, sender.node(), want.pattern, level);
+        if let Some(c) = self.client(sender) {
+            c.wants.insert(want.id, sid);
+        }
+        self.wanted_by.insert(sid, (sender, want.id));
+        self.tell(cx, changes);
+    }
+
+    fn on_unwant(&mut self, cx: &mut Context<Self>, u: Unwant) {
+        let sender = cx.sender();
+        if let Some(sid) = self.client(sender).and_then(|c| c.wants.remove(&u.id)) {
+            self.wanted_by.remove(&sid);
+            // The client asked: it drops what it held itself.
+            let _ = self.listing.unsubscribe(sid);
+        }
+    }
+
+    fn on_query(&mut self, _cx: &mut Context<Self>, _: Query) -> DirectoryView {
+        let mut view = DirectoryView::of(self.level, &self.listing);
+        view.clients = self
+            .clients
+            .iter()
+            .map(|(a, c)| ClientView {
+                address: *a,
+                endpoint: c.endpoint.clone(),
+                publications: c.publications,
+                subscriptions: c.wants.len(),
+            })
+            .collect();
+        view.clients.sort_by_key(|c| c.address);
+        view
+    }
+
+    fn on_ended(&mut self, cx: &mut Context<Self>, ended: Ended) {
+        self.end_client(cx, ended.address);
+    }
+}
