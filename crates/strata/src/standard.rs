@@ -38,7 +38,8 @@ unit_messages! {
     Ack,
     /// Negative acknowledgement.
     Nak,
-    /// Are you there? (answered with `Ack` by convention).
+    /// Are you there? Answered with `Ack` by convention, and by every machine that has no
+    /// handler of its own for it (see [`Machine::unhandled`](crate::Machine::unhandled)).
     Ping,
     /// A request for status.
     Enquiry,

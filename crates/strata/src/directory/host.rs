@@ -19,7 +19,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// The environment variable naming the private folder for the host directory's socket
 /// and the processes' session sockets.
@@ -117,6 +117,38 @@ pub(crate) fn try_lock(socket: &Path) -> Result<Option<HostLock>, String> {
     let _ = file.set_len(0);
     let _ = writeln!(file, "{}", std::process::id());
     Ok(Some(HostLock { _file: file }))
+}
+
+/// Serves the host directory in this process, as `strata directory` does: takes the lock
+/// beside `socket` (held until the process ends), starts the host's directory as a root
+/// object listening on `socket`, and gives its address. The listener comes up just after
+/// this returns (its socket file appears once it listens).
+///
+/// Refused when another process holds the lock (it serves the host directory, or is
+/// starting to), naming it as the lock file does, or when the lock cannot be taken. Other
+/// processes find the directory served here at `socket` when it is their
+/// [`host_socket`]; so does this one, for its own objects.
+pub fn serve(socket: &Path) -> Result<crate::Address, String> {
+    static HELD: Mutex<Vec<HostLock>> = Mutex::new(Vec::new());
+    let Some(lock) = try_lock(socket)? else {
+        return Err(match holder(socket) {
+            Some(pid) => format!(
+                "the host directory at {} is served by process {pid}",
+                socket.display()
+            ),
+            None => format!(
+                "the host directory at {} is being started by another process",
+                socket.display()
+            ),
+        });
+    };
+    HELD.lock().unwrap_or_else(|e| e.into_inner()).push(lock);
+    let directory = crate::object::create_root(super::shared::SharedDirectory::new(
+        super::name::Scope::Host,
+        Some(socket.to_path_buf()),
+    ));
+    tracing::info!(target: "strata::directory", %directory, socket = %socket.display(), "serving the host directory");
+    Ok(directory)
 }
 
 /// The process holding the lock beside `socket`, as it wrote it.

@@ -43,6 +43,7 @@
 //! reach over sessions, and nothing else of the process.
 
 mod candidates;
+mod feed;
 pub(crate) mod group;
 pub mod host;
 mod listing;
@@ -54,6 +55,7 @@ mod view;
 
 use std::sync::OnceLock;
 
+pub use feed::Feed;
 pub use listing::{Change, Incarnation, Listing, Publication, Refusal, SubscriptionId};
 pub use messages::{
     Available, ClearPublished, ClearSubscribed, Cleared, Dropped, Publish, Published, Subscribe,

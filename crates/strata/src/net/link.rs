@@ -412,6 +412,9 @@ impl Inbound {
             Some((peer_owner, stand_in)) if from == peer_owner => stand_in,
             _ => from,
         };
+        // A message for an object that ended meanwhile is answered (its sender was given
+        // the address, so nothing is told that it did not know), unless it is a fault.
+        let answerable = !message.is_fault();
         let mut envelope = Envelope::new(from, to, message);
         if body.len() >= CHARGED_FROM {
             envelope.charge = Some(Charge::new(&self.held, body.len()));
@@ -422,6 +425,16 @@ impl Inbound {
                 Verdict::Done
             }
             Err(e @ SendError::NotAccepted { .. }) => Verdict::Refused(e.to_string()),
+            Err(SendError::NoSuchObject { to, type_name }) if answerable => {
+                self.answer(
+                    to,
+                    from,
+                    AnyMessage::new(Faulted::new(format!(
+                        "{to} has ended: `{type_name}` not delivered"
+                    ))),
+                );
+                Verdict::Done
+            }
             _ => Verdict::Done,
         }
     }

@@ -95,7 +95,7 @@ use crate::message::{AnyMessage, Message};
 use crate::runtime::cork::Corked;
 use crate::runtime::mailbox::{time_this_run, Mailbox, Runner};
 use crate::runtime::{node, Delivery, Envelope};
-use crate::standard::{Aborted, AnyFault, Returned, Start, Stop};
+use crate::standard::{Aborted, Ack, AnyFault, Ping, Returned, Start, Stop};
 use crate::Address;
 
 /// A message-driven object. Implement it with `#[strata::machine]` on an `impl` block.
@@ -108,11 +108,16 @@ pub trait Machine: Send + Sized + 'static {
     fn register_types() {}
 
     /// Called for a message no handler took. By default `Stop` aborts the machine (Stop
-    /// to every child, then end with [`Aborted`]), `Start` and unclaimed `Returned` are
-    /// ignored, and anything else is logged as a warning.
+    /// to every child, then end with [`Aborted`]), [`Ping`] is answered with [`Ack`] (so
+    /// any machine can be pinged, as `strata ping` does), `Start` and unclaimed `Returned`
+    /// are ignored, and anything else is logged as a warning.
     fn unhandled(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
         if envelope.is::<Stop>() {
             cx.abort(Aborted::new("stopped"));
+        } else if envelope.is::<Ping>() {
+            if !envelope.sender().is_null() {
+                cx.send(envelope.sender(), Ack);
+            }
         } else if envelope.is::<Start>() {
         } else if envelope.is::<Returned>() {
             tracing::debug!(target: "strata::object", object = %cx.address(), from = %envelope.sender(), "child returned (no callback)");

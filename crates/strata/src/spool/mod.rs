@@ -84,7 +84,7 @@ use crate::object::{Context, Recipe};
 use crate::random::Rng;
 use crate::request::Delay;
 use crate::runtime::{Envelope, SendError};
-use crate::standard::{Aborted, Busy, Faulted, Overloaded, Returned, Start, Stop};
+use crate::standard::{Aborted, Busy, Ended, Faulted, Overloaded, Returned, Start, Stop};
 use crate::{Address, Message};
 
 /// Adds a worker that lives elsewhere (another process, another host) to a spool.
@@ -326,6 +326,25 @@ impl<R: Recipe> Spool<R> {
         }
     }
 
+    /// A joined worker ended, or the link to its process closed: the request it held is
+    /// answered with a fault, and it is no member any more (nobody replaces it).
+    fn joined_worker_gone(&mut self, cx: &mut Context<Self>, worker: Address) {
+        let Some(ended) = self.workers.ended(worker) else {
+            return;
+        };
+        tracing::info!(target: "strata::spool", spool = %cx.address(), %worker, "a joined worker is gone");
+        if let Some(job) = ended.job {
+            self.stats.failed += 1;
+            cx.send(
+                job.client,
+                Faulted::new(format!(
+                    "the worker handling this request ({worker}) is gone"
+                )),
+            );
+        }
+        self.dispatch(cx);
+    }
+
     fn worker_ended(&mut self, cx: &mut Context<Self>, worker: Address, value: AnyMessage) {
         let Some(ended) = self.workers.ended(worker) else {
             return;
@@ -434,9 +453,22 @@ impl<R: Recipe> Spool<R> {
     }
 
     fn on_join(&mut self, cx: &mut Context<Self>, join: JoinSpool) {
+        if !self.workers.contains(join.0) {
+            // A joined worker is not this spool's child: its end (or, in another process,
+            // the end of the link to it) comes as `Ended`.
+            cx.watch(join.0);
+        }
         self.workers.join(join.0);
         self.dispatch(cx);
     }
+
+    #[guard(self.workers.contains(sender))]
+    fn on_worker_gone(&mut self, cx: &mut Context<Self>, ended: Ended) {
+        self.joined_worker_gone(cx, ended.address);
+    }
+
+    /// The end of a worker that had left already: nothing to do (and no request).
+    fn on_late_end(&mut self, _cx: &mut Context<Self>, _: Ended) {}
 
     fn on_leave(&mut self, cx: &mut Context<Self>, leave: LeaveSpool) {
         self.leave(cx, leave.0);
