@@ -4,15 +4,21 @@
 //!   the load client and prints the report;
 //! * `strata load URL` drives any HTTP service and reports throughput, errors by kind and
 //!   latency percentiles, with thresholds for CI;
-//! * `strata key new|public|id` makes and reads the key files of authenticated links.
+//! * `strata key new|public|id` makes and reads the key files of authenticated links;
+//! * `strata directory` serves the host directory in the foreground, `strata network`
+//!   prints what the host's directories hold, and `strata ping NAME` times round trips to
+//!   a published name.
 //!
 //! Two hidden commands are this program's own children: `texture-worker` (a worker
 //! process of the demo's spool) and `load-share` (the clients of one process of
 //! `strata load --processes N`).
 
 mod demo;
+mod directory;
 mod key;
 mod load;
+mod network;
+mod ping;
 
 use std::process::ExitCode;
 
@@ -39,6 +45,12 @@ enum Command {
     Load(load::LoadArgs),
     /// Make a static key or pre-shared key for links, or print a key file's public half or id.
     Key(key::KeyArgs),
+    /// Serve the host directory in the foreground until Ctrl-C.
+    Directory(directory::DirectoryArgs),
+    /// Print the host's directory tree: the host directory, each process, what they hold.
+    Network(network::NetworkArgs),
+    /// Find a published name and time round trips to it.
+    Ping(ping::PingArgs),
     /// (internal) A worker process of the demo's spool.
     #[command(hide = true)]
     TextureWorker(Child),
@@ -61,6 +73,9 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args, cli.log),
         Command::Load(args) => load::run(args, cli.log),
         Command::Key(args) => key::run(args),
+        Command::Directory(args) => directory::run(args, cli.log),
+        Command::Network(args) => network::run(args, cli.log),
+        Command::Ping(args) => ping::run(args, cli.log),
         Command::TextureWorker(_) => strata::main(strata_texture::Worker::default()),
         Command::LoadShare(_) => strata::load::share_main(load::validations()),
     }

@@ -1,0 +1,98 @@
+//! `strata directory`: serves the host directory in the foreground until Ctrl-C or
+//! SIGTERM (`strata::directory::host::serve`).
+//!
+//! Without it the first process of the host that needs the directory serves it; with it,
+//! the directory outlives the programs that come and go. Only one process serves it: a
+//! second `strata directory` (or one started while a program serves it) exits 1 naming
+//! the process that does.
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use strata::directory::host;
+use strata::prelude::*;
+
+/// How long the directory's listener may take to come up.
+const LISTEN_WAIT: Duration = Duration::from_secs(2);
+
+/// Options of `strata directory`.
+#[derive(Args, Debug)]
+pub struct DirectoryArgs {
+    /// The socket to serve at (default: $STRATA_HOST_DIRECTORY, else `host.sock` in the
+    /// runtime folder, $STRATA_RUNTIME_DIR or $XDG_RUNTIME_DIR/strata or
+    /// /tmp/strata-UID).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+}
+
+/// Runs `strata directory`.
+pub fn run(args: DirectoryArgs, log: Option<String>) -> ExitCode {
+    if let Some(socket) = &args.socket {
+        // Read by `host::host_socket` in this process; no other thread runs yet.
+        std::env::set_var(host::HOST_SOCKET_VARIABLE, socket);
+    }
+    let settings = strata::ProgramSettings {
+        log,
+        ..Default::default()
+    };
+    strata::main_with(Thread::new(serve), settings)
+}
+
+fn serve(cx: &mut ThreadContext) -> i32 {
+    let socket = match host::host_socket() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("strata directory: {e}");
+            return 1;
+        }
+    };
+    let before = socket_id(&socket);
+    if let Err(e) = host::serve(&socket) {
+        eprintln!("strata directory: {e}");
+        return 1;
+    }
+    if !listening(&socket, before) {
+        eprintln!(
+            "strata directory: the host directory did not come up at {} within {} s (see the log: --log=info)",
+            socket.display(),
+            LISTEN_WAIT.as_secs()
+        );
+        return 1;
+    }
+    println!(
+        "strata directory: serving the host directory at {} (pid {}); Ctrl-C stops it",
+        socket.display(),
+        std::process::id()
+    );
+    let _ = cx.select::<(Stop,)>();
+    println!("strata directory: stopped");
+    0
+}
+
+/// The socket file at `path` (device and inode), if there is one.
+fn socket_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.file_type().is_socket())
+        .map(|m| (m.dev(), m.ino()))
+}
+
+/// Waits (at most [`LISTEN_WAIT`]) for a socket file at `path` other than `before` (a
+/// stale one the listener replaces): the directory listens.
+fn listening(path: &Path, before: Option<(u64, u64)>) -> bool {
+    let deadline = Instant::now() + LISTEN_WAIT;
+    loop {
+        if let Some(id) = socket_id(path) {
+            if Some(id) != before {
+                return true;
+            }
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
