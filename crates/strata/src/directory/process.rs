@@ -36,9 +36,11 @@ use super::shared::SharedDirectory;
 use super::view::{DirectoryView, Query, SessionView, UpstreamView};
 use crate::address::local_node;
 use crate::backoff::Backoff;
-use crate::net::{grants, Accepted, Connect, Connected, Listen, Listening};
+use crate::net::{grants, Accepted, Closed, Connect, Connected, Listen, Listening};
 use crate::object::Context;
-use crate::standard::{Ended, NotConnected, NotListening, NotPublished, NotSubscribed, Start};
+use crate::standard::{
+    Ended, NotConnected, NotListening, NotPublished, NotSubscribed, Returned, Start,
+};
 use crate::{Address, Message};
 
 /// How long after joining the host directory again what it did not confirm is kept: the
@@ -277,7 +279,7 @@ impl ProcessDirectory {
             }
             _ => match host::host_socket() {
                 Ok(path) => {
-                    let connect = cx.create(Connect::unix(path));
+                    let connect = cx.create(Connect::unix(path).reuse(true));
                     self.up[i].state = State::Connecting(connect);
                 }
                 Err(why) => self.fail(cx, i, why),
@@ -408,7 +410,8 @@ impl ProcessDirectory {
                 } => match self.listing.publish(Publication {
                     name,
                     scope,
-                    address,
+                    // A child's top object is reached through its `Process` object here.
+                    address: crate::net::link::stand_ins::of(address).unwrap_or(address),
                     owner: address,
                     incarnation: address.node(),
                 }) {
@@ -440,7 +443,11 @@ impl ProcessDirectory {
                 continue;
             }
             tracing::info!(target: "strata::directory", event = "session", node = format_args!("{node:016x}"), %endpoint, "opening a session");
-            let connect = cx.create(Connect::unix(endpoint.clone()).reach_public(true));
+            let connect = cx.create(
+                Connect::unix(endpoint.clone())
+                    .reach_public(true)
+                    .reuse(true),
+            );
             self.sessions
                 .insert(node, Session::Connecting { connect, endpoint });
         }
@@ -862,6 +869,8 @@ impl ProcessDirectory {
                     self.host_lock = Some(lock);
                     let directory =
                         crate::object::create_root(SharedDirectory::new(Scope::Host, Some(socket)));
+                    // Children of this process reach it over their private links.
+                    grants::make_public(directory);
                     tracing::info!(target: "strata::directory", %directory, "serving the host directory in this process");
                     self.join(cx, 1, directory);
                 }
@@ -951,6 +960,11 @@ impl ProcessDirectory {
             self.apply(cx, actions);
         }
     }
+
+    /// Links (to the host directory, sessions) end as `Ended` of what was watched.
+    fn on_closed(&mut self, _cx: &mut Context<Self>, _: Closed) {}
+
+    fn on_returned(&mut self, _cx: &mut Context<Self>, _: Returned) {}
 
     fn on_query(&mut self, _cx: &mut Context<Self>, _: Query) -> DirectoryView {
         self.view()

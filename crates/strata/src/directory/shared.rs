@@ -19,9 +19,9 @@ use super::listing::{Change, Listing, Publication, SubscriptionId};
 use super::messages::wire::{Candidate, Join, Joined, Offer, OfferAnswer, Unwant, Want, Withdraw};
 use super::name::Scope;
 use super::view::{ClientView, DirectoryView, Query};
-use crate::net::Listen;
+use crate::net::{Accepted, Closed, Listen, Listening};
 use crate::object::Context;
-use crate::standard::{Ended, Start};
+use crate::standard::{Ended, NotListening, Returned, Start};
 use crate::Address;
 
 /// The most publications one client may hold here.
@@ -262,4 +262,19 @@ impl SharedDirectory {
     fn on_ended(&mut self, cx: &mut Context<Self>, ended: Ended) {
         self.end_client(cx, ended.address);
     }
+
+    fn on_listening(&mut self, _cx: &mut Context<Self>, l: Listening) {
+        tracing::info!(target: "strata::directory", level = %self.level, socket = %l.address, "the host directory listens");
+    }
+
+    fn on_not_listening(&mut self, _cx: &mut Context<Self>, f: NotListening) {
+        tracing::error!(target: "strata::directory", level = %self.level, reason = %f.reason, "the host directory cannot listen: other processes will not find it");
+    }
+
+    /// Links come and go with their clients; a client's end comes as `Ended`.
+    fn on_link(&mut self, _cx: &mut Context<Self>, _: Accepted) {}
+
+    fn on_closed(&mut self, _cx: &mut Context<Self>, _: Closed) {}
+
+    fn on_returned(&mut self, _cx: &mut Context<Self>, _: Returned) {}
 }

@@ -212,6 +212,14 @@ macro_rules! link_options {
             self.settings.reach_public = on;
             self
         }
+
+        /// Whether a connection to a node this process has a link to already uses that
+        /// link instead (see `LinkSettings::reuse`; crate-private: for the directory).
+        #[allow(dead_code)]
+        pub(crate) fn reuse(mut self, on: bool) -> Self {
+            self.settings.reuse = on;
+            self
+        }
     };
 }
 

@@ -150,6 +150,10 @@ pub struct LinkSettings {
     /// Whether the peer may also send to the addresses this process made public
     /// (`grants::make_public`).
     pub(crate) reach_public: bool,
+    /// Whether a connecting end that finds a link to the peer's node already up uses that
+    /// one (its owner hears `Connected` from the peer's owner, and the new connection
+    /// closes) instead of failing with `NodeTaken`.
+    pub(crate) reuse: bool,
 }
 
 impl Default for LinkSettings {
@@ -174,6 +178,7 @@ impl Default for LinkSettings {
             present_peer_owner_as: None,
             grants: Vec::new(),
             reach_public: false,
+            reuse: false,
         }
     }
 }
@@ -603,9 +608,34 @@ where
             Err(Refused::BoundToAnotherKey) => Some(LinkError::NodeKeyMismatch(peer.node)),
         }
     };
+    if let (Some(LinkError::NodeTaken(_)), Role::Connecting, true) =
+        (&refused, role, settings.reuse)
+    {
+        // The two nodes are joined already: the owner uses that link.
+        tracing::debug!(target: "strata::net", remote = %remote, "a link to the peer is up already: reusing it");
+        if settings.notify_owner {
+            let up = Connected {
+                remote: remote.clone(),
+                peer_key,
+            };
+            cx.post(owner, AnyMessage::new(up), peer.owner, Delivery::Control);
+        }
+        tx.close(Some(Frame::Close(
+            "a link between the two is up already".into(),
+        )));
+        let _ = tokio::time::timeout(Duration::from_secs(1), writer(tx.clone())).await;
+        return Ok(Closed {
+            reason: CloseReason::Ended,
+        });
+    }
     if let Some(refused) = refused {
         // Tell the peer why, then end: a live link keeps the node's route.
-        tracing::warn!(target: "strata::net", remote = %remote, reason = %refused, "link refused");
+        if matches!(refused, LinkError::NodeTaken(_)) {
+            // Also what a peer reusing the link it has sees: not alarming.
+            tracing::info!(target: "strata::net", remote = %remote, reason = %refused, "link refused");
+        } else {
+            tracing::warn!(target: "strata::net", remote = %remote, reason = %refused, "link refused");
+        }
         let write_task = tokio::spawn(writer(tx.clone()));
         tx.close(Some(Frame::Close(refused.to_string())));
         let _ = tokio::time::timeout(Duration::from_secs(1), write_task).await;
@@ -627,6 +657,9 @@ where
         cx.post(owner, up, peer.owner, Delivery::Control);
     }
 
+    if let Some(stand_in) = settings.present_peer_owner_as {
+        stand_ins::note(peer.owner, stand_in);
+    }
     let heard = Arc::new(Mutex::new(Instant::now()));
     let mut write_task = tokio::spawn(writer(tx.clone()));
     let inbound = Inbound {
@@ -685,6 +718,9 @@ where
     };
 
     routes.remove_link(tx.id);
+    if settings.present_peer_owner_as.is_some() {
+        stand_ins::forget(peer.owner);
+    }
     // Say why to the peer when this end decided, then let the writer flush and finish.
     let tell = match &reason {
         CloseReason::Ended => Some("the link was closed".to_string()),
@@ -864,5 +900,36 @@ mod tests {
         b.shutdown().await.unwrap(); // half a preamble, then end-of-stream
         let e = drive(&mut a, end(Role::Accepting, false, &[], 0xa), LIMIT).await;
         assert_eq!(e.err(), Some(LinkError::PeerClosed));
+    }
+}
+
+/// The peers' owners that a local object stands for (a child's top object and its
+/// `Process` object): what the peer's owner sends arrives as sent by the stand-in, so
+/// whoever is given the owner's address (the directory, publishing a child's top object)
+/// must be given the stand-in's instead, or answers would not match.
+pub(crate) mod stand_ins {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+
+    use parking_lot::RwLock;
+
+    use crate::Address;
+
+    fn table() -> &'static RwLock<HashMap<Address, Address>> {
+        static TABLE: OnceLock<RwLock<HashMap<Address, Address>>> = OnceLock::new();
+        TABLE.get_or_init(Default::default)
+    }
+
+    pub(crate) fn note(owner: Address, stand_in: Address) {
+        table().write().insert(owner, stand_in);
+    }
+
+    pub(crate) fn forget(owner: Address) {
+        table().write().remove(&owner);
+    }
+
+    /// The local object that stands for `address`, if any.
+    pub(crate) fn of(address: Address) -> Option<Address> {
+        table().read().get(&address).copied()
     }
 }

@@ -192,6 +192,9 @@ pub(crate) fn parent_end(
                 max_frame: max_frame.max(MIN_FRAME),
                 // The child's process directory joins this process's group directory.
                 grants: vec![crate::directory::group::local()],
+                // What this process publishes (and the host directory, when it serves it)
+                // its children may reach, as any process of the host may.
+                reach_public: true,
                 ..LinkSettings::default()
             };
             match link::run(
@@ -233,6 +236,7 @@ pub(crate) fn child_end(cx: &mut Core, top: Address) {
         notify_owner: false,
         peer_may_stop: true,
         max_frame,
+        reach_public: true,
         ..LinkSettings::default()
     };
     cx.create(Async::new(move |mut lcx: AsyncContext| async move {

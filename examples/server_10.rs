@@ -1,0 +1,67 @@
+//! Step 10 of the teaching path: a spool of workers found by name.
+//!
+//! `cargo run --release --example server_10 [ADDRESS]` (default 127.0.0.1:5050), then, in
+//! other terminals and in any order, `cargo run --release --example worker_10` as many
+//! times as you like, and `curl -s 'http://127.0.0.1:5050/Xy?x=2&y=2'`.
+//! `strata network --json` shows the workers' `texture:worker:<pid>` publications.
+//!
+//! What changed from `server_8`: the spool starts empty (`.workers(0)`), and one line — the
+//! `Feed` — subscribes to `texture:worker:.*` at host scope and turns each `Available`
+//! into `JoinSpool` and each `Dropped` into `LeaveSpool`. Workers come and go as their
+//! processes start and end (`kill -9` too): a request held by a worker that is gone is
+//! answered with a fault, and no later request is sent to it. Finding workers by name
+//! costs nothing per request: the requests go over direct links to the workers.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use strata::directory::{Feed, Scope};
+use strata::http::{Api, HttpServer};
+use strata::net::Listening;
+use strata::prelude::*;
+use strata::process::Process;
+use strata::spool::{Spool, SpoolStats};
+use strata_texture::Xy;
+
+struct Server {
+    address: std::net::SocketAddr,
+    spool: Address,
+}
+
+#[strata::machine]
+impl Server {
+    fn start(&mut self, cx: &mut Context<Self>, _: Start) {
+        let spool = Spool::of(Process::of("worker"))
+            .workers(0)
+            .queue_size(Some(64))
+            .responsiveness(Duration::from_millis(100))
+            .busy_pass_rate(0.2);
+        self.spool = cx.create(spool);
+        cx.create(Feed::new("texture:worker:.*", Scope::Host, self.spool).expect("a pattern"));
+        let api = Api::new().message::<Xy>().message::<SpoolStats>();
+        cx.create(HttpServer::new(self.address, api));
+    }
+
+    fn listening(&mut self, _cx: &mut Context<Self>, m: Listening) {
+        println!("server_10 listening on http://{}/Xy?x=2&y=2", m.address);
+    }
+
+    fn not_listening(&mut self, cx: &mut Context<Self>, m: NotListening) {
+        cx.complete(m);
+    }
+
+    fn xy(&mut self, cx: &mut Context<Self>, m: Xy) {
+        cx.forward(self.spool, m);
+    }
+
+    fn stats(&mut self, cx: &mut Context<Self>, m: SpoolStats) {
+        cx.forward(self.spool, m);
+    }
+}
+
+fn main() -> ExitCode {
+    strata_texture::serve("server_10", |address| Server {
+        address,
+        spool: Address::NULL,
+    })
+}
