@@ -456,47 +456,46 @@ impl ProcessDirectory {
     /// Sends each change to its subscriber.
     fn tell(&self, cx: &mut Context<Self>, changes: Vec<Change>) {
         for change in changes {
-            match change {
+            let (to, available, name, address, scope) = match change {
                 Change::Available {
                     to,
                     name,
                     address,
                     scope,
                     ..
-                } => {
-                    if !self.watched.contains(&to) {
-                        continue;
-                    }
-                    tracing::info!(target: "strata::directory", event = "available", %name, %scope, %address, subscriber = %to);
-                    cx.send(
-                        to,
-                        Available {
-                            name,
-                            address,
-                            scope,
-                        },
-                    );
-                }
+                } => (to, true, name, address, scope),
                 Change::Dropped {
                     to,
                     name,
                     address,
                     scope,
                     ..
-                } => {
-                    if !self.watched.contains(&to) {
-                        continue;
-                    }
-                    tracing::info!(target: "strata::directory", event = "dropped", %name, %scope, %address, subscriber = %to);
-                    cx.send(
-                        to,
-                        Dropped {
-                            name,
-                            address,
-                            scope,
-                        },
-                    );
-                }
+                } => (to, false, name, address, scope),
+            };
+            // A subscriber that ended hears nothing.
+            if !self.watched.contains(&to) {
+                continue;
+            }
+            let event = if available { "available" } else { "dropped" };
+            tracing::info!(target: "strata::directory", event, %name, %scope, %address, subscriber = %to);
+            if available {
+                cx.send(
+                    to,
+                    Available {
+                        name,
+                        address,
+                        scope,
+                    },
+                );
+            } else {
+                cx.send(
+                    to,
+                    Dropped {
+                        name,
+                        address,
+                        scope,
+                    },
+                );
             }
         }
     }
