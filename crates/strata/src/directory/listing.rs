@@ -12,10 +12,14 @@
 //! - publications and subscriptions belong to an object, and to a process incarnation:
 //!   when either ends, exactly its listings go.
 //!
-//! Subscriptions whose pattern is a plain name are found by name; the others are tried in
-//! turn.
+//! Subscriptions whose pattern is a plain name are found by name; the others by what their
+//! matches must start with ([`Pattern::prefix`]): a publication is tried only against the
+//! patterns whose prefix it starts with (one lookup per prefix of its name), and a new
+//! subscription only against the names in its prefix's range. A pattern with no plain
+//! start (`.*`, `a|b`) is tried on every name.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 
 use super::name::{Name, Pattern, Scope};
 use crate::Address;
@@ -108,13 +112,15 @@ struct Subscription {
 /// The table (see the module doc).
 #[derive(Default)]
 pub struct Listing {
-    /// Per name, its publications, nearest scope first, at most one per scope.
-    by_name: HashMap<Name, Vec<Publication>>,
+    /// Per name, its publications, nearest scope first, at most one per scope; ordered,
+    /// so that the names starting with a pattern's prefix are a range.
+    by_name: BTreeMap<Name, Vec<Publication>>,
     subscriptions: HashMap<SubscriptionId, Subscription>,
     /// Subscriptions whose pattern is a plain name, by that name.
     by_literal: HashMap<Name, Vec<SubscriptionId>>,
-    /// The other subscriptions.
-    patterned: Vec<SubscriptionId>,
+    /// The other subscriptions, by what their matches start with (see
+    /// [`Pattern::prefix`]): a name is tried only against those whose prefix it has.
+    by_prefix: HashMap<String, Vec<SubscriptionId>>,
     next: u64,
 }
 
@@ -190,16 +196,24 @@ impl Listing {
                 .then(|| name.clone())
                 .into_iter()
                 .collect(),
-            None => self
-                .by_name
-                .keys()
-                .filter(|n| pattern.matches(n))
-                .cloned()
-                .collect(),
+            None => {
+                let prefix = pattern.prefix();
+                self.by_name
+                    .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+                    .map(|(n, _)| n)
+                    .take_while(|n| n.as_str().starts_with(prefix))
+                    .filter(|n| pattern.matches(n))
+                    .cloned()
+                    .collect()
+            }
         };
         match pattern.literal() {
             Some(name) => self.by_literal.entry(name.clone()).or_default().push(id),
-            None => self.patterned.push(id),
+            None => self
+                .by_prefix
+                .entry(pattern.prefix().to_string())
+                .or_default()
+                .push(id),
         }
         self.subscriptions.insert(
             id,
@@ -245,7 +259,15 @@ impl Listing {
                     }
                 }
             }
-            None => self.patterned.retain(|i| *i != id),
+            None => {
+                let prefix = s.pattern.prefix();
+                if let Some(ids) = self.by_prefix.get_mut(prefix) {
+                    ids.retain(|i| *i != id);
+                    if ids.is_empty() {
+                        self.by_prefix.remove(prefix);
+                    }
+                }
+            }
         }
         dropped
     }
@@ -326,11 +348,17 @@ impl Listing {
     /// Brings every subscription matching `name` up to date with its publications.
     fn resolve(&mut self, name: &Name) -> Vec<Change> {
         let mut ids: Vec<SubscriptionId> = self.by_literal.get(name).cloned().unwrap_or_default();
-        ids.extend(
-            self.patterned
-                .iter()
-                .filter(|id| self.subscriptions[id].pattern.matches(name)),
-        );
+        let text = name.as_str();
+        for end in 0..=text.len() {
+            // Names are ASCII: every index is a character boundary.
+            if let Some(prefixed) = self.by_prefix.get(&text[..end]) {
+                ids.extend(
+                    prefixed
+                        .iter()
+                        .filter(|id| self.subscriptions[id].pattern.matches(name)),
+                );
+            }
+        }
         ids.sort();
         let mut changes = Vec::new();
         for id in ids {

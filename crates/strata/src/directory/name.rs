@@ -81,6 +81,12 @@ impl Name {
     }
 }
 
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl TryFrom<String> for Name {
     type Error = NameError;
     fn try_from(s: String) -> Result<Name, NameError> {
@@ -108,6 +114,9 @@ pub struct Pattern {
     /// The one name the pattern matches, when it has no operators (the directory then
     /// finds its subscriptions by name instead of trying the expression).
     literal: Option<Name>,
+    /// What every name it matches starts with (empty when that cannot be told from the
+    /// text): the directory tries the expression only on names with this start.
+    prefix: String,
 }
 
 impl Pattern {
@@ -132,11 +141,18 @@ impl Pattern {
         } else {
             Name::new(source.clone()).ok()
         };
+        let prefix = literal_prefix(&source);
         Ok(Pattern {
             source,
             regex,
             literal,
+            prefix,
         })
+    }
+
+    /// What every name the pattern matches starts with (possibly empty).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
     }
 
     /// True when the pattern matches the whole of `name`.
@@ -162,6 +178,25 @@ impl fmt::Debug for Pattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Pattern({:?})", self.source)
     }
+}
+
+/// The plain characters `source` starts with, that every match must start with: up to the
+/// first operator, less the last character when a quantifier follows it; nothing when the
+/// expression has an alternation anywhere (`a|b` has no common start).
+fn literal_prefix(source: &str) -> String {
+    if source.contains('|') {
+        return String::new();
+    }
+    let end = source
+        .find(|c: char| "\\.+*?()[]{}^$".contains(c))
+        .unwrap_or(source.len());
+    let mut prefix = &source[..end];
+    if source[end..].starts_with(['*', '?', '{']) && !prefix.is_empty() {
+        // The quantifier applies to the last plain character: it may be absent.
+        let last = prefix.char_indices().last().map_or(0, |(i, _)| i);
+        prefix = &prefix[..last];
+    }
+    prefix.to_string()
 }
 
 impl Serialize for Pattern {
@@ -269,6 +304,24 @@ mod tests {
         // Alternation stays inside the anchors.
         let either = Pattern::new("a|b").unwrap();
         assert!(either.matches(&name("a")) && !either.matches(&name("ab")));
+    }
+
+    #[test]
+    fn a_pattern_knows_what_its_matches_start_with() {
+        for (pattern, prefix) in [
+            ("texture:worker:.*", "texture:worker:"),
+            ("t6:worker:[0-9]+", "t6:worker:"),
+            ("ab*", "a"),
+            ("ab?c", "a"),
+            ("ab{2}", "a"),
+            ("ab+", "ab"),
+            ("a|b", ""),
+            ("(?i)abc", ""),
+            (".*", ""),
+            ("x\\.y", "x"),
+        ] {
+            assert_eq!(Pattern::new(pattern).unwrap().prefix(), prefix, "{pattern}");
+        }
     }
 
     #[test]
