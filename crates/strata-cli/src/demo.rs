@@ -2,7 +2,9 @@
 //!
 //! The service is the last step of the teaching path: an HTTP front on 127.0.0.1:5050 and
 //! a spool of worker processes (this program again, run as `strata texture-worker`) — or
-//! of worker threads with `--workers threads`. The load client then drives it for 10
+//! of worker threads with `--workers threads`, or of worker processes found through the
+//! host directory with `--workers named` (each publishes `texture:demo:<pid>:<n>`; the
+//! spool starts empty and a `Feed` fills it). The load client then drives it for 10
 //! seconds with clients that ask for tables of random sizes and check every table's
 //! dimensions, prints the report and the spool's own statistics, and stops everything:
 //! no process is left behind. `--serve` keeps the service up for curl until Ctrl-C.
@@ -12,6 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use strata::directory::{Feed, Scope};
 use strata::http::{Api, HttpServer};
 use strata::load::{Limits, LoadPlan};
 use strata::net::Listening;
@@ -28,6 +31,9 @@ pub enum WorkerKind {
     Threads,
     /// Worker processes (`strata texture-worker`), one request at a time each.
     Processes,
+    /// Worker processes that publish themselves (`texture:demo:<n>` at host scope); the
+    /// spool starts empty and is fed by a subscription through the host directory.
+    Named,
 }
 
 /// Options of `strata demo`.
@@ -80,6 +86,21 @@ impl Service {
                 Spool::of(|| Threaded(Worker::default())),
                 self.size,
             )),
+            WorkerKind::Named => {
+                // The workers are this service's children only so that none outlives it:
+                // the spool knows nothing of them but their names.
+                let exe = std::env::current_exe()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| "strata".into());
+                let spool = cx.create(shedding(Spool::of(|| Threaded(Worker::default())), 0));
+                let pattern = format!("texture:demo:{}:.*", std::process::id());
+                cx.create(Feed::new(&pattern, Scope::Host, spool).expect("a valid pattern"));
+                for n in 0..self.size {
+                    let name = format!("--name=texture:demo:{}:{n}", std::process::id());
+                    cx.create(Process::of(exe.clone()).arg("texture-worker").arg(name));
+                }
+                spool
+            }
         };
         self.spool = spool;
         let api = Api::new().message::<Xy>().message::<SpoolStats>();
@@ -136,6 +157,7 @@ fn demo(cx: &mut ThreadContext, args: &DemoArgs) -> i32 {
     let kind = match args.workers {
         WorkerKind::Threads => "threads",
         WorkerKind::Processes => "processes",
+        WorkerKind::Named => "processes found by name",
     };
     let at = match cx.select_timeout::<(Listening, NotListening, Stop)>(Duration::from_secs(30)) {
         Ok(e) if e.is::<Listening>() => {

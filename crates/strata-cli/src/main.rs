@@ -53,7 +53,7 @@ enum Command {
     Ping(ping::PingArgs),
     /// (internal) A worker process of the demo's spool.
     #[command(hide = true)]
-    TextureWorker(Child),
+    TextureWorker(TextureWorkerArgs),
     /// (internal) The clients of one process of `strata load --processes N`.
     #[command(hide = true)]
     LoadShare(Child),
@@ -67,6 +67,16 @@ struct Child {
     full_output: bool,
 }
 
+/// A demo worker's options.
+#[derive(clap::Args, Debug)]
+struct TextureWorkerArgs {
+    #[command(flatten)]
+    child: Child,
+    /// Publish the worker as NAME at host scope (`strata demo --workers named`).
+    #[arg(long)]
+    name: Option<String>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -76,7 +86,12 @@ fn main() -> ExitCode {
         Command::Directory(args) => directory::run(args, cli.log),
         Command::Network(args) => network::run(args, cli.log),
         Command::Ping(args) => ping::run(args, cli.log),
-        Command::TextureWorker(_) => strata::main(strata_texture::Worker::default()),
+        Command::TextureWorker(TextureWorkerArgs { name: None, .. }) => {
+            strata::main(strata_texture::Worker::default())
+        }
+        Command::TextureWorker(TextureWorkerArgs {
+            name: Some(name), ..
+        }) => strata::main(strata_texture::NamedWorker::new(name)),
         Command::LoadShare(_) => strata::load::share_main(load::validations()),
     }
 }

@@ -188,29 +188,38 @@ fn workers() -> usize {
 
 #[test]
 fn the_demo_finishes_with_a_report_and_leaves_no_process() {
-    let out = strata(&[
-        "demo",
-        "--address=127.0.0.1:0",
-        "--duration=2s",
-        "--size=2",
-        "--clients=4",
-    ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for part in [
-        "worker processes",
-        "requests",
-        "latency ms",
-        "spool",
-        "service stopped",
+    // One test for both kinds of worker processes: `workers()` counts them process-wide.
+    let dir = std::env::temp_dir().join(format!("strata-demo-{}", std::process::id()));
+    for (kind, says) in [
+        ("processes", "worker processes"),
+        ("named", "worker processes found by name"),
     ] {
-        assert!(stdout.contains(part), "{part}: {stdout}");
+        let out = run_bounded(
+            Command::new(env!("CARGO_BIN_EXE_strata"))
+                .args([
+                    "demo",
+                    "--address=127.0.0.1:0",
+                    "--duration=2s",
+                    "--size=2",
+                    "--clients=4",
+                    &format!("--workers={kind}"),
+                ])
+                .env("STRATA_RUNTIME_DIR", &dir),
+            RUN_LIMIT,
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{kind}: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for part in [says, "requests", "latency ms", "spool", "service stopped"] {
+            assert!(stdout.contains(part), "{kind}: {part}: {stdout}");
+        }
+        assert!(stdout.contains("failed 0"), "{kind}: {stdout}");
+        assert_eq!(workers(), 0, "{kind}: worker processes left behind");
     }
-    assert_eq!(workers(), 0, "worker processes left behind");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

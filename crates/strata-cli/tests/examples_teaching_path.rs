@@ -113,3 +113,109 @@ fn every_server_takes_an_address_serves_and_stops_on_sigterm() {
         serves_and_stops_on_sigterm(&format!("server_{n}"));
     }
 }
+
+/// A private folder for the directory of the programs one test starts.
+fn runtime_dir(what: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("strata-teaching-{}-{what}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn started_in(dir: &std::path::Path, name: &str, args: &[&str]) -> Running {
+    Running::start(
+        Command::new(example(name))
+            .args(args)
+            .env("STRATA_RUNTIME_DIR", dir)
+            .env("STRATA_LOG", "warn"),
+    )
+}
+
+/// GETs `target` until it answers 200 (the workers join as their names are found).
+fn until_200(address: std::net::SocketAddr, target: &str) -> String {
+    poll_until(WAIT, "a 200", || {
+        let (status, body) = get(address, target);
+        (status == 200).then_some(body)
+    })
+}
+
+#[test]
+fn server_10_finds_workers_started_on_their_own_and_outlives_a_kill_9() {
+    let dir = runtime_dir("s10");
+    let mut server = started_in(&dir, "server_10", &["127.0.0.1:0"]);
+    let address = server.announced_address("listening on ", WAIT);
+    let workers: Vec<Running> = (0..3).map(|_| started_in(&dir, "worker_10", &[])).collect();
+    for w in &workers {
+        let line = w.line(WAIT);
+        assert!(line.contains("published texture:worker:"), "{line}");
+    }
+    let body = until_200(address, "/Xy?x=2&y=2");
+    let table: Vec<Vec<f64>> = serde_json::from_str(&body).unwrap();
+    assert_eq!(table.len(), 2);
+    poll_until(WAIT, "three workers in the spool", || {
+        let (_, stats) = get(address, "/SpoolStats");
+        stats.contains("\"workers\":3").then_some(())
+    });
+    workers[0].signal(libc::SIGKILL);
+    poll_until(WAIT, "two workers in the spool", || {
+        let (_, stats) = get(address, "/SpoolStats");
+        stats.contains("\"workers\":2").then_some(())
+    });
+    for _ in 0..20 {
+        let (status, body) = get(address, "/Xy?x=3&y=1");
+        assert_eq!(status, 200, "{body}");
+    }
+    server.signal(libc::SIGTERM);
+    let (status, _, stderr) = server.finish(WAIT);
+    assert_eq!(status.code(), Some(143), "{status}; {stderr}");
+    drop(workers);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn server_9_waits_for_its_one_worker_and_a_second_is_refused() {
+    let dir = runtime_dir("s9");
+    let server = started_in(&dir, "server_9", &["127.0.0.1:0"]);
+    let address = server.announced_address("listening on ", WAIT);
+    let (status, body) = get(address, "/Xy?x=2&y=2");
+    assert_eq!(status, 503, "no worker yet: {body}");
+    let worker = started_in(&dir, "worker_9", &[]);
+    assert!(worker
+        .line(WAIT)
+        .contains("published texture:worker at host"));
+    until_200(address, "/Xy?x=2&y=2");
+    let mut second = started_in(&dir, "worker_9", &[]);
+    let (status, _, stderr) = second.finish(WAIT);
+    assert!(!status.success());
+    assert!(
+        stderr.contains("already published at host scope"),
+        "{stderr}"
+    );
+    drop((server, worker));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn server_11_churns_its_workers_and_leaves_none_behind() {
+    let dir = runtime_dir("s11");
+    let mut server = started_in(&dir, "server_11", &["127.0.0.1:0"]);
+    let address = server.announced_address("listening on ", WAIT);
+    until_200(address, "/Xy?x=2&y=2");
+    // Workers come and go each second; requests keep being answered.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let mut answered = 0;
+    while std::time::Instant::now() < deadline {
+        let (status, body) = get(address, "/Xy?x=2&y=2");
+        assert!(status == 200 || status >= 500, "{status}: {body}");
+        answered += 1;
+    }
+    assert!(answered > 0);
+    let children = children_of(server.pid(), "");
+    server.kill_also(children.clone());
+    server.signal(libc::SIGTERM);
+    let (status, _, stderr) = server.finish(WAIT);
+    assert_eq!(status.code(), Some(143), "{status}; {stderr}");
+    poll_until(WAIT, "server_11's workers gone", || {
+        children.iter().all(|&c| !alive(c)).then_some(())
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

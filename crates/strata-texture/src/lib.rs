@@ -110,6 +110,44 @@ impl Worker {
     }
 }
 
+/// A worker found by name: publishes itself as `name` at host scope when it starts (the
+/// `worker_10` example's, and `strata demo --workers named`'s), then answers `Xy` like
+/// [`Worker`]. A name it cannot have ends it with the `NotPublished` fault.
+pub struct NamedWorker {
+    name: String,
+    seed: u64,
+}
+
+impl NamedWorker {
+    /// A worker to publish as `name`.
+    pub fn new(name: impl Into<String>) -> NamedWorker {
+        NamedWorker {
+            name: name.into(),
+            seed: seed(),
+        }
+    }
+}
+
+#[strata::machine]
+impl NamedWorker {
+    #[guard(sender == cx.address())]
+    fn start(&mut self, cx: &mut Context<Self>, _: strata::standard::Start) {
+        if let Err(e) = cx.publish(&self.name, strata::directory::Scope::Host) {
+            cx.abort(strata::standard::NotPublished::new(e.to_string()));
+        }
+    }
+
+    fn published(&mut self, _cx: &mut Context<Self>, _: strata::directory::Published) {}
+
+    fn not_published(&mut self, cx: &mut Context<Self>, f: strata::standard::NotPublished) {
+        cx.abort(f);
+    }
+
+    fn xy(&mut self, _cx: &mut Context<Self>, m: Xy) -> Table {
+        texture(m.x, m.y, &mut self.seed)
+    }
+}
+
 /// A seed that differs from run to run.
 pub fn seed() -> u64 {
     let t = std::time::SystemTime::now()

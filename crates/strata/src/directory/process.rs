@@ -379,7 +379,12 @@ impl ProcessDirectory {
     /// The directory of slot `i` went away.
     fn lost_upstream(&mut self, cx: &mut Context<Self>, i: usize) {
         let level = self.up[i].level;
-        tracing::warn!(target: "strata::directory", %level, "directory gone: keeping what was heard, joining again");
+        if self.up[i].directory().is_some_and(|d| d.is_local()) {
+            // This process served it: it is ending (or the directory was stopped).
+            tracing::debug!(target: "strata::directory", %level, "this process's directory ended");
+        } else {
+            tracing::warn!(target: "strata::directory", %level, "directory gone: keeping what was heard, joining again");
+        }
         self.up[i].rejoin = true;
         for o in self.offers.values_mut() {
             o.accepted = false;
