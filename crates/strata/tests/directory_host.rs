@@ -331,3 +331,26 @@ fn the_host_directory_killed_leaves_sessions_alone_and_comes_back_with_every_nam
     drop((publisher, subscriber, late));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn siblings_in_a_group_find_and_reach_each_other() {
+    this_process();
+    let mut cx = ThreadContext::attach();
+    subscribe(&mut cx, "t9:a:answered", Scope::Host);
+    // A parent with two children: one publishes at group scope, the other subscribes
+    // there, asks what it found and, answered, publishes the proof at host scope.
+    let parent = peer(&[
+        "--child",
+        "--publish t9:a@group",
+        "--child",
+        "--subscribe t9:.*@group --confirm",
+    ]);
+    let (a, _) = select_message::<Available>(&mut cx, WAIT);
+    assert_eq!(a.name.as_str(), "t9:a:answered");
+    // Group scope stays in the group: this process (another group) does not see `t9:a`.
+    let mut outside = ThreadContext::attach();
+    subscribe(&mut outside, "t9:a", Scope::Host);
+    let more = support::drain(&mut outside, Duration::from_millis(300));
+    assert!(more.iter().all(|e| !e.is::<Available>()), "{more:?}");
+    drop(parent);
+}

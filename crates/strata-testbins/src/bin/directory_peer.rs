@@ -11,6 +11,8 @@
 //! - `available NAME SCOPE NODE`, `dropped NAME SCOPE NODE` (NODE: the publisher's node
 //!   id in hex, `self` when it is this process).
 //!
+//! `--confirm` asks each object that becomes available (a `String`) and, when it answers,
+//! prints `answered NAME: TEXT` and publishes `NAME:answered` at host scope.
 //! `--stderr-to FILE` sends the log (`--log=LEVEL`) to FILE.
 //!
 //! A publishing object answers a `String` with `NAME@PID: TEXT`. Commands on stdin, one
@@ -91,6 +93,10 @@ struct Peer {
     children: Vec<String>,
     publishers: HashMap<String, Address>,
     read_stdin: bool,
+    /// `--confirm`: ask each available name's object, and publish `NAME:answered` at host
+    /// scope when it answers (so a test sees what a child reached).
+    confirm: bool,
+    asked: HashMap<Address, String>,
 }
 
 impl Peer {
@@ -158,13 +164,24 @@ impl Peer {
         say(format!("not-subscribed {}", f.reason));
     }
 
-    fn available(&mut self, _cx: &mut Context<Self>, a: Available) {
+    fn available(&mut self, cx: &mut Context<Self>, a: Available) {
         say(format!(
             "available {} {} {}",
             a.name,
             a.scope,
             node(a.address)
         ));
+        if self.confirm {
+            self.asked.insert(a.address, a.name.to_string());
+            cx.send(a.address, "confirm".to_string());
+        }
+    }
+
+    fn answer(&mut self, cx: &mut Context<Self>, text: String) {
+        if let Some(name) = self.asked.remove(&cx.sender()) {
+            say(format!("answered {name}: {text}"));
+            self.publish(cx, format!("{name}:answered"), Scope::Host);
+        }
     }
 
     fn dropped(&mut self, _cx: &mut Context<Self>, d: Dropped) {
@@ -186,6 +203,8 @@ fn main() -> std::process::ExitCode {
         children: Vec::new(),
         publishers: HashMap::new(),
         read_stdin: !strata_testbins::started_as_child(),
+        confirm: false,
+        asked: HashMap::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -198,6 +217,7 @@ fn main() -> std::process::ExitCode {
                 .push(split(&args.next().expect("--subscribe PATTERN@SCOPE"))),
             "--child" => peer.children.push(args.next().expect("--child ARGS")),
             "--full-output" => {}
+            "--confirm" => peer.confirm = true,
             a if a.starts_with("--log=") => {}
             // Where a child's log goes (its stderr is its parent's otherwise).
             "--stderr-to" => {
