@@ -354,3 +354,56 @@ fn siblings_in_a_group_find_and_reach_each_other() {
     assert!(more.iter().all(|e| !e.is::<Available>()), "{more:?}");
     drop(parent);
 }
+
+#[test]
+fn clearing_is_answered_and_the_other_side_hears_dropped() {
+    this_process();
+    let mut subscriber = ThreadContext::attach();
+    subscribe(&mut subscriber, "t10:.*", Scope::Host);
+    let mut publisher = ThreadContext::attach();
+    publisher.publish("t10:a", Scope::Host).unwrap();
+    publisher.publish("t10:b", Scope::Process).unwrap();
+    for _ in 0..2 {
+        select_message::<Published>(&mut publisher, WAIT);
+    }
+    let mut held: Vec<(String, Scope)> = (0..2)
+        .map(|_| {
+            let (a, _) = select_message::<Available>(&mut subscriber, WAIT);
+            (a.name.to_string(), a.scope)
+        })
+        .collect();
+    held.sort();
+    assert_eq!(
+        held,
+        [
+            ("t10:a".to_string(), Scope::Host),
+            ("t10:b".to_string(), Scope::Process)
+        ]
+    );
+    // The publisher clears: answered with the count, the subscriber hears both go.
+    publisher.clear_published();
+    let (cleared, _) = select_message::<strata::directory::Cleared>(&mut publisher, WAIT);
+    assert_eq!(cleared.count, 2);
+    let mut gone: Vec<String> = (0..2)
+        .map(|_| {
+            select_message::<Dropped>(&mut subscriber, WAIT)
+                .0
+                .name
+                .to_string()
+        })
+        .collect();
+    gone.sort();
+    assert_eq!(gone, ["t10:a", "t10:b"]);
+    // Published again, then the subscriber clears: it hears Dropped for what it held.
+    publisher.publish("t10:c", Scope::Process).unwrap();
+    select_message::<Available>(&mut subscriber, WAIT);
+    subscriber.clear_subscribed();
+    let (d, _) = select_message::<Dropped>(&mut subscriber, WAIT);
+    assert_eq!(d.name.as_str(), "t10:c");
+    let (cleared, _) = select_message::<strata::directory::Cleared>(&mut subscriber, WAIT);
+    assert_eq!(cleared.count, 1);
+    // Nothing more comes: the subscription is gone.
+    publisher.publish("t10:d", Scope::Process).unwrap();
+    let more = support::drain(&mut subscriber, Duration::from_millis(200));
+    assert!(more.iter().all(|e| !e.is::<Available>()), "{more:?}");
+}

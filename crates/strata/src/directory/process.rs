@@ -613,7 +613,12 @@ impl ProcessDirectory {
 
     fn on_publish(&mut self, cx: &mut Context<Self>, p: Publish) {
         let owner = cx.sender();
-        if owner.is_null() || !owner.is_local() {
+        if owner.is_null() {
+            return;
+        }
+        if !owner.is_local() {
+            let why = "only objects of this process publish through its directory";
+            cx.send(owner, not_published(&p.name, p.scope, why));
             return;
         }
         match p.scope {
@@ -749,7 +754,17 @@ impl ProcessDirectory {
 
     fn on_subscribe(&mut self, cx: &mut Context<Self>, s: Subscribe) {
         let owner = cx.sender();
-        if owner.is_null() || !owner.is_local() {
+        if owner.is_null() {
+            return;
+        }
+        if !owner.is_local() {
+            cx.send(
+                owner,
+                NotSubscribed::new(format!(
+                    "`{}` not subscribed: only objects of this process subscribe through its directory",
+                    s.pattern
+                )),
+            );
             return;
         }
         if s.scope == Scope::Lan {
