@@ -23,7 +23,10 @@ pub(crate) enum Action {
     /// Publish `address` as `name` at `scope` in the listing (on behalf of its process).
     List {
         name: Name,
+        /// The scope of the directory it came from (how near it is).
         scope: Scope,
+        /// How far it is seen (what subscribers are told).
+        shown: Scope,
         address: Address,
     },
     /// Withdraw what was listed.
@@ -36,6 +39,7 @@ pub(crate) enum Action {
 
 struct Candidate {
     address: Address,
+    shown: Scope,
     endpoint: Option<String>,
     /// The wants that brought it.
     by: HashSet<u64>,
@@ -50,11 +54,13 @@ pub(crate) struct Candidates {
 
 impl Candidates {
     /// Want `id` brought `address` as `name` at `scope`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn available(
         &mut self,
         id: u64,
         name: Name,
         scope: Scope,
+        shown: Scope,
         address: Address,
         endpoint: Option<String>,
         reachable: &dyn Fn(u64) -> bool,
@@ -70,6 +76,7 @@ impl Candidates {
             }
             None => list.push(Candidate {
                 address,
+                shown,
                 endpoint,
                 by: HashSet::from([id]),
                 listed: false,
@@ -88,19 +95,52 @@ impl Candidates {
         reachable: &dyn Fn(u64) -> bool,
     ) -> Vec<Action> {
         let key = (name, scope);
-        let mut actions = Vec::new();
+        let mut gone = false;
         if let Some(list) = self.by_key.get_mut(&key) {
             if let Some(at) = list.iter().position(|c| c.address == address) {
                 list[at].by.remove(&id);
-                if list[at].by.is_empty() {
-                    let gone = list.remove(at);
-                    if gone.listed {
-                        actions.push(delist(&key, address));
-                    }
-                }
+                gone = list[at].by.is_empty();
             }
         }
-        actions.extend(self.settle(&key, reachable));
+        if !gone {
+            return Vec::new();
+        }
+        // The publication is gone: the copies other directories sent of it go too (their
+        // own `Dropped` is on the way), so no subscriber falls back to one of them.
+        self.forget(&key.0, address, reachable)
+    }
+
+    /// `address` no longer publishes `name` (as heard from one directory, or because it
+    /// is this process's own and was withdrawn): every copy of it goes, at every scope.
+    pub(crate) fn forget(
+        &mut self,
+        name: &Name,
+        address: Address,
+        reachable: &dyn Fn(u64) -> bool,
+    ) -> Vec<Action> {
+        let mut keys: Vec<(Name, Scope)> = self
+            .by_key
+            .iter()
+            .filter(|((n, _), list)| n == name && list.iter().any(|c| c.address == address))
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort_by_key(|(_, scope)| *scope);
+        let mut actions = Vec::new();
+        // Farthest first: the copy a subscriber holds (the nearest) goes last, so none
+        // of the others is offered in its place meanwhile.
+        for key in keys.iter().rev() {
+            let list = self.by_key.get_mut(key).expect("a key just listed");
+            let at = list
+                .iter()
+                .position(|c| c.address == address)
+                .expect("a copy just found");
+            if list.remove(at).listed {
+                actions.push(delist(key, address));
+            }
+        }
+        for key in &keys {
+            actions.extend(self.settle(key, reachable));
+        }
         actions
     }
 
@@ -223,6 +263,7 @@ impl Candidates {
                 vec![Action::List {
                     name: key.0.clone(),
                     scope: key.1,
+                    shown: c.shown,
                     address: c.address,
                 }]
             }
@@ -254,10 +295,10 @@ mod tests {
     #[test]
     fn a_candidate_stays_while_one_want_holds_it() {
         let mut c = Candidates::default();
-        let listed = c.available(1, name("a"), Scope::Host, at(2), None, ALL);
+        let listed = c.available(1, name("a"), Scope::Host, Scope::Host, at(2), None, ALL);
         assert_eq!(listed.len(), 1);
         assert!(c
-            .available(2, name("a"), Scope::Host, at(2), None, ALL)
+            .available(2, name("a"), Scope::Host, Scope::Host, at(2), None, ALL)
             .is_empty());
         assert!(c.dropped(1, name("a"), Scope::Host, at(2), ALL).is_empty());
         let gone = c.unwant(2, ALL);
@@ -272,13 +313,21 @@ mod tests {
         let mut c = Candidates::default();
         let none: &dyn Fn(u64) -> bool = &|_| false;
         assert!(c
-            .available(1, name("a"), Scope::Host, at(2), Some("e2".into()), none)
+            .available(
+                1,
+                name("a"),
+                Scope::Host,
+                Scope::Host,
+                at(2),
+                Some("e2".into()),
+                none
+            )
             .is_empty());
         assert_eq!(c.waiting(none), vec![(2, "e2".to_string())]);
         assert_eq!(c.reached(2, ALL).len(), 1);
         // A second candidate for the name (its directory moved it) waits behind the first.
         assert!(c
-            .available(1, name("a"), Scope::Host, at(3), None, ALL)
+            .available(1, name("a"), Scope::Host, Scope::Host, at(3), None, ALL)
             .is_empty());
         let actions = c.lost(2, ALL);
         assert_eq!(
@@ -292,6 +341,7 @@ mod tests {
                 Action::List {
                     name: name("a"),
                     scope: Scope::Host,
+                    shown: Scope::Host,
                     address: at(3)
                 },
             ]
@@ -299,14 +349,35 @@ mod tests {
     }
 
     #[test]
+    fn a_publication_dropped_by_one_directory_goes_at_every_scope() {
+        let mut c = Candidates::default();
+        // The same publication, heard from the group's and the host's directory.
+        let listed = c.available(1, name("a"), Scope::Group, Scope::Host, at(2), None, ALL);
+        assert_eq!(listed.len(), 1);
+        // Listed at both scopes: the process's listing gives subscribers the nearest.
+        let listed = c.available(1, name("a"), Scope::Host, Scope::Host, at(2), None, ALL);
+        assert_eq!(listed.len(), 1);
+        // The group's says it went: the host's copy goes first, so it is never offered
+        // in its place.
+        let actions = c.dropped(1, name("a"), Scope::Group, at(2), ALL);
+        let delist = |scope| Action::Delist {
+            name: name("a"),
+            scope,
+            address: at(2),
+        };
+        assert_eq!(actions, vec![delist(Scope::Host), delist(Scope::Group)]);
+        assert!(c.dropped(1, name("a"), Scope::Host, at(2), ALL).is_empty());
+    }
+
+    #[test]
     fn joining_again_prunes_only_what_was_not_heard_again() {
         let mut c = Candidates::default();
-        c.available(1, name("a"), Scope::Host, at(2), None, ALL);
-        c.available(1, name("b"), Scope::Host, at(3), None, ALL);
-        c.available(1, name("g"), Scope::Group, at(4), None, ALL);
+        c.available(1, name("a"), Scope::Host, Scope::Host, at(2), None, ALL);
+        c.available(1, name("b"), Scope::Host, Scope::Host, at(3), None, ALL);
+        c.available(1, name("g"), Scope::Group, Scope::Group, at(4), None, ALL);
         c.unconfirm(Scope::Host);
         assert!(c
-            .available(1, name("a"), Scope::Host, at(2), None, ALL)
+            .available(1, name("a"), Scope::Host, Scope::Host, at(2), None, ALL)
             .is_empty());
         let pruned = c.prune(Scope::Host, ALL);
         assert_eq!(

@@ -33,8 +33,13 @@ pub type Incarnation = u64;
 pub struct Publication {
     /// The name.
     pub name: Name,
-    /// How far it is seen.
+    /// The scope the rules go by (uniqueness, nearest first, what a subscription sees):
+    /// in a shared directory how far the publication is seen; in a process directory how
+    /// near it is (its own objects' at process scope, what a wider directory sent at that
+    /// directory's scope).
     pub scope: Scope,
+    /// The scope subscribers are told: how far the publication is seen.
+    pub shown: Scope,
     /// Where messages for the name go.
     pub address: Address,
     /// The object that published it (when it ends, the publication does).
@@ -105,8 +110,9 @@ struct Subscription {
     incarnation: Incarnation,
     pattern: Pattern,
     scope: Scope,
-    /// What the subscriber holds now: per name, the address and scope it was given.
-    holds: HashMap<Name, (Address, Scope)>,
+    /// What the subscriber holds now: per name, the address, the rules' scope and the
+    /// scope it was told.
+    holds: HashMap<Name, (Address, Scope, Scope)>,
 }
 
 /// The table (see the module doc).
@@ -164,6 +170,21 @@ impl Listing {
             self.by_name.remove(name);
         }
         self.resolve(name)
+    }
+
+    /// Removes what `owner` published as `name`, at whatever scope; `None` when it
+    /// published nothing under that name.
+    pub fn withdraw_by(&mut self, name: &Name, owner: Address) -> Option<Vec<Change>> {
+        let entries = self.by_name.get_mut(name)?;
+        let before = entries.len();
+        entries.retain(|p| p.owner != owner);
+        if entries.len() == before {
+            return None;
+        }
+        if entries.is_empty() {
+            self.by_name.remove(name);
+        }
+        Some(self.resolve(name))
     }
 
     /// True when `owner` publishes `name` at `scope`.
@@ -238,16 +259,16 @@ impl Listing {
         let Some(s) = self.subscriptions.remove(&id) else {
             return Vec::new();
         };
-        let mut held: Vec<(&Name, &(Address, Scope))> = s.holds.iter().collect();
+        let mut held: Vec<(&Name, &(Address, Scope, Scope))> = s.holds.iter().collect();
         held.sort();
         let dropped = held
             .into_iter()
-            .map(|(name, (address, scope))| Change::Dropped {
+            .map(|(name, (address, _, shown))| Change::Dropped {
                 to: s.owner,
                 subscription: id,
                 name: name.clone(),
                 address: *address,
-                scope: *scope,
+                scope: *shown,
             })
             .collect();
         match s.pattern.literal() {
@@ -379,29 +400,29 @@ impl Listing {
             .get(name)
             .and_then(|entries| entries.first())
             .filter(|p| p.scope <= s.scope)
-            .map(|p| (p.address, p.scope));
+            .map(|p| (p.address, p.scope, p.shown));
         let held = s.holds.get(name).copied();
-        if held == nearest {
+        if held.map(|(a, s, _)| (a, s)) == nearest.map(|(a, s, _)| (a, s)) {
             return;
         }
-        if let Some((address, scope)) = held {
+        if let Some((address, _, shown)) = held {
             s.holds.remove(name);
             changes.push(Change::Dropped {
                 to: s.owner,
                 subscription: id,
                 name: name.clone(),
                 address,
-                scope,
+                scope: shown,
             });
         }
-        if let Some((address, scope)) = nearest {
-            s.holds.insert(name.clone(), (address, scope));
+        if let Some((address, level, shown)) = nearest {
+            s.holds.insert(name.clone(), (address, level, shown));
             changes.push(Change::Available {
                 to: s.owner,
                 subscription: id,
                 name: name.clone(),
                 address,
-                scope,
+                scope: shown,
             });
         }
     }
@@ -424,9 +445,11 @@ mod tests {
     }
 
     fn publication(n: &str, scope: Scope, object: u64, incarnation: Incarnation) -> Publication {
+        // `shown` is `scope`: the rules are the same whichever is told.
         Publication {
             name: name(n),
             scope,
+            shown: scope,
             address: at(object),
             owner: at(object),
             incarnation,

@@ -123,12 +123,14 @@ pub(crate) mod wire {
         pub(crate) level: Scope,
     }
 
-    /// A publication at the directory's scope: `owner` published `address` as `name`.
+    /// A publication seen at least as far as the directory's scope: `owner` published
+    /// `address` as `name`, seen as far as `scope`.
     #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Message)]
     #[message(name = "strata.directory.Offer")]
     pub(crate) struct Offer {
         pub(crate) ticket: u64,
         pub(crate) name: Name,
+        pub(crate) scope: Scope,
         pub(crate) owner: Address,
         pub(crate) address: Address,
     }
@@ -172,6 +174,8 @@ pub(crate) mod wire {
         pub(crate) id: u64,
         pub(crate) available: bool,
         pub(crate) name: Name,
+        /// How far the publication is seen.
+        pub(crate) scope: Scope,
         pub(crate) address: Address,
         pub(crate) endpoint: Option<String>,
     }

@@ -9,6 +9,11 @@
 //! Publications and subscriptions end with the object that made them, and with its
 //! process. Any start order works.
 //!
+//! A publication is seen by every subscriber within its scope, and a subscription sees
+//! every publication within its own: a subscriber in the same process as a host-scope
+//! publication sees it even with a process-scope subscription. *Nearest* is where the
+//! two meet: the same process, then the same group, then the same host.
+//!
 //! ```
 //! use strata::prelude::*;
 //! use strata::directory::{Available, Published, Scope, Subscribed};

@@ -1,12 +1,18 @@
 //! The process directory: one per process, the directory its objects talk to.
 //!
-//! It holds the process-scope publications itself, and every subscription of the
-//! process's objects. Publications of wider scope it offers to the directory of that
-//! scope (the group's, the host's), and each subscription that looks that far becomes a
-//! *want* there; what those directories answer (`Candidate`s) it merges with its own
-//! publications in one listing, which decides what each subscriber holds: the nearest
-//! publication of each name, `Dropped` before `Available`. So the rules live in one place
-//! (`listing.rs`), and the wider directories only match.
+//! It holds every publication of the process's objects (at process scope in its
+//! listing: they meet every subscriber of the process there; subscribers are told their
+//! own scope) and every subscription. A publication seen further is also offered to each
+//! wider directory up to its scope (the group's, the host's), and each subscription that
+//! looks that far becomes a *want* there; what those directories answer (`Candidate`s, at
+//! the scope of the directory they came from) it merges with its own in one listing,
+//! which decides what each subscriber holds: the nearest publication of each name,
+//! `Dropped` before `Available`. So the rules live in one place (`listing.rs`), and the
+//! wider directories only match. A name is published once per process.
+//!
+//! The answer to a publish comes when every wider directory it goes to has accepted it,
+//! except one that went away: publishing never waits for a directory that is not there
+//! (the offer is made when it is back, and a refusal then is told as `NotPublished`).
 //!
 //! Before a subscriber hears of an address in another process, the two processes are
 //! joined by a direct link (a *session*): one that joins them already (a child's link to
@@ -123,13 +129,28 @@ impl Upstream {
     }
 }
 
-/// A publication of wider scope, offered to the directory of its scope.
-struct LocalOffer {
+/// A publication of an object of this process. It is held here (at process scope, seen
+/// by every subscriber of the process) and, when it is seen further, offered to each wider
+/// directory up to its scope: the group's, the host's.
+struct LocalPub {
     owner: Address,
-    ticket: u64,
-    accepted: bool,
-    /// The owner has heard the answer.
+    scope: Scope,
+    /// Per wider directory it is offered to, the offer's ticket.
+    tickets: Vec<(Scope, u64)>,
+    /// The wider directories whose answer the owner waits for (those joined, or being
+    /// joined for the first time; not one that went away: publishing never blocks on it).
+    waiting: Vec<Scope>,
+    /// The owner has heard `Published`.
     answered: bool,
+}
+
+impl LocalPub {
+    fn ticket_at(&self, level: Scope) -> Option<u64> {
+        self.tickets
+            .iter()
+            .find(|(l, _)| *l == level)
+            .map(|(_, t)| *t)
+    }
 }
 
 /// A subscription of an object of this process.
@@ -159,7 +180,7 @@ enum Session {
 pub(crate) struct ProcessDirectory {
     listing: Listing,
     subs: HashMap<u64, LocalSub>,
-    offers: HashMap<(Name, Scope), LocalOffer>,
+    pubs: HashMap<Name, LocalPub>,
     watched: HashSet<Address>,
     /// The group's directory (index 0) and the host's (1).
     up: [Upstream; 2],
@@ -187,7 +208,7 @@ impl ProcessDirectory {
         ProcessDirectory {
             listing: Listing::new(),
             subs: HashMap::new(),
-            offers: HashMap::new(),
+            pubs: HashMap::new(),
             watched: HashSet::new(),
             up: [upstream(Scope::Group), upstream(Scope::Host)],
             candidates: Candidates::default(),
@@ -305,18 +326,16 @@ impl ProcessDirectory {
     fn fail(&mut self, cx: &mut Context<Self>, i: usize, why: String) {
         let level = self.up[i].level;
         tracing::warn!(target: "strata::directory", %level, %why, "no directory at this scope");
-        let refused: Vec<(Name, Scope)> = self
-            .offers
-            .keys()
-            .filter(|(_, s)| *s == level)
-            .cloned()
+        self.up[i].state = State::Failed(why.clone());
+        let refused: Vec<Name> = self
+            .pubs
+            .iter()
+            .filter(|(_, p)| p.ticket_at(level).is_some())
+            .map(|(n, _)| n.clone())
             .collect();
-        for key in refused {
-            let o = self.offers.remove(&key).expect("a key just listed");
-            self.forget_public(o.owner);
-            cx.send(o.owner, not_published(&key.0, level, &why));
+        for name in refused {
+            self.refuse(cx, &name, &why);
         }
-        self.up[i].state = State::Failed(why);
     }
 
     /// Tries the host directory again after the backoff's wait.
@@ -351,14 +370,16 @@ impl ProcessDirectory {
         }
         tracing::info!(target: "strata::directory", %level, %directory, rejoin = self.up[i].rejoin, "joined");
         let offers: Vec<Offer> = self
-            .offers
+            .pubs
             .iter()
-            .filter(|((_, s), _)| *s == level)
-            .map(|((name, _), o)| Offer {
-                ticket: o.ticket,
-                name: name.clone(),
-                owner: o.owner,
-                address: o.owner,
+            .filter_map(|(name, p)| {
+                Some(Offer {
+                    ticket: p.ticket_at(level)?,
+                    name: name.clone(),
+                    scope: p.scope,
+                    owner: p.owner,
+                    address: p.owner,
+                })
             })
             .collect();
         for offer in offers {
@@ -386,8 +407,18 @@ impl ProcessDirectory {
             tracing::warn!(target: "strata::directory", %level, "directory gone: keeping what was heard, joining again");
         }
         self.up[i].rejoin = true;
-        for o in self.offers.values_mut() {
-            o.accepted = false;
+        // Nobody waits for an answer from a directory that went away.
+        let answerable: Vec<Name> = self
+            .pubs
+            .iter_mut()
+            .filter(|(_, p)| p.waiting.contains(&level))
+            .map(|(n, p)| {
+                p.waiting.retain(|l| *l != level);
+                n.clone()
+            })
+            .collect();
+        for name in answerable {
+            self.answer_if_complete(cx, &name);
         }
         match level {
             Scope::Host => self.retry_host(cx),
@@ -411,10 +442,12 @@ impl ProcessDirectory {
                 Action::List {
                     name,
                     scope,
+                    shown,
                     address,
                 } => match self.listing.publish(Publication {
                     name,
                     scope,
+                    shown,
                     // A child's top object is reached through its `Process` object here.
                     address: crate::net::link::stand_ins::of(address).unwrap_or(address),
                     owner: address,
@@ -505,42 +538,83 @@ impl ProcessDirectory {
         }
     }
 
-    /// Makes `owner` private again unless it still has an offer out.
+    /// Makes `owner` private again unless it still publishes beyond this process.
     fn forget_public(&self, owner: Address) {
-        if !self.offers.values().any(|o| o.owner == owner) {
+        if !self
+            .pubs
+            .values()
+            .any(|p| p.owner == owner && p.scope > Scope::Process)
+        {
             grants::make_private(owner);
+        }
+    }
+
+    /// Withdraws `name` everywhere it is listed: here, and from the wider directories.
+    fn withdraw_everywhere(&mut self, cx: &mut Context<Self>, name: &Name) -> Option<LocalPub> {
+        let p = self.pubs.remove(name)?;
+        // What wider directories sent back of it goes first (it is no nearer than this
+        // process's own), so no subscriber falls back to a copy of what was withdrawn.
+        let echoes = self.candidates.forget(name, p.owner, &Self::reachable);
+        self.apply(cx, echoes);
+        let changes = self.listing.withdraw(name, Scope::Process, p.owner);
+        self.tell(cx, changes);
+        for (level, _) in &p.tickets {
+            if let Some(d) = Self::slot(*level).and_then(|i| self.up[i].joined()) {
+                cx.send(
+                    d,
+                    Withdraw {
+                        name: name.clone(),
+                        owner: p.owner,
+                    },
+                );
+            }
+        }
+        self.forget_public(p.owner);
+        Some(p)
+    }
+
+    /// A wider directory refused `name`: it goes everywhere, and its owner hears why.
+    fn refuse(&mut self, cx: &mut Context<Self>, name: &Name, why: &str) {
+        if let Some(p) = self.withdraw_everywhere(cx, name) {
+            let why = if p.answered {
+                format!("lost while a directory was away: {why}")
+            } else {
+                why.to_string()
+            };
+            tracing::info!(target: "strata::directory", event = "not published", %name, scope = %p.scope, reason = %why);
+            cx.send(p.owner, not_published(name, p.scope, &why));
+        }
+    }
+
+    /// Answers `Published` once no directory the owner waits for is left.
+    fn answer_if_complete(&mut self, cx: &mut Context<Self>, name: &Name) {
+        if let Some(p) = self.pubs.get_mut(name) {
+            if p.waiting.is_empty() && !p.answered {
+                p.answered = true;
+                tracing::info!(target: "strata::directory", event = "publish", %name, scope = %p.scope, address = %p.owner);
+                cx.send(
+                    p.owner,
+                    Published {
+                        name: name.clone(),
+                        scope: p.scope,
+                    },
+                );
+            }
         }
     }
 
     /// Withdraws everything `owner` published; how many went.
     fn clear_published(&mut self, cx: &mut Context<Self>, owner: Address) -> usize {
-        let local = self
-            .listing
-            .publications()
-            .filter(|p| p.owner == owner && p.scope == Scope::Process)
-            .count();
-        let changes = self.listing.withdraw_owner(owner);
-        self.tell(cx, changes);
-        let keys: Vec<(Name, Scope)> = self
-            .offers
+        let names: Vec<Name> = self
+            .pubs
             .iter()
-            .filter(|(_, o)| o.owner == owner)
-            .map(|(k, _)| k.clone())
+            .filter(|(_, p)| p.owner == owner)
+            .map(|(n, _)| n.clone())
             .collect();
-        for (name, scope) in &keys {
-            self.offers.remove(&(name.clone(), *scope));
-            if let Some(d) = Self::slot(*scope).and_then(|i| self.up[i].joined()) {
-                cx.send(
-                    d,
-                    Withdraw {
-                        name: name.clone(),
-                        owner,
-                    },
-                );
-            }
+        for name in &names {
+            self.withdraw_everywhere(cx, name);
         }
-        grants::make_private(owner);
-        local + keys.len()
+        names.len()
     }
 
     /// Ends every subscription of `owner`; how many went.
@@ -621,134 +695,109 @@ impl ProcessDirectory {
             cx.send(owner, not_published(&p.name, p.scope, why));
             return;
         }
-        match p.scope {
-            Scope::Process => {
-                let publication = Publication {
-                    name: p.name.clone(),
-                    scope: Scope::Process,
-                    address: owner,
-                    owner,
-                    incarnation: local_node(),
-                };
-                match self.listing.publish(publication) {
-                    Ok(changes) => {
-                        self.watch(cx, owner);
-                        tracing::info!(target: "strata::directory", event = "publish", name = %p.name, scope = %p.scope, address = %owner);
-                        cx.send(
-                            owner,
-                            Published {
-                                name: p.name,
-                                scope: p.scope,
-                            },
-                        );
-                        self.tell(cx, changes);
-                    }
-                    Err(e) => cx.send(owner, not_published(&p.name, p.scope, &e.to_string())),
-                }
-            }
-            Scope::Lan => cx.send(
-                owner,
-                not_published(
-                    &p.name,
-                    p.scope,
-                    "the LAN scope is not served: no LAN directory is configured",
-                ),
-            ),
-            Scope::Group | Scope::Host => {
-                let key = (p.name.clone(), p.scope);
-                if let Some(o) = self.offers.get_mut(&key) {
-                    if o.owner != owner {
-                        let why = format!(
-                            "it is already published at {} scope, by {} (in this process)",
-                            p.scope, o.owner
-                        );
-                        cx.send(owner, not_published(&p.name, p.scope, &why));
-                    } else if o.accepted {
-                        cx.send(
-                            owner,
-                            Published {
-                                name: p.name,
-                                scope: p.scope,
-                            },
-                        );
-                    }
-                    return;
-                }
-                let i = Self::slot(p.scope).expect("a wider level");
-                if let State::Failed(why) = &self.up[i].state {
-                    let why = why.clone();
-                    cx.send(owner, not_published(&p.name, p.scope, &why));
-                    return;
-                }
-                let ticket = self.next_ticket;
-                self.next_ticket += 1;
-                self.offers.insert(
-                    key,
-                    LocalOffer {
-                        owner,
-                        ticket,
-                        accepted: false,
-                        answered: false,
-                    },
+        if p.scope == Scope::Lan {
+            let why = "the LAN scope is not served: no LAN directory is configured";
+            cx.send(owner, not_published(&p.name, p.scope, why));
+            return;
+        }
+        if let Some(held) = self.pubs.get(&p.name) {
+            if held.owner != owner || held.scope != p.scope {
+                let why = format!(
+                    "it is already published in this process, at {} scope, by {}",
+                    held.scope, held.owner
                 );
-                grants::make_public(owner);
-                self.watch(cx, owner);
-                match self.up[i].joined() {
-                    Some(d) => cx.send(
-                        d,
-                        Offer {
-                            ticket,
-                            name: p.name,
-                            owner,
-                            address: owner,
-                        },
-                    ),
-                    None => self.need(cx, p.scope),
-                }
+                cx.send(owner, not_published(&p.name, p.scope, &why));
+            } else if held.answered {
+                let (name, scope) = (p.name, p.scope);
+                cx.send(owner, Published { name, scope });
+            }
+            return;
+        }
+        // The wider directories it goes to, from the nearest; one that cannot be had
+        // refuses it at once.
+        let levels: Vec<Scope> = [Scope::Group, Scope::Host]
+            .into_iter()
+            .filter(|l| *l <= p.scope)
+            .collect();
+        for level in &levels {
+            let i = Self::slot(*level).expect("a wider level");
+            if let State::Failed(why) = &self.up[i].state {
+                let why = why.clone();
+                cx.send(owner, not_published(&p.name, p.scope, &why));
+                return;
             }
         }
+        // Held here first: every subscriber of this process sees it at once.
+        let changes = self
+            .listing
+            .publish(Publication {
+                name: p.name.clone(),
+                scope: Scope::Process,
+                shown: p.scope,
+                address: owner,
+                owner,
+                incarnation: local_node(),
+            })
+            .expect("one publication per name in this process");
+        self.watch(cx, owner);
+        if p.scope > Scope::Process {
+            grants::make_public(owner);
+        }
+        let mut local = LocalPub {
+            owner,
+            scope: p.scope,
+            tickets: Vec::new(),
+            waiting: Vec::new(),
+            answered: false,
+        };
+        for level in levels {
+            let ticket = self.next_ticket;
+            self.next_ticket += 1;
+            local.tickets.push((level, ticket));
+            let i = Self::slot(level).expect("a wider level");
+            // Wait for the answer unless the directory went away (never block on it).
+            if !self.up[i].rejoin {
+                local.waiting.push(level);
+            }
+            match self.up[i].joined() {
+                Some(d) => cx.send(
+                    d,
+                    Offer {
+                        ticket,
+                        name: p.name.clone(),
+                        scope: p.scope,
+                        owner,
+                        address: owner,
+                    },
+                ),
+                None => self.need(cx, level),
+            }
+        }
+        self.pubs.insert(p.name.clone(), local);
+        self.answer_if_complete(cx, &p.name);
+        self.tell(cx, changes);
     }
 
     fn on_offer_answer(&mut self, cx: &mut Context<Self>, a: OfferAnswer) {
         let Some(level) = self.level_of(cx.sender()) else {
             return;
         };
-        let Some(key) = self
-            .offers
+        let Some(name) = self
+            .pubs
             .iter()
-            .find(|((_, s), o)| *s == level && o.ticket == a.ticket)
-            .map(|(k, _)| k.clone())
+            .find(|(_, p)| p.ticket_at(level) == Some(a.ticket))
+            .map(|(n, _)| n.clone())
         else {
             return;
         };
         match a.refusal {
             None => {
-                let o = self.offers.get_mut(&key).expect("a key just found");
-                o.accepted = true;
-                if !o.answered {
-                    o.answered = true;
-                    let owner = o.owner;
-                    tracing::info!(target: "strata::directory", event = "publish", name = %key.0, scope = %level, address = %owner);
-                    cx.send(
-                        owner,
-                        Published {
-                            name: key.0,
-                            scope: level,
-                        },
-                    );
+                if let Some(p) = self.pubs.get_mut(&name) {
+                    p.waiting.retain(|l| *l != level);
                 }
+                self.answer_if_complete(cx, &name);
             }
-            Some(why) => {
-                let o = self.offers.remove(&key).expect("a key just found");
-                self.forget_public(o.owner);
-                let why = if o.answered {
-                    format!("lost while its directory was away: {why}")
-                } else {
-                    why
-                };
-                tracing::info!(target: "strata::directory", event = "not published", name = %key.0, scope = %level, reason = %why);
-                cx.send(o.owner, not_published(&key.0, level, &why));
-            }
+            Some(why) => self.refuse(cx, &name, &why),
         }
     }
 
@@ -826,8 +875,15 @@ impl ProcessDirectory {
             return;
         }
         let actions = if c.available {
-            self.candidates
-                .available(c.id, c.name, level, c.address, c.endpoint, &Self::reachable)
+            self.candidates.available(
+                c.id,
+                c.name,
+                level,
+                c.scope,
+                c.address,
+                c.endpoint,
+                &Self::reachable,
+            )
         } else {
             self.candidates
                 .dropped(c.id, c.name, level, c.address, &Self::reachable)

@@ -63,21 +63,21 @@ impl SharedDirectory {
     /// Sends each change to its client as a `Candidate`.
     fn tell(&self, cx: &mut Context<Self>, changes: Vec<Change>) {
         for change in changes {
-            let (to, sid, name, address, available) = match change {
+            let (to, sid, name, address, scope, available) = match change {
                 Change::Available {
                     to,
                     subscription,
                     name,
                     address,
-                    ..
-                } => (to, subscription, name, address, true),
+                    scope,
+                } => (to, subscription, name, address, scope, true),
                 Change::Dropped {
                     to,
                     subscription,
                     name,
                     address,
-                    ..
-                } => (to, subscription, name, address, false),
+                    scope,
+                } => (to, subscription, name, address, scope, false),
             };
             let Some((_, id)) = self.wanted_by.get(&sid) else {
                 continue;
@@ -93,6 +93,7 @@ impl SharedDirectory {
                     id: *id,
                     available,
                     name,
+                    scope,
                     address,
                     endpoint,
                 },
@@ -168,6 +169,12 @@ impl SharedDirectory {
         if offer.address.node() != sender.node() || offer.owner.node() != sender.node() {
             return refuse("a process may publish only its own objects".into());
         }
+        if offer.scope < level {
+            return refuse(format!(
+                "a {} scope publication does not reach this {level} directory",
+                offer.scope
+            ));
+        }
         if client.publications >= MAX_PUBLICATIONS_PER_CLIENT {
             return refuse(format!(
                 "the process holds {MAX_PUBLICATIONS_PER_CLIENT} publications here, the most one may"
@@ -175,7 +182,8 @@ impl SharedDirectory {
         }
         let publication = Publication {
             name: offer.name.clone(),
-            scope: level,
+            scope: offer.scope,
+            shown: offer.scope,
             address: offer.address,
             owner: offer.owner,
             incarnation: sender.node(),
@@ -201,10 +209,9 @@ impl SharedDirectory {
         if w.owner.node() != sender.node() || !self.clients.contains_key(&sender) {
             return;
         }
-        if !self.listing.is_published(&w.name, self.level, w.owner) {
+        let Some(changes) = self.listing.withdraw_by(&w.name, w.owner) else {
             return;
-        }
-        let changes = self.listing.withdraw(&w.name, self.level, w.owner);
+        };
         if let Some(c) = self.client(sender) {
             c.publications = c.publications.saturating_sub(1);
         }
@@ -226,7 +233,8 @@ impl SharedDirectory {
         tracing::info!(target: "strata::directory", event = "subscribe", pattern = %want.pattern, scope = %level, client = %sender);
         let (sid, changes) = self
             .listing
-            .subscribe(sender, sender.node(), want.pattern, level);
+            // It sees whatever is held here: all of it reaches this far.
+            .subscribe(sender, sender.node(), want.pattern, Scope::Lan);
         if let Some(c) = self.client(sender) {
             c.wants.insert(want.id, sid);
         }
