@@ -407,3 +407,33 @@ fn clearing_is_answered_and_the_other_side_hears_dropped() {
     let more = support::drain(&mut subscriber, Duration::from_millis(200));
     assert!(more.iter().all(|e| !e.is::<Available>()), "{more:?}");
 }
+
+#[test]
+fn a_subscriber_sees_every_publication_within_its_scope_however_far_that_one_reaches() {
+    this_process();
+    // A host-scope publication of this process meets a process-scope subscription here.
+    let mut subscriber = ThreadContext::attach();
+    subscribe(&mut subscriber, "t11:near", Scope::Process);
+    let mut publisher = ThreadContext::attach();
+    publisher.publish("t11:near", Scope::Host).unwrap();
+    select_message::<Published>(&mut publisher, WAIT);
+    let (a, _) = select_message::<Available>(&mut subscriber, WAIT);
+    assert_eq!((a.address, a.scope), (publisher.address(), Scope::Host));
+    // A host-scope publication of a child meets this process's group-scope subscription
+    // in the group.
+    let mut cx = ThreadContext::attach();
+    subscribe(&mut cx, "t11:child", Scope::Group);
+    let _child = cx.create(
+        Process::of(testbin("directory_peer").to_string_lossy())
+            .arg("--publish")
+            .arg("t11:child@host"),
+    );
+    let (a, _) = select_message::<Available>(&mut cx, WAIT);
+    assert_eq!((a.name.as_str(), a.scope), ("t11:child", Scope::Host));
+    // Withdrawn, it goes once: no copy from another directory takes its place.
+    drop(publisher);
+    let (d, _) = select_message::<Dropped>(&mut subscriber, WAIT);
+    assert_eq!(d.name.as_str(), "t11:near");
+    let more = support::drain(&mut subscriber, Duration::from_millis(300));
+    assert!(more.iter().all(|e| !e.is::<Available>()), "{more:?}");
+}
