@@ -26,6 +26,17 @@ pub struct DirectoryArgs {
     /// /tmp/strata-UID).
     #[arg(long)]
     socket: Option<PathBuf>,
+    /// Serve the LAN directory instead, on `--listen` (every process of every host joins
+    /// it when given its address in STRATA_LAN_DIRECTORY).
+    #[arg(long, requires = "listen")]
+    lan: bool,
+    /// Where the LAN directory listens (HOST:PORT; with --lan).
+    #[arg(long, requires = "lan")]
+    listen: Option<std::net::SocketAddr>,
+    /// The LAN's pre-shared key (a file of `strata key new --psk`; default
+    /// $STRATA_LAN_KEY). Required off loopback.
+    #[arg(long, requires = "lan")]
+    key: Option<PathBuf>,
 }
 
 /// Runs `strata directory`.
@@ -38,7 +49,59 @@ pub fn run(args: DirectoryArgs, log: Option<String>) -> ExitCode {
         log,
         ..Default::default()
     };
+    if args.lan {
+        let listen = args.listen.expect("clap requires --listen with --lan");
+        let key = match args.key.or_else(|| {
+            std::env::var_os(strata::directory::lan::LAN_KEY_VARIABLE).map(PathBuf::from)
+        }) {
+            Some(path) => match strata::net::keys::load_psk(&path) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    eprintln!("strata directory: --key {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            },
+            None => None,
+        };
+        return strata::main_with(
+            Thread::new(move |cx: &mut ThreadContext| serve_lan(cx, listen, key)),
+            settings,
+        );
+    }
     strata::main_with(Thread::new(serve), settings)
+}
+
+fn serve_lan(cx: &mut ThreadContext, listen: std::net::SocketAddr, key: Option<[u8; 32]>) -> i32 {
+    let directory = strata::directory::lan::serve(listen, key);
+    // Up when a connection is taken (an unspecified address is tried on loopback).
+    let mut probe = listen;
+    if probe.ip().is_unspecified() {
+        probe.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let deadline = Instant::now() + LISTEN_WAIT;
+    while std::net::TcpStream::connect_timeout(&probe, Duration::from_millis(200)).is_err() {
+        if Instant::now() > deadline {
+            eprintln!(
+                "strata directory: the LAN directory did not come up on {listen} within {} s (see the log: --log=info)",
+                LISTEN_WAIT.as_secs()
+            );
+            return 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "strata directory: serving the LAN directory on {listen} (pid {}, {}); Ctrl-C stops it",
+        std::process::id(),
+        if key.is_some() {
+            "with a pre-shared key"
+        } else {
+            "without a key: loopback only"
+        }
+    );
+    let _ = directory;
+    let _ = cx.select::<(Stop,)>();
+    println!("strata directory: stopped");
+    0
 }
 
 fn serve(cx: &mut ThreadContext) -> i32 {

@@ -11,6 +11,7 @@
 //! - `available NAME SCOPE NODE`, `dropped NAME SCOPE NODE` (NODE: the publisher's node
 //!   id in hex, `self` when it is this process).
 //!
+//! `--serve-lan HOST:PORT` serves the LAN directory there (printing `serving-lan ADDR`).
 //! `--confirm` asks each object that becomes available (a `String`) and, when it answers,
 //! prints `answered NAME: TEXT` and publishes `NAME:answered` at host scope.
 //! `--stderr-to FILE` sends the log (`--log=LEVEL`) to FILE.
@@ -97,6 +98,9 @@ struct Peer {
     /// scope when it answers (so a test sees what a child reached).
     confirm: bool,
     asked: HashMap<Address, String>,
+    /// `--serve-lan ADDR`: serve the LAN directory there (no key: loopback or a test
+    /// network only).
+    serve_lan: Option<std::net::SocketAddr>,
 }
 
 impl Peer {
@@ -113,6 +117,10 @@ impl Peer {
 impl Peer {
     #[guard(sender == cx.address())]
     fn start(&mut self, cx: &mut Context<Self>, _: Start) {
+        if let Some(address) = self.serve_lan {
+            strata::directory::lan::serve(address, None);
+            say(format!("serving-lan {address}"));
+        }
         for (pattern, scope) in std::mem::take(&mut self.subscribe) {
             cx.subscribe(&pattern, scope).expect("a valid pattern");
         }
@@ -205,6 +213,7 @@ fn main() -> std::process::ExitCode {
         read_stdin: !strata_testbins::started_as_child(),
         confirm: false,
         asked: HashMap::new(),
+        serve_lan: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -218,6 +227,13 @@ fn main() -> std::process::ExitCode {
             "--child" => peer.children.push(args.next().expect("--child ARGS")),
             "--full-output" => {}
             "--confirm" => peer.confirm = true,
+            "--serve-lan" => {
+                let address: std::net::SocketAddr = args
+                    .next()
+                    .and_then(|a| a.parse().ok())
+                    .expect("--serve-lan HOST:PORT");
+                peer.serve_lan = Some(address);
+            }
             a if a.starts_with("--log=") => {}
             // Where a child's log goes (its stderr is its parent's otherwise).
             "--stderr-to" => {

@@ -145,7 +145,7 @@ pub fn serve(socket: &Path) -> Result<crate::Address, String> {
     HELD.lock().unwrap_or_else(|e| e.into_inner()).push(lock);
     let directory = crate::object::create_root(super::shared::SharedDirectory::new(
         super::name::Scope::Host,
-        Some(socket.to_path_buf()),
+        Some(crate::net::Listen::unix(socket)),
     ));
     tracing::info!(target: "strata::directory", %directory, socket = %socket.display(), "serving the host directory");
     Ok(directory)

@@ -51,6 +51,7 @@ mod candidates;
 mod feed;
 pub(crate) mod group;
 pub mod host;
+pub mod lan;
 mod listing;
 mod messages;
 mod name;

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::candidates::{Action, Candidates};
 use super::host::{self, HostLock};
+use super::lan::LanSettings;
 use super::listing::{Change, Listing, Publication, SubscriptionId};
 use super::messages::wire::{Candidate, Join, Joined, Offer, OfferAnswer, Unwant, Want, Withdraw};
 use super::messages::{
@@ -62,6 +63,11 @@ struct RetryHost;
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
 #[message(name = "strata.directory.RetryGroup")]
 struct RetryGroup;
+
+/// Try joining the LAN directory again.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "strata.directory.RetryLan")]
+struct RetryLan;
 
 /// Try the sessions that failed again.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
@@ -153,6 +159,16 @@ impl LocalPub {
     }
 }
 
+/// A session listener of this process.
+#[derive(Default)]
+struct Endpoint {
+    /// `None` until asked for, then `Some(None)` while it starts or after it failed,
+    /// `Some(Some(endpoint))` when it listens.
+    state: Option<Option<String>>,
+    /// The listening object.
+    listen: Option<Address>,
+}
+
 /// A subscription of an object of this process.
 struct LocalSub {
     id: SubscriptionId,
@@ -182,16 +198,21 @@ pub(crate) struct ProcessDirectory {
     subs: HashMap<u64, LocalSub>,
     pubs: HashMap<Name, LocalPub>,
     watched: HashSet<Address>,
-    /// The group's directory (index 0) and the host's (1).
-    up: [Upstream; 2],
+    /// The group's directory (index 0), the host's (1) and the LAN's (2).
+    up: [Upstream; 3],
     candidates: Candidates,
     sessions: HashMap<u64, Session>,
-    /// The session listener: `None` until asked for, then `Some(None)` while it starts or
-    /// after it failed, `Some(Some(path))` when it listens.
-    endpoint: Option<Option<String>>,
+    /// The session listener for processes of this host (a Unix socket), and the one for
+    /// other hosts (TCP, for the LAN scope).
+    unix: Endpoint,
+    tcp: Endpoint,
+    /// How to reach the LAN, if configured (or why the configuration is wrong).
+    lan: Result<Option<LanSettings>, String>,
     /// The group directory to join: the parent's, for a child of a composite.
     group: Option<Address>,
     backoff: Backoff,
+    /// The LAN directory's reconnects (the same policy as the host's).
+    lan_backoff: Backoff,
     /// Held while this process serves the host directory.
     host_lock: Option<HostLock>,
     next_ticket: u64,
@@ -210,12 +231,20 @@ impl ProcessDirectory {
             subs: HashMap::new(),
             pubs: HashMap::new(),
             watched: HashSet::new(),
-            up: [upstream(Scope::Group), upstream(Scope::Host)],
+            up: [
+                upstream(Scope::Group),
+                upstream(Scope::Host),
+                upstream(Scope::Lan),
+            ],
             candidates: Candidates::default(),
             sessions: HashMap::new(),
-            endpoint: None,
+            unix: Endpoint::default(),
+            tcp: Endpoint::default(),
+            lan: super::lan::settings(),
             group,
             backoff: Backoff::growing(Duration::from_millis(100), Duration::from_secs(2))
+                .jitter(0.5),
+            lan_backoff: Backoff::growing(Duration::from_millis(100), Duration::from_secs(2))
                 .jitter(0.5),
             host_lock: None,
             next_ticket: 1,
@@ -226,7 +255,8 @@ impl ProcessDirectory {
         match level {
             Scope::Group => Some(0),
             Scope::Host => Some(1),
-            _ => None,
+            Scope::Lan => Some(2),
+            Scope::Process => None,
         }
     }
 
@@ -251,16 +281,42 @@ impl ProcessDirectory {
             return;
         }
         self.up[i].state = State::Waiting;
-        match &self.endpoint {
+        let lan = level == Scope::Lan;
+        if lan {
+            match &self.lan {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    let why = format!(
+                        "no LAN directory is configured (set {})",
+                        super::lan::LAN_DIRECTORY_VARIABLE
+                    );
+                    return self.fail(cx, i, why);
+                }
+                Err(why) => {
+                    let why = why.clone();
+                    return self.fail(cx, i, why);
+                }
+            }
+        }
+        let endpoint = if lan { &mut self.tcp } else { &mut self.unix };
+        match &endpoint.state {
             None => {
-                self.endpoint = Some(None);
-                match host::session_socket() {
-                    Ok(path) => {
-                        cx.create(Listen::unix(path).reach_public(true));
+                endpoint.state = Some(None);
+                let listen = if lan {
+                    let settings = self.lan.clone().ok().flatten().expect("checked above");
+                    Ok(settings.listen(settings.session_address()))
+                } else {
+                    host::session_socket().map(Listen::unix)
+                };
+                match listen {
+                    Ok(l) => {
+                        let listen = cx.create(l.reach_public(true));
+                        let endpoint = if lan { &mut self.tcp } else { &mut self.unix };
+                        endpoint.listen = Some(listen);
                     }
                     Err(why) => {
                         tracing::warn!(target: "strata::directory", %why, "no session endpoint: other processes cannot link to this one");
-                        self.endpoint_ready(cx, None);
+                        self.endpoint_ready(cx, lan, None);
                     }
                 }
             }
@@ -269,19 +325,21 @@ impl ProcessDirectory {
         }
     }
 
-    /// The session endpoint is up (or could not be): every waiting level connects.
-    fn endpoint_ready(&mut self, cx: &mut Context<Self>, path: Option<String>) {
-        self.endpoint = Some(path);
-        for level in [Scope::Group, Scope::Host] {
-            let i = Self::slot(level).expect("a wider level");
+    /// A session endpoint is up (or could not be): every level waiting for it connects.
+    fn endpoint_ready(&mut self, cx: &mut Context<Self>, lan: bool, endpoint: Option<String>) {
+        let levels: &[Scope] = if lan {
+            self.tcp.state = Some(endpoint);
+            &[Scope::Lan]
+        } else {
+            self.unix.state = Some(endpoint);
+            &[Scope::Group, Scope::Host]
+        };
+        for level in levels {
+            let i = Self::slot(*level).expect("a wider level");
             if matches!(self.up[i].state, State::Waiting) {
-                self.connect(cx, level);
+                self.connect(cx, *level);
             }
         }
-    }
-
-    fn endpoint_path(&self) -> Option<String> {
-        self.endpoint.clone().flatten()
     }
 
     /// Connects to, or finds, the directory of `level` and joins it.
@@ -298,13 +356,18 @@ impl ProcessDirectory {
                     cx.start(RetryGroup, Duration::from_millis(10));
                 }
             }
-            _ => match host::host_socket() {
+            Scope::Host => match host::host_socket() {
                 Ok(path) => {
                     let connect = cx.create(Connect::unix(path).reuse(true));
                     self.up[i].state = State::Connecting(connect);
                 }
                 Err(why) => self.fail(cx, i, why),
             },
+            _ => {
+                let settings = self.lan.clone().ok().flatten().expect("checked by need");
+                let connect = cx.create(settings.connect(settings.directory).reuse(true));
+                self.up[i].state = State::Connecting(connect);
+            }
         }
     }
 
@@ -314,12 +377,12 @@ impl ProcessDirectory {
             confirmed: false,
         };
         self.watch(cx, directory);
-        cx.send(
-            directory,
-            Join {
-                endpoint: self.endpoint_path(),
-            },
-        );
+        let endpoint = if self.up[i].level == Scope::Lan {
+            self.tcp.state.clone().flatten()
+        } else {
+            self.unix.state.clone().flatten()
+        };
+        cx.send(directory, Join { endpoint });
     }
 
     /// The directory of slot `i` cannot be had: what waits for it is refused.
@@ -336,6 +399,13 @@ impl ProcessDirectory {
         for name in refused {
             self.refuse(cx, &name, &why);
         }
+    }
+
+    /// Tries the LAN directory again after the backoff's wait.
+    fn retry_lan(&mut self, cx: &mut Context<Self>) {
+        let wait = self.lan_backoff.failed().unwrap_or(Duration::from_secs(2));
+        self.up[2].state = State::Waiting;
+        cx.start(RetryLan, wait);
     }
 
     /// Tries the host directory again after the backoff's wait.
@@ -365,8 +435,10 @@ impl ProcessDirectory {
                 SETTLE,
             );
         }
-        if level == Scope::Host {
-            self.backoff.reset();
+        match level {
+            Scope::Host => self.backoff.reset(),
+            Scope::Lan => self.lan_backoff.reset(),
+            _ => {}
         }
         tracing::info!(target: "strata::directory", %level, %directory, rejoin = self.up[i].rejoin, "joined");
         let offers: Vec<Offer> = self
@@ -422,6 +494,7 @@ impl ProcessDirectory {
         }
         match level {
             Scope::Host => self.retry_host(cx),
+            Scope::Lan => self.retry_lan(cx),
             // A group's directory lives in the parent: without it this process is ending.
             _ => self.up[i].state = State::Failed("the group's directory ended".into()),
         }
@@ -481,11 +554,15 @@ impl ProcessDirectory {
                 continue;
             }
             tracing::info!(target: "strata::directory", event = "session", node = format_args!("{node:016x}"), %endpoint, "opening a session");
-            let connect = cx.create(
-                Connect::unix(endpoint.clone())
-                    .reach_public(true)
-                    .reuse(true),
-            );
+            let connect = match super::lan::parse_endpoint(&endpoint) {
+                // Another host's process: a LAN link (encrypted, kept alive).
+                Some(address) => match self.lan.clone().ok().flatten() {
+                    Some(settings) => settings.connect(address),
+                    None => continue,
+                },
+                None => Connect::unix(endpoint.clone()),
+            };
+            let connect = cx.create(connect.reach_public(true).reuse(true));
             self.sessions
                 .insert(node, Session::Connecting { connect, endpoint });
         }
@@ -695,11 +772,6 @@ impl ProcessDirectory {
             cx.send(owner, not_published(&p.name, p.scope, why));
             return;
         }
-        if p.scope == Scope::Lan {
-            let why = "the LAN scope is not served: no LAN directory is configured";
-            cx.send(owner, not_published(&p.name, p.scope, why));
-            return;
-        }
         if let Some(held) = self.pubs.get(&p.name) {
             if held.owner != owner || held.scope != p.scope {
                 let why = format!(
@@ -715,7 +787,7 @@ impl ProcessDirectory {
         }
         // The wider directories it goes to, from the nearest; one that cannot be had
         // refuses it at once.
-        let levels: Vec<Scope> = [Scope::Group, Scope::Host]
+        let levels: Vec<Scope> = [Scope::Group, Scope::Host, Scope::Lan]
             .into_iter()
             .filter(|l| *l <= p.scope)
             .collect();
@@ -723,6 +795,20 @@ impl ProcessDirectory {
             let i = Self::slot(*level).expect("a wider level");
             if let State::Failed(why) = &self.up[i].state {
                 let why = why.clone();
+                cx.send(owner, not_published(&p.name, p.scope, &why));
+                return;
+            }
+        }
+        if p.scope == Scope::Lan {
+            let why = match &self.lan {
+                Ok(Some(_)) => None,
+                Ok(None) => Some(format!(
+                    "no LAN directory is configured (set {})",
+                    super::lan::LAN_DIRECTORY_VARIABLE
+                )),
+                Err(why) => Some(why.clone()),
+            };
+            if let Some(why) = why {
                 cx.send(owner, not_published(&p.name, p.scope, &why));
                 return;
             }
@@ -755,8 +841,11 @@ impl ProcessDirectory {
             self.next_ticket += 1;
             local.tickets.push((level, ticket));
             let i = Self::slot(level).expect("a wider level");
-            // Wait for the answer unless the directory went away (never block on it).
-            if !self.up[i].rejoin {
+            // Wait for the answer from a directory joined, or being joined on this host
+            // for the first time; never for one that went away or the LAN's while it is
+            // not joined (publishing never blocks on them: the offer waits instead).
+            let joined = self.up[i].joined().is_some();
+            if joined || (level != Scope::Lan && !self.up[i].rejoin) {
                 local.waiting.push(level);
             }
             match self.up[i].joined() {
@@ -816,16 +905,6 @@ impl ProcessDirectory {
             );
             return;
         }
-        if s.scope == Scope::Lan {
-            cx.send(
-                owner,
-                NotSubscribed::new(format!(
-                    "`{}` not subscribed at lan scope: the LAN scope is not served: no LAN directory is configured",
-                    s.pattern
-                )),
-            );
-            return;
-        }
         self.watch(cx, owner);
         let (id, changes) = self
             .listing
@@ -848,7 +927,7 @@ impl ProcessDirectory {
             },
         );
         self.tell(cx, changes);
-        for level in [Scope::Group, Scope::Host] {
+        for level in [Scope::Group, Scope::Host, Scope::Lan] {
             if s.scope < level {
                 continue;
             }
@@ -907,15 +986,21 @@ impl ProcessDirectory {
 
     fn on_listening(&mut self, cx: &mut Context<Self>, l: Listening) {
         tracing::debug!(target: "strata::directory", endpoint = %l.address, "session endpoint up");
-        self.endpoint_ready(cx, Some(l.address));
+        if self.tcp.listen == Some(cx.sender()) {
+            let endpoint = l.address.parse().ok().map(super::lan::endpoint);
+            self.endpoint_ready(cx, true, endpoint);
+        } else {
+            self.endpoint_ready(cx, false, Some(l.address));
+        }
     }
 
     fn on_not_listening(&mut self, cx: &mut Context<Self>, f: NotListening) {
         tracing::warn!(target: "strata::directory", reason = %f.reason, "no session endpoint: other processes cannot link to this one");
-        self.endpoint_ready(cx, None);
+        let lan = self.tcp.listen == Some(cx.sender());
+        self.endpoint_ready(cx, lan, None);
     }
 
-    fn on_connected(&mut self, cx: &mut Context<Self>, _: Connected) {
+    fn on_connected(&mut self, cx: &mut Context<Self>, c: Connected) {
         let peer = cx.sender();
         if let Some(Session::Connecting { endpoint, .. }) = self.sessions.get(&peer.node()) {
             let endpoint = Some(endpoint.clone());
@@ -925,8 +1010,12 @@ impl ProcessDirectory {
             tracing::info!(target: "strata::directory", event = "session", node = format_args!("{:016x}", peer.node()), "session up");
             let actions = self.candidates.reached(peer.node(), &Self::reachable);
             self.apply(cx, actions);
-        } else if matches!(self.up[1].state, State::Connecting(_)) {
-            self.join(cx, 1, peer);
+        } else if c.remote.starts_with("unix:") {
+            if matches!(self.up[1].state, State::Connecting(_)) {
+                self.join(cx, 1, peer);
+            }
+        } else if matches!(self.up[2].state, State::Connecting(_)) {
+            self.join(cx, 2, peer);
         }
     }
 
@@ -942,8 +1031,10 @@ impl ProcessDirectory {
             match host::try_lock(&socket) {
                 Ok(Some(lock)) => {
                     self.host_lock = Some(lock);
-                    let directory =
-                        crate::object::create_root(SharedDirectory::new(Scope::Host, Some(socket)));
+                    let directory = crate::object::create_root(SharedDirectory::new(
+                        Scope::Host,
+                        Some(crate::net::Listen::unix(socket)),
+                    ));
                     // Children of this process reach it over their private links.
                     grants::make_public(directory);
                     tracing::info!(target: "strata::directory", %directory, "serving the host directory in this process");
@@ -956,6 +1047,10 @@ impl ProcessDirectory {
                 }
             }
             return;
+        }
+        if matches!(self.up[2].state, State::Connecting(c) if c == from) {
+            tracing::info!(target: "strata::directory", reason = %f.reason, "the LAN directory cannot be reached: trying again");
+            return self.retry_lan(cx);
         }
         let failed = self.sessions.iter().find_map(|(node, s)| match s {
             Session::Connecting { connect, endpoint } if *connect == from => {
@@ -1014,6 +1109,12 @@ impl ProcessDirectory {
             if self.up[i].directory() == Some(sender) {
                 self.joined(cx, i);
             }
+        }
+    }
+
+    fn on_retry_lan(&mut self, cx: &mut Context<Self>, _: RetryLan) {
+        if matches!(self.up[2].state, State::Waiting) {
+            self.connect(cx, Scope::Lan);
         }
     }
 

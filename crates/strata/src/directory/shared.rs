@@ -13,7 +13,6 @@
 //! the node it sends from, and its patterns and names are checked as they decode.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use super::listing::{Change, Listing, Publication, SubscriptionId};
 use super::messages::wire::{Candidate, Join, Joined, Offer, OfferAnswer, Unwant, Want, Withdraw};
@@ -40,8 +39,13 @@ struct Client {
 /// A group's or the host's directory (see the module doc).
 pub(crate) struct SharedDirectory {
     level: Scope,
-    /// Where to listen for clients (the host directory's socket), if anywhere.
-    socket: Option<PathBuf>,
+    /// Where to listen for clients (the host directory's socket, the LAN directory's
+    /// TCP address), if anywhere; taken at start.
+    listen: Option<Listen>,
+    /// Each client's IP, as the link it came over saw it (a LAN directory's clients).
+    ips: HashMap<Address, std::net::IpAddr>,
+    /// The IP a TCP listener listens on, when it is one.
+    listen_ip: Option<std::net::IpAddr>,
     listing: Listing,
     clients: HashMap<Address, Client>,
     /// Each subscription's client and the client's id for it.
@@ -49,11 +53,13 @@ pub(crate) struct SharedDirectory {
 }
 
 impl SharedDirectory {
-    /// A directory for `level`, listening on `socket` if given.
-    pub(crate) fn new(level: Scope, socket: Option<PathBuf>) -> SharedDirectory {
+    /// A directory for `level`, listening with `listen` if given.
+    pub(crate) fn new(level: Scope, listen: Option<Listen>) -> SharedDirectory {
         SharedDirectory {
             level,
-            socket,
+            listen,
+            ips: HashMap::new(),
+            listen_ip: None,
             listing: Listing::new(),
             clients: HashMap::new(),
             wanted_by: HashMap::new(),
@@ -114,6 +120,7 @@ impl SharedDirectory {
         let Some(c) = self.clients.remove(&client) else {
             return;
         };
+        self.ips.remove(&client);
         for sid in c.wants.values() {
             self.wanted_by.remove(sid);
         }
@@ -133,8 +140,8 @@ impl SharedDirectory {
 impl SharedDirectory {
     #[guard(sender == cx.address())]
     fn on_start(&mut self, cx: &mut Context<Self>, _: Start) {
-        if let Some(path) = &self.socket {
-            cx.create(Listen::unix(path.clone()));
+        if let Some(listen) = self.listen.take() {
+            cx.create(listen);
         }
         tracing::info!(target: "strata::directory", level = %self.level, directory = %cx.address(), "directory up");
     }
@@ -143,10 +150,18 @@ impl SharedDirectory {
         let client = cx.sender();
         // A client that joins again starts afresh (it re-offers what it holds).
         self.end_client(cx, client);
+        // A TCP endpoint's IP is the one the client's link came from, whatever it says.
+        let endpoint = match (
+            join.endpoint,
+            self.ips.get(&client).or(self.listen_ip.as_ref()),
+        ) {
+            (Some(e), Some(ip)) if e.starts_with("tcp:") => super::lan::with_ip(&e, *ip),
+            (e, _) => e,
+        };
         self.clients.insert(
             client,
             Client {
-                endpoint: join.endpoint,
+                endpoint,
                 publications: 0,
                 wants: HashMap::new(),
             },
@@ -193,7 +208,7 @@ impl SharedDirectory {
                 if let Some(c) = self.client(sender) {
                     c.publications += 1;
                 }
-                tracing::info!(target: "strata::directory", event = "publish", name = %offer.name, scope = %level, address = %offer.address);
+                tracing::info!(target: "strata::directory", event = "publish", name = %offer.name, scope = %offer.scope, directory = %level, address = %offer.address);
                 self.tell(cx, changes);
                 OfferAnswer {
                     ticket: offer.ticket,
@@ -272,6 +287,13 @@ impl SharedDirectory {
     }
 
     fn on_listening(&mut self, _cx: &mut Context<Self>, l: Listening) {
+        // A client in this process joins without a link: it is reached at this address.
+        self.listen_ip = l
+            .address
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|a| a.ip())
+            .filter(|ip| !ip.is_unspecified());
         tracing::info!(target: "strata::directory", level = %self.level, socket = %l.address, "the host directory listens");
     }
 
@@ -280,7 +302,12 @@ impl SharedDirectory {
     }
 
     /// Links come and go with their clients; a client's end comes as `Ended`.
-    fn on_link(&mut self, _cx: &mut Context<Self>, _: Accepted) {}
+    /// A client's link is up: its IP, as the socket saw it, is where other hosts reach it.
+    fn on_link(&mut self, cx: &mut Context<Self>, a: Accepted) {
+        if let Ok(remote) = a.remote.parse::<std::net::SocketAddr>() {
+            self.ips.insert(cx.sender(), remote.ip());
+        }
+    }
 
     fn on_closed(&mut self, _cx: &mut Context<Self>, _: Closed) {}
 

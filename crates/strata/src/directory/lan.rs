@@ -1,0 +1,189 @@
+//! The LAN scope: a LAN directory that every process of every host joins over TCP, and
+//! sessions between processes of different hosts over TCP.
+//!
+//! Where the LAN directory is, is configured, never guessed: [`configure`] before the
+//! directory is first used, else the environment (`STRATA_LAN_DIRECTORY=HOST:PORT`, and
+//! `STRATA_LAN_KEY=FILE` for the pre-shared key, a file `strata key new --psk` makes).
+//! `strata directory --lan --listen ADDR --key FILE` runs one ([`serve`]).
+//!
+//! Every link of the LAN scope (to the LAN directory, and sessions between hosts) is
+//! encrypted (Noise) with the key and keeps alive: a ping every [`KEEP_ALIVE`], closed
+//! as gone stale after three intervals without a word, so a host that goes silent is
+//! dropped within seconds. A link off loopback without a key is refused (the rule of
+//! every strata link). Each process joins the LAN directory itself, rather than through
+//! its host's directory: a process's LAN listings then live and end with that process
+//! alone, not with whichever process of the host serves the host directory.
+//!
+//! The LAN directory takes the address it gives other hosts for a process's sessions
+//! from the link the process joined over (its IP as the socket saw it) and the port from
+//! what the process says, never the IP from the message.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::net::{Connect, Listen};
+use crate::Address;
+
+/// The environment variable naming the LAN directory (`HOST:PORT`).
+pub const LAN_DIRECTORY_VARIABLE: &str = "STRATA_LAN_DIRECTORY";
+
+/// The environment variable naming the file of the LAN's pre-shared key.
+pub const LAN_KEY_VARIABLE: &str = "STRATA_LAN_KEY";
+
+/// The keep-alive interval of every link of the LAN scope: three without a word and the
+/// link is closed (`WentStale`).
+pub const KEEP_ALIVE: Duration = Duration::from_millis(900);
+
+/// How this process reaches the LAN.
+#[derive(Clone)]
+pub struct LanSettings {
+    /// The LAN directory's address.
+    pub directory: SocketAddr,
+    /// The pre-shared key of every LAN link (required off loopback).
+    pub key: Option<[u8; 32]>,
+    /// The keep-alive interval of LAN links.
+    pub keep_alive: Duration,
+}
+
+impl std::fmt::Debug for LanSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LanSettings")
+            .field("directory", &self.directory)
+            .field("key", &self.key.as_ref().map(crate::net::keys::psk_id))
+            .field("keep_alive", &self.keep_alive)
+            .finish()
+    }
+}
+
+impl LanSettings {
+    /// The settings for the LAN directory at `directory`, with `key`.
+    pub fn new(directory: SocketAddr, key: Option<[u8; 32]>) -> LanSettings {
+        LanSettings {
+            directory,
+            key,
+            keep_alive: KEEP_ALIVE,
+        }
+    }
+
+    /// Where this process takes sessions from other hosts: every interface with a key;
+    /// without one only loopback, when the LAN directory is there too (a link off
+    /// loopback without a key is refused, saying so).
+    pub(crate) fn session_address(&self) -> SocketAddr {
+        let loopback_only = self.key.is_none() && self.directory.ip().is_loopback();
+        let ip: std::net::IpAddr = if loopback_only {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
+        };
+        SocketAddr::new(ip, 0)
+    }
+
+    /// A listener for LAN links on `address`.
+    pub(crate) fn listen(&self, address: SocketAddr) -> Listen {
+        let l = Listen::new(address)
+            .encrypted(true)
+            .keep_alive(self.keep_alive);
+        match self.key {
+            Some(k) => l.key(k),
+            None => l,
+        }
+    }
+
+    /// A LAN link to `address`.
+    pub(crate) fn connect(&self, address: SocketAddr) -> Connect {
+        let c = Connect::new(address)
+            .encrypted(true)
+            .keep_alive(self.keep_alive);
+        match self.key {
+            Some(k) => c.key(k),
+            None => c,
+        }
+    }
+}
+
+static CONFIGURED: OnceLock<Option<LanSettings>> = OnceLock::new();
+
+/// Sets how this process reaches the LAN, before the directory is first used; refused
+/// (naming why) once the settings were read.
+pub fn configure(settings: LanSettings) -> Result<(), String> {
+    CONFIGURED.set(Some(settings)).map_err(|_| {
+        "the LAN settings were read already: configure them before the directory is first used"
+            .to_string()
+    })
+}
+
+/// This process's LAN settings: configured, else from the environment (read once), else
+/// none (the LAN scope is not served).
+pub fn settings() -> Result<Option<LanSettings>, String> {
+    static FROM_ENV: OnceLock<Result<Option<LanSettings>, String>> = OnceLock::new();
+    if let Some(s) = CONFIGURED.get() {
+        return Ok(s.clone());
+    }
+    FROM_ENV
+        .get_or_init(|| {
+            let Ok(address) = std::env::var(LAN_DIRECTORY_VARIABLE) else {
+                return Ok(None);
+            };
+            let directory: SocketAddr = address.parse().map_err(|e| {
+                format!("{LAN_DIRECTORY_VARIABLE}={address:?} is not HOST:PORT: {e}")
+            })?;
+            let key = match std::env::var_os(LAN_KEY_VARIABLE) {
+                Some(path) => Some(crate::net::keys::load_psk(&path).map_err(|e| {
+                    format!(
+                        "{LAN_KEY_VARIABLE}={}: {e}",
+                        std::path::Path::new(&path).display()
+                    )
+                })?),
+                None => None,
+            };
+            Ok(Some(LanSettings::new(directory, key)))
+        })
+        .clone()
+}
+
+/// Serves the LAN directory in this process, listening on `address` with `settings`'
+/// key and keep-alive; gives its address.
+pub fn serve(address: SocketAddr, key: Option<[u8; 32]>) -> Address {
+    let settings = LanSettings::new(address, key);
+    let directory = crate::object::create_root(super::shared::SharedDirectory::new(
+        super::name::Scope::Lan,
+        Some(settings.listen(address)),
+    ));
+    tracing::info!(target: "strata::directory", %directory, %address, "serving the LAN directory");
+    directory
+}
+
+/// A session endpoint of the LAN scope, as a process announces it (`tcp:IP:PORT`).
+pub(crate) fn endpoint(address: SocketAddr) -> String {
+    format!("tcp:{address}")
+}
+
+/// The address of a `tcp:` endpoint.
+pub(crate) fn parse_endpoint(endpoint: &str) -> Option<SocketAddr> {
+    endpoint.strip_prefix("tcp:")?.parse().ok()
+}
+
+/// `endpoint` with its IP replaced by `ip` (what the LAN directory's socket saw).
+pub(crate) fn with_ip(endpoint: &str, ip: std::net::IpAddr) -> Option<String> {
+    let mut address = parse_endpoint(endpoint)?;
+    address.set_ip(ip);
+    Some(self::endpoint(address))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_takes_the_ip_the_socket_saw() {
+        let e = endpoint("0.0.0.0:4100".parse().unwrap());
+        assert_eq!(e, "tcp:0.0.0.0:4100");
+        assert_eq!(
+            with_ip(&e, "10.77.1.2".parse().unwrap()).as_deref(),
+            Some("tcp:10.77.1.2:4100")
+        );
+        assert_eq!(with_ip("/tmp/x.sock", "10.0.0.1".parse().unwrap()), None);
+        assert_eq!(parse_endpoint("tcp:nonsense"), None);
+    }
+}
