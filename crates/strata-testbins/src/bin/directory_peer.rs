@@ -11,7 +11,8 @@
 //! - `available NAME SCOPE NODE`, `dropped NAME SCOPE NODE` (NODE: the publisher's node
 //!   id in hex, `self` when it is this process).
 //!
-//! `--serve-lan HOST:PORT` serves the LAN directory there (printing `serving-lan ADDR`).
+//! `--serve-lan HOST:PORT` serves the LAN directory there (printing `serving-lan ADDR`),
+//! with the key `STRATA_LAN_KEY` names, if any.
 //! `--confirm` asks each object that becomes available (a `String`) and, when it answers,
 //! prints `answered NAME: TEXT` and publishes `NAME:answered` at host scope.
 //! `--stderr-to FILE` sends the log (`--log=LEVEL`) to FILE.
@@ -118,7 +119,10 @@ impl Peer {
     #[guard(sender == cx.address())]
     fn start(&mut self, cx: &mut Context<Self>, _: Start) {
         if let Some(address) = self.serve_lan {
-            strata::directory::lan::serve(address, None);
+            // The LAN's key, when the environment names one (as for every LAN process).
+            let key = std::env::var_os(strata::directory::lan::LAN_KEY_VARIABLE)
+                .map(|path| strata::net::keys::load_psk(path).expect("a pre-shared key file"));
+            strata::directory::lan::serve(address, key);
             say(format!("serving-lan {address}"));
         }
         for (pattern, scope) in std::mem::take(&mut self.subscribe) {

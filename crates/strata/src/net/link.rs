@@ -688,10 +688,13 @@ where
         settings.keep_alive_off_host.filter(|_| off_host)
     });
     let mut next_ping = keep_alive.map(|k| tokio::time::Instant::now() + rng.jitter(k, 0.25));
+    // Staleness is checked four times an interval, so a silent peer is noticed within a
+    // quarter interval of the three it may take (not at the next jittered ping).
+    let mut next_check = keep_alive.map(|k| tokio::time::Instant::now() + k / 4);
 
     let reason = loop {
-        let ping_at =
-            next_ping.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
+        let check_at =
+            next_check.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
         tokio::select! {
             r = &mut read_task => break r,
             w = &mut write_task => break match w {
@@ -706,13 +709,17 @@ where
                 }
                 tracing::debug!(target: "strata::net", message = e.type_name(), "link object ignores a message sent to it");
             }
-            _ = tokio::time::sleep_until(ping_at), if next_ping.is_some() => {
+            _ = tokio::time::sleep_until(check_at), if next_check.is_some() => {
                 let k = keep_alive.expect("keep-alive set");
                 if heard.lock().elapsed() > k * 3 {
                     break CloseReason::WentStale;
                 }
-                let _ = tx.push(Outgoing::Control(Frame::Ping), false);
-                next_ping = Some(tokio::time::Instant::now() + rng.jitter(k, 0.25));
+                let now = tokio::time::Instant::now();
+                if next_ping.is_some_and(|at| at <= now) {
+                    let _ = tx.push(Outgoing::Control(Frame::Ping), false);
+                    next_ping = Some(now + rng.jitter(k, 0.25));
+                }
+                next_check = Some(now + k / 4);
             }
         }
     };
