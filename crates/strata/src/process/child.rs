@@ -160,6 +160,31 @@ fn signal(pid: Option<u32>, signo: i32) {
     }
 }
 
+/// The name of a signal, for faults that say how a child died.
+pub(crate) fn signal_name(signo: i32) -> &'static str {
+    match signo {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGSYS => "SIGSYS",
+        _ => "an uncommon signal",
+    }
+}
+
 async fn read_capped<R: tokio::io::AsyncRead + Unpin>(mut r: R) -> Vec<u8> {
     let mut out = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
@@ -289,7 +314,10 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
         if stopping {
             return AnyMessage::new(Aborted::new(format!("`{name}` stopped")));
         }
-        return fail(format!("`{name}` was killed by signal {signo}"));
+        return fail(format!(
+            "`{name}` was killed by signal {signo} ({})",
+            signal_name(signo)
+        ));
     }
     let code = status.code().unwrap_or(-1);
     if code != 0 {
