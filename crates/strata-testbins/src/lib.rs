@@ -80,6 +80,62 @@ pub mod jobs {
     }
 }
 
+/// The jobs `job_worker` runs for the executor tests (the tests run the same types on
+/// threads).
+pub mod work {
+    use super::*;
+    use std::time::Duration;
+    use strata::executor::Job;
+    use strata::standard::Faulted;
+
+    /// Sleeps `ms` milliseconds, then gives the worker's process id.
+    #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+    #[message(name = "exectest.Nap")]
+    pub struct Nap {
+        /// How long.
+        pub ms: u64,
+    }
+
+    impl Job for Nap {
+        type Output = u32;
+        fn run(self) -> u32 {
+            std::thread::sleep(Duration::from_millis(self.ms));
+            std::process::id()
+        }
+    }
+
+    /// The sum of `1..=n`, or a fault for `n == 0`, or a panic for `n == 13`.
+    #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+    #[message(name = "exectest.Sum")]
+    pub struct Sum {
+        /// Up to what.
+        pub n: u64,
+    }
+
+    impl Job for Sum {
+        type Output = Result<u64, Faulted>;
+        fn run(self) -> Result<u64, Faulted> {
+            match self.n {
+                0 => Err(Faulted::new("nothing to sum")),
+                13 => panic!("unlucky thirteen"),
+                n => Ok((1..=n).sum()),
+            }
+        }
+    }
+
+    /// A job type `job_worker` does not register.
+    #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+    #[message(name = "exectest.Unregistered")]
+    pub struct Unregistered;
+
+    impl Job for Unregistered {
+        type Output = u8;
+        fn run(self) -> u8 {
+            1
+        }
+    }
+}
+
 /// True when this program was started by a `Process` object (its stdin is then not the
 /// test's to read).
 pub fn started_as_child() -> bool {

@@ -45,6 +45,7 @@
 //! | [`net`] | links between processes and hosts: `Listen`, `Connect`, framed binary messages, Noise encryption, pre-shared keys, static keys with allow-lists (`net::keys`), keep-alive, relaying |
 //! | [`process`] | [`main`]: a top object as the whole program; entry points (functions as command-line programs); child processes as objects, and loadable libraries |
 //! | [`spool`] | pools of workers behind one address that share out requests and shed load (`Busy`, `Overloaded`) |
+//! | [`executor`] | submit jobs to threads, async workers or processes and get futures back: waiting, cancellation, delays, admission, sizing, shutdown, statistics; periodic jobs |
 //! | `http` | the HTTP front (requests in as messages, replies out as JSON) and an HTTP client (feature `http`) |
 //! | `load` | the load-testing client behind `strata load`: many clients, validation, latency histograms, thresholds (feature `load`) |
 //! | [`logging`] | `tracing` set up from `--log=LEVEL` or `STRATA_LOG` |
@@ -94,6 +95,7 @@ extern crate self as strata;
 pub mod address;
 pub mod backoff;
 pub mod directory;
+pub mod executor;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "load")]

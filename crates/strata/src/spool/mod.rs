@@ -45,10 +45,10 @@
 //! * A **spool** when clients *ask* and wait for an answer: interchangeable workers behind
 //!   one address, answers relayed, load shed with `Busy`/`Overloaded`. The HTTP server's
 //!   handlers, a texture service, a set of remote replicas.
-//! * An **executor** (planned, SPEC §7) when the caller *submits work* and wants a future
+//! * An [**executor**](crate::executor) when the caller *submits work* and wants a future
 //!   for its result: jobs rather than messages, waiting for all or any, cancellation while
-//!   pending, a pool that grows and shrinks. It will reuse this module's queue, membership
-//!   and statistics.
+//!   pending, a pool that grows and shrinks. It reuses this module's queue, membership
+//!   and durations.
 //! * A **supervisor** (planned, SPEC §6) when workers are long-running services to be *kept
 //!   alive*, each with a stable id, restarted with a growing backoff and a budget. It routes
 //!   no requests.
@@ -59,13 +59,14 @@
 //! messages: `settings` (parameters and checks), `admission` (the pure decision: to a
 //! worker, to the queue, `Busy` or `Overloaded`), `queue` (the bounded FIFO of waiting
 //! requests), `workers` (membership: made or joined, idle round-robin, busy, leaving) and
-//! `stats` (counts and response times).
+//! `stats` (counts and response times). The executor (`crate::executor`) reuses `queue`,
+//! `workers` and the histogram of `stats`.
 
 mod admission;
-mod queue;
+pub(crate) mod queue;
 mod settings;
-mod stats;
-mod workers;
+pub(crate) mod stats;
+pub(crate) mod workers;
 
 use std::time::{Duration, Instant};
 

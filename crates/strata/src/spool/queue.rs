@@ -2,7 +2,7 @@
 //!
 //! A spool queues a request when every worker is busy; the oldest goes to the next worker
 //! that comes free. The queue knows nothing of requests or workers (an item is any `T`),
-//! so other pools (the planned executor's jobs) can reuse it.
+//! so other pools reuse it: the executor queues its jobs here (`crate::executor`).
 
 use std::collections::VecDeque;
 
@@ -61,6 +61,12 @@ impl<T> Queue<T> {
         self.items.pop_front()
     }
 
+    /// Takes out the oldest item for which `matches` holds (a cancelled job, say).
+    pub(crate) fn remove_first(&mut self, matches: impl FnMut(&T) -> bool) -> Option<T> {
+        let i = self.items.iter().position(matches)?;
+        self.items.remove(i)
+    }
+
     /// Takes every item, oldest first.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
         self.items.drain(..)
@@ -84,6 +90,17 @@ mod tests {
         let rest: Vec<i32> = q.drain().collect();
         assert_eq!(rest, [1, 2, 3, 4, 5]);
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn one_item_can_be_taken_out_of_the_middle() {
+        let mut q = Queue::new(None);
+        for i in 0..5 {
+            q.push(i).unwrap();
+        }
+        assert_eq!(q.remove_first(|&i| i % 2 == 1), Some(1));
+        assert_eq!(q.remove_first(|&i| i == 9), None);
+        assert_eq!(q.drain().collect::<Vec<_>>(), [0, 2, 3, 4]);
     }
 
     #[test]

@@ -9,7 +9,11 @@
 //!
 //! This is bookkeeping only, with no messages sent and no clock read: the spool does those.
 //! What a job is (`J`) is the pool's business (the spool's is the client waiting for the
-//! answer and when the request arrived), so the planned executor can reuse it.
+//! answer and when the request arrived; the executor's is the job's future), so the
+//! executor (`crate::executor`) reuses it. The spool hands work to the member idle
+//! longest (round-robin); the executor to the one idle *shortest*
+//! ([`next_idle_newest`](Workers::next_idle_newest)), so that under a light load the same
+//! few stay busy and the rest stay idle long enough to be let go.
 
 use std::collections::VecDeque;
 
@@ -103,6 +107,17 @@ impl<J> Workers<J> {
     /// [`assign`](Self::assign)).
     pub(crate) fn next_idle(&mut self) -> Option<Address> {
         self.idle.pop_front()
+    }
+
+    /// Takes the member idle *shortest* off the idle list (the last to come free): a pool
+    /// that shrinks gives work to warm members and lets the others age.
+    pub(crate) fn next_idle_newest(&mut self) -> Option<Address> {
+        self.idle.pop_back()
+    }
+
+    /// The idle members, longest idle first.
+    pub(crate) fn idle(&self) -> impl Iterator<Item = Address> + '_ {
+        self.idle.iter().copied()
     }
 
     /// Whether some member is idle.
@@ -219,6 +234,22 @@ mod tests {
         assert!(matches!(w.message_from(a(1)), Origin::Answer(0)));
         assert_eq!(give(&mut w, 10), a(2));
         assert_eq!(give(&mut w, 11), a(1));
+    }
+
+    #[test]
+    fn the_newest_idle_worker_can_be_taken_first() {
+        let mut w: Workers<u32> = Workers::default();
+        for i in 1..=3 {
+            w.add_made(a(i));
+        }
+        assert_eq!(w.idle().collect::<Vec<_>>(), [a(1), a(2), a(3)]);
+        let newest = w.next_idle_newest().unwrap();
+        assert_eq!(newest, a(3));
+        w.assign(newest, 1);
+        assert!(matches!(w.message_from(a(3)), Origin::Answer(1)));
+        // Free again, it is the newest idle once more: the same worker stays warm.
+        assert_eq!(w.next_idle_newest(), Some(a(3)));
+        assert_eq!(w.idle().collect::<Vec<_>>(), [a(1), a(2)]);
     }
 
     #[test]

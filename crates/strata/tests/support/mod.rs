@@ -2,6 +2,7 @@
 //! fails instead of blocking the run forever.
 //!
 //! * [`bounds`]: `WAIT`, `bounded` and polling with a deadline (std only);
+//! * [`gate`]: a latch that holds jobs running until the test opens it (std only);
 //! * [`programs`]: the programs the tests start (built by the tests themselves), guards
 //!   that kill them when a test fails, and `/proc` look-ups (std and libc only);
 //! * [`table_server`]: a small std HTTP server for the load client's tests;
@@ -14,6 +15,7 @@
 #![allow(dead_code)]
 
 pub mod bounds;
+pub mod gate;
 pub mod http;
 pub mod programs;
 pub mod table_server;

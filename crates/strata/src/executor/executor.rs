@@ -1,0 +1,766 @@
+//! The executor machine: admission, the queue, delayed jobs, workers, shutdown.
+//!
+//! One machine holds everything about its jobs, so nothing is shared but the slots of
+//! handle futures: a job is submitted by a message ([`Submit`]), goes to a worker by a
+//! message (`RunJob`), comes back by a message (`Ran`) and is answered by a message
+//! ([`JobDone`]) or through its slot. The parts it assembles know nothing of messages:
+//! `admission` (the decision), `sizing` (how many workers, which to let go), `delayed`
+//! (jobs waiting out a delay), and from the spool the bounded `Queue`, the membership
+//! `Workers` and the `Durations` histogram.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::admission::{self, Backlog, Decision};
+use super::delayed::Delayed;
+use super::future::SlotGuard;
+use super::job::Work;
+use super::messages::{
+    Cancel, Cancelled, ExecutorStats, JobDone, Ran, Rejected, RunJob, ShutdownMode, Submit,
+};
+use super::runner::{AsyncWorkers, ThreadWorkers};
+use super::settings::{ExecutorError, ExecutorSettings};
+use super::sizing;
+use super::stats::{Counters, ExecutorStatistics};
+use crate::backoff::Backoff;
+use crate::message::AnyMessage;
+use crate::object::{AddressMap, Context, Recipe};
+use crate::process::Process;
+use crate::request::Delay;
+use crate::runtime::{Envelope, SendError};
+use crate::spool::queue::Queue;
+use crate::spool::workers::{Origin, Workers};
+use crate::standard::{Faulted, Returned, Start, Stop};
+use crate::{Address, Message};
+
+/// A user's admission policy (`check_and_reject`).
+type Policy = Box<dyn FnMut(&Backlog) -> Result<(), String> + Send>;
+
+/// A pool of workers that runs jobs and answers each exactly once; see the
+/// [module docs](super).
+///
+/// Build it with [`threads`](Executor::threads), [`asynchronous`](Executor::asynchronous),
+/// [`processes`](Executor::processes) or [`of`](Executor::of) and the builder methods, then
+/// either create it as an object (`cx.create(executor)`: objects [`Submit`] to its
+/// address) or [`start`](Executor::start) it for plain code (an
+/// [`ExecutorHandle`](super::ExecutorHandle)).
+pub struct Executor<R> {
+    recipe: R,
+    settings: ExecutorSettings,
+    policy: Option<Policy>,
+    /// The workers are processes: closures and futures cannot reach them.
+    remote: bool,
+    queue: Queue<Pending>,
+    delayed: Delayed<Pending>,
+    workers: Workers<InFlight>,
+    /// When each idle worker became idle.
+    idle_since: AddressMap<Instant>,
+    /// When each worker was started.
+    born: AddressMap<Instant>,
+    counters: Counters,
+    closing: Option<Closing>,
+    /// When to start a worker again after one ended unexpectedly.
+    respawn: Backoff,
+    respawning: bool,
+    /// When the `Trim` and `Due` timers fire, if they are set.
+    trim_at: Option<Instant>,
+    due_at: Option<Instant>,
+}
+
+/// Which job: the submitter and its tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key {
+    from: Address,
+    tag: u64,
+}
+
+/// Where a job's one answer goes.
+enum Reply {
+    /// A `JobDone` to this address.
+    To(Address),
+    /// The slot of a handle's future.
+    Slot(SlotGuard),
+}
+
+impl Reply {
+    /// Marks the job started; false when its future was cancelled first.
+    fn start(&self) -> bool {
+        match self {
+            Reply::To(_) => true,
+            Reply::Slot(s) => s.0.start(),
+        }
+    }
+}
+
+/// A job waiting for a worker (or for its delay to pass).
+struct Pending {
+    key: Key,
+    work: Work,
+    reply: Reply,
+    /// Since when it has been waiting for a worker.
+    since: Instant,
+}
+
+/// A job a worker is running.
+struct InFlight {
+    key: Key,
+    reply: Reply,
+    started: Instant,
+}
+
+/// A shutdown under way.
+struct Closing {
+    requesters: Vec<Address>,
+    /// The last job is done: the workers are being stopped.
+    finishing: bool,
+}
+
+/// Fires when the earliest delayed job is due.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "executor.Due")]
+struct Due;
+
+/// Fires when an idle worker beyond the minimum has been idle for the idle time-out.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "executor.Trim")]
+struct Trim;
+
+/// Fires when a draining shutdown's time is up.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "executor.DrainDeadline")]
+struct DrainDeadline;
+
+impl Executor<ThreadWorkers> {
+    /// An executor of worker threads (each a [`JobRunner`](super::JobRunner) on its own
+    /// OS thread): for CPU work and blocking code. Runs jobs, closures and futures.
+    pub fn threads() -> Self {
+        Executor::of(ThreadWorkers)
+    }
+}
+
+impl Executor<AsyncWorkers> {
+    /// An executor of async workers on the shared runtime: for jobs that wait (I/O,
+    /// timers) rather than compute. `max_workers` bounds how many run at once.
+    pub fn asynchronous() -> Self {
+        Executor::of(AsyncWorkers)
+    }
+}
+
+impl Executor<Process> {
+    /// An executor of worker processes, each started from `program` and running a
+    /// [`JobRunner`](super::JobRunner) as its top object: for isolation, or for more
+    /// than one process's worth of CPU. Only [`Job`](super::Job) types run there (the
+    /// program registers them); closures and futures are refused with
+    /// [`Rejected`]. A worker process that dies mid-job fails that job with a fault
+    /// naming the signal or exit status, and is replaced.
+    pub fn processes(program: Process) -> Self {
+        let mut executor = Executor::of(program);
+        executor.remote = true;
+        executor
+    }
+}
+
+impl<R: Recipe> Executor<R> {
+    /// An executor whose workers `recipe` makes: objects that answer `RunJob` with `Ran`,
+    /// as [`JobRunner`](super::JobRunner) does (for a recipe of your own, wrap one). Its
+    /// workers are taken to be in this process.
+    pub fn of(recipe: R) -> Self {
+        Executor {
+            recipe,
+            settings: ExecutorSettings::default(),
+            policy: None,
+            remote: false,
+            queue: Queue::new(None),
+            delayed: Delayed::default(),
+            workers: Workers::default(),
+            idle_since: AddressMap::default(),
+            born: AddressMap::default(),
+            counters: Counters::new(),
+            closing: None,
+            respawn: Backoff::growing(Duration::from_millis(10), Duration::from_secs(2))
+                .jitter(0.25)
+                .healthy_after(Some(Duration::from_secs(1))),
+            respawning: false,
+            trim_at: None,
+            due_at: None,
+        }
+    }
+
+    /// Workers kept even when idle, started with the executor (default 0).
+    pub fn min_workers(mut self, n: usize) -> Self {
+        self.settings.min_workers = n;
+        self
+    }
+
+    /// Most workers at once (default: the CPUs this process may use).
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.settings.max_workers = n;
+        self
+    }
+
+    /// How long a worker beyond the minimum may stay idle before it is stopped (default
+    /// 10 s).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.idle_timeout = timeout;
+        self
+    }
+
+    /// Jobs that may wait for a worker; `None` (default) for no limit.
+    pub fn queue_size(mut self, n: Option<usize>) -> Self {
+        self.settings.queue_size = n;
+        self
+    }
+
+    /// Refuses a job with [`Rejected`] when `n` jobs already wait for a worker.
+    pub fn reject_when_reached(mut self, n: usize) -> Self {
+        self.settings.reject_when_reached = Some(n);
+        self
+    }
+
+    /// An admission policy of your own: called with the [`Backlog`] for every job
+    /// submitted (after the backlog limit), it refuses the job by returning the reason.
+    /// It runs inside the executor: keep it quick.
+    pub fn check_and_reject(
+        mut self,
+        policy: impl FnMut(&Backlog) -> Result<(), String> + Send + 'static,
+    ) -> Self {
+        self.policy = Some(Box::new(policy));
+        self
+    }
+
+    /// Replaces all the parameters at once.
+    pub fn settings(mut self, settings: ExecutorSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Checks the parameters (an executor that fails this check ends at once with a
+    /// fault naming the parameter, and answers what was submitted with [`Rejected`]).
+    pub fn validate(&self) -> Result<(), ExecutorError> {
+        self.settings.validate()
+    }
+
+    fn begin(&mut self, cx: &mut Context<Self>) {
+        if let Err(e) = self.settings.validate() {
+            tracing::error!(target: "strata::executor", error = %e, "executor not started");
+            self.closing = Some(Closing {
+                requesters: Vec::new(),
+                finishing: true,
+            });
+            cx.complete(Faulted::new(e.to_string()));
+            return;
+        }
+        self.queue.set_limit(self.settings.queue_size);
+        for _ in 0..self.settings.min_workers {
+            self.start_worker(cx);
+        }
+    }
+
+    fn start_worker(&mut self, cx: &mut Context<Self>) -> Address {
+        let worker = cx.create(self.recipe.make(()));
+        self.workers.add_made(worker);
+        let now = Instant::now();
+        self.idle_since.insert(worker, now);
+        self.born.insert(worker, now);
+        self.counters.started += 1;
+        worker
+    }
+
+    fn backlog(&self) -> Backlog {
+        let (workers, idle) = (self.workers.len(), self.workers.idle_len());
+        Backlog {
+            queued: self.queue.len(),
+            running: workers - idle,
+            workers,
+            idle,
+        }
+    }
+
+    fn submit(&mut self, cx: &mut Context<Self>, from: Address, s: Submit) {
+        self.counters.submitted += 1;
+        let Submit {
+            tag,
+            work,
+            after,
+            slot,
+        } = s;
+        let reply = match slot {
+            Some(slot) => Reply::Slot(slot),
+            None => Reply::To(from),
+        };
+        let key = Key { from, tag };
+        if self.closing.is_some() {
+            self.reject(cx, key, reply, "the executor is shutting down".to_string());
+            return;
+        }
+        if self.remote && work.is_local() {
+            let reason = format!(
+                "a {} cannot run in a worker process: submit a Job type that the worker \
+                 program registers (JobRunner::job)",
+                work.describe()
+            );
+            self.reject(cx, key, reply, reason);
+            return;
+        }
+        let now = Instant::now();
+        let pending = Pending {
+            key,
+            work,
+            reply,
+            since: now,
+        };
+        match after {
+            Some(delay) if !delay.is_zero() => {
+                self.delayed.push(now + delay, pending);
+                self.arm_due(cx);
+            }
+            _ => self.admit(cx, pending),
+        }
+    }
+
+    /// A job ready to run (submitted, or its delay passed): admitted or refused.
+    fn admit(&mut self, cx: &mut Context<Self>, p: Pending) {
+        let backlog = self.backlog();
+        let policy = &mut self.policy;
+        let decision = admission::decide(
+            &backlog,
+            self.settings.max_workers,
+            self.settings.reject_when_reached,
+            self.queue.has_room(),
+            |b| policy.as_mut().map_or(Ok(()), |f| f(b)),
+        );
+        match decision {
+            Decision::ToWorker => self.run_on_idle(cx, p),
+            Decision::Grow => {
+                if p.reply.start() {
+                    let worker = self.start_worker(cx);
+                    self.workers.next_idle_newest();
+                    self.send_to_worker(cx, worker, p);
+                } else {
+                    self.counters.cancelled += 1;
+                }
+            }
+            Decision::ToQueue => {
+                if self.queue.push(p).is_err() {
+                    unreachable!("admission saw room in the queue");
+                }
+            }
+            Decision::Reject(reason) => self.reject(cx, p.key, p.reply, reason),
+        }
+    }
+
+    fn reject(&mut self, cx: &mut Context<Self>, key: Key, reply: Reply, reason: String) {
+        self.counters.rejected += 1;
+        tracing::debug!(target: "strata::executor", executor = %cx.address(), %reason, "job rejected");
+        answer(cx, key, reply, AnyMessage::new(Rejected::new(reason)));
+    }
+
+    /// Gives `p` to the idle worker that came free last (there is one).
+    fn run_on_idle(&mut self, cx: &mut Context<Self>, p: Pending) {
+        if !p.reply.start() {
+            // Its future was cancelled an instant ago; the `Cancel` is on its way.
+            self.counters.cancelled += 1;
+            return;
+        }
+        let worker = self
+            .workers
+            .next_idle_newest()
+            .expect("run_on_idle needs an idle worker");
+        self.send_to_worker(cx, worker, p);
+    }
+
+    fn send_to_worker(&mut self, cx: &mut Context<Self>, worker: Address, p: Pending) {
+        let now = Instant::now();
+        self.counters.waits.record(now.duration_since(p.since));
+        self.idle_since.remove(&worker);
+        match cx.try_send(worker, RunJob { work: p.work }) {
+            Ok(()) => self.workers.assign(
+                worker,
+                InFlight {
+                    key: p.key,
+                    reply: p.reply,
+                    started: now,
+                },
+            ),
+            Err(e) => {
+                tracing::debug!(target: "strata::executor", executor = %cx.address(), %worker, error = %e, "a worker refused a job");
+                let gone = matches!(
+                    e,
+                    SendError::NoSuchObject { .. } | SendError::NoRoute { .. }
+                );
+                self.workers.refused(worker, gone);
+                let job = InFlight {
+                    key: p.key,
+                    reply: p.reply,
+                    started: now,
+                };
+                let fault = Faulted::new(format!("worker {worker} refused the job: {e}"));
+                self.finish(cx, job, AnyMessage::new(fault), Duration::ZERO);
+            }
+        }
+    }
+
+    /// Sends queued jobs to idle workers; then sees whether a shutdown can end.
+    fn dispatch(&mut self, cx: &mut Context<Self>) {
+        while self.workers.has_idle() {
+            let Some(p) = self.queue.pop() else {
+                break;
+            };
+            self.run_on_idle(cx, p);
+        }
+        self.maybe_close(cx);
+    }
+
+    /// A job ended with `value` after running for `took`.
+    fn finish(&mut self, cx: &mut Context<Self>, job: InFlight, value: AnyMessage, took: Duration) {
+        self.counters.runs.record(took);
+        if value.is_fault() {
+            self.counters.failed += 1;
+        }
+        answer(cx, job.key, job.reply, value);
+    }
+
+    /// A busy worker answered.
+    fn answered(&mut self, cx: &mut Context<Self>, worker: Address, job: InFlight, e: Envelope) {
+        let now = Instant::now();
+        self.idle_since.insert(worker, now);
+        let (value, took) = match e.take::<Ran>() {
+            Ok(ran) => {
+                let took = Duration::try_from_secs_f64(ran.seconds)
+                    .unwrap_or_else(|_| now.duration_since(job.started));
+                (ran.value, took)
+            }
+            // Not a `Ran`: a fault from the runtime or a link standing in for the answer.
+            Err(other) => (other.into_message(), now.duration_since(job.started)),
+        };
+        self.finish(cx, job, value, took);
+        self.dispatch(cx);
+        self.arm_trim(cx);
+    }
+
+    fn worker_ended(&mut self, cx: &mut Context<Self>, worker: Address, value: AnyMessage) {
+        self.idle_since.remove(&worker);
+        let born = self.born.remove(&worker);
+        let Some(ended) = self.workers.ended(worker) else {
+            return; // a worker let go for idleness, or stopped: nothing owed
+        };
+        let why = match value.as_fault() {
+            Some(f) => f.reason(),
+            None => format!("it returned {}", value.type_name()),
+        };
+        let now = Instant::now();
+        if let Some(job) = ended.job {
+            let took = now.duration_since(job.started);
+            let fault = Faulted::new(format!("the worker running this job ended: {why}"));
+            self.finish(cx, job, AnyMessage::new(fault), took);
+        }
+        if self.closing.as_ref().is_some_and(|c| c.finishing) {
+            return;
+        }
+        self.counters.lost += 1;
+        tracing::warn!(target: "strata::executor", executor = %cx.address(), %worker, %why, "a worker ended; replacing it as needed");
+        let wait = match born {
+            Some(b) => self.respawn.ended_after(now.duration_since(b)),
+            None => self.respawn.failed(),
+        };
+        // The backoff has no budget: it always gives a wait.
+        let after = wait.unwrap_or(Duration::from_secs(2));
+        if !self.respawning {
+            self.respawning = true;
+            let timer = cx.create(Delay::new(after));
+            cx.on_return(timer, |ex: &mut Self, cx: &mut Context<Self>, _| {
+                ex.respawning = false;
+                ex.top_up(cx);
+                ex.dispatch(cx);
+            });
+        }
+        self.maybe_close(cx);
+    }
+
+    /// Starts workers for the jobs waiting and up to the minimum.
+    fn top_up(&mut self, cx: &mut Context<Self>) {
+        if self.closing.as_ref().is_some_and(|c| c.finishing) {
+            return;
+        }
+        let b = self.backlog();
+        let s = &self.settings;
+        let n = sizing::to_start(s.min_workers, s.max_workers, b.workers, b.running, b.queued);
+        for _ in 0..n {
+            self.start_worker(cx);
+        }
+    }
+
+    /// Sets the `Trim` timer for the first idle worker beyond the minimum to expire.
+    fn arm_trim(&mut self, cx: &mut Context<Self>) {
+        if self.trim_at.is_some() || self.workers.len() <= self.settings.min_workers {
+            return;
+        }
+        let idle = self.idle_list();
+        let s = &self.settings;
+        let now = Instant::now();
+        let (_, next) =
+            sizing::to_trim(s.min_workers, self.workers.len(), s.idle_timeout, now, idle);
+        if let Some(at) = next {
+            cx.start(Trim, at.saturating_duration_since(now));
+            self.trim_at = Some(at);
+        }
+    }
+
+    fn idle_list(&self) -> Vec<(Address, Instant)> {
+        let now = Instant::now();
+        self.workers
+            .idle()
+            .map(|w| (w, self.idle_since.get(&w).copied().unwrap_or(now)))
+            .collect()
+    }
+
+    fn trim(&mut self, cx: &mut Context<Self>) {
+        self.trim_at = None;
+        if self.closing.as_ref().is_some_and(|c| c.finishing) {
+            return;
+        }
+        let s = &self.settings;
+        let now = Instant::now();
+        let (stale, _) = sizing::to_trim(
+            s.min_workers,
+            self.workers.len(),
+            s.idle_timeout,
+            now,
+            self.idle_list(),
+        );
+        for worker in stale {
+            self.workers.leave(worker);
+            self.idle_since.remove(&worker);
+            self.born.remove(&worker);
+            self.counters.shrunk += 1;
+            cx.stop(worker);
+        }
+        self.arm_trim(cx);
+    }
+
+    /// Sets (or clears) the `Due` timer for the earliest delayed job.
+    fn arm_due(&mut self, cx: &mut Context<Self>) {
+        match self.delayed.next_due() {
+            Some(due) if self.due_at != Some(due) => {
+                cx.start(Due, due.saturating_duration_since(Instant::now()));
+                self.due_at = Some(due);
+            }
+            Some(_) => {}
+            None => {
+                if self.due_at.take().is_some() {
+                    cx.cancel::<Due>();
+                }
+            }
+        }
+    }
+
+    fn due(&mut self, cx: &mut Context<Self>) {
+        self.due_at = None;
+        let now = Instant::now();
+        while let Some(mut p) = self.delayed.pop_due(now) {
+            p.since = now;
+            self.admit(cx, p);
+        }
+        self.arm_due(cx);
+        self.maybe_close(cx);
+    }
+
+    fn cancel(&mut self, cx: &mut Context<Self>, key: Key) {
+        let found = self
+            .queue
+            .remove_first(|p| p.key == key)
+            .or_else(|| self.delayed.remove_first(|p| p.key == key));
+        if let Some(p) = found {
+            self.counters.cancelled += 1;
+            let fault = Cancelled::new("cancelled before it started");
+            answer(cx, key, p.reply, AnyMessage::new(fault));
+            self.arm_due(cx);
+            self.maybe_close(cx);
+        }
+    }
+
+    fn shutdown(&mut self, cx: &mut Context<Self>, mode: ShutdownMode, requester: Option<Address>) {
+        let closing = self.closing.get_or_insert(Closing {
+            requesters: Vec::new(),
+            finishing: false,
+        });
+        if closing.finishing {
+            if let Some(r) = requester {
+                // Ending already: the statistics now are the final ones.
+                let s = self.statistics();
+                cx.send(r, s);
+            }
+            return;
+        }
+        closing.requesters.extend(requester);
+        tracing::info!(target: "strata::executor", executor = %cx.address(), ?mode, queued = self.queue.len(),
+            delayed = self.delayed.len(), running = self.backlog().running, "executor shutting down");
+        match mode {
+            ShutdownMode::Wait => {}
+            ShutdownMode::CancelPending => {
+                self.cancel_pending(cx, "the executor shut down before the job started")
+            }
+            ShutdownMode::Drain { timeout } => cx.start(DrainDeadline, timeout),
+        }
+        self.maybe_close(cx);
+    }
+
+    /// Answers every job no worker has taken with `Cancelled`.
+    fn cancel_pending(&mut self, cx: &mut Context<Self>, reason: &str) {
+        let pending: Vec<Pending> = self.queue.drain().chain(self.delayed.drain()).collect();
+        for p in pending {
+            self.counters.cancelled += 1;
+            answer(cx, p.key, p.reply, AnyMessage::new(Cancelled::new(reason)));
+        }
+        self.arm_due(cx);
+    }
+
+    /// A draining shutdown's time is up: cancel what waits, fail what runs, end now.
+    fn drain_deadline(&mut self, cx: &mut Context<Self>) {
+        if self.closing.as_ref().is_none_or(|c| c.finishing) {
+            return;
+        }
+        self.cancel_pending(
+            cx,
+            "the executor's drain time-out passed before the job started",
+        );
+        let now = Instant::now();
+        let running: Vec<InFlight> = self.workers.take_jobs().collect();
+        for job in running {
+            let took = now.duration_since(job.started);
+            let fault = Faulted::new("the executor's drain time-out passed while the job ran");
+            self.finish(cx, job, AnyMessage::new(fault), took);
+        }
+        let s = self.close_with_statistics(cx);
+        // End now, without waiting for the workers: they are stopped as the executor
+        // ends, and a worker thread still running a job finishes it in the background.
+        cx.complete(s);
+    }
+
+    /// Ends a shutdown once nothing is waiting or running.
+    fn maybe_close(&mut self, cx: &mut Context<Self>) {
+        let Some(closing) = &self.closing else {
+            return;
+        };
+        if closing.finishing
+            || !self.queue.is_empty()
+            || !self.delayed.is_empty()
+            || self.backlog().running > 0
+        {
+            return;
+        }
+        let s = self.close_with_statistics(cx);
+        // Stop every worker and end with the statistics once they all have returned.
+        cx.abort(s);
+    }
+
+    /// Marks the shutdown finishing and answers whoever asked for it.
+    fn close_with_statistics(&mut self, cx: &mut Context<Self>) -> ExecutorStatistics {
+        let s = self.statistics();
+        if let Some(closing) = &mut self.closing {
+            closing.finishing = true;
+            for r in closing.requesters.drain(..) {
+                cx.send(r, s.clone());
+            }
+        }
+        tracing::info!(target: "strata::executor", executor = %cx.address(), executed = s.executed, failed = s.failed,
+            cancelled = s.cancelled, rejected = s.rejected, "executor ending");
+        s
+    }
+
+    fn statistics(&self) -> ExecutorStatistics {
+        let mut s = self.counters.statistics();
+        let b = self.backlog();
+        s.queued = b.queued as u64;
+        s.delayed = self.delayed.len() as u64;
+        s.running = b.running as u64;
+        s.workers = b.workers as u64;
+        s.idle = b.idle as u64;
+        s.shutting_down = self.closing.is_some();
+        s
+    }
+}
+
+/// Sends a job's one answer: a `JobDone` to an object, or into a handle's slot.
+fn answer<R: Recipe>(cx: &mut Context<Executor<R>>, key: Key, reply: Reply, value: AnyMessage) {
+    match reply {
+        // A notice: an answer owed is never refused for a full mailbox.
+        Reply::To(to) => cx.notify(
+            to,
+            JobDone {
+                tag: key.tag,
+                value,
+            },
+        ),
+        Reply::Slot(slot) => slot.0.resolve(value),
+    }
+}
+
+/// The executor's handlers, tried in this order; whatever none of the typed ones takes is
+/// a busy worker's answer.
+#[crate::machine]
+impl<R: Recipe> Executor<R> {
+    #[guard(sender == cx.address())]
+    fn on_start(&mut self, cx: &mut Context<Self>, _: Start) {
+        self.begin(cx);
+    }
+
+    fn on_returned(&mut self, cx: &mut Context<Self>, returned: Returned) {
+        let worker = cx.sender();
+        self.worker_ended(cx, worker, returned.value);
+    }
+
+    #[guard(!self.workers.contains(sender))]
+    fn on_stop(&mut self, cx: &mut Context<Self>, _: Stop) {
+        self.shutdown(cx, ShutdownMode::CancelPending, None);
+    }
+
+    fn on_submit(&mut self, cx: &mut Context<Self>, s: Submit) {
+        let from = cx.sender();
+        self.submit(cx, from, s);
+    }
+
+    fn on_cancel(&mut self, cx: &mut Context<Self>, c: Cancel) {
+        let from = cx.sender();
+        self.cancel(cx, Key { from, tag: c.tag });
+    }
+
+    fn on_shutdown(&mut self, cx: &mut Context<Self>, s: super::messages::Shutdown) {
+        let from = cx.sender();
+        self.shutdown(cx, s.mode, (!from.is_null()).then_some(from));
+    }
+
+    fn on_stats(&mut self, _cx: &mut Context<Self>, _: ExecutorStats) -> ExecutorStatistics {
+        self.statistics()
+    }
+
+    #[guard(sender == cx.address())]
+    fn on_due(&mut self, cx: &mut Context<Self>, _: Due) {
+        self.due(cx);
+    }
+
+    #[guard(sender == cx.address())]
+    fn on_trim(&mut self, cx: &mut Context<Self>, _: Trim) {
+        self.trim(cx);
+    }
+
+    #[guard(sender == cx.address())]
+    fn on_drain_deadline(&mut self, cx: &mut Context<Self>, _: DrainDeadline) {
+        self.drain_deadline(cx);
+    }
+
+    fn on_other(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
+        let sender = envelope.sender();
+        match self.workers.message_from(sender) {
+            Origin::Answer(job) => self.answered(cx, sender, job, envelope),
+            Origin::IdleMember => {
+                tracing::debug!(target: "strata::executor", worker = %sender, message = envelope.type_name(), "message from an idle worker dropped");
+            }
+            Origin::Stranger => {
+                tracing::warn!(target: "strata::executor", executor = %cx.address(), from = %sender,
+                    message = envelope.type_name(), "unexpected message (submit jobs with Submit)");
+            }
+        }
+    }
+}
