@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use strata::directory::{Available, Dropped, Published, Scope, Subscribed};
+use strata::directory::{Available, DirectoryView, Dropped, Published, Query, Scope, Subscribed};
 use strata::prelude::*;
 use strata::process::Process;
 use strata::standard::NotPublished;
@@ -81,6 +81,25 @@ fn lines_for(p: &Running, window: Duration) -> Vec<String> {
         }
     }
     got
+}
+
+/// The next `Available`; when none comes, fails showing what this process's directory and
+/// the directories it joined hold (to tell where a name went missing).
+fn available(cx: &mut ThreadContext) -> Available {
+    if let Ok(e) = cx.select_timeout::<(Available,)>(WAIT) {
+        return e.take::<Available>().expect("selected");
+    }
+    let mut views = Vec::new();
+    let mine = cx.ask_timeout(strata::directory::process_directory(), Query, WAIT);
+    if let Ok(v) = mine.downcast::<DirectoryView>() {
+        for u in &v.upstreams {
+            if let Some(d) = u.directory {
+                views.push(format!("{:?}", cx.ask_timeout(d, Query, WAIT)));
+            }
+        }
+        views.insert(0, format!("{v:?}"));
+    }
+    panic!("no Available within {WAIT:?}; directories: {views:#?}");
 }
 
 fn subscribe(cx: &mut ThreadContext, pattern: &str, scope: Scope) {
@@ -428,7 +447,7 @@ fn a_subscriber_sees_every_publication_within_its_scope_however_far_that_one_rea
             .arg("--publish")
             .arg("t11:child@host"),
     );
-    let (a, _) = select_message::<Available>(&mut cx, WAIT);
+    let a = available(&mut cx);
     assert_eq!((a.name.as_str(), a.scope), ("t11:child", Scope::Host));
     // Withdrawn, it goes once: no copy from another directory takes its place.
     drop(publisher);

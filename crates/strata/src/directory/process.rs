@@ -74,12 +74,11 @@ struct RetryLan;
 #[message(name = "strata.directory.RetrySessions")]
 struct RetrySessions;
 
-/// Prune what the host directory did not confirm since joining it as `epoch`.
+/// Prune what the directories joined again did not confirm (`ProcessDirectory::settling`;
+/// one timer for all: a second rejoin within `SETTLE` only delays the first's pruning).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
 #[message(name = "strata.directory.Settle")]
-struct Settle {
-    epoch: u64,
-}
+struct Settle;
 
 /// Where this process stands with a wider directory.
 enum State {
@@ -216,6 +215,9 @@ pub(crate) struct ProcessDirectory {
     /// Held while this process serves the host directory.
     host_lock: Option<HostLock>,
     next_ticket: u64,
+    /// The directories joined again, and as which epoch, whose unconfirmed candidates go
+    /// when `Settle` fires.
+    settling: Vec<(Scope, u64)>,
 }
 
 impl ProcessDirectory {
@@ -248,6 +250,7 @@ impl ProcessDirectory {
                 .jitter(0.5),
             host_lock: None,
             next_ticket: 1,
+            settling: Vec::new(),
         }
     }
 
@@ -428,12 +431,8 @@ impl ProcessDirectory {
         self.up[i].epoch += 1;
         if self.up[i].rejoin {
             self.candidates.unconfirm(level);
-            cx.start(
-                Settle {
-                    epoch: self.up[i].epoch,
-                },
-                SETTLE,
-            );
+            self.settling.push((level, self.up[i].epoch));
+            cx.start(Settle, SETTLE);
         }
         match level {
             Scope::Host => self.backoff.reset(),
@@ -1130,10 +1129,13 @@ impl ProcessDirectory {
         }
     }
 
-    fn on_settle(&mut self, cx: &mut Context<Self>, s: Settle) {
-        if self.up[1].epoch == s.epoch {
-            let actions = self.candidates.prune(Scope::Host, &Self::reachable);
-            self.apply(cx, actions);
+    fn on_settle(&mut self, cx: &mut Context<Self>, _: Settle) {
+        for (level, epoch) in std::mem::take(&mut self.settling) {
+            // Joined again since? Then that join's own settling prunes.
+            if Self::slot(level).is_some_and(|i| self.up[i].epoch == epoch) {
+                let actions = self.candidates.prune(level, &Self::reachable);
+                self.apply(cx, actions);
+            }
         }
     }
 
