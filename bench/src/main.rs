@@ -10,6 +10,7 @@
 //! table and rewrites the table in `bench/README.md`. See the README for what each benchmark
 //! measures exactly.
 
+mod directory;
 mod http;
 mod link;
 mod peers;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::directory;
 use crate::http::{self, load, HttpPeer};
 use crate::link;
 use crate::report::{self, Samples};
@@ -37,6 +38,8 @@ pub struct Options {
     pub link: bool,
     /// Whether to run the load client benchmark of issue 7 (`load`).
     pub load: bool,
+    /// Whether to run the directory benchmark of issue 16 (`directory`).
+    pub directory: bool,
     /// The servers of the HTTP benchmarks to run.
     pub http_peers: Vec<HttpPeer>,
     /// Seconds of each measured wrk (and `strata load`) run, when not the default.
@@ -45,7 +48,7 @@ pub struct Options {
 
 /// The command-line help.
 pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH | --no-readme]
-                    [--bench fanout,pingpong,spawn,http,process,link,load]
+                    [--bench fanout,pingpong,spawn,http,process,link,load,directory]
                     [--peer raw,strata,...]
                     [--http-seconds S]
        strata-bench measure BENCH PEER N
@@ -58,11 +61,12 @@ pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH
                  except with --quick)
   --no-readme    print the table only
   --bench LIST   only these benchmarks (fanout, pingpong, spawn, http, process, link,
-                 load)
+                 load, directory)
   --peer LIST    only these peers (raw, strata, strata-ask, strata-async, actix, ractor;
                  for http and process: hyper, server_1, hyper-threads, server_4,
                  layer-cake, hyper-processes, server_8, layer-cake-processes; for load:
-                 hyper, server_1; link has no peers to choose)
+                 hyper, server_1; for directory's HTTP table: server_8, server_10,
+                 layer-cake-processes, layer-cake-named; link has no peers to choose)
   --http-seconds S  seconds of each measured wrk or `strata load` run (default 5; 2 with
                  --quick)
 
@@ -85,6 +89,7 @@ impl Options {
         let mut process = true;
         let mut link = true;
         let mut load = true;
+        let mut directory = true;
         let mut peers = Peer::ALL.to_vec();
         let mut http_peers = HttpPeer::ALL.to_vec();
         let mut http_seconds = None;
@@ -114,9 +119,12 @@ impl Options {
                     process = names.contains(&"process");
                     link = names.contains(&"link");
                     load = names.contains(&"load");
+                    directory = names.contains(&"directory");
                     let others: Vec<&str> = names
                         .into_iter()
-                        .filter(|&s| !matches!(s, "http" | "process" | "link" | "load"))
+                        .filter(|&s| {
+                            !matches!(s, "http" | "process" | "link" | "load" | "directory")
+                        })
                         .collect();
                     benches = list(&others.join(","), Bench::from_key, "benchmark")?;
                 }
@@ -155,6 +163,7 @@ impl Options {
             process,
             link,
             load,
+            directory,
             http_peers,
             http_seconds,
         })
@@ -177,13 +186,14 @@ fn list<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<Vec<T
         .collect()
 }
 
-/// Runs the whole suite: the actor benchmarks, the parent-child link benchmark, the HTTP
-/// benchmarks, then the load client's; prints their tables and rewrites them in the README.
+/// Runs the whole suite: the actor benchmarks, the parent-child link benchmark, the
+/// directory's, the HTTP benchmarks (with the directory's server of named workers), then
+/// the load client's; prints their tables and rewrites them in the README.
 pub fn run(options: &Options) -> Result<(), String> {
     let pairs = pairs(options);
     let http = !http::chosen_peers(options).is_empty();
     let load = !load::chosen_peers(options).is_empty();
-    if pairs.is_empty() && !http && !options.link && !load {
+    if pairs.is_empty() && !http && !options.link && !load && !options.directory {
         return Err("nothing to run: no peer takes part in the chosen benchmarks".into());
     }
     if !pairs.is_empty() {
@@ -191,6 +201,9 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
     if options.link {
         link::run(options)?;
+    }
+    if options.directory {
+        directory::run(options)?;
     }
     if http {
         http::run(options)?;
@@ -415,6 +428,27 @@ mod tests {
         // Servers that load does not use are not measured by it.
         let other = parse(&["--bench", "load", "--peer", "server_4"]);
         assert!(load::chosen_peers(&other).is_empty());
+    }
+
+    #[test]
+    fn the_directory_benchmark_is_chosen_by_name() {
+        let o = parse(&["--bench", "directory"]);
+        assert!(o.directory && !o.http && !o.process && !o.link && !o.load);
+        assert!(o.benches.is_empty());
+        // Its HTTP table's servers, and no others.
+        let chosen = http::chosen_peers(&o);
+        assert_eq!(chosen.len(), HttpPeer::DIRECTORY.len());
+        assert!(HttpPeer::DIRECTORY.iter().all(|p| chosen.contains(p)));
+        assert!(parse(&[]).directory);
+        assert!(!parse(&["--bench", "http"]).directory);
+        // Shared with the process spool benchmark: measured once.
+        let both = parse(&["--bench", "process,directory"]);
+        let chosen = http::chosen_peers(&both);
+        assert_eq!(
+            chosen.iter().filter(|&&p| p == HttpPeer::Server8).count(),
+            1
+        );
+        assert!(chosen.contains(&HttpPeer::Server10) && chosen.contains(&HttpPeer::Hyper));
     }
 
     #[test]

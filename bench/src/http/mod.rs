@@ -24,16 +24,19 @@ mod table;
 mod wrk;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use crate::directory::proc::RuntimeDir;
 use crate::report;
 use crate::suite::Options;
 use loader::Loader;
-use server::Server;
+use server::{Companion, Server};
 
-pub use table::{BEGIN, END, PROCESS_BEGIN, PROCESS_END};
+pub use server::die_with_parent;
+pub use strata_load::program as strata_program;
+pub use table::{one_line, BEGIN, END, NAMED_BEGIN, NAMED_END, PROCESS_BEGIN, PROCESS_END};
 
 /// The table sizes asked for: `/Xy?x=8&y=8` and `/Xy?x=100&y=100`.
 pub const SHAPES: [(usize, usize); 2] = [(8, 8), (100, 100)];
@@ -75,11 +78,18 @@ pub enum HttpPeer {
     /// layer-cake (Python): `listen` with HTTP, an `ObjectSpool` of 8 `ProcessObject`s,
     /// each a long-lived worker process.
     LayerCakeProcesses,
+    /// strata's `server_10`: the HTTP front and a spool fed by name with 8 `worker_10`
+    /// processes started on their own, found through the host directory.
+    Server10,
+    /// layer-cake (Python): `listen` with HTTP, an `ObjectSpool(None)` fed by a
+    /// subscription with 8 worker processes started on their own, each publishing its
+    /// name, found through `host-cake`.
+    LayerCakeNamed,
 }
 
 impl HttpPeer {
     /// Every HTTP peer, in report order.
-    pub const ALL: [HttpPeer; 8] = [
+    pub const ALL: [HttpPeer; 10] = [
         HttpPeer::Hyper,
         HttpPeer::Server1,
         HttpPeer::HyperThreads,
@@ -88,6 +98,8 @@ impl HttpPeer {
         HttpPeer::HyperProcesses,
         HttpPeer::Server8,
         HttpPeer::LayerCakeProcesses,
+        HttpPeer::Server10,
+        HttpPeer::LayerCakeNamed,
     ];
 
     /// The servers of the `http` benchmark (issues 4 and 5).
@@ -108,6 +120,18 @@ impl HttpPeer {
         HttpPeer::LayerCakeProcesses,
     ];
 
+    /// The servers of the `directory` benchmark's HTTP table (issue 16): workers found
+    /// by name against workers started by the server, in strata and in Python.
+    pub const DIRECTORY: [HttpPeer; 4] = [
+        HttpPeer::Server8,
+        HttpPeer::Server10,
+        HttpPeer::LayerCakeProcesses,
+        HttpPeer::LayerCakeNamed,
+    ];
+
+    /// The number of named workers started beside `server_10` and its Python peer.
+    pub const NAMED_WORKERS: usize = 8;
+
     /// The name used on the command line.
     pub fn key(self) -> &'static str {
         match self {
@@ -119,6 +143,8 @@ impl HttpPeer {
             HttpPeer::LayerCake => "layer-cake",
             HttpPeer::Server8 => "server_8",
             HttpPeer::LayerCakeProcesses => "layer-cake-processes",
+            HttpPeer::Server10 => "server_10",
+            HttpPeer::LayerCakeNamed => "layer-cake-named",
         }
     }
 
@@ -139,6 +165,12 @@ impl HttpPeer {
             HttpPeer::Server8 => "strata `server_8` (spool of 8 worker processes)",
             HttpPeer::LayerCakeProcesses => {
                 "layer-cake `ObjectSpool` of 8 worker processes (Python)"
+            }
+            HttpPeer::Server10 => {
+                "strata `server_10` (spool fed by name: 8 `worker_10` processes found through the host directory)"
+            }
+            HttpPeer::LayerCakeNamed => {
+                "layer-cake `ObjectSpool` fed by name: 8 worker processes found through `host-cake` (Python)"
             }
         }
     }
@@ -161,7 +193,7 @@ impl HttpPeer {
             )
         })?;
         match self {
-            HttpPeer::LayerCake | HttpPeer::LayerCakeProcesses => value
+            HttpPeer::LayerCake | HttpPeer::LayerCakeProcesses | HttpPeer::LayerCakeNamed => value
                 .get("value")
                 .and_then(|v| v.get(1))
                 .cloned()
@@ -173,7 +205,15 @@ impl HttpPeer {
     /// True for the peers whose failure fails the suite; a peer from another ecosystem
     /// that cannot be installed or run is reported as not measured instead.
     fn required(self) -> bool {
-        !matches!(self, HttpPeer::LayerCake | HttpPeer::LayerCakeProcesses)
+        !self.is_python()
+    }
+
+    /// True for the layer-cake peers.
+    fn is_python(self) -> bool {
+        matches!(
+            self,
+            HttpPeer::LayerCake | HttpPeer::LayerCakeProcesses | HttpPeer::LayerCakeNamed
+        )
     }
 
     /// Whether a run of the load generator warms the server up before the measured run.
@@ -183,17 +223,19 @@ impl HttpPeer {
     /// client closes its connection while a response is being written, which is how
     /// every wrk run ends; a warm-up run would often leave nothing to measure.
     fn warms_up(self) -> bool {
-        !matches!(self, HttpPeer::LayerCake | HttpPeer::LayerCakeProcesses)
+        !self.is_python()
     }
 
     /// Checks once, before the runs, that this peer can run here; says why not.
     fn available(self) -> Result<(), String> {
         match self {
             HttpPeer::Hyper | HttpPeer::HyperThreads | HttpPeer::HyperProcesses => Ok(()),
-            HttpPeer::Server1 | HttpPeer::Server4 | HttpPeer::Server8 => {
-                // server_8's workers are the `worker` example, found beside it.
+            HttpPeer::Server1 | HttpPeer::Server4 | HttpPeer::Server8 | HttpPeer::Server10 => {
+                // server_8's workers are the `worker` example, found beside it;
+                // server_10's are `worker_10`.
                 let needed: &[&str] = match self {
                     HttpPeer::Server8 => &["server_8", "worker"],
+                    HttpPeer::Server10 => &["server_10", "worker_10"],
                     _ => &[self.key()],
                 };
                 for name in needed {
@@ -208,8 +250,15 @@ impl HttpPeer {
                 }
                 Ok(())
             }
-            HttpPeer::LayerCake | HttpPeer::LayerCakeProcesses => {
+            HttpPeer::LayerCake | HttpPeer::LayerCakeProcesses | HttpPeer::LayerCakeNamed => {
                 let python = python();
+                let host_cake = python_bin("host-cake");
+                if self == HttpPeer::LayerCakeNamed && !host_cake.is_file() {
+                    return Err(format!(
+                        "no {} in the Python environment (layer-cake's host directory)",
+                        host_cake.display()
+                    ));
+                }
                 if !python.is_file() {
                     return Err(format!(
                         "no Python environment at {}: bench/run creates it with \
@@ -250,28 +299,118 @@ impl HttpPeer {
                 };
                 Ok(c)
             }
-            HttpPeer::Server1 | HttpPeer::Server4 | HttpPeer::Server8 => {
+            HttpPeer::Server1 | HttpPeer::Server4 | HttpPeer::Server8 | HttpPeer::Server10 => {
                 let mut c = Command::new(examples_dir().join(self.key()));
                 c.arg(address.to_string());
                 Ok(c)
             }
-            HttpPeer::LayerCake | HttpPeer::LayerCakeProcesses => {
-                let workdir = bench_dir().join("target/http");
-                std::fs::create_dir_all(&workdir)
-                    .map_err(|e| format!("cannot create {}: {e}", workdir.display()))?;
+            HttpPeer::LayerCake | HttpPeer::LayerCakeProcesses | HttpPeer::LayerCakeNamed => {
                 let script = match self {
                     HttpPeer::LayerCake => "python/texture_spool.py",
+                    HttpPeer::LayerCakeNamed => "python/named_spool/server.py",
                     _ => "python/process_spool/server.py",
                 };
-                let mut c = Command::new(python());
-                c.arg(bench_dir().join(script))
-                    .arg(format!("--port={}", address.port()))
-                    .current_dir(workdir)
-                    .env("PYTHONDONTWRITEBYTECODE", "1");
+                let mut c = python_command(script)?;
+                c.arg(format!("--port={}", address.port()));
                 Ok(c)
             }
         }
     }
+
+    /// The processes a peer needs beside its server, started around it: for the named
+    /// peers, a private runtime folder or a host directory of its own, and the workers
+    /// that find the server by name (see [`Beside`]).
+    fn beside(self) -> Result<Beside, String> {
+        match self {
+            HttpPeer::Server10 => Ok(Beside::Strata(RuntimeDir::new()?)),
+            HttpPeer::LayerCakeNamed => Ok(Beside::Python(server::free_port()?)),
+            _ => Ok(Beside::Nothing),
+        }
+    }
+}
+
+/// What a peer's server needs beside it.
+enum Beside {
+    /// Nothing: the server starts what it needs.
+    Nothing,
+    /// A private `STRATA_RUNTIME_DIR` for the server and its `worker_10`s; the host
+    /// directory is served by the first of them that needs it (the server), as on the
+    /// teaching path.
+    Strata(RuntimeDir),
+    /// The port of a `host-cake` started first on 127.0.0.1, which the server and its
+    /// workers are told to connect to (`--connect-to-directory`).
+    Python(u16),
+}
+
+impl Beside {
+    /// layer-cake's form of the host directory's address.
+    fn host_port(port: u16) -> String {
+        format!("{{\"host\": \"127.0.0.1\", \"port\": {port}}}")
+    }
+
+    /// Sets what `command` (the server or a worker) needs to find the others.
+    fn apply(&self, command: &mut Command) {
+        match self {
+            Beside::Nothing => {}
+            Beside::Strata(dir) => dir.apply(command),
+            Beside::Python(port) => {
+                command.arg(format!(
+                    "--connect-to-directory={}",
+                    Beside::host_port(*port)
+                ));
+            }
+        }
+    }
+
+    /// Starts what must run before the server (layer-cake's host directory), waiting
+    /// until it listens.
+    fn before(&self, log: &Path) -> Result<Option<Companion>, String> {
+        let Beside::Python(port) = self else {
+            return Ok(None);
+        };
+        let mut c = Command::new(python_bin("host-cake"));
+        c.arg(format!("--directory-at-host={}", Beside::host_port(*port)))
+            .current_dir(python_workdir()?)
+            .env("PYTHONDONTWRITEBYTECODE", "1");
+        let mut host = Companion::start("host-cake", c, log)?;
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
+        let started = Instant::now();
+        while std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
+            if !host.is_running() || started.elapsed() > Duration::from_secs(30) {
+                return Err(format!("host-cake did not listen on {address}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Some(host))
+    }
+
+    /// The command of one named worker, if the peer has them.
+    fn worker(&self) -> Result<Option<Command>, String> {
+        let mut c = match self {
+            Beside::Nothing => return Ok(None),
+            Beside::Strata(_) => Command::new(examples_dir().join("worker_10")),
+            Beside::Python(_) => python_command("python/named_spool/worker.py")?,
+        };
+        self.apply(&mut c);
+        Ok(Some(c))
+    }
+}
+
+/// Where the Python servers run (layer-cake may write there).
+fn python_workdir() -> Result<PathBuf, String> {
+    let workdir = bench_dir().join("target/http");
+    std::fs::create_dir_all(&workdir)
+        .map_err(|e| format!("cannot create {}: {e}", workdir.display()))?;
+    Ok(workdir)
+}
+
+/// The benchmark's Python running `script` (under `bench/`).
+fn python_command(script: &str) -> Result<Command, String> {
+    let mut c = Command::new(python());
+    c.arg(bench_dir().join(script))
+        .current_dir(python_workdir()?)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    Ok(c)
 }
 
 /// The benchmark crate's directory.
@@ -288,8 +427,13 @@ fn examples_dir() -> PathBuf {
 }
 
 /// The Python of the virtual environment that holds layer-cake.
-fn python() -> PathBuf {
-    bench_dir().join("target/pyenv/bin/python")
+pub fn python() -> PathBuf {
+    python_bin("python")
+}
+
+/// A program of the virtual environment that holds layer-cake (`python`, `host-cake`).
+pub fn python_bin(name: &str) -> PathBuf {
+    bench_dir().join("target/pyenv/bin").join(name)
 }
 
 /// One table size.
@@ -379,18 +523,43 @@ fn measure(
 ) -> Result<wrk::Report, String> {
     let port = server::free_port()?;
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let command = peer.command(address)?;
-    let log = bench_dir().join(format!(
-        "target/http/logs/{}-{}x{}-{}-round{}.log",
-        peer.key(),
-        shape.0,
-        shape.1,
-        loader.key(),
-        round + 1
-    ));
+    let mut command = peer.command(address)?;
+    let log_of = |what: &str| {
+        bench_dir().join(format!(
+            "target/http/logs/{}-{}x{}-{}-round{}{what}.log",
+            peer.key(),
+            shape.0,
+            shape.1,
+            loader.key(),
+            round + 1
+        ))
+    };
+    let log = log_of("");
+    let beside = peer.beside()?;
+    let first = beside.before(&log_of("-host-cake"))?;
+    beside.apply(&mut command);
     let mut server = Server::start(peer.label(), command, address, &log)?;
+    if let Some(host) = first {
+        server.adopt(host);
+    }
+    let mut workers = 0;
+    if beside.worker()?.is_some() {
+        // The workers are started on their own once the server listens, as on the
+        // teaching path, and find it by name.
+        server.wait_for_output("listening on")?;
+        for i in 1..=HttpPeer::NAMED_WORKERS {
+            let c = beside.worker()?.expect("a named peer");
+            let name = format!("{} worker {i}", peer.key());
+            server.adopt(Companion::start(&name, c, &log_of(&format!("-worker{i}")))?);
+            workers += 1;
+        }
+    }
+    server.keep(Box::new(beside));
 
     let ready = server.wait_until_ready(&peer.path(2, 2))?;
+    if workers > 0 {
+        wait_for_workers(peer, &mut server, workers)?;
+    }
     server::check_table(&peer.table_of(&ready)?, 2, 2)
         .map_err(|e| format!("{}: a bad 2x2 table: {e}", peer.key()))?;
     let (x, y) = shape;
@@ -435,6 +604,18 @@ fn measure(
         }
         report.server_ended = true;
     }
+    if workers > 0 && server.companions_running() < workers {
+        let message = format!(
+            "{}: a worker ended during the measurement ({} of {workers} running)",
+            peer.key(),
+            server.companions_running()
+        );
+        if peer.required() {
+            return Err(message);
+        }
+        report.server_ended = true;
+        eprintln!("{message}");
+    }
     if report.good_per_second() == 0.0 {
         return Err(format!(
             "{} answered no request in {seconds} s ({} non-2xx responses, {} socket errors); \
@@ -447,6 +628,60 @@ fn measure(
     }
     server.stop();
     Ok(report)
+}
+
+/// Waits (at most 30 s) until the spool of a named peer holds `workers` workers: for
+/// `server_10`, as its `GET /SpoolStats` says; for the Python server, as it prints.
+fn wait_for_workers(peer: HttpPeer, server: &mut Server, workers: usize) -> Result<(), String> {
+    let started = Instant::now();
+    let mut last = String::from("nothing yet");
+    while started.elapsed() < Duration::from_secs(30) {
+        if !server.is_running() {
+            return Err(format!(
+                "{} ended while its workers joined; its output:\n{}",
+                peer.key(),
+                server.log_tail()
+            ));
+        }
+        let joined = if peer.is_python() {
+            let text = server.log_text();
+            last = text
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("workers "))
+                .unwrap_or("")
+                .to_string();
+            last.strip_prefix("workers ")
+                .and_then(|n| n.trim().parse::<usize>().ok())
+        } else {
+            match server::get(server.address, "/SpoolStats") {
+                Ok((200, body)) => {
+                    last = String::from_utf8_lossy(&body).to_string();
+                    serde_json::from_slice::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v.get("workers")?.as_u64())
+                        .map(|n| n as usize)
+                }
+                Ok((status, _)) => {
+                    last = format!("status {status}");
+                    None
+                }
+                Err(e) => {
+                    last = e;
+                    None
+                }
+            }
+        };
+        if joined == Some(workers) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!(
+        "{}: its spool did not hold {workers} named workers within 30 s ({last}); its output:\n{}",
+        peer.key(),
+        server.log_tail()
+    ))
 }
 
 /// Python's and layer-cake's versions, from the benchmark's virtual environment.
@@ -578,17 +813,29 @@ pub fn run(options: &Options) -> Result<(), String> {
             );
         }
     }
+    if options.directory {
+        let text = table::named_table(&samples, &notes, &chosen);
+        println!("{text}");
+        if let Some(path) = &options.readme {
+            report::rewrite_between(path, NAMED_BEGIN, NAMED_END, &text)?;
+            eprintln!(
+                "named workers results table rewritten in {}",
+                path.display()
+            );
+        }
+    }
     Ok(())
 }
 
-/// The servers to measure: those of the chosen benchmarks (`http`, `process`, or both,
-/// each server once), less any left out with `--peer`.
+/// The servers to measure: those of the chosen benchmarks (`http`, `process`,
+/// `directory`, each server once), less any left out with `--peer`.
 pub fn chosen_peers(options: &Options) -> Vec<HttpPeer> {
     HttpPeer::ALL
         .into_iter()
         .filter(|p| {
             (options.http && HttpPeer::HTTP.contains(p))
                 || (options.process && HttpPeer::PROCESS.contains(p))
+                || (options.directory && HttpPeer::DIRECTORY.contains(p))
         })
         .filter(|p| options.http_peers.contains(p))
         .collect()

@@ -50,6 +50,93 @@ pub struct Server {
     log: PathBuf,
     /// Processes the server was seen to start, with their start times.
     descendants: std::cell::RefCell<Vec<(u32, u64)>>,
+    /// Processes started beside it that belong to the measurement (named workers, a
+    /// host directory): counted in its CPU time, stopped with it.
+    companions: Vec<Companion>,
+    /// What must outlive the processes (a private runtime folder), dropped after them.
+    keep: Vec<Box<dyn std::any::Any>>,
+}
+
+/// A process started beside a server (a worker that finds it by name, the host
+/// directory they meet in), with its output going to a log; stopped when dropped
+/// (SIGTERM, then SIGKILL after a grace period).
+pub struct Companion {
+    name: String,
+    child: Child,
+}
+
+impl Companion {
+    /// Starts `command`, its output going to `log`.
+    pub fn start(name: &str, mut command: Command, log: &Path) -> Result<Companion, String> {
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let out = std::fs::File::create(log)
+            .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        die_with_parent(&mut command);
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        Ok(Companion {
+            name: name.to_string(),
+            child,
+        })
+    }
+
+    /// True while it runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, a grace period, then SIGKILL; waits for the process either way.
+    pub fn stop(&mut self) {
+        terminate(&mut self.child, &self.name);
+    }
+}
+
+impl Drop for Companion {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// SIGTERM to `child` (unless it has ended), a grace period, then SIGKILL.
+fn terminate(child: &mut Child, name: &str) {
+    ask_to_end(child);
+    end_within(child, name, Instant::now() + GRACE);
+}
+
+/// Sends SIGTERM to `child`, if it has not ended yet.
+fn ask_to_end(child: &mut Child) {
+    if !matches!(child.try_wait(), Ok(None)) {
+        return;
+    }
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill has no memory effects; the pid is our own child, not yet reaped
+        // (try_wait just saw it running), so it names no other process.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+}
+
+/// Waits for `child` to end until `deadline`, then kills it; reaps it either way.
+fn end_within(child: &mut Child, name: &str, deadline: Instant) {
+    while Instant::now() < deadline {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("{name} did not end within {GRACE:?} of SIGTERM; killing it");
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// What the harness reads of `/proc/PID/stat`.
@@ -137,7 +224,34 @@ impl Server {
             address,
             log: log.to_path_buf(),
             descendants: std::cell::RefCell::new(Vec::new()),
+            companions: Vec::new(),
+            keep: Vec::new(),
         })
+    }
+
+    /// Makes `c` part of the measurement: its CPU time counts with the server's, and it
+    /// is stopped with it.
+    pub fn adopt(&mut self, c: Companion) {
+        self.companions.push(c);
+    }
+
+    /// Keeps `guard` until the server and its companions have stopped.
+    pub fn keep(&mut self, guard: Box<dyn std::any::Any>) {
+        self.keep.push(guard);
+    }
+
+    /// How many of its companions still run.
+    pub fn companions_running(&mut self) -> usize {
+        self.companions
+            .iter_mut()
+            .map(|c| c.is_running())
+            .filter(|&running| running)
+            .count()
+    }
+
+    /// Everything the server printed so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits until `GET path` answers 200, and gives the body. Fails if the process ends
@@ -172,6 +286,25 @@ impl Server {
         ))
     }
 
+    /// Waits (at most [`READY_TIMEOUT`]) until the server has printed `needle`.
+    pub fn wait_for_output(&mut self, needle: &str) -> Result<(), String> {
+        let started = Instant::now();
+        while started.elapsed() < READY_TIMEOUT {
+            if self.log_text().contains(needle) {
+                return Ok(());
+            }
+            if !self.is_running() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!(
+            "{} did not print `{needle}` within {READY_TIMEOUT:?}; its output:\n{}",
+            self.name,
+            self.log_tail()
+        ))
+    }
+
     /// The last lines the server printed.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -190,6 +323,13 @@ impl Server {
             ticks += ProcStat::read(pid).map_or(0, |s| s.cpu_ticks);
         }
         self.remember(&descendants);
+        for c in &self.companions {
+            let pid = c.child.id();
+            ticks += ProcStat::read(pid).map_or(0, |s| s.cpu_ticks);
+            for (d, _) in self::descendants(pid) {
+                ticks += ProcStat::read(d).map_or(0, |s| s.cpu_ticks);
+            }
+        }
         // SAFETY: sysconf only reads a system setting.
         let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
         let per_second = u64::try_from(per_second).ok().filter(|&t| t > 0)?;
@@ -244,36 +384,21 @@ impl Server {
     }
 
     /// SIGTERM, a grace period, then SIGKILL; waits for the process either way. Then
-    /// the same for any worker process it left behind.
+    /// the same for any worker process it left behind, and for its companions.
     pub fn stop(&mut self) {
         if self.is_running() {
             self.remember(&descendants(self.child.id()));
-            self.stop_root();
+            terminate(&mut self.child, &self.name);
         }
         self.reap_descendants();
-    }
-
-    fn stop_root(&mut self) {
-        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
-            // SAFETY: kill has no memory effects; the pid is our own child, not yet
-            // reaped (try_wait above saw it running), so it names no other process.
-            unsafe {
-                libc::kill(pid, libc::SIGTERM);
-            }
+        // All at once, the last started first (workers before their host directory).
+        for c in self.companions.iter_mut().rev() {
+            ask_to_end(&mut c.child);
         }
-        let asked = Instant::now();
-        while asked.elapsed() < GRACE {
-            if !self.is_running() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        let deadline = Instant::now() + GRACE;
+        for c in self.companions.iter_mut().rev() {
+            end_within(&mut c.child, &c.name, deadline);
         }
-        eprintln!(
-            "{} did not end within {GRACE:?} of SIGTERM; killing it",
-            self.name
-        );
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -149,7 +149,7 @@ pub(super) fn format_ratio(r: f64) -> String {
 }
 
 /// A reason on one line, fit for a table cell: lines joined, at most 300 characters.
-pub(super) fn one_line(reason: &str) -> String {
+pub fn one_line(reason: &str) -> String {
     let joined = reason
         .lines()
         .map(str::trim)
@@ -167,7 +167,8 @@ fn shape_name((x, y): Shape) -> String {
     format!("{x}×{y}")
 }
 
-/// One section: a title and, per table size, one row per peer.
+/// One section: a title and, per table size, one row per peer, with each row's ratio to
+/// bare hyper.
 fn section(
     out: &mut String,
     title: &str,
@@ -175,9 +176,31 @@ fn section(
     samples: &Samples,
     chosen: &[HttpPeer],
 ) {
+    section_against(
+        out,
+        title,
+        peers,
+        samples,
+        chosen,
+        HttpPeer::Hyper,
+        "bare hyper",
+    );
+}
+
+/// One section, with each row's ratio to `baseline` (`called` in the column's title).
+fn section_against(
+    out: &mut String,
+    title: &str,
+    peers: &[HttpPeer],
+    samples: &Samples,
+    chosen: &[HttpPeer],
+    baseline: HttpPeer,
+    called: &str,
+) {
     let _ = writeln!(out, "**{title}**\n");
-    out.push_str(
-        "| request | server | median | worst | best | non-2xx | socket errors | p99 latency | server CPU per request | × bare hyper |\n",
+    let _ = writeln!(
+        out,
+        "| request | server | median | worst | best | non-2xx | socket errors | p99 latency | server CPU per request | × {called} |",
     );
     out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for shape in SHAPES {
@@ -203,8 +226,8 @@ fn section(
             };
             let (mid, worst, best) = r.spread();
             let vs = match peer {
-                HttpPeer::Hyper => "1.00×".to_string(),
-                _ => ratio(samples, peer, HttpPeer::Hyper, shape)
+                p if p == baseline => "1.00×".to_string(),
+                _ => ratio(samples, peer, baseline, shape)
                     .map(format_ratio)
                     .unwrap_or_else(|| "–".to_string()),
             };
@@ -322,6 +345,11 @@ const COLUMNS: &str = "\n*median*, *worst*, *best*: answered requests per second
          *× bare hyper*: the median over rounds of the row's requests/s over bare hyper's in \
          the same round. Rows of the same server in several tables of one suite run are the \
          same measurements.\n";
+
+/// [`COLUMNS`] up to the ratio column, which each table explains itself.
+fn columns_before_ratio() -> &'static str {
+    &COLUMNS[..COLUMNS.find(" *× bare hyper*").unwrap_or(COLUMNS.len())]
+}
 
 /// The paragraph above the tables: where, when, with what, and how long.
 fn header(notes: &Notes) -> String {
@@ -515,6 +543,78 @@ pub fn process_table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> S
         ("process", "processes"),
     );
     out.push_str(COLUMNS);
+    out
+}
+
+/// The goal of issue 16: `server_10` at least this fraction of `server_8`'s requests/s.
+const NAMED_GOAL: f64 = 0.9;
+
+/// The marker line after which the README's table of named workers starts.
+pub const NAMED_BEGIN: &str = "<!-- named-results:begin -->";
+/// The marker line before which the README's table of named workers ends.
+pub const NAMED_END: &str = "<!-- named-results:end -->";
+
+/// The Markdown report of workers found by name (issue 16): `server_10` against
+/// `server_8`, and the Python equivalents, with the goal below.
+pub fn named_table(samples: &Samples, notes: &Notes, chosen: &[HttpPeer]) -> String {
+    let mut out = header(notes);
+    section_against(
+        &mut out,
+        "Workers found by name (issue 16): `server_10` with 8 named workers against \
+         `server_8`, and the Python layer-cake equivalents",
+        &HttpPeer::DIRECTORY,
+        samples,
+        chosen,
+        HttpPeer::Server8,
+        "`server_8`",
+    );
+    notes_on_runs(&mut out, samples, &HttpPeer::DIRECTORY);
+    let (small, large) = (SHAPES[0], SHAPES[1]);
+    out.push_str("Goal and ratios (each ratio is the median over rounds of the two servers' requests/s measured in the same round):\n\n");
+    let _ = writeln!(
+        out,
+        "* issue 16, `server_10` against `server_8`: {} (at {}: {})",
+        goal(
+            samples,
+            HttpPeer::Server10,
+            HttpPeer::Server8,
+            small,
+            NAMED_GOAL
+        ),
+        shape_name(large),
+        ratio_text(samples, HttpPeer::Server10, HttpPeer::Server8, large)
+    );
+    for (a, b, what) in [
+        (
+            HttpPeer::Server10,
+            HttpPeer::LayerCakeNamed,
+            "`server_10` against the layer-cake spool fed by name",
+        ),
+        (
+            HttpPeer::LayerCakeNamed,
+            HttpPeer::LayerCakeProcesses,
+            "the layer-cake spool fed by name against its process spool (what finding \
+             workers by name costs the Python system)",
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "* {what}: {} at {}, {} at {}",
+            ratio_text(samples, a, b, small),
+            shape_name(small),
+            ratio_text(samples, a, b, large),
+            shape_name(large)
+        );
+    }
+    out.push_str(columns_before_ratio());
+    out.push_str(
+        " For the servers fed by name, it also counts their 8 worker processes, which the \
+         harness starts on their own once the server listens, and, for the Python one, its \
+         `host-cake`; `server_10` serves the host directory itself (the first process that \
+         needs it does, as on the teaching path). *× `server_8`*: the median over rounds \
+         of the row's requests/s over `server_8`'s in the same round. Rows of the same \
+         server in several tables of one suite run are the same measurements.\n",
+    );
     out
 }
 
