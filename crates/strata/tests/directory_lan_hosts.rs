@@ -91,3 +91,79 @@ fn a_host_cut_off_is_dropped_and_found_again_when_healed() {
     eprintln!("healed -> Available after {took:?}");
     drop((directory, publisher, subscriber));
 }
+
+#[test]
+fn the_lan_directory_restarted_leaves_sessions_alone_and_gets_every_name_back() {
+    let Some(net) = Lan::or_skip(3) else { return };
+    let run = Run::new();
+    let [lan_host, a, b] = net.hosts() else {
+        unreachable!()
+    };
+    let lan = format!("{}:{}", lan_host.address(), PORT + 1);
+    let serve = format!("0.0.0.0:{}", PORT + 1);
+    let directory = run.peer(lan_host, &lan, &["--serve-lan", &serve]);
+    expect_line(&directory, "serving-lan", WAIT);
+    let publisher = run.peer(a, &lan, &["--publish", "restart:svc@lan"]);
+    expect_line(&publisher, "published restart:svc lan", WAIT);
+    let subscriber = run.peer(b, &lan, &["--subscribe", "restart:.*@lan"]);
+    expect_line(&subscriber, "available restart:svc lan", WAIT);
+    // The LAN directory dies and comes back at the same address.
+    directory.signal(libc::SIGKILL);
+    drop(directory);
+    let directory = run.peer(lan_host, &lan, &["--serve-lan", &serve]);
+    expect_line(&directory, "serving-lan", WAIT);
+    // A name published after the restart is found: the processes joined again.
+    let late = run.peer(a, &lan, &["--publish", "restart:late@lan"]);
+    expect_line(&late, "published restart:late lan", WAIT);
+    expect_line(&subscriber, "available restart:late lan", WAIT);
+    // And what was held before stays held: no Dropped once the directory settled
+    // (the old name was offered again and confirmed).
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| subscriber.line(left))) {
+            Ok(line) => assert!(!line.starts_with("dropped"), "{line}"),
+            Err(_) => break,
+        }
+    }
+    drop((directory, publisher, subscriber, late));
+}
+
+#[test]
+fn a_unique_name_claimed_on_both_sides_of_a_partition_keeps_the_older_claim() {
+    let Some(net) = Lan::or_skip(3) else { return };
+    let run = Run::new();
+    let [lan_host, a, b] = net.hosts() else {
+        unreachable!()
+    };
+    let lan = format!("{}:{}", lan_host.address(), PORT + 2);
+    let directory = run.peer(
+        lan_host,
+        &lan,
+        &["--serve-lan", &format!("0.0.0.0:{}", PORT + 2)],
+    );
+    expect_line(&directory, "serving-lan", WAIT);
+    let mut first = run.peer(a, &lan, &[]);
+    first.tell("publish part:only@lan");
+    expect_line(&first, "published part:only lan", WAIT);
+    // Host a is cut off; once its links went stale its claim is gone from the directory,
+    // and host b may claim the name.
+    a.cut().expect("cut host a");
+    let mut second = run.peer(b, &lan, &[]);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        second.tell("publish part:only@lan");
+        let (line, _) = expect_line(&second, "", WAIT);
+        if line.starts_with("published part:only lan") {
+            break;
+        }
+        assert!(line.starts_with("not-published"), "{line}");
+        assert!(Instant::now() < deadline, "host b never got the name");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // Healed: host a joins again, and its claim (now the younger one at the directory)
+    // is refused and told.
+    a.heal().expect("heal host a");
+    let (line, _) = expect_line(&first, "not-published part:only", WAIT);
+    assert!(line.contains("already published at lan scope"), "{line}");
+    drop((directory, first, second));
+}

@@ -69,6 +69,15 @@ struct RetryGroup;
 #[message(name = "strata.directory.RetryLan")]
 struct RetryLan;
 
+/// How long a publish waits for a LAN directory being joined for the first time before
+/// it is answered without it (the LAN part pending).
+pub(crate) const LAN_PATIENCE: Duration = Duration::from_millis(300);
+
+/// The LAN directory took longer than [`LAN_PATIENCE`] to join.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "strata.directory.LanPatience")]
+struct LanPatience;
+
 /// Try the sessions that failed again.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
 #[message(name = "strata.directory.RetrySessions")]
@@ -218,6 +227,9 @@ pub(crate) struct ProcessDirectory {
     /// The directories joined again, and as which epoch, whose unconfirmed candidates go
     /// when `Settle` fires.
     settling: Vec<(Scope, u64)>,
+    /// Set when the LAN directory could not be joined in time (first connect failed, or
+    /// took longer than [`LAN_PATIENCE`]): publishing no longer waits for it.
+    lan_unanswered: bool,
 }
 
 impl ProcessDirectory {
@@ -251,6 +263,7 @@ impl ProcessDirectory {
             host_lock: None,
             next_ticket: 1,
             settling: Vec::new(),
+            lan_unanswered: false,
         }
     }
 
@@ -286,6 +299,7 @@ impl ProcessDirectory {
         self.up[i].state = State::Waiting;
         let lan = level == Scope::Lan;
         if lan {
+            cx.start(LanPatience, LAN_PATIENCE);
             match &self.lan {
                 Ok(Some(_)) => {}
                 Ok(None) => {
@@ -404,8 +418,27 @@ impl ProcessDirectory {
         }
     }
 
+    /// Publishing stops waiting for the LAN directory: what waited for it is answered now
+    /// (its offers are made when the LAN directory is joined).
+    fn stop_waiting_for_lan(&mut self, cx: &mut Context<Self>) {
+        self.lan_unanswered = true;
+        let waiting: Vec<Name> = self
+            .pubs
+            .iter_mut()
+            .filter(|(_, p)| p.waiting.contains(&Scope::Lan))
+            .map(|(n, p)| {
+                p.waiting.retain(|l| *l != Scope::Lan);
+                n.clone()
+            })
+            .collect();
+        for name in waiting {
+            self.answer_if_complete(cx, &name);
+        }
+    }
+
     /// Tries the LAN directory again after the backoff's wait.
     fn retry_lan(&mut self, cx: &mut Context<Self>) {
+        self.stop_waiting_for_lan(cx);
         let wait = self.lan_backoff.failed().unwrap_or(Duration::from_secs(2));
         self.up[2].state = State::Waiting;
         cx.start(RetryLan, wait);
@@ -436,7 +469,10 @@ impl ProcessDirectory {
         }
         match level {
             Scope::Host => self.backoff.reset(),
-            Scope::Lan => self.lan_backoff.reset(),
+            Scope::Lan => {
+                self.lan_backoff.reset();
+                self.lan_unanswered = false;
+            }
             _ => {}
         }
         tracing::info!(target: "strata::directory", %level, %directory, rejoin = self.up[i].rejoin, "joined");
@@ -844,7 +880,8 @@ impl ProcessDirectory {
             // for the first time; never for one that went away or the LAN's while it is
             // not joined (publishing never blocks on them: the offer waits instead).
             let joined = self.up[i].joined().is_some();
-            if joined || (level != Scope::Lan && !self.up[i].rejoin) {
+            let patient = level != Scope::Lan || !self.lan_unanswered;
+            if joined || (!self.up[i].rejoin && patient) {
                 local.waiting.push(level);
             }
             match self.up[i].joined() {
@@ -1108,6 +1145,12 @@ impl ProcessDirectory {
             if self.up[i].directory() == Some(sender) {
                 self.joined(cx, i);
             }
+        }
+    }
+
+    fn on_lan_patience(&mut self, cx: &mut Context<Self>, _: LanPatience) {
+        if self.up[2].joined().is_none() {
+            self.stop_waiting_for_lan(cx);
         }
     }
 
