@@ -353,7 +353,13 @@ impl<R: Recipe> Executor<R> {
     fn reject(&mut self, cx: &mut Context<Self>, key: Key, reply: Reply, reason: String) {
         self.counters.rejected += 1;
         tracing::debug!(target: "strata::executor", executor = %cx.address(), %reason, "job rejected");
-        answer(cx, key, reply, AnyMessage::new(Rejected::new(reason)));
+        answer(
+            cx,
+            key,
+            reply,
+            AnyMessage::new(Rejected::new(reason)),
+            Duration::ZERO,
+        );
     }
 
     /// Gives `p` to the idle worker that came free last (there is one).
@@ -418,7 +424,7 @@ impl<R: Recipe> Executor<R> {
         if value.is_fault() {
             self.counters.failed += 1;
         }
-        answer(cx, job.key, job.reply, value);
+        answer(cx, job.key, job.reply, value, took);
     }
 
     /// A busy worker answered.
@@ -574,7 +580,7 @@ impl<R: Recipe> Executor<R> {
         if let Some(p) = found {
             self.counters.cancelled += 1;
             let fault = Cancelled::new("cancelled before it started");
-            answer(cx, key, p.reply, AnyMessage::new(fault));
+            answer(cx, key, p.reply, AnyMessage::new(fault), Duration::ZERO);
             self.arm_due(cx);
             self.maybe_close(cx);
         }
@@ -611,7 +617,8 @@ impl<R: Recipe> Executor<R> {
         let pending: Vec<Pending> = self.queue.drain().chain(self.delayed.drain()).collect();
         for p in pending {
             self.counters.cancelled += 1;
-            answer(cx, p.key, p.reply, AnyMessage::new(Cancelled::new(reason)));
+            let fault = AnyMessage::new(Cancelled::new(reason));
+            answer(cx, p.key, p.reply, fault, Duration::ZERO);
         }
         self.arm_due(cx);
     }
@@ -683,7 +690,13 @@ impl<R: Recipe> Executor<R> {
 }
 
 /// Sends a job's one answer: a `JobDone` to an object, or into a handle's slot.
-fn answer<R: Recipe>(cx: &mut Context<Executor<R>>, key: Key, reply: Reply, value: AnyMessage) {
+fn answer<R: Recipe>(
+    cx: &mut Context<Executor<R>>,
+    key: Key,
+    reply: Reply,
+    value: AnyMessage,
+    ran: Duration,
+) {
     match reply {
         // A notice: an answer owed is never refused for a full mailbox.
         Reply::To(to) => cx.notify(
@@ -691,6 +704,7 @@ fn answer<R: Recipe>(cx: &mut Context<Executor<R>>, key: Key, reply: Reply, valu
             JobDone {
                 tag: key.tag,
                 value,
+                seconds: ran.as_secs_f64(),
             },
         ),
         Reply::Slot(slot) => slot.0.resolve(value),

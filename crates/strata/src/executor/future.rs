@@ -180,7 +180,7 @@ impl Slot {
         inner.completed = Some((order, outcome.is_err()));
         // Callbacks run here, on the thread that resolves, with the outcome lent to them.
         for callback in std::mem::take(&mut inner.callbacks) {
-            callback(&outcome);
+            run_callback(callback, &outcome);
         }
         inner.outcome = Some(outcome);
         let waker = inner.waker.take();
@@ -202,7 +202,7 @@ impl Slot {
     fn on_done(&self, callback: Callback) {
         let mut inner = self.inner.lock();
         if let Some(outcome) = &inner.outcome {
-            callback(outcome);
+            run_callback(callback, outcome);
             return;
         }
         assert!(!inner.taken, "{TAKEN}");
@@ -261,6 +261,15 @@ impl Slot {
             .lock()
             .signals
             .retain(|s| !Arc::ptr_eq(s, signal));
+    }
+}
+
+/// Runs a done-callback; a panic in it is logged and goes no further (it must not end the
+/// executor that resolves the future, nor skip the callbacks after it).
+fn run_callback(callback: Callback, outcome: &Outcome) {
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(outcome)));
+    if ran.is_err() {
+        tracing::error!(target: "strata::executor", "a done-callback panicked");
     }
 }
 

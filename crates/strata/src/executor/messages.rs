@@ -207,6 +207,8 @@ pub struct JobDone {
     pub tag: u64,
     /// The job's value or the fault.
     pub value: AnyMessage,
+    /// How long the job ran, in seconds (0 when it did not run).
+    pub seconds: f64,
 }
 
 /// Cancels the job its sender submitted with this tag, if no worker has taken it yet; the

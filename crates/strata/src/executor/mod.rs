@@ -67,7 +67,9 @@
 //! A [`Spool`](crate::spool::Spool) when clients *ask* and each request is a message for
 //! interchangeable workers (a service behind one address, shedding load with `Busy`). An
 //! executor when the caller *submits work* and wants its result: futures, waiting for all
-//! or any, cancellation, delays, a pool that grows and shrinks.
+//! or any, cancellation, delays, a pool that grows and shrinks. Jobs that should run
+//! again and again on a schedule go to [`periodic`], which submits to an executor of your
+//! choice.
 //!
 //! # How it is built
 //!
@@ -91,6 +93,7 @@
 //! | `wait.rs` | waiting on many futures |
 //! | `handle.rs` | [`ExecutorHandle`] and `map` |
 //! | `runner.rs` | the workers: [`JobRunner`], [`ThreadWorkers`], [`AsyncWorkers`] |
+//! | `periodic/` | [`periodic`] jobs: schedules (pure), the `Periodic` machine, its handle, per-job statistics |
 //!
 //! From the spool it reuses the bounded queue, the membership of workers (made by a
 //! [`Recipe`](crate::Recipe); an answer is told from a worker by its sender) and the
@@ -106,7 +109,7 @@ mod future;
 mod handle;
 mod job;
 mod messages;
-// pub mod periodic;
+pub mod periodic;
 mod runner;
 mod settings;
 mod sizing;
