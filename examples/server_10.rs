@@ -11,11 +11,16 @@
 //! processes start and end (`kill -9` too): a request held by a worker that is gone is
 //! answered with a fault, and no later request is sent to it. Finding workers by name
 //! costs nothing per request: the requests go over direct links to the workers.
+//!
+//! Across hosts (`--lan`, with `STRATA_LAN_DIRECTORY` naming a LAN directory): the one
+//! line that changes is the Feed's scope, `Scope::Host` → `Scope::Lan`
+//! (`strata_texture::example_scope()` below picks it from the flag); the workers run with
+//! `--lan` on other hosts. `examples/lan_hosts.sh` runs it on three namespace hosts.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use strata::directory::{Feed, Scope};
+use strata::directory::Feed;
 use strata::http::{Api, HttpServer};
 use strata::net::Listening;
 use strata::prelude::*;
@@ -37,7 +42,8 @@ impl Server {
             .responsiveness(Duration::from_millis(100))
             .busy_pass_rate(0.2);
         self.spool = cx.create(spool);
-        cx.create(Feed::new("texture:worker:.*", Scope::Host, self.spool).expect("a pattern"));
+        let scope = strata_texture::example_scope(); // Scope::Host, or Scope::Lan with --lan
+        cx.create(Feed::new("texture:worker:.*", scope, self.spool).expect("a pattern"));
         let api = Api::new().message::<Xy>().message::<SpoolStats>();
         cx.create(HttpServer::new(self.address, api));
     }

@@ -6,11 +6,13 @@
 //! through the host directory; each answers `Xy` like the worker of step 8.
 //!
 //! What changed from `worker.rs`: the top object publishes its name when it starts (the
-//! `start` handler below), and it is started on its own rather than by `Process`.
+//! `start` handler below), and it is started on its own rather than by `Process`. With
+//! `--lan` it publishes at LAN scope instead (the one line: `Scope::Host` → `Scope::Lan`),
+//! for a `server_10 --lan` on another host.
 
 use std::process::ExitCode;
 
-use strata::directory::{Published, Scope};
+use strata::directory::Published;
 use strata::prelude::*;
 use strata::standard::NotPublished;
 use strata_texture::{texture, Table, Xy};
@@ -24,7 +26,8 @@ struct NamedWorker {
 impl NamedWorker {
     #[guard(sender == cx.address())]
     fn start(&mut self, cx: &mut Context<Self>, _: Start) {
-        cx.publish(&self.name, Scope::Host).expect("a valid name");
+        let scope = strata_texture::example_scope(); // Scope::Host, or Scope::Lan with --lan
+        cx.publish(&self.name, scope).expect("a valid name");
     }
 
     fn published(&mut self, _cx: &mut Context<Self>, p: Published) {

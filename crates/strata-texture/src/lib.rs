@@ -157,6 +157,17 @@ pub fn seed() -> u64 {
     (t ^ u64::from(std::process::id())).max(1)
 }
 
+/// The scope the name-finding examples (`server_10`, `worker_10`) use: `--lan` on the
+/// command line makes it the LAN (workers on other hosts, found through the LAN
+/// directory named by `STRATA_LAN_DIRECTORY`), else the host.
+pub fn example_scope() -> strata::directory::Scope {
+    if std::env::args().any(|a| a == "--lan") {
+        strata::directory::Scope::Lan
+    } else {
+        strata::directory::Scope::Host
+    }
+}
+
 /// Runs a server example: `make` builds its top object from the listening address (the
 /// first argument that is not an option, or 127.0.0.1:5050); a bad address exits 2.
 pub fn serve<O: strata::Object>(
