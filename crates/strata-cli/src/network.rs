@@ -283,13 +283,17 @@ fn tree(n: &Network) -> String {
         );
         // A process directory lists what it publishes at process scope and what it heard
         // of; what it offered the host directory, the host directory lists.
-        let mut publications = v.publications.clone();
-        for p in &h.publications {
-            if p.address.node() == c.address.node() && !publications.contains(p) {
+        // One line per publication: the nearest copy of each (a process directory holds
+        // its own and hears them back from the wider directories it joined).
+        let mut publications: Vec<PublicationView> = Vec::new();
+        for p in v.publications.iter().chain(&h.publications) {
+            let same = |q: &PublicationView| q.name == p.name && q.address == p.address;
+            let mine = p.address.node() == c.address.node();
+            if !publications.iter().any(same) && (mine || v.publications.contains(p)) {
                 publications.push(p.clone());
             }
         }
-        publications.sort_by(|a, b| (&a.name, a.scope).cmp(&(&b.name, b.scope)));
+        publications.sort_by(|a, b| (&a.name, a.from).cmp(&(&b.name, b.from)));
         process_tree(&mut out, v, &publications, c.address.node());
     }
     out

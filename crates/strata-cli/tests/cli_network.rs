@@ -204,13 +204,26 @@ fn strata_directory_serves_the_peers_and_a_second_one_names_it() {
     assert_eq!(names(&network["host"]["publications"]), ["t:b"]);
     assert_eq!(network["processes"].as_array().unwrap().len(), 1);
     // Its process directory answered over a link to its endpoint: its subscription, and
-    // the publication it heard of (its own, back from the host directory).
+    // its own publication, held there (process scope) and heard back from the group's and
+    // the host's directories (each entry's scope is how near it is).
     let entry = process(&network, peer.pid());
     assert!(entry["error"].is_null(), "{entry:#}");
     let view = &entry["view"];
     assert_eq!(view["subscriptions"][0]["pattern"], "t:.*", "{view:#}");
     assert_eq!(view["subscriptions"][0]["holds"], 1);
-    assert_eq!(names(&view["publications"]), ["t:b"]);
+    assert_eq!(names(&view["publications"]), ["t:b", "t:b", "t:b"]);
+    let scopes: Vec<&str> = view["publications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["from"].as_str().unwrap())
+        .collect();
+    assert_eq!(scopes, ["Process", "Group", "Host"], "{view:#}");
+    assert!(view["publications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["scope"] == "Host"));
     let endpoint = entry["client"]["endpoint"].as_str().expect("an endpoint");
     assert!(Path::new(endpoint).starts_with(&dir.0), "{endpoint}");
 

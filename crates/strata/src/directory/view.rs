@@ -18,8 +18,13 @@ pub struct Query;
 pub struct PublicationView {
     /// The name.
     pub name: String,
-    /// Its scope.
+    /// How far it is seen.
     pub scope: Scope,
+    /// Where the directory has it from: in a process directory `Process` for its own
+    /// objects' and the scope of the wider directory that sent the others (one
+    /// publication may be there several times, once from each); in a shared directory its
+    /// scope.
+    pub from: Scope,
     /// Where its messages go.
     pub address: Address,
     /// The object that published it.
@@ -103,12 +108,13 @@ impl DirectoryView {
             .publications()
             .map(|p| PublicationView {
                 name: p.name.to_string(),
-                scope: p.scope,
+                scope: p.shown,
+                from: p.scope,
                 address: p.address,
                 owner: p.owner,
             })
             .collect();
-        publications.sort_by(|a, b| (&a.name, a.scope).cmp(&(&b.name, b.scope)));
+        publications.sort_by(|a, b| (&a.name, a.from).cmp(&(&b.name, b.from)));
         let subscriptions = listing
             .subscriptions()
             .map(|(owner, pattern, scope, holds)| SubscriptionView {
