@@ -13,8 +13,10 @@
 //! ...
 //! ```
 //!
-//! and, when it stops (after N seconds, or at Ctrl-C), the final statistics. Python's runs
-//! until killed. The jobs run on the `Periodic`'s own executor of threads; give it any
+//! (the stats line comes just before or after the fourth `1:` line: both jobs are due at
+//! four seconds) and, when it stops (after N seconds, or at Ctrl-C), the final
+//! statistics. Python's runs until killed. The `1:` lines do not drift: each run is due
+//! a second after the last was *due*, whenever that one started. The jobs run on the `Periodic`'s own executor of threads; give it any
 //! other with `Periodic::on(address)`.
 
 use std::process::ExitCode;

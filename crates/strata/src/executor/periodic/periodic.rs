@@ -416,7 +416,7 @@ impl Periodic {
         } else {
             let draw = self.rng.unit();
             entry.state = State::Waiting {
-                due: schedule.next(started, now, wall_clock(), draw),
+                due: schedule.next(due, now, wall_clock(), draw),
             };
             if !ok {
                 let failure = failure(&entry.job.name, &value);

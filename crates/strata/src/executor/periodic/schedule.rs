@@ -3,8 +3,10 @@
 //! A job never overlaps itself, so the next run is decided when the last one finishes,
 //! and never falls before that finish. The strategies:
 //!
-//! * [`Strategy::LastStarted`]: `spacing` after the last *start* (a steady rate; a run
-//!   that took longer than `spacing` is followed at once);
+//! * [`Strategy::LastStarted`]: `spacing` after the last start *as scheduled* (a steady
+//!   rate: a run that started late, because a timer fired late or the executor was busy,
+//!   does not push the ones after it; a run that took longer than `spacing` is followed
+//!   at once);
 //! * [`Strategy::LastFinished`]: `spacing` after the last *finish* (a steady pause);
 //! * [`Strategy::Aligned`]: the next multiple of `spacing` on the wall clock after the
 //!   finish (every 10 s at :00, :10, :20 ...), so a job keeps its phase whatever it takes.
@@ -92,12 +94,12 @@ impl Schedule {
         }
     }
 
-    /// When the next run is due, after a run that started at `started` and finished at
+    /// When the next run is due, after a run that was due at `due` and finished at
     /// `finished` (`wall`: the finish on the wall clock). `draw` is uniform in `[0, 1)`,
     /// for the jitter. Never before the finish.
-    pub fn next(&self, started: Instant, finished: Instant, wall: Duration, draw: f64) -> Instant {
+    pub fn next(&self, due: Instant, finished: Instant, wall: Duration, draw: f64) -> Instant {
         let placed = match self.strategy {
-            Strategy::LastStarted => started + self.spacing,
+            Strategy::LastStarted => due + self.spacing,
             Strategy::LastFinished => finished + self.spacing,
             Strategy::Aligned => finished + until_boundary(wall, self.spacing),
         };
@@ -142,21 +144,21 @@ mod tests {
     fn each_strategy_places_the_next_run_and_never_before_the_finish() {
         let t0 = Instant::now();
         let wall = Duration::from_millis(7_100); // the finish on the wall clock
-        let started = t0;
+        let due = t0;
         let finished = t0 + 100 * MS;
         let at = |strategy| {
             Schedule {
                 strategy,
                 ..Schedule::every(S)
             }
-            .next(started, finished, wall, 0.0)
+            .next(due, finished, wall, 0.0)
         };
         assert_eq!(at(Strategy::LastStarted), t0 + S);
         assert_eq!(at(Strategy::LastFinished), t0 + S + 100 * MS);
         assert_eq!(at(Strategy::Aligned), finished + 900 * MS);
         // A run that overran its spacing is followed at once, not overlapped.
         let late = t0 + 3 * S;
-        assert_eq!(Schedule::every(S).next(started, late, wall, 0.0), late);
+        assert_eq!(Schedule::every(S).next(due, late, wall, 0.0), late);
         // Exactly on a boundary: the next one.
         let aligned = Schedule {
             strategy: Strategy::Aligned,
