@@ -52,6 +52,8 @@ pub struct PeriodicJob {
     name: String,
     schedule: Schedule,
     make: Box<dyn FnMut() -> Work + Send>,
+    /// A closure: it cannot be sent to an executor in another process.
+    local_only: bool,
 }
 
 impl fmt::Debug for PeriodicJob {
@@ -82,6 +84,7 @@ impl PeriodicJob {
                 let f = f.clone();
                 Work::closure(move || (f.lock())())
             }),
+            local_only: true,
         }
     }
 
@@ -92,6 +95,7 @@ impl PeriodicJob {
             name: name.into(),
             schedule: Schedule::every(spacing),
             make: Box::new(move || Work::job(job.clone())),
+            local_only: false,
         }
     }
 
@@ -139,7 +143,7 @@ pub struct Failure {
 
 /// Adds a job to a running [`Periodic`] (this process only: it holds a closure).
 /// Answered with `Ack`, or [`Rejected`] naming what is wrong (a bad schedule, a name in
-/// use).
+/// use, a closure for an executor in another process).
 pub struct AddPeriodic(pub PeriodicJob);
 
 impl fmt::Debug for AddPeriodic {
@@ -314,6 +318,13 @@ impl Periodic {
 
     fn insert(&mut self, job: PeriodicJob) -> Result<(), String> {
         job.schedule.validate()?;
+        if job.local_only && !self.executor.is_local() {
+            return Err(format!(
+                "the executor {} is in another process, where a closure cannot go: \
+                 use PeriodicJob::every_job",
+                self.executor
+            ));
+        }
         if self.entries.iter().any(|e| e.job.name == job.name) {
             return Err(format!("a job named `{}` is scheduled already", job.name));
         }
@@ -549,5 +560,41 @@ impl Periodic {
         tracing::info!(target: "strata::periodic", periodic = %cx.address(), jobs = s.len(), "periodic stopping");
         // Its own executor is a child: stopped, and waited for, by `abort`.
         cx.abort(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, Serialize, Deserialize, Message)]
+    #[message(name = "test.periodic.Beat")]
+    struct Beat;
+
+    impl Job for Beat {
+        type Output = ();
+        fn run(self) {}
+    }
+
+    #[test]
+    fn a_closure_job_is_refused_for_an_executor_in_another_process_and_names_unique() {
+        let elsewhere = Address::from_parts(crate::address::local_node() ^ 1, 7);
+        let mut p = Periodic::on(elsewhere);
+        p.executor = elsewhere;
+        let second = Duration::from_secs(1);
+        let e = p
+            .insert(PeriodicJob::every(second, "c", || ()))
+            .unwrap_err();
+        assert!(
+            e.contains("another process") && e.contains("every_job"),
+            "{e}"
+        );
+        // A job type travels.
+        p.insert(PeriodicJob::every_job(second, "j", Beat)).unwrap();
+        let e = p
+            .insert(PeriodicJob::every_job(second, "j", Beat))
+            .unwrap_err();
+        assert!(e.contains("named `j`"), "{e}");
+        assert_eq!(p.statistics().len(), 1);
     }
 }
