@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::periodic::{AddPeriodic, Periodic, PeriodicJob, PeriodicStats, RemovePeriodic};
+use super::messages::{AddPeriodic, PeriodicStats, RemovePeriodic};
+use super::periodic::{Periodic, PeriodicJob};
 use super::stats::JobStatistics;
 use crate::executor::Rejected;
 use crate::message::AnyMessage;

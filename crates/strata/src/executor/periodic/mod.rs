@@ -41,18 +41,18 @@
 //! ```
 //!
 //! One timer serves all the jobs of a `Periodic` (set for the earliest due); the schedule
-//! arithmetic is pure (`schedule.rs`), the machine in `periodic.rs`, the handle in
-//! `handle.rs`, the statistics in `stats.rs`.
+//! arithmetic is pure (`schedule.rs`), the machine in `periodic.rs`, its messages in
+//! `messages.rs`, the handle in `handle.rs`, the statistics in `stats.rs`.
 
 mod handle;
+mod messages;
 #[allow(clippy::module_inception)]
 mod periodic;
 mod schedule;
 mod stats;
 
 pub use handle::PeriodicHandle;
-pub use periodic::{
-    AddPeriodic, Failure, NeverAgain, Periodic, PeriodicJob, PeriodicStats, RemovePeriodic,
-};
+pub use messages::{AddPeriodic, Failure, NeverAgain, PeriodicStats, RemovePeriodic};
+pub use periodic::{Periodic, PeriodicJob};
 pub use schedule::{Schedule, Strategy};
 pub use stats::JobStatistics;
