@@ -118,13 +118,16 @@ impl Candidates {
         address: Address,
         reachable: &dyn Fn(u64) -> bool,
     ) -> Vec<Action> {
-        let mut keys: Vec<(Name, Scope)> = self
-            .by_key
-            .iter()
-            .filter(|((n, _), list)| n == name && list.iter().any(|c| c.address == address))
-            .map(|(k, _)| k.clone())
+        // One lookup per scope, nearest first.
+        let keys: Vec<(Name, Scope)> = [Scope::Process, Scope::Group, Scope::Host, Scope::Lan]
+            .into_iter()
+            .map(|scope| (name.clone(), scope))
+            .filter(|k| {
+                self.by_key
+                    .get(k)
+                    .is_some_and(|list| list.iter().any(|c| c.address == address))
+            })
             .collect();
-        keys.sort_by_key(|(_, scope)| *scope);
         let mut actions = Vec::new();
         // Farthest first: the copy a subscriber holds (the nearest) goes last, so none
         // of the others is offered in its place meanwhile.

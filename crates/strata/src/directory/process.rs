@@ -230,6 +230,8 @@ pub(crate) struct ProcessDirectory {
     /// Set when the LAN directory could not be joined in time (first connect failed, or
     /// took longer than [`LAN_PATIENCE`]): publishing no longer waits for it.
     lan_unanswered: bool,
+    /// Each offer's ticket, to its name (answers are found without a scan).
+    tickets: HashMap<u64, Name>,
 }
 
 impl ProcessDirectory {
@@ -264,6 +266,7 @@ impl ProcessDirectory {
             next_ticket: 1,
             settling: Vec::new(),
             lan_unanswered: false,
+            tickets: HashMap::new(),
         }
     }
 
@@ -575,7 +578,6 @@ impl ProcessDirectory {
             };
             self.tell(cx, changes);
         }
-        self.open_sessions(cx);
     }
 
     fn open_sessions(&mut self, cx: &mut Context<Self>) {
@@ -664,6 +666,9 @@ impl ProcessDirectory {
     /// Withdraws `name` everywhere it is listed: here, and from the wider directories.
     fn withdraw_everywhere(&mut self, cx: &mut Context<Self>, name: &Name) -> Option<LocalPub> {
         let p = self.pubs.remove(name)?;
+        for (_, ticket) in &p.tickets {
+            self.tickets.remove(ticket);
+        }
         // What wider directories sent back of it goes first (it is no nearer than this
         // process's own), so no subscriber falls back to a copy of what was withdrawn.
         let echoes = self.candidates.forget(name, p.owner, &Self::reachable);
@@ -875,6 +880,7 @@ impl ProcessDirectory {
             let ticket = self.next_ticket;
             self.next_ticket += 1;
             local.tickets.push((level, ticket));
+            self.tickets.insert(ticket, p.name.clone());
             let i = Self::slot(level).expect("a wider level");
             // Wait for the answer from a directory joined, or being joined on this host
             // for the first time; never for one that went away or the LAN's while it is
@@ -907,14 +913,12 @@ impl ProcessDirectory {
         let Some(level) = self.level_of(cx.sender()) else {
             return;
         };
-        let Some(name) = self
-            .pubs
-            .iter()
-            .find(|(_, p)| p.ticket_at(level) == Some(a.ticket))
-            .map(|(n, _)| n.clone())
-        else {
+        let Some(name) = self.tickets.get(&a.ticket).cloned() else {
             return;
         };
+        if self.pubs.get(&name).and_then(|p| p.ticket_at(level)) != Some(a.ticket) {
+            return;
+        }
         match a.refusal {
             None => {
                 if let Some(p) = self.pubs.get_mut(&name) {
@@ -989,6 +993,9 @@ impl ProcessDirectory {
         if !self.subs.contains_key(&c.id) {
             return;
         }
+        // A candidate whose process cannot be reached yet waits for a session: only then
+        // are the waiting ones looked for (a scan of all candidates).
+        let unreached = c.available && !Self::reachable(c.address.node());
         let actions = if c.available {
             self.candidates.available(
                 c.id,
@@ -1004,6 +1011,9 @@ impl ProcessDirectory {
                 .dropped(c.id, c.name, level, c.address, &Self::reachable)
         };
         self.apply(cx, actions);
+        if unreached {
+            self.open_sessions(cx);
+        }
     }
 
     fn on_clear_published(&mut self, cx: &mut Context<Self>, _: ClearPublished) -> Cleared {
@@ -1128,7 +1138,7 @@ impl ProcessDirectory {
         for node in failed {
             self.sessions.remove(&node);
         }
-        self.apply(cx, Vec::new());
+        self.open_sessions(cx);
     }
 
     /// Another process linked to this one (for names it found here): what waited for a
@@ -1204,6 +1214,8 @@ impl ProcessDirectory {
                 tracing::info!(target: "strata::directory", event = "session", node = format_args!("{:016x}", gone.node()), "session closed");
                 let actions = self.candidates.lost(gone.node(), &Self::reachable);
                 self.apply(cx, actions);
+                // What it listed may be had from another process, over a new session.
+                self.open_sessions(cx);
                 return;
             }
         }
