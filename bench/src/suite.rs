@@ -44,13 +44,15 @@ pub struct Options {
     pub http_peers: Vec<HttpPeer>,
     /// Seconds of each measured wrk (and `strata load`) run, when not the default.
     pub http_seconds: Option<u64>,
+    /// The names and subscriptions of the directory at size, when not the default.
+    pub directory_size: Option<(u64, u64)>,
 }
 
 /// The command-line help.
 pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH | --no-readme]
                     [--bench fanout,pingpong,spawn,http,process,link,load,directory]
                     [--peer raw,strata,...]
-                    [--http-seconds S]
+                    [--http-seconds S] [--directory-size NAMES,PATTERNS]
        strata-bench measure BENCH PEER N
        strata-bench serve-hyper ADDRESS [--threads N | --processes N]
 
@@ -69,6 +71,9 @@ pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH
                  layer-cake-processes, layer-cake-named; link has no peers to choose)
   --http-seconds S  seconds of each measured wrk or `strata load` run (default 5; 2 with
                  --quick)
+  --directory-size NAMES,PATTERNS  the names and regex subscriptions the host directory
+                 holds in the directory benchmark's row at size (default 100000,10000;
+                 10000,1000 with --quick); NAMES a multiple of 10, PATTERNS at most NAMES/10
 
   measure        one measurement in this process (what the suite runs in a child)
   serve-hyper    the bare hyper texture server of the HTTP benchmarks (with a pool of
@@ -93,6 +98,7 @@ impl Options {
         let mut peers = Peer::ALL.to_vec();
         let mut http_peers = HttpPeer::ALL.to_vec();
         let mut http_seconds = None;
+        let mut directory_size = None;
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             let mut value = |name: &str| {
@@ -145,6 +151,24 @@ impl Options {
                     }
                     http_seconds = Some(n);
                 }
+                "--directory-size" => {
+                    let v = value("--directory-size")?;
+                    let bad = || format!("bad --directory-size `{v}` (NAMES,PATTERNS)");
+                    let (names, patterns) = v.split_once(',').ok_or_else(bad)?;
+                    let names: u64 = names.trim().parse().map_err(|_| bad())?;
+                    let patterns: u64 = patterns.trim().parse().map_err(|_| bad())?;
+                    if names == 0
+                        || !names.is_multiple_of(10)
+                        || patterns == 0
+                        || patterns > names / 10
+                    {
+                        return Err(format!(
+                            "{}: NAMES a multiple of 10, 1 <= PATTERNS <= NAMES/10",
+                            bad()
+                        ));
+                    }
+                    directory_size = Some((names, patterns));
+                }
                 other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
             }
         }
@@ -166,6 +190,7 @@ impl Options {
             directory,
             http_peers,
             http_seconds,
+            directory_size,
         })
     }
 
