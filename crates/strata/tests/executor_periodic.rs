@@ -71,8 +71,16 @@ fn runs_are_placed_by_their_strategy_and_never_overlap_themselves() {
             )
             .job(PeriodicJob::every(10 * MS, "aligned", || ()).strategy(Strategy::Aligned))
             .start();
+        // Five runs of each, counted by the jobs and by the schedule (which hears of a
+        // run's end a moment after the job itself).
         poll_until(WAIT, "five runs of each", || {
-            (started.spans().len() >= 5 && finished.spans().len() >= 5).then_some(())
+            let counted = periodic.statistics().ok()?;
+            let runs = |name| job_stats(&counted, name).runs;
+            (started.spans().len() >= 5
+                && finished.spans().len() >= 5
+                && runs("from start") >= 5
+                && runs("from finish") >= 5)
+                .then_some(())
         });
         let stats = periodic.stop().unwrap();
         assert!(job_stats(&stats, "aligned").runs >= 1, "{stats:?}");
