@@ -62,7 +62,7 @@ const STEP: Duration = Duration::from_secs(10);
 /// idle (as between real publications) and one span never overlaps the next.
 const PAUSE: Duration = Duration::from_millis(5);
 /// How long the scale setup may take.
-const SETUP: Duration = Duration::from_secs(900);
+const SETUP: Duration = Duration::from_secs(3600);
 
 /// The sizes of one run.
 #[derive(Debug, Clone, Copy)]
@@ -408,6 +408,7 @@ fn scale_rows(samples: &mut Samples, sizes: Sizes, run: usize) -> Result<(), Str
     // Every pattern matches ten names: the subscriber holds them all when every match
     // has reached it.
     let all = sizes.patterns * 10;
+    let mut said = Instant::now();
     loop {
         wants.send("count")?;
         let held: u64 = wants.expect(STEP, "`count N`", |l| {
@@ -415,6 +416,13 @@ fn scale_rows(samples: &mut Samples, sizes: Sizes, run: usize) -> Result<(), Str
         })?;
         if held >= all {
             break;
+        }
+        if said.elapsed() > Duration::from_secs(60) {
+            eprintln!(
+                "[run {}] directory scale: the subscriber holds {held} of {all} matches",
+                run + 1
+            );
+            said = Instant::now();
         }
         if began.elapsed() > SETUP {
             return Err(format!(
