@@ -54,6 +54,10 @@ use crate::{Address, Message};
 /// other processes re-register within 2 s (their backoff's longest wait).
 pub(crate) const SETTLE: Duration = Duration::from_secs(3);
 
+/// How long a child's directory waits for its link to the parent before joining the
+/// host's directory without it.
+const PARENT_PATIENCE: Duration = Duration::from_secs(2);
+
 /// Try joining the host directory again.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
 #[message(name = "strata.directory.RetryHost")]
@@ -232,6 +236,9 @@ pub(crate) struct ProcessDirectory {
     lan_unanswered: bool,
     /// Each offer's ticket, to its name (answers are found without a scan).
     tickets: HashMap<u64, Name>,
+    /// When this directory was made: a child waits at most [`PARENT_PATIENCE`] from then
+    /// for its link to the parent before joining the host's or LAN's directory.
+    born: std::time::Instant,
 }
 
 impl ProcessDirectory {
@@ -267,7 +274,17 @@ impl ProcessDirectory {
             settling: Vec::new(),
             lan_unanswered: false,
             tickets: HashMap::new(),
+            born: std::time::Instant::now(),
         }
+    }
+
+    /// A child whose link to its parent is not up yet (and not for long): it joins no
+    /// wider directory until it is. Were the child to link to the host directory first,
+    /// and that directory be served by the parent, the socket link would claim the
+    /// parent's node and the private link, coming second, would be refused for it.
+    fn awaits_parent(&self) -> bool {
+        self.group
+            .is_some_and(|g| !Self::reachable(g.node()) && self.born.elapsed() < PARENT_PATIENCE)
     }
 
     fn slot(level: Scope) -> Option<usize> {
@@ -365,6 +382,15 @@ impl ProcessDirectory {
     /// Connects to, or finds, the directory of `level` and joins it.
     fn connect(&mut self, cx: &mut Context<Self>, level: Scope) {
         let i = Self::slot(level).expect("a wider level");
+        if level != Scope::Group && self.awaits_parent() {
+            self.up[i].state = State::Waiting;
+            let soon = Duration::from_millis(10);
+            match level {
+                Scope::Host => cx.start(RetryHost, soon),
+                _ => cx.start(RetryLan, soon),
+            }
+            return;
+        }
         match level {
             Scope::Group => {
                 let directory = self.group.unwrap_or_else(super::group::local);
