@@ -15,8 +15,10 @@
 //! Subscriptions whose pattern is a plain name are found by name; the others by what their
 //! matches must start with ([`Pattern::prefix`]): a publication is tried only against the
 //! patterns whose prefix it starts with (one lookup per prefix of its name), and a new
-//! subscription only against the names in its prefix's range. A pattern with no plain
-//! start (`.*`, `a|b`) is tried on every name.
+//! subscription only against the names in its prefix's range. A pattern with no common
+//! start but a common end ([`Pattern::suffix`], as in `[a-z]+:svc-1`) is found the same
+//! way by the ends of a name (a new one of these is tried on every name). A pattern with
+//! neither (`.*`, `a|b`) is tried on every name.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -127,7 +129,40 @@ pub struct Listing {
     /// The other subscriptions, by what their matches start with (see
     /// [`Pattern::prefix`]): a name is tried only against those whose prefix it has.
     by_prefix: HashMap<String, Vec<SubscriptionId>>,
+    /// Subscriptions whose pattern has no common start but a common end, by that end.
+    by_suffix: HashMap<String, Vec<SubscriptionId>>,
     next: u64,
+}
+
+/// Where a pattern's subscriptions are indexed.
+enum Key<'a> {
+    Literal(&'a Name),
+    Prefix(&'a str),
+    Suffix(&'a str),
+}
+
+fn key(pattern: &Pattern) -> Key<'_> {
+    match pattern.literal() {
+        Some(name) => Key::Literal(name),
+        None if pattern.prefix().is_empty() && !pattern.suffix().is_empty() => {
+            Key::Suffix(pattern.suffix())
+        }
+        None => Key::Prefix(pattern.prefix()),
+    }
+}
+
+/// Takes `id` out of the index entry `key` of `map`, and the entry when it empties.
+fn unindex<K, Q>(map: &mut HashMap<K, Vec<SubscriptionId>>, key: &Q, id: SubscriptionId)
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
+    if let Some(ids) = map.get_mut(key) {
+        ids.retain(|i| *i != id);
+        if ids.is_empty() {
+            map.remove(key);
+        }
+    }
 }
 
 impl Listing {
@@ -210,31 +245,32 @@ impl Listing {
     ) -> (SubscriptionId, Vec<Change>) {
         let id = SubscriptionId(self.next);
         self.next += 1;
-        let names: Vec<Name> = match pattern.literal() {
-            Some(name) => self
+        let names: Vec<Name> = match key(&pattern) {
+            Key::Literal(name) => self
                 .by_name
                 .contains_key(name)
                 .then(|| name.clone())
                 .into_iter()
                 .collect(),
-            None => {
-                let prefix = pattern.prefix();
-                self.by_name
-                    .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
-                    .map(|(n, _)| n)
-                    .take_while(|n| n.as_str().starts_with(prefix))
-                    .filter(|n| pattern.matches(n))
-                    .cloned()
-                    .collect()
-            }
+            Key::Prefix(prefix) => self
+                .by_name
+                .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+                .map(|(n, _)| n)
+                .take_while(|n| n.as_str().starts_with(prefix))
+                .filter(|n| pattern.matches(n))
+                .cloned()
+                .collect(),
+            Key::Suffix(suffix) => self
+                .by_name
+                .keys()
+                .filter(|n| n.as_str().ends_with(suffix) && pattern.matches(n))
+                .cloned()
+                .collect(),
         };
-        match pattern.literal() {
-            Some(name) => self.by_literal.entry(name.clone()).or_default().push(id),
-            None => self
-                .by_prefix
-                .entry(pattern.prefix().to_string())
-                .or_default()
-                .push(id),
+        match key(&pattern) {
+            Key::Literal(name) => self.by_literal.entry(name.clone()).or_default().push(id),
+            Key::Prefix(prefix) => self.by_prefix.entry(prefix.into()).or_default().push(id),
+            Key::Suffix(suffix) => self.by_suffix.entry(suffix.into()).or_default().push(id),
         }
         self.subscriptions.insert(
             id,
@@ -271,24 +307,10 @@ impl Listing {
                 scope: *shown,
             })
             .collect();
-        match s.pattern.literal() {
-            Some(name) => {
-                if let Some(ids) = self.by_literal.get_mut(name) {
-                    ids.retain(|i| *i != id);
-                    if ids.is_empty() {
-                        self.by_literal.remove(name);
-                    }
-                }
-            }
-            None => {
-                let prefix = s.pattern.prefix();
-                if let Some(ids) = self.by_prefix.get_mut(prefix) {
-                    ids.retain(|i| *i != id);
-                    if ids.is_empty() {
-                        self.by_prefix.remove(prefix);
-                    }
-                }
-            }
+        match key(&s.pattern) {
+            Key::Literal(name) => unindex(&mut self.by_literal, name, id),
+            Key::Prefix(prefix) => unindex(&mut self.by_prefix, prefix, id),
+            Key::Suffix(suffix) => unindex(&mut self.by_suffix, suffix, id),
         }
         dropped
     }
@@ -370,15 +392,15 @@ impl Listing {
     fn resolve(&mut self, name: &Name) -> Vec<Change> {
         let mut ids: Vec<SubscriptionId> = self.by_literal.get(name).cloned().unwrap_or_default();
         let text = name.as_str();
-        for end in 0..=text.len() {
-            // Names are ASCII: every index is a character boundary.
-            if let Some(prefixed) = self.by_prefix.get(&text[..end]) {
-                ids.extend(
-                    prefixed
-                        .iter()
-                        .filter(|id| self.subscriptions[id].pattern.matches(name)),
-                );
-            }
+        // Names are ASCII: every index is a character boundary.
+        let ends = (0..=text.len()).map(|end| self.by_prefix.get(&text[..end]));
+        let starts = (0..text.len()).map(|start| self.by_suffix.get(&text[start..]));
+        for indexed in ends.chain(starts).flatten() {
+            ids.extend(
+                indexed
+                    .iter()
+                    .filter(|id| self.subscriptions[id].pattern.matches(name)),
+            );
         }
         ids.sort();
         let mut changes = Vec::new();
@@ -588,18 +610,22 @@ mod tests {
     enum Op {
         Publish(usize, Scope, u64),
         Withdraw(usize, Scope, u64),
-        Subscribe(u64, bool, Scope),
+        /// An owner, which pattern of [`PATTERNS`], a scope.
+        Subscribe(u64, usize, Scope),
         EndOwner(u64),
     }
 
     const NAMES: [&str; 3] = ["a:x", "a:y", "b:x"];
+
+    /// A plain name, a pattern indexed by its start, one indexed by its end.
+    const PATTERNS: [&str; 3] = ["a:x", "a:.*", "[ab]:x"];
 
     fn op() -> impl Strategy<Value = Op> {
         let scope = prop_oneof![Just(Scope::Process), Just(Scope::Group), Just(Scope::Host)];
         prop_oneof![
             (0..3usize, scope.clone(), 1..6u64).prop_map(|(n, s, o)| Op::Publish(n, s, o)),
             (0..3usize, scope.clone(), 1..6u64).prop_map(|(n, s, o)| Op::Withdraw(n, s, o)),
-            (10..13u64, any::<bool>(), scope).prop_map(|(o, p, s)| Op::Subscribe(o, p, s)),
+            (10..13u64, 0..3usize, scope).prop_map(|(o, p, s)| Op::Subscribe(o, p, s)),
             (1..13u64).prop_map(Op::EndOwner),
         ]
     }
@@ -612,7 +638,7 @@ mod tests {
             let mut l = Listing::new();
             // What each subscription holds, rebuilt from the changes alone.
             let mut held: BTreeMap<(SubscriptionId, Name), (Address, Scope)> = BTreeMap::new();
-            let mut subs: Vec<(SubscriptionId, u64, bool, Scope)> = Vec::new();
+            let mut subs: Vec<(SubscriptionId, u64, usize, Scope)> = Vec::new();
             let apply = |changes: Vec<Change>, held: &mut BTreeMap<_, _>| {
                 for c in changes {
                     match c {
@@ -636,10 +662,9 @@ mod tests {
                         }
                     }
                     Op::Withdraw(n, s, o) => apply(l.withdraw(&name(NAMES[n]), s, at(o)), &mut held)?,
-                    Op::Subscribe(o, all, s) => {
-                        let pattern = if all { "a:.*" } else { "a:x" };
-                        let (id, c) = l.subscribe(at(o), o, Pattern::new(pattern).unwrap(), s);
-                        subs.push((id, o, all, s));
+                    Op::Subscribe(o, p, s) => {
+                        let (id, c) = l.subscribe(at(o), o, Pattern::new(PATTERNS[p]).unwrap(), s);
+                        subs.push((id, o, p, s));
                         apply(c, &mut held)?;
                     }
                     Op::EndOwner(o) => {
@@ -651,9 +676,13 @@ mod tests {
             }
             // From scratch: each live subscription's nearest publication of each name.
             let mut want = BTreeMap::new();
-            for (id, _, all, scope) in &subs {
+            for (id, _, p, scope) in &subs {
                 for n in NAMES {
-                    let matches = if *all { n.starts_with("a:") } else { n == "a:x" };
+                    let matches = match p {
+                        0 => n == "a:x",
+                        1 => n.starts_with("a:"),
+                        _ => n.ends_with(":x"),
+                    };
                     let nearest = l
                         .publications()
                         .filter(|p| p.name.as_str() == n && p.scope <= *scope)

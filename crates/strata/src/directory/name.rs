@@ -114,9 +114,12 @@ pub struct Pattern {
     /// The one name the pattern matches, when it has no operators (the directory then
     /// finds its subscriptions by name instead of trying the expression).
     literal: Option<Name>,
-    /// What every name it matches starts with (empty when that cannot be told from the
-    /// text): the directory tries the expression only on names with this start.
+    /// What every name it matches starts with (empty when nothing is common to them):
+    /// the directory tries the expression only on names with this start.
     prefix: String,
+    /// What every name it matches ends with (likewise), for patterns with no common
+    /// start: the directory tries those only on names with this end.
+    suffix: String,
 }
 
 impl Pattern {
@@ -141,18 +144,24 @@ impl Pattern {
         } else {
             Name::new(source.clone()).ok()
         };
-        let prefix = literal_prefix(&source);
+        let (prefix, suffix) = common_ends(&source);
         Ok(Pattern {
             source,
             regex,
             literal,
             prefix,
+            suffix,
         })
     }
 
     /// What every name the pattern matches starts with (possibly empty).
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// What every name the pattern matches ends with (possibly empty).
+    pub fn suffix(&self) -> &str {
+        &self.suffix
     }
 
     /// True when the pattern matches the whole of `name`.
@@ -180,23 +189,33 @@ impl fmt::Debug for Pattern {
     }
 }
 
-/// The plain characters `source` starts with, that every match must start with: up to the
-/// first operator, less the last character when a quantifier follows it; nothing when the
-/// expression has an alternation anywhere (`a|b` has no common start).
-fn literal_prefix(source: &str) -> String {
-    if source.contains('|') {
-        return String::new();
-    }
-    let end = source
-        .find(|c: char| "\\.+*?()[]{}^$".contains(c))
-        .unwrap_or(source.len());
-    let mut prefix = &source[..end];
-    if source[end..].starts_with(['*', '?', '{']) && !prefix.is_empty() {
-        // The quantifier applies to the last plain character: it may be absent.
-        let last = prefix.char_indices().last().map_or(0, |(i, _)| i);
-        prefix = &prefix[..last];
-    }
-    prefix.to_string()
+/// What every whole match of `source` starts with and ends with, from the expression's
+/// syntax tree (so `texture:(a|b)` starts with `texture:`, `[a-z]+:svc-1` ends with
+/// `:svc-1`, and `a|b` has neither). Empty when nothing is common, or the extraction gives
+/// up (a large class, a long repetition): the index is only ever narrower, never wrong.
+fn common_ends(source: &str) -> (String, String) {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let Ok(hir) = regex_syntax::Parser::new().parse(source) else {
+        return (String::new(), String::new());
+    };
+    let prefixes = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let suffixes = Extractor::new().kind(ExtractKind::Suffix).extract(&hir);
+    let text = |bytes: Option<&[u8]>, from_end: bool| -> String {
+        let bytes = bytes.unwrap_or_default();
+        // Cut at a character boundary: a literal may end inside a multi-byte character.
+        let mut cut = bytes;
+        loop {
+            match std::str::from_utf8(cut) {
+                Ok(t) => return t.to_string(),
+                Err(_) if from_end => cut = &cut[1..],
+                Err(e) => cut = &cut[..e.valid_up_to()],
+            }
+        }
+    };
+    (
+        text(prefixes.longest_common_prefix(), false),
+        text(suffixes.longest_common_suffix(), true),
+    )
 }
 
 impl Serialize for Pattern {
@@ -313,14 +332,32 @@ mod tests {
             ("t6:worker:[0-9]+", "t6:worker:"),
             ("ab*", "a"),
             ("ab?c", "a"),
-            ("ab{2}", "a"),
+            ("ab{2}", "abb"),
             ("ab+", "ab"),
             ("a|b", ""),
+            ("texture:(a|b)", "texture:"),
             ("(?i)abc", ""),
             (".*", ""),
-            ("x\\.y", "x"),
+            ("x\\.y", "x.y"),
+            ("\\x41b", "Ab"),
         ] {
             assert_eq!(Pattern::new(pattern).unwrap().prefix(), prefix, "{pattern}");
+        }
+    }
+
+    #[test]
+    fn a_pattern_knows_what_its_matches_end_with() {
+        for (pattern, suffix) in [
+            ("[a-z]+:ns[0-9]:svc-00042", ":svc-00042"),
+            (".*:worker", ":worker"),
+            ("(a|b)c", "c"),
+            ("[a-z]+-\\bbar", "-bar"),
+            ("a\\x41", "aA"),
+            ("ab*", ""),
+            (".*", ""),
+            ("a|b", ""),
+        ] {
+            assert_eq!(Pattern::new(pattern).unwrap().suffix(), suffix, "{pattern}");
         }
     }
 
