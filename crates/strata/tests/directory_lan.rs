@@ -6,52 +6,7 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use support::programs::{testbin, Running};
-use support::WAIT;
-
-/// A free loopback port (there is a small race between freeing and using it; the LAN
-/// directory's peer fails loudly if it lost it).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn host_dir(what: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("strata-lan-{}-{what}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-/// A peer on "host" `host` (its own runtime folder), with the LAN directory at `lan`.
-fn peer(host: &str, lan: Option<&str>, args: &[&str]) -> Running {
-    let mut c = Command::new(testbin("directory_peer"));
-    c.args(args).env("STRATA_RUNTIME_DIR", host_dir(host));
-    match lan {
-        Some(a) => c.env("STRATA_LAN_DIRECTORY", a),
-        None => c.env_remove("STRATA_LAN_DIRECTORY"),
-    };
-    Running::start_interactive(&mut c)
-}
-
-fn expect_line(p: &Running, prefix: &str) -> String {
-    let deadline = std::time::Instant::now() + WAIT;
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.line(left)))
-            .unwrap_or_else(|_| panic!("no line starting {prefix:?}; saw {seen:?}"));
-        if line.starts_with(prefix) {
-            return line;
-        }
-        seen.push(line);
-    }
-}
+use support::loopback_hosts::{expect_line, free_port, host_dir, peer};
 
 #[test]
 fn a_name_published_on_one_host_is_found_and_answers_on_another() {

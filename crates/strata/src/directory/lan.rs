@@ -45,6 +45,50 @@ pub struct LanSettings {
     pub key: Option<[u8; 32]>,
     /// The keep-alive interval of LAN links.
     pub keep_alive: Duration,
+    /// When the LAN scope is served by an etcd cluster rather than a LAN directory: its
+    /// members (`directory` is then the first member's address).
+    pub etcd: Option<EtcdCluster>,
+}
+
+/// An etcd cluster that serves the LAN scope (`STRATA_LAN_DIRECTORY=etcd://H:P,H:P,...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdCluster {
+    /// The members' client addresses (`HOST:PORT`).
+    pub members: Vec<String>,
+    /// The key prefix under which the LAN listings are kept (default `/strata/lan`).
+    pub prefix: String,
+}
+
+impl EtcdCluster {
+    /// The cluster of `url`: `etcd://H:P,H:P,...` with an optional `/PREFIX` after the
+    /// members; or why it is not one.
+    pub fn parse(url: &str) -> Result<EtcdCluster, String> {
+        let rest = url
+            .strip_prefix("etcd://")
+            .ok_or_else(|| format!("{url:?} is not etcd://HOST:PORT,..."))?;
+        let (members, prefix) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/').to_string()),
+            None => (rest, "/strata/lan".to_string()),
+        };
+        if prefix.is_empty() || prefix.len() > 200 || prefix.contains(char::is_whitespace) {
+            return Err(format!(
+                "{url:?}: the key prefix must be 1 to 200 characters without spaces"
+            ));
+        }
+        let members: Vec<String> = members.split(',').map(|m| m.trim().to_string()).collect();
+        if members.len() > 16 {
+            return Err(format!("{url:?}: at most 16 members"));
+        }
+        for m in &members {
+            let ok = m.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+            });
+            if !ok {
+                return Err(format!("{url:?}: member {m:?} is not HOST:PORT"));
+            }
+        }
+        Ok(EtcdCluster { members, prefix })
+    }
 }
 
 impl std::fmt::Debug for LanSettings {
@@ -64,7 +108,23 @@ impl LanSettings {
             directory,
             key,
             keep_alive: KEEP_ALIVE,
+            etcd: None,
         }
+    }
+
+    /// The settings for the LAN scope on the etcd cluster `cluster`, with `key` for the
+    /// sessions between hosts; or why the cluster's first member has no address.
+    pub fn etcd(cluster: EtcdCluster, key: Option<[u8; 32]>) -> Result<LanSettings, String> {
+        use std::net::ToSocketAddrs;
+        let first = &cluster.members[0];
+        let directory = first
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| format!("etcd member {first:?} has no address"))?;
+        let mut settings = LanSettings::new(directory, key);
+        settings.etcd = Some(cluster);
+        Ok(settings)
     }
 
     /// Where this process takes sessions from other hosts: every interface with a key;
@@ -126,9 +186,6 @@ pub fn settings() -> Result<Option<LanSettings>, String> {
             let Ok(address) = std::env::var(LAN_DIRECTORY_VARIABLE) else {
                 return Ok(None);
             };
-            let directory: SocketAddr = address.parse().map_err(|e| {
-                format!("{LAN_DIRECTORY_VARIABLE}={address:?} is not HOST:PORT: {e}")
-            })?;
             let key = match std::env::var_os(LAN_KEY_VARIABLE) {
                 Some(path) => Some(crate::net::keys::load_psk(&path).map_err(|e| {
                     format!(
@@ -138,6 +195,21 @@ pub fn settings() -> Result<Option<LanSettings>, String> {
                 })?),
                 None => None,
             };
+            if address.starts_with("etcd://") {
+                if !cfg!(feature = "etcd") {
+                    return Err(format!(
+                        "{LAN_DIRECTORY_VARIABLE}={address:?}: this build of strata has no etcd support (the `etcd` feature)"
+                    ));
+                }
+                let cluster = EtcdCluster::parse(&address)
+                    .map_err(|e| format!("{LAN_DIRECTORY_VARIABLE}: {e}"))?;
+                return LanSettings::etcd(cluster, key)
+                    .map(Some)
+                    .map_err(|e| format!("{LAN_DIRECTORY_VARIABLE}: {e}"));
+            }
+            let directory: SocketAddr = address.parse().map_err(|e| {
+                format!("{LAN_DIRECTORY_VARIABLE}={address:?} is not HOST:PORT or etcd://HOST:PORT,...: {e}")
+            })?;
             Ok(Some(LanSettings::new(directory, key)))
         })
         .clone()
@@ -175,6 +247,25 @@ pub(crate) fn with_ip(endpoint: &str, ip: std::net::IpAddr) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_etcd_cluster_is_parsed_and_nonsense_refused_with_a_reason() {
+        let c = EtcdCluster::parse("etcd://127.0.0.1:2379,127.0.0.1:2479").unwrap();
+        assert_eq!(c.members, ["127.0.0.1:2379", "127.0.0.1:2479"]);
+        assert_eq!(c.prefix, "/strata/lan");
+        let c = EtcdCluster::parse("etcd://h1:2379/team/a/").unwrap();
+        assert_eq!((c.members.len(), c.prefix.as_str()), (1, "/team/a"));
+        for (bad, why) in [
+            ("http://h:1", "not etcd://"),
+            ("etcd://", "is not HOST:PORT"),
+            ("etcd://h1", "is not HOST:PORT"),
+            ("etcd://h1:0", "is not HOST:PORT"),
+            ("etcd://h1:2379,:2379", "is not HOST:PORT"),
+        ] {
+            let e = EtcdCluster::parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn an_endpoint_takes_the_ip_the_socket_saw() {

@@ -48,6 +48,8 @@
 //! reach over sessions, and nothing else of the process.
 
 mod candidates;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 mod feed;
 pub(crate) mod group;
 pub mod host;

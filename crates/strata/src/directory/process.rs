@@ -411,8 +411,20 @@ impl ProcessDirectory {
             },
             _ => {
                 let settings = self.lan.clone().ok().flatten().expect("checked by need");
-                let connect = cx.create(settings.connect(settings.directory).reuse(true));
-                self.up[i].state = State::Connecting(connect);
+                match settings.etcd {
+                    #[cfg(feature = "etcd")]
+                    Some(cluster) => {
+                        // Served in this process, on the cluster: joined without a link.
+                        let directory = cx.create(super::etcd::EtcdDirectory::new(cluster));
+                        self.join(cx, i, directory);
+                    }
+                    #[cfg(not(feature = "etcd"))]
+                    Some(_) => unreachable!("refused by lan::settings without the feature"),
+                    None => {
+                        let connect = cx.create(settings.connect(settings.directory).reuse(true));
+                        self.up[i].state = State::Connecting(connect);
+                    }
+                }
             }
         }
     }

@@ -7,6 +7,8 @@
 //!   that kill them when a test fails, and `/proc` look-ups (std and libc only);
 //! * [`table_server`]: a small std HTTP server for the load client's tests;
 //! * [`http`]: a raw HTTP/1.1 client over std sockets for the HTTP front's tests;
+//! * [`etcd`]: a real etcd cluster on loopback ports (std and libc only);
+//! * [`loopback_hosts`]: "hosts" of one machine (runtime folders) and their peers;
 //! * here: bounded waits for messages on a `ThreadContext`.
 //!
 //! The strata-cli tests include this folder too (`#[path]`), so it uses only what both
@@ -15,8 +17,10 @@
 #![allow(dead_code)]
 
 pub mod bounds;
+pub mod etcd;
 pub mod gate;
 pub mod http;
+pub mod loopback_hosts;
 pub mod programs;
 pub mod table_server;
 

@@ -50,6 +50,12 @@ fn cargo_build(args: &[&str]) -> PathBuf {
     if let Some(target) = dir.parent() {
         build.arg("--target-dir").arg(target);
     }
+    // The programs link the same `strata` as the tests: `scripts/test` turns etcd on
+    // (and says so in `STRATA_TEST_FEATURES`, for the tests of other packages).
+    let features = std::env::var("STRATA_TEST_FEATURES").unwrap_or_default();
+    if cfg!(feature = "etcd") || features.contains("strata/etcd") {
+        build.args(["--features", "strata/etcd"]);
+    }
     let out = run_bounded(&mut build, BUILD_LIMIT);
     assert!(
         out.status.success(),
