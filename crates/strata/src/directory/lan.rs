@@ -4,7 +4,9 @@
 //! Where the LAN directory is, is configured, never guessed: [`configure`] before the
 //! directory is first used, else the environment (`STRATA_LAN_DIRECTORY=HOST:PORT`, and
 //! `STRATA_LAN_KEY=FILE` for the pre-shared key, a file `strata key new --psk` makes).
-//! `strata directory --lan --listen ADDR --key FILE` runs one ([`serve`]).
+//! `strata directory --lan --listen ADDR --key FILE` runs one ([`serve`]). Or the LAN
+//! scope is served by an etcd cluster (`STRATA_LAN_DIRECTORY=etcd://H:P,H:P,...`, with
+//! the `etcd` feature: `directory::etcd`); sessions between hosts are the same.
 //!
 //! Every link of the LAN scope (to the LAN directory, and sessions between hosts) is
 //! encrypted (Noise) with the key and keeps alive: a ping every [`KEEP_ALIVE`], closed
