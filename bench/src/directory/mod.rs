@@ -21,8 +21,8 @@
 //!    that process → `Dropped` in the subscriber: from just before the harness's
 //!    `kill(pid, SIGKILL)` to the subscriber's `Dropped` handler.
 //! 3. row 1 with the host directory holding 100,000 names (from 4 publisher processes)
-//!    and 10,000 subscriptions whose patterns match 10 names each and have no literal
-//!    start (so every publication is tried against each of them), with the memory of the
+//!    and 10,000 subscriptions whose patterns match 10 names each and have no common
+//!    start (only a common end, which the listing indexes), with the memory of the
 //!    `strata directory` process.
 //!
 //! The same publish → `Available` span of the Python layer-cake system, with its host
