@@ -4,7 +4,8 @@
 //! a TCP session; a second claim of a unique name refused naming the holder; `kill -9`
 //! of the publisher; one member killed, with no registration lost and no spurious
 //! `Dropped`; and publishing while etcd cannot be reached (answered at once, completed
-//! when it comes). Built with the `etcd` feature (`scripts/test` turns it on); skipped,
+//! when it comes); etcd over TLS with client certificates (a host without its certificate
+//! is refused, saying why; a CA file that cannot be read is named). Built with the `etcd` feature (`scripts/test` turns it on); skipped,
 //! saying so, where there is no `etcd` program.
 
 #![cfg(feature = "etcd")]
@@ -13,8 +14,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::etcd::Cluster;
-use support::loopback_hosts::{expect_line, peer, remove_hosts};
+use std::ffi::OsStr;
+
+use support::etcd::{Cluster, Tls};
+use support::loopback_hosts::{expect_line, peer, peer_with, remove_hosts};
 
 #[test]
 fn a_name_claimed_in_etcd_is_found_on_another_host_and_a_second_claim_is_refused() {
@@ -93,4 +96,68 @@ fn publishing_answers_at_once_while_etcd_cannot_be_reached_and_completes_when_it
     expect_line(&subscriber, "available etcd3:y lan");
     drop((p, subscriber));
     remove_hosts(&["e3a", "e3b"]);
+}
+
+#[test]
+fn over_tls_a_host_with_its_certificate_is_served_and_one_without_is_refused_saying_why() {
+    let Some(mut cluster) = Cluster::planned(1, "etcd_tls") else {
+        return;
+    };
+    let Some(tls) = Tls::make(cluster.dir()) else {
+        return;
+    };
+    cluster.tls(tls.clone());
+    cluster.start();
+    let lan = cluster.url();
+    let with_certificate = [
+        ("STRATA_ETCD_CA", tls.ca.as_os_str()),
+        ("STRATA_ETCD_CERT", tls.client.0.as_os_str()),
+        ("STRATA_ETCD_KEY", tls.client.1.as_os_str()),
+    ];
+    let publisher = peer_with(
+        "e4a",
+        Some(&lan),
+        &with_certificate,
+        &["--publish", "etcdtls:svc@lan"],
+    );
+    expect_line(&publisher, "published etcdtls:svc lan");
+    let subscriber = peer_with(
+        "e4b",
+        Some(&lan),
+        &with_certificate,
+        &["--subscribe", "etcdtls:.*@lan"],
+    );
+    expect_line(&subscriber, "available etcdtls:svc lan");
+    // Without its own certificate, the cluster refuses the host: its log says why.
+    let log = cluster.dir().join("no-certificate.log");
+    let refused = peer_with(
+        "e4c",
+        Some(&lan),
+        &[("STRATA_ETCD_CA", tls.ca.as_os_str())],
+        &[
+            "--subscribe",
+            "etcdtls:.*@lan",
+            "--stderr-to",
+            log.to_str().unwrap(),
+            "--log=warn",
+        ],
+    );
+    expect_line(&refused, "subscribed");
+    let said = support::poll_until(support::WAIT, "the refused host logs why", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("etcd: session ended").then_some(text)
+    });
+    assert!(said.contains("why="), "{said}");
+    // A CA file that cannot be read: the LAN scope is refused, naming the variable.
+    let missing = cluster.dir().join("nowhere.pem");
+    let misconfigured = peer_with(
+        "e4d",
+        Some(&lan),
+        &[("STRATA_ETCD_CA", OsStr::new(missing.to_str().unwrap()))],
+        &["--publish", "etcdtls:x@lan"],
+    );
+    let line = expect_line(&misconfigured, "not-published");
+    assert!(line.contains("STRATA_ETCD_CA"), "{line}");
+    drop((publisher, subscriber, refused, misconfigured));
+    remove_hosts(&["e4a", "e4b", "e4c", "e4d"]);
 }

@@ -2,7 +2,9 @@
 //! message without it): a LAN directory, a publisher and a subscriber each on a host of
 //! its own, links encrypted with a pre-shared key. A publisher's host cut off (nftables
 //! drops everything both ways) gives the subscriber `Dropped` once its links go stale;
-//! healed, the name is `Available` again.
+//! healed, the name is `Available` again. With the `etcd` feature, the same on an etcd
+//! cluster with a member on each host (one member killed loses nothing and drops
+//! nothing), and a unique name claimed on both sides of a partition.
 
 #[path = "support/netns.rs"]
 mod netns;
@@ -40,8 +42,12 @@ struct Run {
 }
 
 impl Run {
+    /// A folder (and a key) of this test's own: tests run at once, and one that ends
+    /// removes its folder.
     fn new() -> Run {
-        let dir = std::env::temp_dir().join(format!("strata-lanhosts-{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("strata-lanhosts-{}-{k}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let key = dir.join("lan.psk");
@@ -166,4 +172,94 @@ fn a_unique_name_claimed_on_both_sides_of_a_partition_keeps_the_older_claim() {
     let (line, _) = expect_line(&first, "not-published part:only", WAIT);
     assert!(line.contains("already published at lan scope"), "{line}");
     drop((directory, first, second));
+}
+
+/// An etcd cluster with a member on each of `net`'s hosts, started and healthy; `None`
+/// (said) without etcd.
+#[cfg(feature = "etcd")]
+fn etcd_on(net: &Lan, test: &str) -> Option<support::etcd::Cluster> {
+    let hosts: Vec<(String, std::net::Ipv4Addr)> = net
+        .hosts()
+        .iter()
+        .map(|h| (h.name().to_string(), h.address()))
+        .collect();
+    let mut cluster = support::etcd::Cluster::planned_in(&hosts, test)?;
+    cluster.start();
+    Some(cluster)
+}
+
+/// Reads `p`'s lines for `during`, failing on any that starts with `dropped`.
+#[cfg(feature = "etcd")]
+fn no_dropped(p: &Running, during: Duration) {
+    let until = Instant::now() + during;
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.line(left))) {
+            Ok(line) => assert!(!line.starts_with("dropped"), "a spurious {line}"),
+            Err(_) => break,
+        }
+    }
+}
+
+#[cfg(feature = "etcd")]
+#[test]
+fn on_etcd_a_member_killed_loses_nothing_and_a_host_cut_off_is_dropped_and_found_again() {
+    let Some(net) = Lan::or_skip(3) else { return };
+    let Some(mut cluster) = etcd_on(&net, "on_etcd_cut") else {
+        return;
+    };
+    let run = Run::new();
+    let [a, b, c] = net.hosts() else {
+        unreachable!()
+    };
+    let lan = cluster.url();
+    let publisher = run.peer(a, &lan, &["--publish", "etcdhosts:svc@lan"]);
+    expect_line(&publisher, "published etcdhosts:svc lan", WAIT);
+    let subscriber = run.peer(b, &lan, &["--subscribe", "etcdhosts:svc@lan", "--confirm"]);
+    expect_line(&subscriber, "available etcdhosts:svc lan", WAIT);
+    expect_line(&subscriber, "answered etcdhosts:svc", WAIT);
+    // Host c's member dies: past the lease's time to live nothing was dropped, and a
+    // subscriber on host c (its member gone) still finds the name through the others.
+    cluster.kill(2);
+    no_dropped(&subscriber, Duration::from_secs(5));
+    let late = run.peer(c, &lan, &["--subscribe", "etcdhosts:svc@lan"]);
+    expect_line(&late, "available etcdhosts:svc lan", WAIT);
+    cluster.restart(2);
+    // The publisher's host is cut off: its session goes stale, and its lease expires.
+    a.cut().expect("cut the publisher's host");
+    let (_, took) = expect_line(&subscriber, "dropped etcdhosts:svc lan", WAIT);
+    eprintln!("etcd: cut off -> Dropped after {took:?}");
+    a.heal().expect("heal it");
+    let (_, took) = expect_line(&subscriber, "available etcdhosts:svc lan", WAIT);
+    eprintln!("etcd: healed -> Available after {took:?}");
+    drop((publisher, subscriber, late));
+}
+
+#[cfg(feature = "etcd")]
+#[test]
+fn on_etcd_a_unique_name_claimed_on_both_sides_of_a_partition_keeps_the_older_claim() {
+    let Some(net) = Lan::or_skip(3) else { return };
+    let Some(cluster) = etcd_on(&net, "on_etcd_partition") else {
+        return;
+    };
+    let run = Run::new();
+    let [a, b, _] = net.hosts() else {
+        unreachable!()
+    };
+    let lan = cluster.url();
+    // Host a is cut off with its member, which has no quorum there: a claim made there
+    // cannot commit. Publishing answers at once all the same (the LAN part pending).
+    a.cut().expect("cut host a");
+    let mut first = run.peer(a, &lan, &[]);
+    first.tell("publish etcdpart:only@lan");
+    expect_line(&first, "published etcdpart:only lan", WAIT);
+    // On the majority's side the same name is claimed, and committed: the older claim.
+    let mut second = run.peer(b, &lan, &[]);
+    second.tell("publish etcdpart:only@lan");
+    expect_line(&second, "published etcdpart:only lan", WAIT);
+    // Healed: host a's claim is made at last, refused, and told, naming the holder.
+    a.heal().expect("heal host a");
+    let (line, took) = expect_line(&first, "not-published etcdpart:only", WAIT);
+    assert!(line.contains("held at lan scope"), "{line}");
+    eprintln!("etcd: healed -> the younger claim refused after {took:?}");
+    drop((first, second));
 }

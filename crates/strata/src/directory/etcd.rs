@@ -25,6 +25,11 @@
 //!   connection alive (HTTP/2 pings) and requires a leader, so a member cut off from the
 //!   others fails fast instead of answering stale.
 //!
+//! etcd is reached over TLS when `STRATA_ETCD_CA` names the members' CA (and with this
+//! host's own certificate, `STRATA_ETCD_CERT` and `STRATA_ETCD_KEY`, when the cluster
+//! authenticates clients); without it, in plain text (fine on loopback or a private
+//! network, as etcd's own default is).
+//!
 //! What is read from etcd is untrusted input: a key that is not a name under the prefix,
 //! a value over [`MAX_VALUE`] bytes or not of the expected shape, an address whose owner
 //! is of another node, an endpoint that is not `tcp:IP:PORT`: each is skipped with a
@@ -35,8 +40,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, PutOptions, Txn, TxnOp,
-    TxnOpResponse, WatchOptions,
+    Certificate, Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, Identity,
+    PutOptions, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchOptions,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -551,6 +556,16 @@ async fn session(
     let e = |what: &str| {
         let what = what.to_string();
         move |err: etcd_client::Error| format!("{what}: {err}")
+    };
+    let options = match &cluster.tls {
+        Some(tls) => {
+            let mut t = TlsOptions::new().ca_certificate(Certificate::from_pem(&tls.ca));
+            if let Some((cert, key)) = &tls.identity {
+                t = t.identity(Identity::from_pem(cert, key));
+            }
+            options.with_tls(t)
+        }
+        None => options,
     };
     let mut client = Client::connect(cluster.members.clone(), Some(options))
         .await

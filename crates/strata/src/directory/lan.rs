@@ -59,6 +59,74 @@ pub struct EtcdCluster {
     pub members: Vec<String>,
     /// The key prefix under which the LAN listings are kept (default `/strata/lan`).
     pub prefix: String,
+    /// TLS to the members, when configured: the CA that signed their certificates (PEM),
+    /// and this host's own certificate and key (PEM) when the cluster asks clients for
+    /// one. From `STRATA_ETCD_CA`, `STRATA_ETCD_CERT` and `STRATA_ETCD_KEY` (files).
+    pub tls: Option<EtcdTls>,
+}
+
+/// TLS credentials for etcd (see [`EtcdCluster::tls`]), read when the settings are.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EtcdTls {
+    /// The CA certificate (PEM).
+    pub ca: Vec<u8>,
+    /// This host's certificate and private key (PEM), for client authentication.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for EtcdTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdTls")
+            .field("ca", &format_args!("{} bytes", self.ca.len()))
+            .field("identity", &self.identity.is_some())
+            .finish()
+    }
+}
+
+/// The environment variable naming the CA certificate (PEM) of the etcd members.
+pub const ETCD_CA_VARIABLE: &str = "STRATA_ETCD_CA";
+
+/// The environment variable naming this host's certificate (PEM) for etcd.
+pub const ETCD_CERT_VARIABLE: &str = "STRATA_ETCD_CERT";
+
+/// The environment variable naming this host's private key (PEM) for etcd.
+pub const ETCD_KEY_VARIABLE: &str = "STRATA_ETCD_KEY";
+
+impl EtcdTls {
+    /// The credentials the environment names (`None` without `STRATA_ETCD_CA`), or why
+    /// they cannot be had, naming the variable and the file.
+    pub fn from_env() -> Result<Option<EtcdTls>, String> {
+        let read = |variable: &str| -> Result<Option<Vec<u8>>, String> {
+            let Some(path) = std::env::var_os(variable) else {
+                return Ok(None);
+            };
+            let shown = std::path::Path::new(&path).display().to_string();
+            let bytes = std::fs::read(&path).map_err(|e| format!("{variable}={shown}: {e}"))?;
+            if !bytes.starts_with(b"-----BEGIN") {
+                return Err(format!("{variable}={shown}: not a PEM file"));
+            }
+            Ok(Some(bytes))
+        };
+        let ca = read(ETCD_CA_VARIABLE)?;
+        let cert = read(ETCD_CERT_VARIABLE)?;
+        let key = read(ETCD_KEY_VARIABLE)?;
+        let identity = match (cert, key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(format!(
+                    "{ETCD_CERT_VARIABLE} and {ETCD_KEY_VARIABLE} go together: set both or neither"
+                ))
+            }
+        };
+        match ca {
+            Some(ca) => Ok(Some(EtcdTls { ca, identity })),
+            None if identity.is_some() => Err(format!(
+                "{ETCD_CERT_VARIABLE} is set without {ETCD_CA_VARIABLE}: name the CA of the etcd members"
+            )),
+            None => Ok(None),
+        }
+    }
 }
 
 impl EtcdCluster {
@@ -89,7 +157,11 @@ impl EtcdCluster {
                 return Err(format!("{url:?}: member {m:?} is not HOST:PORT"));
             }
         }
-        Ok(EtcdCluster { members, prefix })
+        Ok(EtcdCluster {
+            members,
+            prefix,
+            tls: None,
+        })
     }
 }
 
@@ -203,8 +275,9 @@ pub fn settings() -> Result<Option<LanSettings>, String> {
                         "{LAN_DIRECTORY_VARIABLE}={address:?}: this build of strata has no etcd support (the `etcd` feature)"
                     ));
                 }
-                let cluster = EtcdCluster::parse(&address)
+                let mut cluster = EtcdCluster::parse(&address)
                     .map_err(|e| format!("{LAN_DIRECTORY_VARIABLE}: {e}"))?;
+                cluster.tls = EtcdTls::from_env()?;
                 return LanSettings::etcd(cluster, key)
                     .map(Some)
                     .map_err(|e| format!("{LAN_DIRECTORY_VARIABLE}: {e}"));

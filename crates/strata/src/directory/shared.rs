@@ -10,7 +10,10 @@
 //! came over closes — takes all its listings with it at once.
 //!
 //! Nothing a client says is trusted beyond its own node: it may publish only objects of
-//! the node it sends from, and its patterns and names are checked as they decode.
+//! the node it sends from, and its patterns and names are checked as they decode. Each
+//! client is held to limits: publications and subscriptions held, and at the LAN the rate
+//! of its offers (a token bucket: a burst of [`OFFER_BURST`], then
+//! [`OFFERS_PER_SECOND`]).
 
 use std::collections::HashMap;
 
@@ -29,11 +32,40 @@ pub(crate) const MAX_PUBLICATIONS_PER_CLIENT: usize = 1_000_000;
 /// The most subscriptions one client may hold here.
 pub(crate) const MAX_WANTS_PER_CLIENT: usize = 100_000;
 
+/// How many offers one client of the LAN directory may make in a burst (a host that
+/// joins again re-offers all it holds at once); they come back at [`OFFERS_PER_SECOND`].
+/// A client past it is refused, saying so, rather than letting one host flood what every
+/// other one hears. The processes of one host (one user's) are not held to it.
+pub(crate) const OFFER_BURST: f64 = 100_000.0;
+
+/// The rate a client's offers come back at, per second.
+pub(crate) const OFFERS_PER_SECOND: f64 = 10_000.0;
+
 /// What the directory knows of one client.
 struct Client {
     endpoint: Option<String>,
     publications: usize,
     wants: HashMap<u64, SubscriptionId>,
+    /// Offers it may make now (a token bucket: [`OFFER_BURST`], refilled at
+    /// [`OFFERS_PER_SECOND`]), as of `refilled`.
+    offers: f64,
+    refilled: std::time::Instant,
+}
+
+impl Client {
+    /// Takes one offer from the bucket; false when there is none left.
+    fn may_offer(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let earned = now.duration_since(self.refilled).as_secs_f64() * OFFERS_PER_SECOND;
+        self.offers = (self.offers + earned).min(OFFER_BURST);
+        self.refilled = now;
+        if self.offers >= 1.0 {
+            self.offers -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// A group's or the host's directory (see the module doc).
@@ -164,6 +196,8 @@ impl SharedDirectory {
                 endpoint,
                 publications: 0,
                 wants: HashMap::new(),
+                offers: OFFER_BURST,
+                refilled: std::time::Instant::now(),
             },
         );
         cx.watch(client);
@@ -188,6 +222,11 @@ impl SharedDirectory {
             return refuse(format!(
                 "a {} scope publication does not reach this {level} directory",
                 offer.scope
+            ));
+        }
+        if level == Scope::Lan && !client.may_offer() {
+            return refuse(format!(
+                "the process publishes faster than this directory takes ({OFFERS_PER_SECOND} a second after a burst of {OFFER_BURST})"
             ));
         }
         if client.publications >= MAX_PUBLICATIONS_PER_CLIENT {
@@ -312,4 +351,29 @@ impl SharedDirectory {
     fn on_closed(&mut self, _cx: &mut Context<Self>, _: Closed) {}
 
     fn on_returned(&mut self, _cx: &mut Context<Self>, _: Returned) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_offering_past_its_burst_is_held_to_the_rate() {
+        let start = std::time::Instant::now();
+        let mut c = Client {
+            endpoint: None,
+            publications: 0,
+            wants: HashMap::new(),
+            offers: 3.0,
+            refilled: start,
+        };
+        assert!(c.may_offer() && c.may_offer() && c.may_offer());
+        // The clock moved on by less than one offer's worth since the refill.
+        c.refilled = std::time::Instant::now();
+        assert!(!c.may_offer(), "past the burst");
+        // A second later, the rate's worth is back (capped at the burst).
+        c.refilled -= std::time::Duration::from_secs(1);
+        assert!(c.may_offer());
+        assert!(c.offers <= OFFER_BURST && c.offers >= OFFERS_PER_SECOND - 2.0);
+    }
 }

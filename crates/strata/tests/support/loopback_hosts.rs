@@ -27,8 +27,21 @@ pub fn host_dir(what: &str) -> PathBuf {
 
 /// A peer on host `host`, with `STRATA_LAN_DIRECTORY` set to `lan` (or unset).
 pub fn peer(host: &str, lan: Option<&str>, args: &[&str]) -> Running {
+    peer_with(host, lan, &[], args)
+}
+
+/// [`peer`] with more environment variables.
+pub fn peer_with(
+    host: &str,
+    lan: Option<&str>,
+    env: &[(&str, &std::ffi::OsStr)],
+    args: &[&str],
+) -> Running {
     let mut c = Command::new(testbin("directory_peer"));
     c.args(args).env("STRATA_RUNTIME_DIR", host_dir(host));
+    for (k, v) in env {
+        c.env(k, v);
+    }
     match lan {
         Some(a) => c.env("STRATA_LAN_DIRECTORY", a),
         None => c.env_remove("STRATA_LAN_DIRECTORY"),
