@@ -37,6 +37,14 @@ pub struct DirectoryArgs {
     /// $STRATA_LAN_KEY). Required off loopback.
     #[arg(long, requires = "lan")]
     key: Option<PathBuf>,
+    /// This host's static key (a file of `strata key new`; default $STRATA_LAN_IDENTITY):
+    /// LAN links then authenticate with static keys, with --peers.
+    #[arg(long, requires = "lan")]
+    identity: Option<PathBuf>,
+    /// The public keys allowed at the other end of LAN links, one per line (default
+    /// $STRATA_LAN_PEERS); with --identity.
+    #[arg(long, requires = "lan")]
+    peers: Option<PathBuf>,
 }
 
 /// Runs `strata directory`.
@@ -63,16 +71,51 @@ pub fn run(args: DirectoryArgs, log: Option<String>) -> ExitCode {
             },
             None => None,
         };
+        let from_env = |v: &str| std::env::var_os(v).map(PathBuf::from);
+        let identity = args
+            .identity
+            .or_else(|| from_env(strata::directory::lan::LAN_IDENTITY_VARIABLE));
+        let peers = args
+            .peers
+            .or_else(|| from_env(strata::directory::lan::LAN_PEERS_VARIABLE));
+        let mut lan = strata::directory::lan::LanSettings::new(listen, key);
+        match (identity, peers) {
+            (Some(identity), Some(peers)) => {
+                let identity = match strata::net::keys::StaticKey::load(&identity) {
+                    Ok(k) => k,
+                    Err(e) => {
+                        eprintln!("strata directory: --identity {}: {e}", identity.display());
+                        return ExitCode::from(2);
+                    }
+                };
+                match strata::directory::lan::read_peers(&peers) {
+                    Ok(p) => lan = lan.with_identity(identity, p),
+                    Err(e) => {
+                        eprintln!("strata directory: --peers {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            (None, None) => {}
+            _ => {
+                eprintln!("strata directory: --identity and --peers go together");
+                return ExitCode::from(2);
+            }
+        }
         return strata::main_with(
-            Thread::new(move |cx: &mut ThreadContext| serve_lan(cx, listen, key)),
+            Thread::new(move |cx: &mut ThreadContext| serve_lan(cx, listen, lan)),
             settings,
         );
     }
     strata::main_with(Thread::new(serve), settings)
 }
 
-fn serve_lan(cx: &mut ThreadContext, listen: std::net::SocketAddr, key: Option<[u8; 32]>) -> i32 {
-    let directory = strata::directory::lan::serve(listen, key);
+fn serve_lan(
+    cx: &mut ThreadContext,
+    listen: std::net::SocketAddr,
+    lan: strata::directory::lan::LanSettings,
+) -> i32 {
+    let directory = strata::directory::lan::serve_with(listen, &lan);
     // Up when a connection is taken (an unspecified address is tried on loopback).
     let mut probe = listen;
     if probe.ip().is_unspecified() {
@@ -92,10 +135,11 @@ fn serve_lan(cx: &mut ThreadContext, listen: std::net::SocketAddr, key: Option<[
     println!(
         "strata directory: serving the LAN directory on {listen} (pid {}, {}); Ctrl-C stops it",
         std::process::id(),
-        if key.is_some() {
-            "with a pre-shared key"
-        } else {
-            "without a key: loopback only"
+        match (lan.key.is_some(), lan.identity.is_some()) {
+            (true, true) => "with a pre-shared key and static keys",
+            (true, false) => "with a pre-shared key",
+            (false, true) => "with static keys",
+            (false, false) => "without a key: loopback only",
         }
     );
     let _ = directory;

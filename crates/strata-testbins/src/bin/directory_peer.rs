@@ -12,7 +12,7 @@
 //!   id in hex, `self` when it is this process).
 //!
 //! `--serve-lan HOST:PORT` serves the LAN directory there (printing `serving-lan ADDR`),
-//! with the key `STRATA_LAN_KEY` names, if any.
+//! with the keys the LAN settings name (`STRATA_LAN_KEY`, `STRATA_LAN_IDENTITY`...), if any.
 //! `--confirm` asks each object that becomes available (a `String`) and, when it answers,
 //! prints `answered NAME: TEXT` and publishes `NAME:answered` at host scope.
 //! `--stderr-to FILE` sends the log (`--log=LEVEL`) to FILE.
@@ -120,9 +120,18 @@ impl Peer {
     fn start(&mut self, cx: &mut Context<Self>, _: Start) {
         if let Some(address) = self.serve_lan {
             // The LAN's key, when the environment names one (as for every LAN process).
-            let key = std::env::var_os(strata::directory::lan::LAN_KEY_VARIABLE)
-                .map(|path| strata::net::keys::load_psk(path).expect("a pre-shared key file"));
-            strata::directory::lan::serve(address, key);
+            // Or its static keys, when the LAN is configured with them.
+            let settings = match strata::directory::lan::settings() {
+                Ok(Some(s)) => s,
+                _ => {
+                    let key =
+                        std::env::var_os(strata::directory::lan::LAN_KEY_VARIABLE).map(|path| {
+                            strata::net::keys::load_psk(path).expect("a pre-shared key file")
+                        });
+                    strata::directory::lan::LanSettings::new(address, key)
+                }
+            };
+            strata::directory::lan::serve_with(address, &settings);
             say(format!("serving-lan {address}"));
         }
         for (pattern, scope) in std::mem::take(&mut self.subscribe) {

@@ -3,7 +3,9 @@
 //!
 //! Where the LAN directory is, is configured, never guessed: [`configure`] before the
 //! directory is first used, else the environment (`STRATA_LAN_DIRECTORY=HOST:PORT`, and
-//! `STRATA_LAN_KEY=FILE` for the pre-shared key, a file `strata key new --psk` makes).
+//! `STRATA_LAN_KEY=FILE` for the pre-shared key, a file `strata key new --psk` makes;
+//! or static keys: `STRATA_LAN_IDENTITY=FILE`, this host's key from `strata key new`, and
+//! `STRATA_LAN_PEERS=FILE`, the public keys allowed at the other end, one per line).
 //! `strata directory --lan --listen ADDR --key FILE` runs one ([`serve`]). Or the LAN
 //! scope is served by an etcd cluster (`STRATA_LAN_DIRECTORY=etcd://H:P,H:P,...`, with
 //! the `etcd` feature: `directory::etcd`); sessions between hosts are the same.
@@ -24,6 +26,7 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::net::keys::{PublicKey, StaticKey};
 use crate::net::{Connect, Listen};
 use crate::Address;
 
@@ -50,6 +53,41 @@ pub struct LanSettings {
     /// When the LAN scope is served by an etcd cluster rather than a LAN directory: its
     /// members (`directory` is then the first member's address).
     pub etcd: Option<EtcdCluster>,
+    /// This host's static key (Noise `XX`): every LAN link then proves it, and learns the
+    /// peer's (from `STRATA_LAN_IDENTITY`, a file of `strata key new`).
+    pub identity: Option<StaticKey>,
+    /// The static keys allowed at the other end of a LAN link; any other is refused,
+    /// saying so on both sides (from `STRATA_LAN_PEERS`, a file of public keys, one per
+    /// line). Needs an `identity`.
+    pub peers: Vec<PublicKey>,
+}
+
+/// The environment variable naming this host's static key file.
+pub const LAN_IDENTITY_VARIABLE: &str = "STRATA_LAN_IDENTITY";
+
+/// The environment variable naming the file of the static public keys allowed on LAN
+/// links (64 hex digits per line; `#` starts a comment).
+pub const LAN_PEERS_VARIABLE: &str = "STRATA_LAN_PEERS";
+
+/// The public keys of a peers file (see [`LAN_PEERS_VARIABLE`]), or why not, naming the
+/// file and the line.
+pub fn read_peers(path: &std::path::Path) -> Result<Vec<PublicKey>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut keys = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let key = line
+            .parse::<PublicKey>()
+            .map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?;
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        return Err(format!("{}: no public key in it", path.display()));
+    }
+    Ok(keys)
 }
 
 /// An etcd cluster that serves the LAN scope (`STRATA_LAN_DIRECTORY=etcd://H:P,H:P,...`).
@@ -171,6 +209,9 @@ impl std::fmt::Debug for LanSettings {
             .field("directory", &self.directory)
             .field("key", &self.key.as_ref().map(crate::net::keys::psk_id))
             .field("keep_alive", &self.keep_alive)
+            .field("etcd", &self.etcd)
+            .field("identity", &self.identity)
+            .field("peers", &self.peers.len())
             .finish()
     }
 }
@@ -183,7 +224,23 @@ impl LanSettings {
             key,
             keep_alive: KEEP_ALIVE,
             etcd: None,
+            identity: None,
+            peers: Vec::new(),
         }
+    }
+
+    /// These settings with a static key for this host and the keys allowed at the other
+    /// end of every LAN link.
+    pub fn with_identity(mut self, identity: StaticKey, peers: Vec<PublicKey>) -> LanSettings {
+        self.identity = Some(identity);
+        self.peers = peers;
+        self
+    }
+
+    /// Whether LAN links authenticate their peer (a pre-shared key, or static keys with
+    /// an allow-list), which links off loopback need.
+    fn authenticated(&self) -> bool {
+        self.key.is_some() || (self.identity.is_some() && !self.peers.is_empty())
     }
 
     /// The settings for the LAN scope on the etcd cluster `cluster`, with `key` for the
@@ -205,7 +262,7 @@ impl LanSettings {
     /// without one only loopback, when the LAN directory is there too (a link off
     /// loopback without a key is refused, saying so).
     pub(crate) fn session_address(&self) -> SocketAddr {
-        let loopback_only = self.key.is_none() && self.directory.ip().is_loopback();
+        let loopback_only = !self.authenticated() && self.directory.ip().is_loopback();
         let ip: std::net::IpAddr = if loopback_only {
             std::net::Ipv4Addr::LOCALHOST.into()
         } else {
@@ -216,24 +273,30 @@ impl LanSettings {
 
     /// A listener for LAN links on `address`.
     pub(crate) fn listen(&self, address: SocketAddr) -> Listen {
-        let l = Listen::new(address)
+        let mut l = Listen::new(address)
             .encrypted(true)
             .keep_alive(self.keep_alive);
-        match self.key {
-            Some(k) => l.key(k),
-            None => l,
+        if let Some(k) = self.key {
+            l = l.key(k);
         }
+        if let Some(identity) = &self.identity {
+            l = l.identity(identity.clone()).allow_peers(self.peers.clone());
+        }
+        l
     }
 
     /// A LAN link to `address`.
     pub(crate) fn connect(&self, address: SocketAddr) -> Connect {
-        let c = Connect::new(address)
+        let mut c = Connect::new(address)
             .encrypted(true)
             .keep_alive(self.keep_alive);
-        match self.key {
-            Some(k) => c.key(k),
-            None => c,
+        if let Some(k) = self.key {
+            c = c.key(k);
         }
+        if let Some(identity) = &self.identity {
+            c = c.identity(identity.clone()).allow_peers(self.peers.clone());
+        }
+        c
     }
 }
 
@@ -269,6 +332,26 @@ pub fn settings() -> Result<Option<LanSettings>, String> {
                 })?),
                 None => None,
             };
+            let identity = match std::env::var_os(LAN_IDENTITY_VARIABLE) {
+                Some(path) => Some(StaticKey::load(&path).map_err(|e| {
+                    format!("{LAN_IDENTITY_VARIABLE}={}: {e}", std::path::Path::new(&path).display())
+                })?),
+                None => None,
+            };
+            let peers = match std::env::var_os(LAN_PEERS_VARIABLE) {
+                Some(path) => read_peers(std::path::Path::new(&path))
+                    .map_err(|e| format!("{LAN_PEERS_VARIABLE}={e}"))?,
+                None => Vec::new(),
+            };
+            if identity.is_none() != peers.is_empty() {
+                return Err(format!(
+                    "{LAN_IDENTITY_VARIABLE} and {LAN_PEERS_VARIABLE} go together: this host's key, and the keys it allows"
+                ));
+            }
+            let with_identity = |s: LanSettings| match identity.clone() {
+                Some(i) => s.with_identity(i, peers.clone()),
+                None => s,
+            };
             if address.starts_with("etcd://") {
                 if !cfg!(feature = "etcd") {
                     return Err(format!(
@@ -279,13 +362,13 @@ pub fn settings() -> Result<Option<LanSettings>, String> {
                     .map_err(|e| format!("{LAN_DIRECTORY_VARIABLE}: {e}"))?;
                 cluster.tls = EtcdTls::from_env()?;
                 return LanSettings::etcd(cluster, key)
-                    .map(Some)
+                    .map(|s| Some(with_identity(s)))
                     .map_err(|e| format!("{LAN_DIRECTORY_VARIABLE}: {e}"));
             }
             let directory: SocketAddr = address.parse().map_err(|e| {
                 format!("{LAN_DIRECTORY_VARIABLE}={address:?} is not HOST:PORT or etcd://HOST:PORT,...: {e}")
             })?;
-            Ok(Some(LanSettings::new(directory, key)))
+            Ok(Some(with_identity(LanSettings::new(directory, key))))
         })
         .clone()
 }
@@ -293,7 +376,12 @@ pub fn settings() -> Result<Option<LanSettings>, String> {
 /// Serves the LAN directory in this process, listening on `address` with `settings`'
 /// key and keep-alive; gives its address.
 pub fn serve(address: SocketAddr, key: Option<[u8; 32]>) -> Address {
-    let settings = LanSettings::new(address, key);
+    serve_with(address, &LanSettings::new(address, key))
+}
+
+/// Serves the LAN directory in this process, listening on `address` with the keys and
+/// keep-alive of `settings` (a pre-shared key, static keys, or both); gives its address.
+pub fn serve_with(address: SocketAddr, settings: &LanSettings) -> Address {
     let directory = crate::object::create_root(super::shared::SharedDirectory::new(
         super::name::Scope::Lan,
         Some(settings.listen(address)),
