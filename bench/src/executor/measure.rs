@@ -3,7 +3,8 @@
 //! Rust row). Throughput rows build the pool once, run a warm-up pass of N/10 jobs, then
 //! the measured pass of N, and print `RESULT <nanoseconds>` of that pass; the periodic
 //! row runs its schedule for N seconds and prints `STARTS <ns>,<ns>,...`, each run's start
-//! after the moment just before the schedule was made.
+//! after the moment just before the job was added, and `ENDS` likewise (the end of each
+//! run, which strata's schedule uses when a run ends after the next was due).
 //!
 //! A pass submits every job, then awaits every result in the order of submission, and
 //! checks that each job's index came back once (their sum).
@@ -38,8 +39,9 @@ pub fn command(args: &[String]) -> Result<(), String> {
             Peer::Strata => strata_periodic(Duration::from_secs(n))?,
             other => return Err(format!("{} has no periodic row in Rust", other.key())),
         };
-        let text: Vec<String> = starts.iter().map(u64::to_string).collect();
-        println!("STARTS {}", text.join(","));
+        let list = |v: &[u64]| v.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+        println!("STARTS {}", list(&starts.0));
+        println!("ENDS {}", list(&starts.1));
         return Ok(());
     }
     let spin = row == Row::Spin;
@@ -249,16 +251,18 @@ fn tokio_spawn_blocking(
 }
 
 /// strata's `Periodic` (its own executor of threads) running an empty job every
-/// [`PERIOD`] for `length`; each run's start, in nanoseconds after the clock read just
-/// before the job was added.
-fn strata_periodic(length: Duration) -> Result<Vec<u64>, String> {
+/// [`PERIOD`] for `length`; each run's start and end, in nanoseconds after the clock read
+/// just before the job was added.
+fn strata_periodic(length: Duration) -> Result<(Vec<u64>, Vec<u64>), String> {
     let capacity = (length.as_nanos() / PERIOD.as_nanos()) as usize + 16;
-    let starts = Arc::new(Mutex::new(Vec::<Instant>::with_capacity(capacity)));
+    let starts = Arc::new(Mutex::new(Vec::<(Instant, Instant)>::with_capacity(
+        capacity,
+    )));
     let record = starts.clone();
     let tick = PeriodicJob::every(PERIOD, "tick", move || {
         let now = Instant::now();
         if let Ok(mut starts) = record.lock() {
-            starts.push(now);
+            starts.push((now, Instant::now()));
         }
     });
     // The job is added to a running `Periodic`, which places its first run one spacing
@@ -277,8 +281,9 @@ fn strata_periodic(length: Duration) -> Result<Vec<u64>, String> {
     let starts = starts
         .lock()
         .map_err(|_| "a run panicked holding the list of starts".to_string())?;
-    Ok(starts
-        .iter()
-        .map(|s| s.duration_since(t0).as_nanos() as u64)
-        .collect())
+    let after = |i: Instant| i.duration_since(t0).as_nanos() as u64;
+    Ok((
+        starts.iter().map(|s| after(s.0)).collect(),
+        starts.iter().map(|s| after(s.1)).collect(),
+    ))
 }
