@@ -17,6 +17,7 @@ pub mod measure;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -313,21 +314,41 @@ fn sample(row: Row, peer: Peer, n: u64, workers: usize) -> Result<String, String
     };
     command.args(&args);
     let what = format!("executor {} {} {n}", row.key(), peer.key());
-    let child = command
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start `{what}`: {e}"))?;
-    let output = suite::finish(child, CHILD_TIMEOUT, &format!("`{what}`"))?.output;
-    if !output.status.success() {
+    // Read while the child runs: a periodic row's list of starts is larger than a pipe
+    // holds, and a child blocked writing it would never end.
+    let stdout = read_all(child.stdout.take());
+    let stderr = read_all(child.stderr.take());
+    let status = suite::finish(child, CHILD_TIMEOUT, &format!("`{what}`"))?
+        .output
+        .status;
+    let (stdout, stderr) = (stdout.join(), stderr.join());
+    let text = |r: std::thread::Result<Vec<u8>>| {
+        String::from_utf8_lossy(&r.unwrap_or_default()).into_owned()
+    };
+    if !status.success() {
         return Err(format!(
-            "`{what}` failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
+            "`{what}` failed ({status}): {}",
+            text(stderr).trim()
         ));
     }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    Ok(text(stdout))
+}
+
+/// Reads `from` to its end on a thread of its own.
+fn read_all<R: Read + Send + 'static>(from: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut from) = from {
+            let _ = from.read_to_end(&mut bytes);
+        }
+        bytes
+    })
 }
 
 /// The value after `prefix` on a line of `out`.
