@@ -1,8 +1,8 @@
 //! `strata-bench`: measures strata against actix, ractor and a raw tokio-channel baseline on
 //! the same three workloads, strata's HTTP servers (the front, the thread spool, the
 //! process spool) against bare hyper and Python layer-cake spools, and strata's link
-//! between a parent and its child process against a raw socket pair, and reports medians
-//! side by side.
+//! between a parent and its child process against a raw socket pair, strata's executor
+//! against rayon, threadpool, tokio and Python's pools, and reports medians side by side.
 //!
 //! Run it through `bench/run` (which builds in release mode first). Without arguments the
 //! binary runs the whole suite: every benchmark for every peer, several runs each, each run
@@ -11,6 +11,7 @@
 //! measures exactly.
 
 mod directory;
+mod executor;
 mod http;
 mod link;
 mod peers;
@@ -28,6 +29,8 @@ fn main() -> ExitCode {
     }
     let result = if args.first().map(String::as_str) == Some("measure") {
         suite::measure_command(&args[1..])
+    } else if args.first().map(String::as_str) == Some("executor-measure") {
+        executor::measure::command(&args[1..])
     } else if args.first().map(String::as_str) == Some("serve-hyper") {
         http::hyper_texture::serve_command(&args[1..])
     } else if args.first().map(String::as_str) == Some(http::hyper_pool::WORKER_COMMAND) {

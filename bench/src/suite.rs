@@ -9,6 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::directory;
+use crate::executor;
 use crate::http::{self, load, HttpPeer};
 use crate::link;
 use crate::report::{self, Samples};
@@ -40,6 +41,8 @@ pub struct Options {
     pub load: bool,
     /// Whether to run the directory benchmark of issue 16 (`directory`).
     pub directory: bool,
+    /// Whether to run the executor benchmark of issue 19 (`executor`).
+    pub executor: bool,
     /// The servers of the HTTP benchmarks to run.
     pub http_peers: Vec<HttpPeer>,
     /// Seconds of each measured wrk (and `strata load`) run, when not the default.
@@ -50,10 +53,12 @@ pub struct Options {
 
 /// The command-line help.
 pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH | --no-readme]
-                    [--bench fanout,pingpong,spawn,http,process,link,load,directory]
+                    [--bench fanout,pingpong,spawn,http,process,link,load,directory,
+                            executor]
                     [--peer raw,strata,...]
                     [--http-seconds S] [--directory-size NAMES,PATTERNS]
        strata-bench measure BENCH PEER N
+       strata-bench executor-measure ROW PEER N WORKERS
        strata-bench serve-hyper ADDRESS [--threads N | --processes N]
 
   --runs N       measured runs per benchmark and peer (default 5; 1 with --quick)
@@ -63,12 +68,13 @@ pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH
                  except with --quick)
   --no-readme    print the table only
   --bench LIST   only these benchmarks (fanout, pingpong, spawn, http, process, link,
-                 load, directory)
+                 load, directory, executor)
   --peer LIST    only these peers (raw, strata, strata-ask, strata-async, actix, ractor;
                  for http and process: hyper, server_1, hyper-threads, server_4,
                  layer-cake, hyper-processes, server_8, layer-cake-processes; for load:
                  hyper, server_1; for directory's HTTP table: server_8, server_10,
-                 layer-cake-processes, layer-cake-named; link has no peers to choose)
+                 layer-cake-processes, layer-cake-named; link and executor have no
+                 peers to choose)
   --http-seconds S  seconds of each measured wrk or `strata load` run (default 5; 2 with
                  --quick)
   --directory-size NAMES,PATTERNS  the names and regex subscriptions the host directory
@@ -76,6 +82,9 @@ pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH
                  10000,1000 with --quick); NAMES a multiple of 10, PATTERNS at most NAMES/10
 
   measure        one measurement in this process (what the suite runs in a child)
+  executor-measure  one measurement of the executor benchmark's Rust rows (ROW: empty,
+                 spin, processes, periodic; PEER: strata, rayon, threadpool, tokio,
+                 strata-processes)
   serve-hyper    the bare hyper texture server of the HTTP benchmarks (with a pool of
                  N worker threads or processes: the floors of the spool benchmarks)";
 
@@ -95,6 +104,7 @@ impl Options {
         let mut link = true;
         let mut load = true;
         let mut directory = true;
+        let mut executor = true;
         let mut peers = Peer::ALL.to_vec();
         let mut http_peers = HttpPeer::ALL.to_vec();
         let mut http_seconds = None;
@@ -126,10 +136,14 @@ impl Options {
                     link = names.contains(&"link");
                     load = names.contains(&"load");
                     directory = names.contains(&"directory");
+                    executor = names.contains(&"executor");
                     let others: Vec<&str> = names
                         .into_iter()
                         .filter(|&s| {
-                            !matches!(s, "http" | "process" | "link" | "load" | "directory")
+                            !matches!(
+                                s,
+                                "http" | "process" | "link" | "load" | "directory" | "executor"
+                            )
                         })
                         .collect();
                     benches = list(&others.join(","), Bench::from_key, "benchmark")?;
@@ -188,6 +202,7 @@ impl Options {
             link,
             load,
             directory,
+            executor,
             http_peers,
             http_seconds,
             directory_size,
@@ -212,13 +227,19 @@ fn list<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<Vec<T
 }
 
 /// Runs the whole suite: the actor benchmarks, the parent-child link benchmark, the
-/// directory's, the HTTP benchmarks (with the directory's server of named workers), then
+/// directory's, the executor's, the HTTP benchmarks (with the directory's server of named workers), then
 /// the load client's; prints their tables and rewrites them in the README.
 pub fn run(options: &Options) -> Result<(), String> {
     let pairs = pairs(options);
     let http = !http::chosen_peers(options).is_empty();
     let load = !load::chosen_peers(options).is_empty();
-    if pairs.is_empty() && !http && !options.link && !load && !options.directory {
+    if pairs.is_empty()
+        && !http
+        && !options.link
+        && !load
+        && !options.directory
+        && !options.executor
+    {
         return Err("nothing to run: no peer takes part in the chosen benchmarks".into());
     }
     if !pairs.is_empty() {
@@ -229,6 +250,9 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
     if options.directory {
         directory::run(options)?;
+    }
+    if options.executor {
+        executor::run(options)?;
     }
     if http {
         http::run(options)?;
@@ -453,6 +477,16 @@ mod tests {
         // Servers that load does not use are not measured by it.
         let other = parse(&["--bench", "load", "--peer", "server_4"]);
         assert!(load::chosen_peers(&other).is_empty());
+    }
+
+    #[test]
+    fn the_executor_benchmark_is_chosen_by_name() {
+        let o = parse(&["--bench", "executor"]);
+        assert!(o.executor && !o.directory && !o.http && !o.process && !o.link && !o.load);
+        assert!(o.benches.is_empty());
+        assert!(http::chosen_peers(&o).is_empty());
+        assert!(parse(&[]).executor);
+        assert!(!parse(&["--bench", "link"]).executor);
     }
 
     #[test]

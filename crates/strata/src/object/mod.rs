@@ -27,7 +27,7 @@ mod thread;
 use std::any::TypeId;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use machine::{Context, FromEnvelope, Machine, Threaded};
 pub use postbox::Postbox;
@@ -437,6 +437,28 @@ impl Core {
         self.install_timer(TypeId::of::<T>(), generation, false, task.abort_handle());
     }
 
+    /// Starts (or restarts) a timer that delivers `message` at `at`, not a millisecond
+    /// late: [`start`](Self::start) rides tokio's timer, which fires on a millisecond tick
+    /// after the deadline (1 to 2 ms late here). This one rides it to [`PRECISE_SLACK`]
+    /// before `at`, then a blocking thread sleeps the rest (the OS's sleep is precise to
+    /// tens of microseconds), so each firing holds a blocking thread for up to the slack.
+    /// For schedules (periodic jobs); named and cancelled like [`start`](Self::start).
+    pub(crate) fn start_precise<T: Message>(&mut self, message: T, at: Instant) {
+        let generation = self.next_timer_generation();
+        let to = self.address();
+        let task = node().handle().spawn(async move {
+            if let Some(coarse) = at.checked_sub(PRECISE_SLACK) {
+                tokio::time::sleep_until(coarse.into()).await;
+            }
+            let rest = at.saturating_duration_since(Instant::now());
+            if !rest.is_zero() {
+                let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+            }
+            fire(to, AnyMessage::new(message), generation);
+        });
+        self.install_timer(TypeId::of::<T>(), generation, false, task.abort_handle());
+    }
+
     /// Starts a repeating timer: a clone of `message` arrives every `every`.
     pub fn start_repeating<T: Message + Clone>(&mut self, message: T, every: Duration) {
         let generation = self.next_timer_generation();
@@ -667,6 +689,11 @@ pub(crate) fn take_ordinary(saved: &mut VecDeque<Envelope>) -> Vec<Envelope> {
     *saved = kept.into();
     taken
 }
+
+/// How long before its deadline a [`Context::start_precise`] timer leaves tokio's timer
+/// for a blocking sleep: more than tokio's lateness (its millisecond tick, and the
+/// rounding up of the time its threads park for).
+const PRECISE_SLACK: Duration = Duration::from_millis(3);
 
 fn fire(to: Address, message: AnyMessage, generation: u64) {
     let mut envelope = Envelope::new(to, to, message);
