@@ -427,6 +427,14 @@ impl Listing {
         if held.map(|(a, s, _)| (a, s)) == nearest.map(|(a, s, _)| (a, s)) {
             return;
         }
+        if let (Some((a, _, shown)), Some((b, level, told))) = (held, nearest) {
+            if (a, shown) == (b, told) {
+                // The same publication, heard nearer or farther (a copy from another
+                // directory): the subscriber holds it already, and is told nothing.
+                s.holds.insert(name.clone(), (b, level, told));
+                return;
+            }
+        }
         if let Some((address, _, shown)) = held {
             s.holds.remove(name);
             changes.push(Change::Dropped {
@@ -603,6 +611,32 @@ mod tests {
             .publish(publication("texture:worker:4", Scope::Host, 4, 4))
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn the_same_publication_heard_nearer_changes_nothing_for_its_subscriber() {
+        let mut l = Listing::new();
+        let (_, now) = l.subscribe(at(1), 1, Pattern::new("svc:.*").unwrap(), Scope::Host);
+        assert!(now.is_empty());
+        // Heard from the host's directory first, then the same object's publication from
+        // the group's (nearer): one Available, no Dropped in between.
+        let far = Publication {
+            scope: Scope::Host,
+            ..publication("svc:a", Scope::Host, 10, 2)
+        };
+        let near = Publication {
+            scope: Scope::Group,
+            ..far.clone()
+        };
+        assert_eq!(said(&l.publish(far).unwrap()), ["+svc:a@10"]);
+        assert!(l.publish(near).unwrap().is_empty());
+        // The nearer copy goes: the farther still stands, and nothing is said.
+        assert!(l.withdraw(&name("svc:a"), Scope::Group, at(10)).is_empty());
+        // The last copy goes: Dropped.
+        assert_eq!(
+            said(&l.withdraw(&name("svc:a"), Scope::Host, at(10))),
+            ["-svc:a@10"]
+        );
     }
 
     /// One operation of the property test.
