@@ -115,10 +115,12 @@
 //! | `conductor.rs` | the pipeline object: wiring, drain and its time-out, halting on failure, progress |
 //! | `handle.rs` | [`PipelineHandle`] |
 //! | `stats.rs` | [`StageStatistics`], [`PipelineReport`], [`Outcome`], the progress line |
+//! | `lines.rs` | [`lines`]: ready-made stages for text (stdin lines, a logging transport that can run a command, a logging backend) |
 
 mod builder;
 mod conductor;
 mod handle;
+pub mod lines;
 mod messages;
 mod policy;
 mod roles;

@@ -105,6 +105,19 @@ impl<T: Message> Emit<T> {
     pub fn is_empty(&self) -> bool {
         self.out.is_empty()
     }
+
+    #[cfg(test)]
+    pub(crate) fn new_for_tests() -> Self {
+        Emit::new()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn taken<U: Message>(&mut self) -> Vec<U> {
+        self.out
+            .drain(..)
+            .map(|m| m.downcast::<U>().expect("the emitted type"))
+            .collect()
+    }
 }
 
 /// Transforms items: one in; none, one or several out. Outputs emitted by a call that
