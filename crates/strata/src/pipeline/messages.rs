@@ -146,11 +146,14 @@ pub(crate) struct Produce {
     pub(crate) n: u64,
 }
 
-/// One item produced, and how long `produce` took.
+/// One item produced, its place in the producer's share (counting errors), and how long
+/// `produce` took. The place lets the stage drop an item it has had already (from a
+/// producer that died, arriving after its replacement produced it again).
 #[derive(Debug, Serialize, Deserialize, Message)]
 #[message(name = "pipeline.Produced")]
 pub(crate) struct Produced {
     pub(crate) item: AnyMessage,
+    pub(crate) seq: u64,
     pub(crate) seconds: f64,
 }
 
@@ -159,6 +162,7 @@ pub(crate) struct Produced {
 #[message(name = "pipeline.ProduceFailed")]
 pub(crate) struct ProduceFailed {
     pub(crate) reason: String,
+    pub(crate) seq: u64,
     pub(crate) seconds: f64,
 }
 

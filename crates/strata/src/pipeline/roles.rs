@@ -36,8 +36,10 @@ pub struct WorkerInfo {
     pub index: usize,
     /// How many workers the stage has.
     pub workers: usize,
-    /// For a frontend worker that replaces one that ended: how many items of this share
-    /// its predecessors produced already (skip that many). 0 otherwise.
+    /// For a frontend worker that replaces one that ended: how many calls to `produce`
+    /// of this share (items and errors) its predecessors made already: skip that many.
+    /// 0 otherwise. (Items the stage receives twice anyway are dropped by their place in
+    /// the share, so a frontend that resumes as told produces each item once.)
     pub resume_after: u64,
 }
 

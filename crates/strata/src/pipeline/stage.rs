@@ -82,6 +82,7 @@ struct Counters {
     skipped: u64,
     replaced: u64,
     undeliverable: u64,
+    duplicates: u64,
     busy: f64,
 }
 
@@ -453,19 +454,13 @@ impl Stage {
     }
 
     fn produced(&mut self, cx: &mut Context<Self>, worker: Address, p: Produced) {
-        let index = match self.members.get_mut(&worker) {
-            Some(m) => {
-                if let State::Producing { asked } = &mut m.state {
-                    *asked = asked.saturating_sub(1);
-                }
-                m.index
-            }
-            None => match self.gone.get(&worker) {
-                Some(&index) => index,
-                None => return,
-            },
+        let Some(index) = self.producer(worker) else {
+            return;
         };
-        self.produced_by[index] += 1;
+        if !self.in_place(index, p.seq) {
+            self.give_credit(cx);
+            return;
+        }
         self.fails_in_row[index] = 0;
         self.counters.items_in += 1;
         self.counters.done += 1;
@@ -475,14 +470,41 @@ impl Stage {
         self.give_credit(cx);
     }
 
+    /// The share of the producer at `worker` (alive, or ended with items still
+    /// arriving), counting one of the items it was asked for as answered.
+    fn producer(&mut self, worker: Address) -> Option<usize> {
+        match self.members.get_mut(&worker) {
+            Some(m) => {
+                if let State::Producing { asked } = &mut m.state {
+                    *asked = asked.saturating_sub(1);
+                }
+                Some(m.index)
+            }
+            None => self.gone.get(&worker).copied(),
+        }
+    }
+
+    /// Whether the answer at place `seq` of share `index` is new (then the share's count
+    /// moves past it); an answer the stage had already, from a producer that died and
+    /// one that replaced it, is dropped and counted.
+    fn in_place(&mut self, index: usize, seq: u64) -> bool {
+        if seq < self.produced_by[index] {
+            self.counters.duplicates += 1;
+            tracing::debug!(target: "strata::pipeline", index, seq, "an item produced twice was dropped");
+            return false;
+        }
+        self.produced_by[index] = seq + 1;
+        true
+    }
+
     fn produce_failed(&mut self, cx: &mut Context<Self>, worker: Address, p: ProduceFailed) {
-        let Some(m) = self.members.get_mut(&worker) else {
+        let Some(index) = self.producer(worker) else {
             return;
         };
-        if let State::Producing { asked } = &mut m.state {
-            *asked = asked.saturating_sub(1);
+        if !self.in_place(index, p.seq) {
+            self.give_credit(cx);
+            return;
         }
-        let index = m.index;
         self.fails_in_row[index] += 1;
         self.counters.errors += 1;
         self.counters.busy += p.seconds;
@@ -661,6 +683,7 @@ impl Stage {
             skipped: self.counters.skipped,
             left: 0,
             dropped: self.counters.undeliverable,
+            duplicates: self.counters.duplicates,
             replaced: self.counters.replaced,
             queued: (self.queue.len() + self.retries.len()) as u64,
             running: self.busy_count() as u64,

@@ -39,6 +39,9 @@ pub struct StageStatistics {
     /// Items handled (a frontend's produced, a transport's outputs) that could not go on
     /// to the next stage because the pipeline was halted (0 after a clean end).
     pub dropped: u64,
+    /// A frontend's items received twice (from a producer that died and the one that
+    /// replaced it) and dropped: not counted in `items_in`.
+    pub duplicates: u64,
     /// Workers that ended unexpectedly and were replaced.
     pub replaced: u64,
     /// Items waiting for a worker now.

@@ -32,6 +32,8 @@ pub struct StageRunner {
     part: Option<(Box<dyn Part>, WorkerInfo)>,
     /// Told to produce no more.
     finished: bool,
+    /// A producer's place in its share: calls to `produce` that gave an item or an error.
+    seq: u64,
     outputs: Vec<AnyMessage>,
 }
 
@@ -102,6 +104,7 @@ impl StageRunner {
         let what = format!("the {} worker's setup", info.stage);
         match caught(&what, || part.setup(&info)) {
             Ok(()) => {
+                self.seq = info.resume_after;
                 self.part = Some((part, info));
                 cx.reply(Ready);
             }
@@ -151,17 +154,20 @@ impl StageRunner {
             let began = Instant::now();
             let r = caught("the frontend", || part.produce());
             let seconds = began.elapsed().as_secs_f64();
+            let seq = self.seq;
             match r {
-                Ok(Some(item)) => cx.reply(Produced { item, seconds }),
+                Ok(Some(item)) => cx.reply(Produced { item, seq, seconds }),
                 Ok(None) => {
                     self.finished = true;
                     return cx.reply(Exhausted);
                 }
                 Err(e) => cx.reply(ProduceFailed {
                     reason: e.reason,
+                    seq,
                     seconds,
                 }),
             }
+            self.seq += 1;
         }
     }
 
