@@ -12,7 +12,14 @@ use std::time::Duration;
 
 use crate::backoff::{Backoff, BackoffError};
 
-/// A stage's answer to a failed item; see the [module docs](self).
+/// A stage's answer to a failed item.
+///
+/// An item *fails* when the stage's code returns an error or panics on it, or when the
+/// worker process handling it dies (the item is then all it loses). The policy decides:
+/// skip it (counted), try it again after a wait from a [`Backoff`] (up to N times, then
+/// skip or stop), or stop the pipeline. For a frontend, "the item" is a call to
+/// `produce`: skip and retry both count the error and go on producing (retry's wait does
+/// not apply), and after `times` failures in a row of one producer `then` applies.
 #[derive(Debug, Clone, Default)]
 pub enum ErrorPolicy {
     /// Count the failure and drop the item (the default).

@@ -24,9 +24,12 @@ use crate::message::{AnyMessage, Message};
 use crate::object::Context;
 use crate::standard::{Aborted, Stop};
 
-/// The object every pipeline worker is; see the [module docs](self). As a worker
-/// process's top object it runs the part types registered with [`frontend`](Self::frontend),
-/// [`transport`](Self::transport) and [`backend`](Self::backend).
+/// The object every pipeline worker is (a machine): it gets its part and who it is,
+/// runs `setup`, then handles items one at a time — panics caught per call, so it goes on
+/// — and runs `cleanup` when it is stopped. As a worker process's top object it runs the
+/// part types registered with [`frontend`](Self::frontend),
+/// [`transport`](Self::transport) and [`backend`](Self::backend); see [the pipeline
+/// docs](super).
 #[derive(Default)]
 pub struct StageRunner {
     part: Option<(Box<dyn Part>, WorkerInfo)>,
