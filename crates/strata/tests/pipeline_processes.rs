@@ -169,7 +169,7 @@ impl Transport for Unregistered {
 }
 
 #[test]
-fn a_part_the_worker_program_does_not_register_fails_the_pipeline_saying_so() {
+fn a_part_the_worker_program_does_not_register_or_a_missing_program_fails_the_pipeline_saying_so() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let r = run(Pipeline::frontend(Numbers::upto(10), Workers::threads(1))
         .transport(Unregistered, workers(1))
@@ -178,6 +178,23 @@ fn a_part_the_worker_program_does_not_register_fails_the_pipeline_saying_so() {
         Outcome::Failed { reason } => {
             assert!(
                 reason.contains("cannot run the pipeline stage `pipetest.Unregistered`"),
+                "{reason}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // A worker program that is not there: the stage cannot start, and says so.
+    let r = run(Pipeline::frontend(Numbers::upto(10), Workers::threads(1))
+        .transport(
+            Fan::default(),
+            Workers::processes(2, Process::of("no-such-pipe-worker")),
+        )
+        .backend_fn(|_: &u64| Ok(()), Workers::threads(1)));
+    match &r.outcome {
+        Outcome::Failed { reason } => {
+            assert!(
+                reason.contains("transport worker")
+                    && reason.contains("no program `no-such-pipe-worker`"),
                 "{reason}"
             )
         }

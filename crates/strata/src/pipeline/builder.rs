@@ -113,7 +113,7 @@ impl Workers {
     /// The stage's input queue: items it holds for its workers (default 100, at least
     /// 1). It is also how much the stage lets wait for the next stage before it hands its
     /// workers more (so memory stays bounded whatever a slow stage does). A frontend has
-    /// no input: its queue bounds what waits to go on.
+    /// no input queue: what it produces is bounded by the next stage's queue.
     pub fn queue(mut self, n: usize) -> Self {
         self.queue = n;
         self
@@ -267,6 +267,27 @@ impl Pipeline {
             make: Make::local(move || Box::new(IterFrontend(shared.clone())) as Box<dyn Part>),
         };
         Pipeline::begin(spec, length)
+    }
+
+    /// Starts a pipeline whose items come from a generator-like closure, called on one
+    /// thread until it gives `None`.
+    ///
+    /// ```
+    /// use strata::pipeline::{Pipeline, Workers};
+    ///
+    /// let mut n = 0u32;
+    /// let report = Pipeline::generate(move || { n += 1; (n <= 5).then_some(n) })
+    ///     .backend_fn(|_: &u32| Ok(()), Workers::threads(1))
+    ///     .run()
+    ///     .unwrap();
+    /// assert_eq!(report.stage("backend").unwrap().done, 5);
+    /// ```
+    pub fn generate<T, F>(next: F) -> PipelineBuilder<T>
+    where
+        T: Message,
+        F: FnMut() -> Option<T> + Send + 'static,
+    {
+        Pipeline::items(std::iter::from_fn(next))
     }
 
     /// How long a drain (`Stop`, Ctrl-C, [`DrainPipeline`](super::DrainPipeline)) may

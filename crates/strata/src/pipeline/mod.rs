@@ -85,7 +85,8 @@
 //! }
 //! ```
 //!
-//! Closures and iterators ([`Pipeline::items`], `transport_fn`, `backend_fn`) are for
+//! Closures and iterators ([`Pipeline::items`], [`Pipeline::generate`], `transport_fn`,
+//! `backend_fn`) are for
 //! workers in this process; [`Pipeline::validate`] refuses them on processes.
 //!
 //! # Which tool when

@@ -723,10 +723,12 @@ impl Stage {
         self.worker_ended(cx, from, r.value);
     }
 
+    #[guard(Some(sender) == self.upstream)]
     fn on_items(&mut self, cx: &mut Context<Self>, m: Items) {
         self.items(cx, m.items);
     }
 
+    #[guard(Some(sender) == self.downstream)]
     fn on_credit(&mut self, cx: &mut Context<Self>, c: Credit) {
         self.credit += c.n;
         self.flush(cx);
@@ -738,6 +740,7 @@ impl Stage {
         self.maybe_end(cx);
     }
 
+    #[guard(sender == cx.parent())]
     fn on_end(&mut self, cx: &mut Context<Self>, _: End) {
         self.upstream_ended = true;
         self.maybe_end(cx);
@@ -773,10 +776,12 @@ impl Stage {
         self.exhausted(cx, from);
     }
 
+    #[guard(sender == cx.parent())]
     fn on_drain(&mut self, cx: &mut Context<Self>, _: Drain) {
         self.drain(cx);
     }
 
+    #[guard(sender == cx.parent())]
     fn on_halt(&mut self, cx: &mut Context<Self>, _: Halt) {
         self.halt(cx);
     }
