@@ -14,6 +14,7 @@ mod directory;
 mod http;
 mod link;
 mod peers;
+mod pipeline;
 mod report;
 mod suite;
 mod workload;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::directory;
 use crate::http::{self, load, HttpPeer};
 use crate::link;
+use crate::pipeline;
 use crate::report::{self, Samples};
 use crate::workload::{self, Bench, Peer};
 
@@ -40,6 +41,8 @@ pub struct Options {
     pub load: bool,
     /// Whether to run the directory benchmark of issue 16 (`directory`).
     pub directory: bool,
+    /// Whether to run the pipeline benchmark of issue 20 (`pipeline`).
+    pub pipeline: bool,
     /// The servers of the HTTP benchmarks to run.
     pub http_peers: Vec<HttpPeer>,
     /// Seconds of each measured wrk (and `strata load`) run, when not the default.
@@ -50,7 +53,7 @@ pub struct Options {
 
 /// The command-line help.
 pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH | --no-readme]
-                    [--bench fanout,pingpong,spawn,http,process,link,load,directory]
+                    [--bench fanout,pingpong,spawn,http,process,link,load,directory,pipeline]
                     [--peer raw,strata,...]
                     [--http-seconds S] [--directory-size NAMES,PATTERNS]
        strata-bench measure BENCH PEER N
@@ -63,7 +66,7 @@ pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH
                  except with --quick)
   --no-readme    print the table only
   --bench LIST   only these benchmarks (fanout, pingpong, spawn, http, process, link,
-                 load, directory)
+                 load, directory, pipeline)
   --peer LIST    only these peers (raw, strata, strata-ask, strata-async, actix, ractor;
                  for http and process: hyper, server_1, hyper-threads, server_4,
                  layer-cake, hyper-processes, server_8, layer-cake-processes; for load:
@@ -95,6 +98,7 @@ impl Options {
         let mut link = true;
         let mut load = true;
         let mut directory = true;
+        let mut pipeline = true;
         let mut peers = Peer::ALL.to_vec();
         let mut http_peers = HttpPeer::ALL.to_vec();
         let mut http_seconds = None;
@@ -126,10 +130,14 @@ impl Options {
                     link = names.contains(&"link");
                     load = names.contains(&"load");
                     directory = names.contains(&"directory");
+                    pipeline = names.contains(&"pipeline");
                     let others: Vec<&str> = names
                         .into_iter()
                         .filter(|&s| {
-                            !matches!(s, "http" | "process" | "link" | "load" | "directory")
+                            !matches!(
+                                s,
+                                "http" | "process" | "link" | "load" | "directory" | "pipeline"
+                            )
                         })
                         .collect();
                     benches = list(&others.join(","), Bench::from_key, "benchmark")?;
@@ -188,6 +196,7 @@ impl Options {
             link,
             load,
             directory,
+            pipeline,
             http_peers,
             http_seconds,
             directory_size,
@@ -218,7 +227,13 @@ pub fn run(options: &Options) -> Result<(), String> {
     let pairs = pairs(options);
     let http = !http::chosen_peers(options).is_empty();
     let load = !load::chosen_peers(options).is_empty();
-    if pairs.is_empty() && !http && !options.link && !load && !options.directory {
+    if pairs.is_empty()
+        && !http
+        && !options.link
+        && !load
+        && !options.directory
+        && !options.pipeline
+    {
         return Err("nothing to run: no peer takes part in the chosen benchmarks".into());
     }
     if !pairs.is_empty() {
@@ -226,6 +241,9 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
     if options.link {
         link::run(options)?;
+    }
+    if options.pipeline {
+        pipeline::run(options)?;
     }
     if options.directory {
         directory::run(options)?;
@@ -414,6 +432,14 @@ mod tests {
     fn parse(args: &[&str]) -> Options {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         Options::parse(&args).unwrap()
+    }
+
+    #[test]
+    fn the_pipeline_benchmark_is_chosen_by_name_and_runs_by_default() {
+        let o = parse(&["--bench", "pipeline"]);
+        assert!(o.pipeline && !o.link && !o.http && !o.directory && o.benches.is_empty());
+        assert!(parse(&[]).pipeline);
+        assert!(!parse(&["--bench", "link"]).pipeline);
     }
 
     #[test]
