@@ -164,10 +164,15 @@ fn run(p: Pipeline) -> PipelineReport {
     })
 }
 
-/// Each stage's items are all accounted for.
+/// Each stage's items are all accounted for; after a clean end, every stage's outputs
+/// are the next stage's inputs (at a halt, items between two stages may be lost
+/// uncounted: the next stage had ended).
 fn accounted(r: &PipelineReport) {
     for s in &r.stages {
         assert_eq!(s.items_in, s.done + s.skipped + s.left, "{s}");
+    }
+    if !r.is_complete() {
+        return;
     }
     for pair in r.stages.windows(2) {
         assert_eq!(pair[0].items_out, pair[1].items_in, "{r}");

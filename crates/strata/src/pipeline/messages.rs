@@ -7,7 +7,7 @@
 //! | `Credit` | stage → previous stage | room for that many more items in its queue |
 //! | `End` | stage → next stage | nothing more will come |
 //! | `Begin` | stage → worker | the worker's part and who it is; answered `Ready` after `setup` |
-//! | `Work` | stage → transport or backend worker | one item; answered `Done` or `Failed` |
+//! | `Work` | stage → transport or backend worker | one item or a few; answered `Done`, each item's outputs or its failure |
 //! | `Produce` | frontend stage → producer | room for `n` items; answered with `n` `Produced`/`ProduceFailed`, or fewer and `Exhausted` |
 //! | `Finish` | frontend stage → producer | produce no more; answered `Exhausted` |
 //! | `Wire` | pipeline → stage | its neighbours |
@@ -115,27 +115,28 @@ impl<'de> Deserialize<'de> for PartOf {
 #[message(name = "pipeline.Ready")]
 pub(crate) struct Ready;
 
-/// One item for a transport or backend worker.
+/// Items for a transport or backend worker: one, or several when the stage's queue is
+/// long (fewer messages per item), handled in order.
 #[derive(Debug, Serialize, Deserialize, Message)]
 #[message(name = "pipeline.Work")]
 pub(crate) struct Work {
-    pub(crate) item: AnyMessage,
+    pub(crate) items: Vec<AnyMessage>,
 }
 
-/// An item was handled: what it became, and how long that took.
+/// What became of one item of a `Work`.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Handled {
+    /// Handled: what it became.
+    Done(Vec<AnyMessage>),
+    /// It failed; it comes back, so the stage's policy may retry it.
+    Failed { item: AnyMessage, reason: String },
+}
+
+/// A `Work`'s items were handled, each in its place, in this time.
 #[derive(Debug, Serialize, Deserialize, Message)]
 #[message(name = "pipeline.Done")]
 pub(crate) struct Done {
-    pub(crate) outputs: Vec<AnyMessage>,
-    pub(crate) seconds: f64,
-}
-
-/// An item failed; it comes back, so the stage's policy may retry it.
-#[derive(Debug, Serialize, Deserialize, Message)]
-#[message(name = "pipeline.Failed")]
-pub(crate) struct Failed {
-    pub(crate) item: AnyMessage,
-    pub(crate) reason: String,
+    pub(crate) results: Vec<Handled>,
     pub(crate) seconds: f64,
 }
 

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::builder::{Kind, Role, StageSpec};
 use super::messages::{
-    Begin, Credit, Done, Drain, End, Exhausted, Failed, Failure, Finish, Halt, Items, PartOf,
+    Begin, Credit, Done, Drain, End, Exhausted, Failure, Finish, Halt, Handled, Items, PartOf,
     Produce, ProduceFailed, Produced, Ready, StageStats, Wire, Work,
 };
 use super::policy::{Action, ErrorPolicy};
@@ -40,6 +40,9 @@ use crate::{Address, Message};
 /// batches).
 const MAX_CHUNK: u64 = 64;
 
+/// The most items one `Work` carries.
+const MAX_BATCH: usize = 32;
+
 /// An item in the stage.
 struct Item {
     item: AnyMessage,
@@ -53,10 +56,10 @@ enum State {
     /// `Begin` sent; `Ready` not yet.
     Starting,
     Idle,
-    /// Handling an item; a process worker's item is kept encoded (to retry if it dies).
+    /// Handling items; a process worker's are kept encoded (to retry if it dies), with
+    /// each item's failures so far.
     Busy {
-        copy: Option<Vec<u8>>,
-        failures: u32,
+        batch: Vec<(Option<Vec<u8>>, u32)>,
     },
     /// A producer asked for `asked` more items.
     Producing {
@@ -206,7 +209,9 @@ impl Stage {
     }
 
     fn fail(&mut self, cx: &mut Context<Self>, reason: String) {
-        if self.failing {
+        // Once ending, the workers being stopped may answer with faults (a process
+        // stopped before its link was up answers its `Begin` so): nothing fails then.
+        if self.failing || self.ending {
             return;
         }
         self.failing = true;
@@ -249,37 +254,55 @@ impl Stage {
         self.dispatch(cx);
     }
 
-    /// Hands queued items to idle workers while what waits to go on has room; grants the
-    /// freed slots back to the previous stage.
+    /// Hands queued items to idle workers while what waits to go on has room — to a
+    /// worker in this process an equal share of the queue, up to [`MAX_BATCH`]; to a
+    /// worker process one item — and grants the freed slots back to the previous stage.
     fn dispatch(&mut self, cx: &mut Context<Self>) {
         while !self.failing && self.outbox.len() < self.queue_size() && !self.queue.is_empty() {
             let Some(worker) = self.idle.pop_front() else {
                 break;
             };
+            if !matches!(
+                self.members.get(&worker).map(|m| &m.state),
+                Some(State::Idle)
+            ) {
+                continue;
+            }
+            // Idle workers, this one among them.
+            let idle = self
+                .members
+                .values()
+                .filter(|m| matches!(m.state, State::Idle))
+                .count()
+                .max(1);
+            // A worker process gets one item at a time: one that dies loses only its
+            // item to the policy (a batch would take its fellows along, and which of
+            // them killed it would not be known).
             let remote = self.remote();
-            let Some(m) = self.members.get_mut(&worker) else {
-                continue;
-            };
-            if !matches!(m.state, State::Idle) {
-                continue;
+            let room = self.queue_size() - self.outbox.len();
+            let most = if remote { 1 } else { MAX_BATCH.min(room) };
+            let k = self.queue.len().div_ceil(idle).clamp(1, most);
+            let mut items = Vec::with_capacity(k);
+            let mut batch = Vec::with_capacity(k);
+            for mut item in self.queue.drain(..k.min(self.queue.len())) {
+                if item.fresh {
+                    item.fresh = false;
+                    self.owed += 1;
+                }
+                let copy = if remote {
+                    codec::to_binary(&item.item).ok()
+                } else {
+                    None
+                };
+                batch.push((copy, item.failures));
+                items.push(item.item);
             }
-            let mut item = self.queue.pop_front().expect("not empty");
-            if item.fresh {
-                item.fresh = false;
-                self.owed += 1;
+            if let Some(m) = self.members.get_mut(&worker) {
+                m.state = State::Busy { batch };
             }
-            let copy = if remote {
-                codec::to_binary(&item.item).ok()
-            } else {
-                None
-            };
-            m.state = State::Busy {
-                copy,
-                failures: item.failures,
-            };
-            if let Err(e) = cx.try_send(worker, Work { item: item.item }) {
-                // Gone: its `Returned` will come, and handle the item it took with it.
-                tracing::debug!(target: "strata::pipeline", stage = self.name, %worker, error = %e, "a worker refused an item");
+            if let Err(e) = cx.try_send(worker, Work { items }) {
+                // Gone: its `Returned` will come, and handle the items it took with it.
+                tracing::debug!(target: "strata::pipeline", stage = self.name, %worker, error = %e, "a worker refused its items");
             }
         }
         self.grant(cx);
@@ -298,6 +321,10 @@ impl Stage {
 
     /// Sends what waits to go on, as far as the next stage's credit goes.
     fn flush(&mut self, cx: &mut Context<Self>) {
+        if self.failing {
+            // The pipeline is being halted: what waits stays, counted as dropped.
+            return;
+        }
         let Some(down) = self.downstream else {
             // The last stage: outputs end here.
             self.counters.items_out += self.outbox.len() as u64;
@@ -359,37 +386,31 @@ impl Stage {
     }
 
     fn done(&mut self, cx: &mut Context<Self>, worker: Address, d: Done) {
-        if !self.take_busy(worker) {
-            return;
-        }
-        self.counters.done += 1;
-        self.counters.busy += d.seconds;
-        self.outbox.extend(d.outputs);
-        self.flush(cx);
-        self.dispatch(cx);
-        self.maybe_end(cx);
-    }
-
-    /// A busy worker answered: it is idle again. False when it was not busy.
-    fn take_busy(&mut self, worker: Address) -> bool {
-        match self.members.get_mut(&worker) {
+        let batch = match self.members.get_mut(&worker) {
             Some(m) if matches!(m.state, State::Busy { .. }) => {
-                m.state = State::Idle;
+                let State::Busy { batch } = std::mem::replace(&mut m.state, State::Idle) else {
+                    unreachable!("matched Busy");
+                };
                 self.idle.push_back(worker);
-                true
+                batch
             }
-            _ => false,
-        }
-    }
-
-    fn failed(&mut self, cx: &mut Context<Self>, worker: Address, f: Failed) {
-        let failures = match self.members.get(&worker).map(|m| &m.state) {
-            Some(State::Busy { failures, .. }) => *failures,
+            // Not busy (a late answer from a worker that ended): its items went to the
+            // policy when it ended.
             _ => return,
         };
-        self.take_busy(worker);
-        self.counters.busy += f.seconds;
-        self.item_failed(cx, f.item, failures + 1, f.reason);
+        self.counters.busy += d.seconds;
+        for (handled, (_, failures)) in d.results.into_iter().zip(batch) {
+            match handled {
+                Handled::Done(outputs) => {
+                    self.counters.done += 1;
+                    self.outbox.extend(outputs);
+                }
+                Handled::Failed { item, reason } => {
+                    self.item_failed(cx, item, failures + 1, reason)
+                }
+            }
+        }
+        self.flush(cx);
         self.dispatch(cx);
         self.maybe_end(cx);
     }
@@ -567,14 +588,16 @@ impl Stage {
                 self.fail(cx, reason);
                 return;
             }
-            State::Busy { copy, failures } => {
-                let reason = format!("the worker handling it ended: {why}");
-                match copy.and_then(|bytes| codec::from_binary(&bytes).ok()) {
-                    Some(item) => self.item_failed(cx, item, failures + 1, reason),
-                    None => {
-                        // A worker of this process took the item with it.
-                        self.counters.errors += 1;
-                        self.counters.skipped += 1;
+            State::Busy { batch } => {
+                for (copy, failures) in batch {
+                    let reason = format!("the worker handling it ended: {why}");
+                    match copy.and_then(|bytes| codec::from_binary(&bytes).ok()) {
+                        Some(item) => self.item_failed(cx, item, failures + 1, reason),
+                        None => {
+                            // A worker of this process took the item with it.
+                            self.counters.errors += 1;
+                            self.counters.skipped += 1;
+                        }
                     }
                 }
             }
@@ -616,11 +639,15 @@ impl Stage {
         self.maybe_end(cx);
     }
 
+    /// Items the workers are handling.
     fn busy_count(&self) -> usize {
         self.members
             .values()
-            .filter(|m| matches!(m.state, State::Busy { .. }))
-            .count()
+            .map(|m| match &m.state {
+                State::Busy { batch } => batch.len(),
+                _ => 0,
+            })
+            .sum()
     }
 
     /// Ends the stage once its work is done: the workers are stopped (and cleaned up)
@@ -754,11 +781,6 @@ impl Stage {
     fn on_done(&mut self, cx: &mut Context<Self>, d: Done) {
         let from = cx.sender();
         self.done(cx, from, d);
-    }
-
-    fn on_failed(&mut self, cx: &mut Context<Self>, f: Failed) {
-        let from = cx.sender();
-        self.failed(cx, from, f);
     }
 
     fn on_produced(&mut self, cx: &mut Context<Self>, p: Produced) {

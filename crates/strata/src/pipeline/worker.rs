@@ -6,7 +6,8 @@
 //! (its program calls `strata::main(Threaded(StageRunner::new().transport::<T>()))`,
 //! registering the part types it can run). Its first message, `Begin`, brings its part
 //! and who it is; `setup` runs then and is answered `Ready` (or the fault). Then it
-//! answers `Work` with `Done`/`Failed` and `Produce` with the items, one message each.
+//! answers `Work` (an item or a few) with `Done` (each item's outputs or failure) and
+//! `Produce` with the items, one message each.
 //! Panics in the user's code are caught per call and become failures, so a worker goes
 //! on. `cleanup` runs when the worker is stopped, and — should the worker end any other
 //! way in its process — when it is dropped.
@@ -14,7 +15,7 @@
 use std::time::Instant;
 
 use super::messages::{
-    Begin, Done, Exhausted, Failed, Finish, PartOf, Produce, ProduceFailed, Produced, Ready, Work,
+    Begin, Done, Exhausted, Finish, Handled, PartOf, Produce, ProduceFailed, Produced, Ready, Work,
 };
 use super::roles::{
     caught, register_backend, register_frontend, register_transport, Backend, Frontend, Part,
@@ -116,33 +117,41 @@ impl StageRunner {
     }
 
     fn on_work(&mut self, cx: &mut Context<Self>, w: Work) {
+        let began = Instant::now();
         let Some((part, info)) = self.part.as_mut() else {
-            return cx.reply(Failed {
-                item: w.item,
-                reason: "the worker was not set up".into(),
+            let results = w
+                .items
+                .into_iter()
+                .map(|item| Handled::Failed {
+                    item,
+                    reason: "the worker was not set up".into(),
+                })
+                .collect();
+            return cx.reply(Done {
+                results,
                 seconds: 0.0,
             });
         };
-        let began = Instant::now();
-        self.outputs.clear();
-        let outputs = &mut self.outputs;
         let what = format!("the {}", info.stage);
-        let r = caught(&what, || part.work(&w.item, outputs));
-        let seconds = began.elapsed().as_secs_f64();
-        match r {
-            Ok(()) => cx.reply(Done {
-                outputs: std::mem::take(&mut self.outputs),
-                seconds,
-            }),
-            Err(e) => {
-                self.outputs.clear();
-                cx.reply(Failed {
-                    item: w.item,
-                    reason: e.reason,
-                    seconds,
-                })
+        let mut results = Vec::with_capacity(w.items.len());
+        for item in w.items {
+            self.outputs.clear();
+            let outputs = &mut self.outputs;
+            match caught(&what, || part.work(&item, outputs)) {
+                Ok(()) => results.push(Handled::Done(std::mem::take(&mut self.outputs))),
+                Err(e) => {
+                    self.outputs.clear();
+                    results.push(Handled::Failed {
+                        item,
+                        reason: e.reason,
+                    });
+                }
             }
         }
+        cx.reply(Done {
+            results,
+            seconds: began.elapsed().as_secs_f64(),
+        });
     }
 
     fn on_produce(&mut self, cx: &mut Context<Self>, p: Produce) {
