@@ -255,8 +255,9 @@ impl Stage {
     }
 
     /// Hands queued items to idle workers while what waits to go on has room — to a
-    /// worker in this process an equal share of the queue, up to [`MAX_BATCH`]; to a
-    /// worker process one item — and grants the freed slots back to the previous stage.
+    /// worker in this process an equal share of the queue, up to [`MAX_BATCH`], when
+    /// items are quick; otherwise, and to a worker process, one item — and grants the
+    /// freed slots back to the previous stage.
     fn dispatch(&mut self, cx: &mut Context<Self>) {
         while !self.failing && self.outbox.len() < self.queue_size() && !self.queue.is_empty() {
             let Some(worker) = self.idle.pop_front() else {
@@ -278,9 +279,17 @@ impl Stage {
             // A worker process gets one item at a time: one that dies loses only its
             // item to the policy (a batch would take its fellows along, and which of
             // them killed it would not be known).
+            // Batches only for quick items (a batch of slow ones would make the tail
+            // uneven and the counts move in jumps): once 16 are done, under 20 µs each.
             let remote = self.remote();
+            let quick =
+                self.counters.done >= 16 && self.counters.busy < 20e-6 * self.counters.done as f64;
             let room = self.queue_size() - self.outbox.len();
-            let most = if remote { 1 } else { MAX_BATCH.min(room) };
+            let most = if remote || !quick {
+                1
+            } else {
+                MAX_BATCH.min(room)
+            };
             let k = self.queue.len().div_ceil(idle).clamp(1, most);
             let mut items = Vec::with_capacity(k);
             let mut batch = Vec::with_capacity(k);
