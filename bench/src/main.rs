@@ -15,6 +15,7 @@ mod executor;
 mod http;
 mod link;
 mod peers;
+mod pipeline;
 mod report;
 mod suite;
 mod workload;

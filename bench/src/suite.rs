@@ -12,6 +12,7 @@ use crate::directory;
 use crate::executor;
 use crate::http::{self, load, HttpPeer};
 use crate::link;
+use crate::pipeline;
 use crate::report::{self, Samples};
 use crate::workload::{self, Bench, Peer};
 
@@ -43,6 +44,8 @@ pub struct Options {
     pub directory: bool,
     /// Whether to run the executor benchmark of issue 19 (`executor`).
     pub executor: bool,
+    /// Whether to run the pipeline benchmark of issue 20 (`pipeline`).
+    pub pipeline: bool,
     /// The servers of the HTTP benchmarks to run.
     pub http_peers: Vec<HttpPeer>,
     /// Seconds of each measured wrk (and `strata load`) run, when not the default.
@@ -54,7 +57,7 @@ pub struct Options {
 /// The command-line help.
 pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH | --no-readme]
                     [--bench fanout,pingpong,spawn,http,process,link,load,directory,
-                            executor]
+                            executor,pipeline]
                     [--peer raw,strata,...]
                     [--http-seconds S] [--directory-size NAMES,PATTERNS]
        strata-bench measure BENCH PEER N
@@ -68,7 +71,7 @@ pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH
                  except with --quick)
   --no-readme    print the table only
   --bench LIST   only these benchmarks (fanout, pingpong, spawn, http, process, link,
-                 load, directory, executor)
+                 load, directory, executor, pipeline)
   --peer LIST    only these peers (raw, strata, strata-ask, strata-async, actix, ractor;
                  for http and process: hyper, server_1, hyper-threads, server_4,
                  layer-cake, hyper-processes, server_8, layer-cake-processes; for load:
@@ -105,6 +108,7 @@ impl Options {
         let mut load = true;
         let mut directory = true;
         let mut executor = true;
+        let mut pipeline = true;
         let mut peers = Peer::ALL.to_vec();
         let mut http_peers = HttpPeer::ALL.to_vec();
         let mut http_seconds = None;
@@ -137,12 +141,19 @@ impl Options {
                     load = names.contains(&"load");
                     directory = names.contains(&"directory");
                     executor = names.contains(&"executor");
+                    pipeline = names.contains(&"pipeline");
                     let others: Vec<&str> = names
                         .into_iter()
                         .filter(|&s| {
                             !matches!(
                                 s,
-                                "http" | "process" | "link" | "load" | "directory" | "executor"
+                                "http"
+                                    | "process"
+                                    | "link"
+                                    | "load"
+                                    | "directory"
+                                    | "executor"
+                                    | "pipeline"
                             )
                         })
                         .collect();
@@ -203,6 +214,7 @@ impl Options {
             load,
             directory,
             executor,
+            pipeline,
             http_peers,
             http_seconds,
             directory_size,
@@ -239,6 +251,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         && !load
         && !options.directory
         && !options.executor
+        && !options.pipeline
     {
         return Err("nothing to run: no peer takes part in the chosen benchmarks".into());
     }
@@ -247,6 +260,9 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
     if options.link {
         link::run(options)?;
+    }
+    if options.pipeline {
+        pipeline::run(options)?;
     }
     if options.directory {
         directory::run(options)?;
@@ -438,6 +454,14 @@ mod tests {
     fn parse(args: &[&str]) -> Options {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         Options::parse(&args).unwrap()
+    }
+
+    #[test]
+    fn the_pipeline_benchmark_is_chosen_by_name_and_runs_by_default() {
+        let o = parse(&["--bench", "pipeline"]);
+        assert!(o.pipeline && !o.link && !o.http && !o.directory && o.benches.is_empty());
+        assert!(parse(&[]).pipeline);
+        assert!(!parse(&["--bench", "link"]).pipeline);
     }
 
     #[test]

@@ -8,10 +8,13 @@
 //! * `strata directory` serves the host directory in the foreground, `strata network`
 //!   prints what the host's directories hold, and `strata ping NAME` times round trips to
 //!   a published name.
+//! * `strata pipe` runs lines from stdin through a transport (`--transform CMD`) to
+//!   stdout, the seed's default three-stage engine.
 //!
-//! Two hidden commands are this program's own children: `texture-worker` (a worker
-//! process of the demo's spool) and `load-share` (the clients of one process of
-//! `strata load --processes N`).
+//! Three hidden commands are this program's own children: `texture-worker` (a worker
+//! process of the demo's spool), `load-share` (the clients of one process of
+//! `strata load --processes N`) and `pipe-worker` (a transport worker of
+//! `strata pipe --processes`).
 
 mod demo;
 mod directory;
@@ -19,6 +22,7 @@ mod key;
 mod load;
 mod network;
 mod ping;
+mod pipe;
 
 use std::process::ExitCode;
 
@@ -51,6 +55,12 @@ enum Command {
     Network(network::NetworkArgs),
     /// Find a published name and time round trips to it.
     Ping(ping::PingArgs),
+    /// Lines from stdin through a transport (logging, or --transform CMD) to stdout, each
+    /// stage with its own workers and bounded queue; Ctrl-C drains.
+    Pipe(pipe::PipeArgs),
+    /// (internal) A transport worker process of `strata pipe --processes`.
+    #[command(hide = true)]
+    PipeWorker(Child),
     /// (internal) A worker process of the demo's spool.
     #[command(hide = true)]
     TextureWorker(TextureWorkerArgs),
@@ -86,6 +96,8 @@ fn main() -> ExitCode {
         Command::Directory(args) => directory::run(args, cli.log),
         Command::Network(args) => network::run(args, cli.log),
         Command::Ping(args) => ping::run(args, cli.log),
+        Command::Pipe(args) => pipe::run(args, cli.log),
+        Command::PipeWorker(_) => pipe::worker(),
         Command::TextureWorker(TextureWorkerArgs { name: None, .. }) => {
             strata::main(strata_texture::Worker::default())
         }

@@ -141,3 +141,100 @@ pub mod work {
 pub fn started_as_child() -> bool {
     std::env::var_os("STRATA_LINK_FD").is_some()
 }
+
+/// The pipeline stages `pipe_worker` runs for the pipeline tests (the tests run the same
+/// types on threads).
+pub mod pipe {
+    use super::*;
+    use std::time::Duration;
+    use strata::pipeline::{Emit, Frontend, Transport, WorkerInfo};
+    use strata::standard::Faulted;
+
+    /// Produces `0..upto`, each worker its round-robin share (resuming after what its
+    /// predecessor produced).
+    #[derive(Debug, Clone, Default, Serialize, Deserialize, Message)]
+    #[message(name = "pipetest.Numbers")]
+    pub struct Numbers {
+        /// One past the last number.
+        pub upto: u64,
+        /// Fail (return an error) on these numbers instead of producing them.
+        pub fail_on: Vec<u64>,
+        /// The next number this worker produces.
+        #[serde(skip)]
+        next: u64,
+        #[serde(skip)]
+        step: u64,
+    }
+
+    impl Numbers {
+        /// `0..upto`.
+        pub fn upto(upto: u64) -> Self {
+            Numbers {
+                upto,
+                ..Default::default()
+            }
+        }
+    }
+
+    impl Frontend for Numbers {
+        type Item = u64;
+        fn setup(&mut self, w: &WorkerInfo) -> Result<(), Faulted> {
+            self.step = w.workers as u64;
+            self.next = w.index as u64 + w.resume_after * self.step;
+            Ok(())
+        }
+        fn produce(&mut self) -> Result<Option<u64>, Faulted> {
+            if self.next >= self.upto {
+                return Ok(None);
+            }
+            let n = self.next;
+            self.next += self.step;
+            if self.fail_on.contains(&n) {
+                return Err(Faulted::new(format!("cannot produce {n}")));
+            }
+            Ok(Some(n))
+        }
+        fn length(&self) -> Option<u64> {
+            Some(self.upto)
+        }
+    }
+
+    /// `n` → `n`, `n + 1_000_000` (two outputs per item), after `sleep_ms`; fails on
+    /// numbers in `fail_on`; in a worker process, SIGKILLs itself on `kill_on` unless the
+    /// file `marker` exists (which it creates first, so the retry survives).
+    #[derive(Debug, Clone, Default, Serialize, Deserialize, Message)]
+    #[message(name = "pipetest.Fan")]
+    pub struct Fan {
+        /// Milliseconds per item.
+        pub sleep_ms: u64,
+        /// Numbers that fail every time.
+        pub fail_on: Vec<u64>,
+        /// The number that kills the worker once.
+        pub kill_on: Option<u64>,
+        /// The file that says it was killed already.
+        pub marker: String,
+    }
+
+    impl Transport for Fan {
+        type In = u64;
+        type Out = u64;
+        fn transport(&mut self, n: &u64, out: &mut Emit<u64>) -> Result<(), Faulted> {
+            if self.sleep_ms > 0 {
+                std::thread::sleep(Duration::from_millis(self.sleep_ms));
+            }
+            if self.kill_on == Some(*n) && std::fs::metadata(&self.marker).is_err() {
+                std::fs::write(&self.marker, b"killed").map_err(|e| Faulted::new(e.to_string()))?;
+                // SAFETY: signalling this very process.
+                unsafe {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                }
+            }
+            if self.fail_on.contains(n) {
+                return Err(Faulted::new(format!("{n} fails")));
+            }
+            out.send(*n);
+            out.send(*n + 1_000_000);
+            Ok(())
+        }
+    }
+}

@@ -104,6 +104,7 @@ pub mod logging;
 pub mod message;
 pub mod net;
 pub mod object;
+pub mod pipeline;
 pub mod process;
 pub(crate) mod random;
 pub mod request;

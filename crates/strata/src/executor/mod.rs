@@ -102,7 +102,7 @@
 //! owed to — a mailbox of one message, filled once.
 
 mod admission;
-mod delayed;
+pub(crate) mod delayed;
 #[allow(clippy::module_inception)]
 mod executor;
 mod future;
