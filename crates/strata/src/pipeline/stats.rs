@@ -221,7 +221,7 @@ mod tests {
             done: 50,
             ..Default::default()
         };
-        let line = progress_line(&[s.clone()], Some(100), 5.0);
+        let line = progress_line(std::slice::from_ref(&s), Some(100), 5.0);
         assert!(
             line.starts_with("[###############---------------]  50% 50/100 10/s eta 5s"),
             "{line}"
