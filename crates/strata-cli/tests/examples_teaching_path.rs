@@ -219,3 +219,79 @@ fn server_11_churns_its_workers_and_leaves_none_behind() {
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// One GET on a fresh connection, waiting at most `limit` for the answer: its status, or
+/// `None` when none came (taken and never answered).
+fn get_within(
+    address: std::net::SocketAddr,
+    target: &str,
+    limit: std::time::Duration,
+) -> Option<u16> {
+    let mut s = std::net::TcpStream::connect(address).ok()?;
+    s.set_read_timeout(Some(limit)).unwrap();
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    match s.read_to_string(&mut response) {
+        Ok(_) => response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok()),
+        Err(_) => None,
+    }
+}
+
+#[test]
+fn a_composite_of_server_10_and_8_workers_answers_every_request_from_its_start() {
+    use strata::prelude::*;
+    use strata::process::Process;
+    // The composite: this process the parent (its group's directory), the server and
+    // eight workers its children, all started at once; requests from the first moment.
+    for round in 0..4 {
+        let dir = runtime_dir(&format!("composite{round}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut cx = ThreadContext::attach();
+        let in_dir = |name: &str| {
+            Process::of("/usr/bin/env")
+                .arg(format!("STRATA_RUNTIME_DIR={}", dir.display()))
+                .arg("STRATA_LOG=warn")
+                .arg(example(name).to_string_lossy().into_owned())
+        };
+        let mut children = vec![cx.create(in_dir("server_10").arg(address.to_string()))];
+        for _ in 0..8 {
+            children.push(cx.create(in_dir("worker_10")));
+        }
+        // Every request is answered, 200 or 503, within 5 s; none is taken and lost.
+        let deadline = std::time::Instant::now() + WAIT;
+        let mut answered = 0;
+        while answered < 50 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: not 50 answers within {WAIT:?}"
+            );
+            if std::net::TcpStream::connect(address).is_err() {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                continue;
+            }
+            let status = get_within(address, "/Xy?x=2&y=2", std::time::Duration::from_secs(5));
+            assert!(
+                matches!(status, Some(200) | Some(503)),
+                "round {round}: request {answered} answered {status:?}"
+            );
+            answered += 1;
+        }
+        for c in children {
+            cx.stop(c);
+        }
+        drop(cx);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
