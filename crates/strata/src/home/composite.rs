@@ -70,6 +70,9 @@ pub struct HomeHooks {
     terminal: bool,
     logs: Mutex<HashMap<String, RollingLog>>,
     status: Mutex<Status>,
+    /// Held while a history file is read, changed and written (workers start and end on
+    /// several threads at once).
+    history: Mutex<()>,
 }
 
 impl HomeHooks {
@@ -81,6 +84,7 @@ impl HomeHooks {
             selection,
             terminal,
             logs: Mutex::new(HashMap::new()),
+            history: Mutex::new(()),
             status: Mutex::new(Status {
                 pid: std::process::id(),
                 started_ms: time::now_ms(),
@@ -129,6 +133,7 @@ impl HomeHooks {
 impl Hooks for HomeHooks {
     fn started(&self, w: &Started<'_>) {
         let now = time::now_ms();
+        let _history = self.history.lock();
         if let Err(e) = self
             .home
             .change_history(w.service, |h| h.started(w.worker, w.pid, now))
@@ -176,6 +181,7 @@ impl Hooks for HomeHooks {
         };
         if let Some(pid) = end.pid {
             let (exit, returned, n) = (end.exit.clone(), end.returned.clone(), note.clone());
+            let _history = self.history.lock();
             if let Err(e) = self.home.change_history(end.service, |h| {
                 h.ended(end.worker, pid, now, exit, returned, Some(n))
             }) {

@@ -93,11 +93,12 @@ impl Default for Restart {
 impl Restart {
     /// The policy as a [`Backoff`] (±25% jitter); errors name the setting.
     pub fn backoff(&self) -> Result<Backoff, (String, String)> {
+        let max = self.max_ms.max(self.first_ms);
         Backoff::growing(
             Duration::from_millis(self.first_ms),
-            Duration::from_millis(self.max_ms.max(self.first_ms)),
+            Duration::from_millis(max),
         )
-        .growth(2.0)
+        .growth(if max > self.first_ms { 2.0 } else { 1.0 })
         .jitter(0.25)
         .budget(Some(self.budget))
         .healthy_after(Some(Duration::from_millis(self.healthy_ms)))

@@ -328,6 +328,13 @@ impl Supervisor {
         }
     }
 
+    /// Ends the supervisor once it is stopping and every worker's process ended.
+    fn finish_if_stopped(&mut self, cx: &mut Context<Self>) {
+        if self.stopping && self.by_address.is_empty() {
+            cx.complete(crate::standard::Aborted::new("the supervisor was stopped"));
+        }
+    }
+
     /// Stops the next outdated running worker of `service`, if none is being replaced.
     fn next_outdated(&mut self, cx: &mut Context<Self>, service: &str) {
         let busy = self
@@ -464,6 +471,7 @@ impl Supervisor {
     fn on_returned(&mut self, cx: &mut Context<Self>, returned: Returned) {
         let from = cx.sender();
         self.ended(cx, from, returned.value);
+        self.finish_if_stopped(cx);
         self.arm(cx);
     }
 
@@ -510,12 +518,17 @@ impl Supervisor {
     fn on_stop(&mut self, cx: &mut Context<Self>, _: Stop) {
         self.stopping = true;
         cx.cancel::<Due>();
-        for w in self.workers.values_mut() {
-            if w.state == State::Running {
-                w.state = State::Stopping;
+        // Stopped one by one (not `abort`), so each end is still seen and recorded.
+        let keys: Vec<(String, usize)> = self.workers.keys().cloned().collect();
+        for key in keys {
+            let running = self.workers.get(&key).is_some_and(|w| w.address.is_some());
+            if running {
+                self.stop_worker(cx, &key);
+            } else {
+                self.workers.remove(&key);
             }
         }
-        cx.abort(crate::standard::Aborted::new("the supervisor was stopped"));
+        self.finish_if_stopped(cx);
         self.hooks.changed(&self.views());
     }
 }

@@ -1,0 +1,385 @@
+//! Homes as a user runs them: `strata create`, `add`, `update`, `list`, `start`, `status`,
+//! `history`, `returned`, `log` and `stop`, with real roles (`/bin/sh` scripts, the
+//! `texture` entry point, `server_10` and `worker_10`). Every command runs without a
+//! terminal (stdin closed, stdout and stderr piped). Each test has its own home and
+//! runtime folder, and a guard that stops the home whatever happens.
+
+#[path = "../../strata/tests/support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use support::programs::{example, run_bounded};
+use support::{poll_until, WAIT};
+
+/// A home of one test's own, stopped and removed when dropped.
+struct TestHome {
+    dir: PathBuf,
+}
+
+impl TestHome {
+    fn new(test: &str) -> TestHome {
+        let dir =
+            std::env::temp_dir().join(format!("strata-cli-home-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let home = TestHome { dir };
+        home.ok(&["create"]);
+        home
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.join(".strata")
+    }
+
+    fn strata(&self, args: &[&str]) -> Output {
+        let runtime = self.dir.join("runtime");
+        run_bounded(
+            Command::new(env!("CARGO_BIN_EXE_strata"))
+                .args(args)
+                .current_dir(&self.dir)
+                .env("STRATA_RUNTIME_DIR", runtime)
+                .env_remove("STRATA_HOME"),
+            WAIT,
+        )
+    }
+
+    /// Runs the command and gives its stdout; fails the test when it fails.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.strata(args);
+        assert!(
+            out.status.success(),
+            "strata {args:?}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs the command, which must fail; gives its stderr.
+    fn refused(&self, args: &[&str]) -> String {
+        let out = self.strata(args);
+        assert!(!out.status.success(), "strata {args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.home().join("run/status.json")).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The pids of the workers in `state`, by worker id.
+    fn workers(&self, state: &str) -> Vec<(String, u32)> {
+        let status = self.status();
+        let Some(workers) = status["workers"].as_object() else {
+            return Vec::new();
+        };
+        workers
+            .iter()
+            .filter(|(_, w)| w["state"] == state)
+            .filter_map(|(id, w)| Some((id.clone(), w["pid"].as_u64()? as u32)))
+            .collect()
+    }
+
+    fn supervisor_pid(&self) -> i32 {
+        let text = std::fs::read_to_string(self.home().join("run/lock")).unwrap();
+        text.trim().parse().unwrap()
+    }
+}
+
+impl Drop for TestHome {
+    fn drop(&mut self) {
+        let _ = self.strata(&["stop"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// True while `pid` is a live process (a zombie counts as gone).
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+fn texture() -> String {
+    example("texture").to_string_lossy().into_owned()
+}
+
+fn role_file(home: &TestHome, role: &str) -> String {
+    std::fs::read_to_string(home.home().join("roles").join(role).join("role.json")).unwrap()
+}
+
+#[test]
+fn bad_settings_are_refused_naming_the_role_and_the_argument() {
+    let home = TestHome::new("bad");
+    let tex = texture();
+    let e = home.refused(&["add", &tex, "tex", "--", "--x=abc", "--y=1"]);
+    assert!(e.contains("role `tex`: `--x`:"), "{e}");
+    let e = home.refused(&["add", &tex, "tex", "--", "--z=1"]);
+    assert!(
+        e.contains("role `tex`: `--z`:") && e.contains("unknown"),
+        "{e}"
+    );
+    assert!(home.ok(&["list"]).trim().is_empty(), "nothing was stored");
+
+    home.ok(&["add", &tex, "tex", "--count", "2", "--", "--x=2", "--y=2"]);
+    let stored = role_file(&home, "tex");
+    let e = home.refused(&["update", "tex", "--x=3", "--y=oops"]);
+    assert!(e.contains("role `tex`: `--y`:"), "{e}");
+    let e = home.refused(&["update", "tex", "--x=3", "--count=lots"]);
+    assert!(e.contains("role `tex`: `--count`:"), "{e}");
+    let e = home.refused(&["update", "tex", "--restart-budget=0"]);
+    assert!(e.contains("role `tex`: `--restart-budget`:"), "{e}");
+    let e = home.refused(&["update", "tex", "--log-level=[nonsense"]);
+    assert!(e.contains("`--log-level`"), "{e}");
+    assert_eq!(
+        role_file(&home, "tex"),
+        stored,
+        "all or nothing: nothing changed"
+    );
+
+    home.ok(&["update", "tex", "--x=3", "--count=1"]);
+    let listed = home.ok(&["list", "-l"]);
+    assert!(
+        listed.contains("--x=3 --y=2") && listed.contains("1 ×"),
+        "{listed}"
+    );
+
+    let plain = home.dir.join("plain.txt");
+    std::fs::write(&plain, "not a program").unwrap();
+    let e = home.refused(&["add", &path(&plain), "plain"]);
+    assert!(e.contains("not executable"), "{e}");
+    let e = home.refused(&["add", &tex, "no/slash"]);
+    assert!(
+        e.contains("role `no/slash`") && e.contains("not a role name"),
+        "{e}"
+    );
+    let e = home.refused(&["add", &tex, "tex"]);
+    assert!(e.contains("exists already"), "{e}");
+    let e = home.refused(&["history", "nobody"]);
+    assert!(e.contains("no role `nobody`"), "{e}");
+}
+
+#[test]
+fn a_boot_failing_role_is_marked_failed_and_its_history_says_how_it_ended() {
+    let home = TestHome::new("boot");
+    home.ok(&[
+        "add",
+        "/bin/sh",
+        "boot",
+        "--",
+        "-c",
+        "echo starting; exit 3",
+    ]);
+    home.ok(&[
+        "update",
+        "boot",
+        "--restart-first=20ms",
+        "--restart-budget=3",
+    ]);
+    home.ok(&["start"]);
+    poll_until(WAIT, "boot-0 marked failed", || {
+        let s = home.status();
+        (s["workers"]["boot-0"]["state"] == "failed").then_some(())
+    });
+    let status = home.ok(&["status", "-l"]);
+    assert!(
+        status.contains("boot-0") && status.contains("failed"),
+        "{status}"
+    );
+    assert!(status.contains("exit 3"), "{status}");
+    let history = home.ok(&["history", "boot"]);
+    let runs: Vec<&str> = history.lines().collect();
+    assert_eq!(runs.len(), 4, "a first run and three restarts:\n{history}");
+    assert!(runs.iter().all(|r| r.contains("exit 3")), "{history}");
+    assert!(runs[3].contains("failed, not restarted"), "{history}");
+    let log = home.ok(&["log", "boot", "--count", "100"]);
+    assert!(log.contains("boot-0 OUT starting"), "{log}");
+    home.ok(&["stop"]);
+}
+
+#[test]
+fn log_history_and_returned_work_without_a_terminal() {
+    let home = TestHome::new("returned");
+    let tex = texture();
+    home.ok(&["add", &tex, "tex", "--", "--x=1", "--y=2"]);
+    home.ok(&["update", "tex", "--restart-first=1h"]);
+    let e = home.refused(&["returned", "tex"]);
+    assert!(e.contains("returned nothing yet"), "{e}");
+    home.ok(&["start"]);
+    let value = poll_until(WAIT, "a value returned", || {
+        let out = home.strata(&["returned", "tex"]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    let value: serde_json::Value = serde_json::from_str(value.trim()).unwrap();
+    let table = value["value"].as_array().expect("the table");
+    assert_eq!(table.len(), 2, "y=2 rows: {value}");
+    assert_eq!(
+        table[0].as_array().unwrap().len(),
+        1,
+        "x=1 columns: {value}"
+    );
+    let history = home.ok(&["history", "tex"]);
+    assert!(
+        history.contains("tex-0") && history.contains("exit 0"),
+        "{history}"
+    );
+    assert!(history.contains("restart in"), "{history}");
+    let log = home.ok(&["log", "tex"]);
+    assert!(log.contains("tex-0 START started"), "{log}");
+    assert!(log.contains("tex-0 END ended"), "{log}");
+    let last = home.ok(&["log", "tex", "--back", "1h", "--count", "1"]);
+    assert_eq!(last.lines().count(), 1, "{last}");
+    assert!(home.ok(&["log", "tex", "--to", "2000-01-01"]).is_empty());
+    let e = home.refused(&["log", "tex", "--back", "soon"]);
+    assert!(e.contains("--back") && e.contains("`soon`"), "{e}");
+    home.ok(&["stop"]);
+    let e = home.refused(&["status"]);
+    assert!(e.contains("nothing running"), "{e}");
+}
+
+#[test]
+fn sighup_with_a_changed_count_resizes_the_running_home() {
+    let home = TestHome::new("resize");
+    home.ok(&[
+        "add",
+        "/bin/sh",
+        "sleeper",
+        "--count",
+        "2",
+        "--",
+        "-c",
+        "exec sleep 60",
+    ]);
+    home.ok(&["start"]);
+    poll_until(WAIT, "two running", || {
+        (home.workers("running").len() == 2).then_some(())
+    });
+    home.ok(&["update", "sleeper", "--count=4"]);
+    poll_until(WAIT, "four running", || {
+        (home.workers("running").len() == 4).then_some(())
+    });
+    let before = home.workers("running");
+    home.ok(&["update", "sleeper", "--count=1"]);
+    let left = poll_until(WAIT, "one left", || {
+        let w = home.workers("running");
+        (w.len() == 1 && home.status()["workers"].as_object().map(|o| o.len()) == Some(1))
+            .then_some(w)
+    });
+    assert_eq!(left[0].0, "sleeper-0", "the highest ids are stopped first");
+    for (id, pid) in &before {
+        if id != "sleeper-0" {
+            poll_until(WAIT, "a removed worker's process ends", || {
+                (!alive(*pid)).then_some(())
+            });
+        }
+    }
+    // SIGTTIN adds one.
+    // SAFETY: a signal to the supervisor this test started.
+    unsafe { libc::kill(home.supervisor_pid(), libc::SIGTTIN) };
+    poll_until(WAIT, "two again", || {
+        (home.workers("running").len() == 2).then_some(())
+    });
+    home.ok(&["stop"]);
+    for (_, pid) in home.workers("running") {
+        assert!(!alive(pid), "pid {pid} outlived `strata stop`");
+    }
+}
+
+#[test]
+fn sigkill_of_the_supervisor_leaves_no_child() {
+    let home = TestHome::new("sigkill");
+    home.ok(&[
+        "add",
+        "/bin/sh",
+        "sleeper",
+        "--count",
+        "3",
+        "--",
+        "-c",
+        "exec sleep 60",
+    ]);
+    home.ok(&["start"]);
+    let pids = poll_until(WAIT, "three running", || {
+        let w = home.workers("running");
+        (w.len() == 3).then_some(w)
+    });
+    let supervisor = home.supervisor_pid();
+    // SAFETY: SIGKILL to the supervisor this test started.
+    unsafe { libc::kill(supervisor, libc::SIGKILL) };
+    for (id, pid) in pids {
+        poll_until(
+            WAIT,
+            &format!("{id} (pid {pid}) ends with its supervisor"),
+            || (!alive(pid)).then_some(()),
+        );
+    }
+    let e = home.refused(&["status"]);
+    assert!(e.contains("nothing running"), "{e}");
+}
+
+#[test]
+fn the_composite_answers_and_a_killed_worker_is_replaced() {
+    let home = TestHome::new("composite");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let server = example("server_10");
+    let worker = example("worker_10");
+    let (server, worker) = (path(&server), path(&worker));
+    home.ok(&["add", &server, "server", "--", &port.to_string()]);
+    home.ok(&["add", &worker, "worker", "--count", "2"]);
+    home.ok(&["start"]);
+    let answered = || support::http::get(port, "/Xy?x=2&y=2").status == 200;
+    poll_until(WAIT, "the service answers", || {
+        std::net::TcpStream::connect(port)
+            .ok()
+            .filter(|_| answered())
+            .map(|_| ())
+    });
+    let workers = home.workers("running");
+    let (_, victim) = workers
+        .iter()
+        .find(|(id, _)| id == "worker-1")
+        .cloned()
+        .unwrap();
+    // SAFETY: SIGKILL to a worker this test's home started.
+    unsafe { libc::kill(victim as i32, libc::SIGKILL) };
+    let replaced = poll_until(WAIT, "worker-1 replaced", || {
+        home.workers("running")
+            .into_iter()
+            .find(|(id, pid)| id == "worker-1" && *pid != victim)
+    });
+    assert!(alive(replaced.1));
+    let status = home.ok(&["status", "-l"]);
+    assert!(
+        status.contains("out-of-memory"),
+        "a SIGKILL we did not send is noted:\n{status}"
+    );
+    poll_until(WAIT, "answers after the replacement", || {
+        answered().then_some(())
+    });
+    let all: Vec<u32> = home
+        .workers("running")
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    home.ok(&["stop"]);
+    for pid in all {
+        assert!(!alive(pid), "pid {pid} outlived `strata stop`");
+    }
+}
+
+fn path(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
