@@ -101,6 +101,12 @@ enum Command {
     },
     /// A role's log lines (no terminal needed).
     Log(run::LogArgs),
+    /// Print a systemd unit file that runs the home (readiness notified, reload on SIGHUP).
+    Systemd {
+        /// For a user's systemd (`systemctl --user`) rather than the system's.
+        #[arg(long)]
+        user: bool,
+    },
     /// (internal) A worker process of the demo's spool.
     #[command(hide = true)]
     TextureWorker(TextureWorkerArgs),
@@ -152,6 +158,7 @@ fn main() -> ExitCode {
         Command::History { role } => run::history(h, &role),
         Command::Returned { role } => run::returned(h, &role),
         Command::Log(args) => run::log(h, args),
+        Command::Systemd { user } => run::systemd(h, user),
         Command::Demo(args) => demo::run(args, cli.log),
         Command::Load(args) => load::run(args, cli.log),
         Command::Key(args) => key::run(args),

@@ -405,3 +405,65 @@ pub fn log(home: &HomeArg, args: LogArgs) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+/// `strata systemd [--user]`: a unit file that runs the home under systemd, with
+/// readiness notification (`READY=1` once every worker started), reload on
+/// `systemctl reload` (SIGHUP) and the supervisor stopping its own workers.
+pub fn systemd(home: &HomeArg, user: bool) -> ExitCode {
+    let h = match home.open() {
+        Ok(h) => h,
+        Err(e) => return fail("systemd", e),
+    };
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return fail("systemd", e),
+    };
+    let grace = h
+        .roles()
+        .map(|r| r.values().map(|r| r.grace_ms).max().unwrap_or(0))
+        .unwrap_or(5000);
+    let root = h.root().display().to_string();
+    let quote = |s: &str| {
+        if s.chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+        {
+            format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+        } else {
+            s.to_string()
+        }
+    };
+    println!(
+        "# Written by `strata systemd` for the home {root}.\n\
+         # Install: save as ~/.config/systemd/user/strata-NAME.service (with --user) or\n\
+         # /etc/systemd/system/strata-NAME.service, then `systemctl [--user] daemon-reload`\n\
+         # and `systemctl [--user] enable --now strata-NAME`.\n\
+         [Unit]\n\
+         Description=strata home {root}\n\
+         After=network.target\n\
+         \n\
+         [Service]\n\
+         Type=notify\n\
+         NotifyAccess=main\n\
+         ExecStart={} --home {} run --detached\n\
+         ExecReload=/bin/kill -HUP $MAINPID\n\
+         # The supervisor stops its workers itself (SIGTERM, their grace, SIGKILL);\n\
+         # systemd kills whatever is left after TimeoutStopSec.\n\
+         KillMode=mixed\n\
+         TimeoutStopSec={}\n\
+         Restart=on-failure\n\
+         WorkingDirectory={}\n\
+         \n\
+         [Install]\n\
+         WantedBy={}",
+        quote(&exe.display().to_string()),
+        quote(&root),
+        grace / 1000 + 10,
+        quote(&root),
+        if user {
+            "default.target"
+        } else {
+            "multi-user.target"
+        }
+    );
+    ExitCode::SUCCESS
+}

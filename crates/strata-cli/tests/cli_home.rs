@@ -34,15 +34,22 @@ impl TestHome {
     }
 
     fn strata(&self, args: &[&str]) -> Output {
+        self.strata_with(args, &[])
+    }
+
+    fn strata_with(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
         let runtime = self.dir.join("runtime");
-        run_bounded(
-            Command::new(env!("CARGO_BIN_EXE_strata"))
-                .args(args)
-                .current_dir(&self.dir)
-                .env("STRATA_RUNTIME_DIR", runtime)
-                .env_remove("STRATA_HOME"),
-            WAIT,
-        )
+        let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
+        command
+            .args(args)
+            .current_dir(&self.dir)
+            .env("STRATA_RUNTIME_DIR", runtime)
+            .env_remove("STRATA_HOME")
+            .env_remove("NOTIFY_SOCKET");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        run_bounded(&mut command, WAIT)
     }
 
     /// Runs the command and gives its stdout; fails the test when it fails.
@@ -378,6 +385,52 @@ fn the_composite_answers_and_a_killed_worker_is_replaced() {
     for pid in all {
         assert!(!alive(pid), "pid {pid} outlived `strata stop`");
     }
+}
+
+#[test]
+fn under_systemd_the_home_notifies_readiness_once_every_worker_started() {
+    let home = TestHome::new("systemd");
+    home.ok(&[
+        "add",
+        "/bin/sh",
+        "sleeper",
+        "--count",
+        "2",
+        "--",
+        "-c",
+        "exec sleep 60",
+    ]);
+    let unit = home.ok(&["systemd"]);
+    let root = path(&home.home());
+    assert!(unit.contains("Type=notify"), "{unit}");
+    assert!(
+        unit.contains(&format!("--home {root} run --detached")),
+        "{unit}"
+    );
+    assert!(
+        unit.contains("ExecReload=/bin/kill -HUP $MAINPID"),
+        "{unit}"
+    );
+    let socket_path = home.dir.join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    let out = home.strata_with(&["start"], &[("NOTIFY_SOCKET", &socket_path)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut buffer = [0u8; 64];
+    let n = socket
+        .recv(&mut buffer)
+        .expect("READY=1 from the supervisor");
+    assert_eq!(&buffer[..n], b"READY=1");
+    assert_eq!(
+        home.workers("running").len(),
+        2,
+        "ready means every worker started"
+    );
+    home.ok(&["stop"]);
 }
 
 fn path(p: &Path) -> String {

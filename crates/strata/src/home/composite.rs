@@ -73,13 +73,28 @@ pub struct HomeHooks {
     /// Held while a history file is read, changed and written (workers start and end on
     /// several threads at once).
     history: Mutex<()>,
+    /// How many workers must have started before systemd hears `READY=1`.
+    expected: usize,
+    ready: std::sync::atomic::AtomicBool,
 }
 
 impl HomeHooks {
     /// Hooks keeping `home`'s files for the roles in `selection` (empty: all); with
     /// `terminal`, every line also goes to stdout, prefixed with the worker's id.
     pub fn new(home: Home, selection: Vec<String>, terminal: bool) -> HomeHooks {
+        let expected = home
+            .roles()
+            .map(|roles| {
+                roles
+                    .iter()
+                    .filter(|(n, _)| selection.is_empty() || selection.contains(n))
+                    .map(|(_, r)| r.count)
+                    .sum()
+            })
+            .unwrap_or(0);
         HomeHooks {
+            expected,
+            ready: std::sync::atomic::AtomicBool::new(false),
             home,
             selection,
             terminal,
@@ -150,6 +165,10 @@ impl Hooks for HomeHooks {
         entry.state = "running".into();
         entry.since_ms = now;
         self.write_status(&status);
+        let up = status.workers.values().filter(|w| w.pid.is_some()).count();
+        if up >= self.expected && !self.ready.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            notify_systemd("READY=1");
+        }
     }
 
     fn line(&self, service: &str, worker: &str, stream: Stream, line: &str) {
@@ -249,6 +268,31 @@ impl Hooks for HomeHooks {
     }
 }
 
+/// Tells systemd `state` (`READY=1`) when it started this process with a notify socket
+/// (`Type=notify`, see `strata systemd`); does nothing otherwise.
+pub fn notify_systemd(state: &str) {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::net::UnixDatagram;
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(socket) = UnixDatagram::unbound() else {
+        return;
+    };
+    let bytes = path.as_bytes();
+    let sent = match bytes.strip_prefix(b"@") {
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            std::os::unix::net::SocketAddr::from_abstract_name(name)
+                .and_then(|a| socket.send_to_addr(state.as_bytes(), &a))
+        }
+        None => socket.send_to(state.as_bytes(), &path),
+    };
+    if let Err(e) = sent {
+        tracing::warn!(target: "strata::home", error = %e, "cannot notify systemd");
+    }
+}
+
 /// The supervisor of `home`'s roles (all, or `selection`), its hooks keeping the home's
 /// files, with SIGHUP / SIGTTIN / SIGTTOU handled; each selected role's tmp folder is
 /// emptied first.
@@ -260,6 +304,9 @@ pub fn supervisor(
     let services = services(home, selection)?;
     let hooks = Arc::new(HomeHooks::new(home.clone(), selection.to_vec(), terminal));
     hooks.write_status(&hooks.status.lock());
+    if hooks.expected == 0 {
+        notify_systemd("READY=1");
+    }
     let mut s = Supervisor::new().hooks(hooks).with_signals();
     for service in services {
         home.empty_tmp(service.name());
