@@ -433,6 +433,118 @@ fn under_systemd_the_home_notifies_readiness_once_every_worker_started() {
     home.ok(&["stop"]);
 }
 
+#[test]
+fn a_role_s_logs_stay_under_their_byte_cap() {
+    let home = TestHome::new("logcap");
+    let script = "i=0; while [ $i -lt 5000 ]; do echo \"line $i of a chatty role\"; i=$((i+1)); done; exec sleep 60";
+    home.ok(&["add", "/bin/sh", "chatty", "--", "-c", script]);
+    home.ok(&["update", "chatty", "--log-bytes=65536"]);
+    home.ok(&["start"]);
+    poll_until(WAIT, "the last line logged", || {
+        let last = home.ok(&["log", "chatty", "--count", "1"]);
+        last.contains("line 4999 of").then_some(())
+    });
+    let folder = home.home().join("roles/chatty/logs");
+    let files: Vec<_> = std::fs::read_dir(&folder).unwrap().flatten().collect();
+    let total: u64 = files.iter().map(|f| f.metadata().unwrap().len()).sum();
+    // 5000 lines of ~75 bytes were written: ~370 KB, kept to the cap plus the file being
+    // written (an eighth of the cap, at least 8 KiB).
+    assert!(
+        total <= 65536 + 8192,
+        "{total} bytes in {} files",
+        files.len()
+    );
+    assert!(files.len() > 1, "the log rolled over");
+    let first = home.ok(&["log", "chatty", "--from", "2000-01-01", "--count", "1"]);
+    assert!(
+        !first.contains("line 0 of"),
+        "the oldest lines went first: {first}"
+    );
+    home.ok(&["stop"]);
+}
+
+#[test]
+fn resize_up_and_down_under_load_answers_every_request() {
+    let home = TestHome::new("load");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    home.ok(&[
+        "add",
+        &path(&example("server_10")),
+        "server",
+        "--",
+        &port.to_string(),
+    ]);
+    home.ok(&[
+        "add",
+        &path(&example("worker_10")),
+        "worker",
+        "--count",
+        "2",
+    ]);
+    home.ok(&["start"]);
+    poll_until(WAIT, "the service answers", || {
+        std::net::TcpStream::connect(port)
+            .ok()
+            .filter(|_| support::http::get(port, "/Xy?x=2&y=2").status == 200)
+            .map(|_| ())
+    });
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                // `get` fails the test when a request gets no answer.
+                *statuses
+                    .entry(support::http::get(port, "/Xy?x=3&y=3").status)
+                    .or_default() += 1;
+            }
+            statuses
+        })
+    };
+    home.ok(&["update", "worker", "--count=4"]);
+    poll_until(WAIT, "four workers", || {
+        (home
+            .workers("running")
+            .iter()
+            .filter(|(id, _)| id.starts_with("worker"))
+            .count()
+            == 4)
+            .then_some(())
+    });
+    home.ok(&["update", "worker", "--count=1"]);
+    poll_until(WAIT, "one worker", || {
+        let s = home.status();
+        let left = s["workers"]
+            .as_object()
+            .map(|w| w.keys().filter(|k| k.starts_with("worker")).count());
+        (left == Some(1)).then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let statuses = match client.join() {
+        Ok(s) => s,
+        Err(_) => {
+            // Seen once (a request unanswered for 20 s while the machine was loaded):
+            // what the roles logged is the place to start.
+            for role in ["server", "worker"] {
+                eprintln!(
+                    "--- strata log {role}:\n{}",
+                    home.ok(&["log", role, "--count", "200"])
+                );
+            }
+            panic!("a request was not answered while resizing (logs above)");
+        }
+    };
+    let answered: usize = statuses.values().sum();
+    assert!(statuses.get(&200).copied().unwrap_or(0) > 0, "{statuses:?}");
+    eprintln!("{answered} requests answered while resizing: {statuses:?}");
+    home.ok(&["stop"]);
+}
+
 fn path(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
