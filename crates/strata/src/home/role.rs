@@ -441,7 +441,12 @@ fn check_arguments(role: &str, exe: &Path, args: &[String]) -> Result<Checked, R
         .split_once("`--")
         .and_then(|(_, rest)| rest.split_once('`'))
         .map(|(name, _)| name.split('=').next().unwrap_or(name).to_string());
+    let after_name = named
+        .as_ref()
+        .and_then(|n| last.split_once(&format!("`--{n}`: ")))
+        .map(|(_, r)| r.to_string());
     let reason = match last.split_once(": ") {
+        _ if after_name.is_some() => after_name.unwrap_or_default(),
         Some((_, r)) if !r.is_empty() => r.to_string(),
         _ if !last.is_empty() => last.to_string(),
         _ => format!("the program refused its arguments (status {status})"),
