@@ -545,6 +545,41 @@ fn resize_up_and_down_under_load_answers_every_request() {
     home.ok(&["stop"]);
 }
 
+#[test]
+fn a_worker_that_answers_no_heartbeat_is_killed_and_restarted() {
+    let home = TestHome::new("heartbeat");
+    // A machine answers every Ping; a shell never does.
+    home.ok(&["add", &path(&example("worker_10")), "machine"]);
+    home.ok(&["add", "/bin/sh", "silent", "--", "-c", "exec sleep 60"]);
+    for role in ["machine", "silent"] {
+        home.ok(&["update", role, "--heartbeat=1s", "--restart-first=50ms"]);
+    }
+    home.ok(&["start"]);
+    poll_until(WAIT, "silent-0 killed for its silence", || {
+        home.ok(&["history", "silent"])
+            .contains("answered no heartbeat")
+            .then_some(())
+    });
+    let history = home.ok(&["history", "silent"]);
+    assert!(history.contains("killed by SIGKILL"), "{history}");
+    assert!(
+        !history.contains("out-of-memory"),
+        "the supervisor sent it: {history}"
+    );
+    let status = poll_until(WAIT, "machine-0 answers heartbeats", || {
+        let s = home.status();
+        let w = s["workers"]["machine-0"].clone();
+        (w["heartbeats"].as_u64().unwrap_or(0) >= 3).then_some(w)
+    });
+    assert_eq!(
+        status["restarts"], 0,
+        "a worker that answers is left alone: {status}"
+    );
+    let e = home.refused(&["update", "machine", "--heartbeat=5ms"]);
+    assert!(e.contains("`--heartbeat`"), "{e}");
+    home.ok(&["stop"]);
+}
+
 fn path(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }

@@ -58,8 +58,10 @@ fn service(home: &Home, name: &str, role: &Role) -> Result<Service, HomeError> {
         }
         p
     };
+    let heartbeat = std::time::Duration::from_millis(role.heartbeat_ms);
     Ok(Service::new(name, role.count, make)
         .restart(backoff)
+        .heartbeat(Some(heartbeat))
         .settings(summary))
 }
 
@@ -262,6 +264,7 @@ impl Hooks for HomeHooks {
             entry.state = w.state.to_string();
             entry.pid = w.pid.or(entry.pid);
             entry.restarts = w.restarts;
+            entry.heartbeats = w.heartbeats;
             status.workers.insert(w.worker.clone(), entry);
         }
         self.write_status(&status);

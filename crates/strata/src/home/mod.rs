@@ -370,4 +370,7 @@ pub struct WorkerStatus {
     pub restarts: u32,
     /// How its last process ended, with the supervisor's note.
     pub last_exit: Option<String>,
+    /// Heartbeats its current process answered (with `--heartbeat`).
+    #[serde(default)]
+    pub heartbeats: u64,
 }

@@ -5,8 +5,9 @@
 //! plain words, in order) are passed to it at every start; they are checked by the program
 //! itself when it is a strata program (it is run with [`CHECK_ARGUMENTS_VARIABLE`] set and
 //! answers without starting). The home's settings for the role are read by the supervisor:
-//! `--count`, `--log-level`, `--log-bytes`, `--grace`, and the restart policy
-//! `--restart-first`, `--restart-max`, `--restart-budget`, `--healthy-after`.
+//! `--count`, `--log-level`, `--log-bytes`, `--grace`, `--heartbeat` (a time-out; 0 for
+//! none), and the restart policy `--restart-first`, `--restart-max`, `--restart-budget`,
+//! `--healthy-after`.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -35,6 +36,7 @@ pub const HOME_SETTINGS: &[&str] = &[
     "restart-max",
     "restart-budget",
     "healthy-after",
+    "heartbeat",
 ];
 
 /// A role as stored in the home (`roles/ROLE/role.json`).
@@ -60,6 +62,10 @@ pub struct Role {
     /// When a worker that ended is started again.
     #[serde(default)]
     pub restart: Restart,
+    /// Kill and restart a worker that answers no heartbeat (`Ping`) for this long, in
+    /// ms; 0 (the default) for none. Only for programs whose top object is a machine.
+    #[serde(default)]
+    pub heartbeat_ms: u64,
 }
 
 /// A role's restart policy: growing, jittered intervals and a budget of consecutive quick
@@ -171,6 +177,7 @@ impl Role {
             log_bytes: default_log_bytes(),
             grace_ms: default_grace_ms(),
             restart: Restart::default(),
+            heartbeat_ms: 0,
         }
     }
 
@@ -228,6 +235,7 @@ impl Role {
                 "restart-first" => next.restart.first_ms = span_ms(value)?,
                 "restart-max" => next.restart.max_ms = span_ms(value)?,
                 "healthy-after" => next.restart.healthy_ms = span_ms(value)?,
+                "heartbeat" => next.heartbeat_ms = span_ms(value)?,
                 "restart-budget" => {
                     next.restart.budget = value
                         .parse::<u32>()
@@ -277,6 +285,13 @@ impl Role {
         self.restart
             .backoff()
             .map_err(|(setting, reason)| RoleError::new(role, Some(&setting), reason))?;
+        if self.heartbeat_ms != 0 && self.heartbeat_ms < 30 {
+            return Err(RoleError::new(
+                role,
+                Some("heartbeat"),
+                format!("{} ms; at least 30 ms, or 0 for none", self.heartbeat_ms),
+            ));
+        }
         for a in &self.args {
             if let Some(name) = a.strip_prefix("--") {
                 let name = name.split('=').next().unwrap_or("");

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -12,7 +12,7 @@ use crate::address::Address;
 use crate::message::{codec, AnyMessage};
 use crate::object::Context;
 use crate::process::{ChildObserver, Stream};
-use crate::standard::{Returned, Start, Stop};
+use crate::standard::{Ack, Ping, Returned, Start, Stop};
 
 /// Runs services of worker processes and keeps them running; see the
 /// [module docs](super).
@@ -46,6 +46,12 @@ struct Worker {
     outdated: bool,
     /// The service shrank below it: do not start it again.
     retiring: bool,
+    /// When its process last answered a heartbeat (or started).
+    last_seen: Instant,
+    /// Heartbeats its current process answered.
+    heartbeats: u64,
+    /// Killed for not answering heartbeats.
+    hung: Option<Duration>,
 }
 
 #[derive(Default)]
@@ -77,6 +83,11 @@ impl ChildObserver for Observer {
         self.slot.lock().exit = Some(*status);
     }
 }
+
+/// The heartbeat timer.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, crate::Message)]
+#[message(name = "supervisor.Beat")]
+struct Beat;
 
 /// The restart timer.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, crate::Message)]
@@ -138,6 +149,7 @@ impl Supervisor {
                 },
                 pid: w.slot.lock().pid,
                 restarts: w.restarts,
+                heartbeats: w.heartbeats,
             })
             .collect()
     }
@@ -169,6 +181,9 @@ impl Supervisor {
             w.started = Instant::now();
             w.state = State::Running;
             w.outdated = false;
+            w.last_seen = Instant::now();
+            w.heartbeats = 0;
+            w.hung = None;
             return;
         }
         let backoff = self.backoff_for(&spec);
@@ -184,6 +199,9 @@ impl Supervisor {
                 state: State::Running,
                 outdated: false,
                 retiring: false,
+                last_seen: Instant::now(),
+                heartbeats: 0,
+                hung: None,
             },
         );
     }
@@ -240,6 +258,9 @@ impl Supervisor {
     }
 
     fn begin(&mut self, cx: &mut Context<Self>) {
+        if let Some(period) = self.beat_period() {
+            cx.start_repeating(Beat, period);
+        }
         if self.signals {
             super::signals::forward(cx.postbox(), cx.address());
         }
@@ -275,7 +296,12 @@ impl Supervisor {
         let returned = codec::to_json(&value).ok();
         let we_stopped = w.state == State::Stopping;
         let mut note = None;
-        if exit.as_ref().is_some_and(Exit::is_sigkill) && !we_stopped && !self.stopping {
+        if let Some(timeout) = w.hung {
+            note = Some(format!(
+                "answered no heartbeat for {:.1}s: killed",
+                timeout.as_secs_f64()
+            ));
+        } else if exit.as_ref().is_some_and(Exit::is_sigkill) && !we_stopped && !self.stopping {
             note = Some(
                 "SIGKILL not sent by the supervisor: possibly killed for memory (out-of-memory)"
                     .to_string(),
@@ -367,6 +393,54 @@ impl Supervisor {
         }
     }
 
+    /// The shortest heartbeat period of any service, a third of its time-out.
+    fn beat_period(&self) -> Option<Duration> {
+        self.services
+            .values()
+            .filter_map(|s| s.heartbeat)
+            .min()
+            .map(|t| (t / 3).max(Duration::from_millis(10)))
+    }
+
+    /// Kills the running workers that answered nothing for their service's time-out and
+    /// pings the others.
+    fn beat(&mut self, cx: &mut Context<Self>) {
+        let now = Instant::now();
+        for ((service, _), w) in self.workers.iter_mut() {
+            let Some(timeout) = self.services.get(service).and_then(|s| s.heartbeat) else {
+                continue;
+            };
+            let (State::Running, Some(address)) = (w.state, w.address) else {
+                continue;
+            };
+            if now.duration_since(w.last_seen) > timeout {
+                if w.hung.is_none() {
+                    w.hung = Some(timeout);
+                    tracing::warn!(target: "strata::supervisor", worker = %w.id, "no answer to heartbeats: killing it");
+                    match w.slot.lock().pid {
+                        // SAFETY: a signal to our own child's pid, which is not yet
+                        // reaped (its Process object has not returned).
+                        Some(pid) => unsafe {
+                            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                        },
+                        None => cx.stop(address),
+                    }
+                }
+            } else {
+                cx.send(address, Ping);
+            }
+        }
+    }
+
+    fn heard(&mut self, from: Address) {
+        if let Some(key) = self.by_address.get(&from) {
+            if let Some(w) = self.workers.get_mut(key) {
+                w.last_seen = Instant::now();
+                w.heartbeats += 1;
+            }
+        }
+    }
+
     /// Arms the restart timer for the earliest waiting worker.
     fn arm(&mut self, cx: &mut Context<Self>) {
         let earliest = self
@@ -450,6 +524,12 @@ impl Supervisor {
                 self.next_outdated(cx, &name);
             }
         }
+        match self.beat_period() {
+            Some(period) => cx.start_repeating(Beat, period),
+            None => {
+                cx.cancel::<Beat>();
+            }
+        }
         self.hooks.reloaded();
     }
 }
@@ -479,6 +559,18 @@ impl Supervisor {
     fn on_due(&mut self, cx: &mut Context<Self>, _: Due) {
         self.due(cx);
         self.arm(cx);
+    }
+
+    #[guard(sender == cx.address())]
+    fn on_beat(&mut self, cx: &mut Context<Self>, _: Beat) {
+        if !self.stopping {
+            self.beat(cx);
+        }
+    }
+
+    fn on_ack(&mut self, cx: &mut Context<Self>, _: Ack) {
+        let from = cx.sender();
+        self.heard(from);
     }
 
     fn on_resize(&mut self, cx: &mut Context<Self>, r: Resize) {
@@ -518,6 +610,7 @@ impl Supervisor {
     fn on_stop(&mut self, cx: &mut Context<Self>, _: Stop) {
         self.stopping = true;
         cx.cancel::<Due>();
+        cx.cancel::<Beat>();
         // Stopped one by one (not `abort`), so each end is still seen and recorded.
         let keys: Vec<(String, usize)> = self.workers.keys().cloned().collect();
         for key in keys {

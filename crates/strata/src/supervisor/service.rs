@@ -21,6 +21,7 @@ pub struct Service {
     pub(crate) make: MakeProcess,
     pub(crate) restart: Backoff,
     pub(crate) settings: String,
+    pub(crate) heartbeat: Option<Duration>,
 }
 
 impl std::fmt::Debug for Service {
@@ -30,6 +31,7 @@ impl std::fmt::Debug for Service {
             .field("count", &self.count)
             .field("restart", &self.restart)
             .field("settings", &self.settings)
+            .field("heartbeat", &self.heartbeat)
             .finish()
     }
 }
@@ -53,7 +55,17 @@ impl Service {
                 .budget(Some(5))
                 .healthy_after(Some(Duration::from_secs(30))),
             settings: String::new(),
+            heartbeat: None,
         }
+    }
+
+    /// Pings each worker (its top object, which answers `Ping` with `Ack` as every machine
+    /// does) three times per `timeout`; a worker that has answered nothing for `timeout` is
+    /// killed (SIGKILL) and restarted like any worker that ended. Only for programs whose
+    /// top object is a machine (`strata::main` of a machine): others never answer.
+    pub fn heartbeat(mut self, timeout: Option<Duration>) -> Service {
+        self.heartbeat = timeout.filter(|t| !t.is_zero());
+        self
     }
 
     /// The restart policy (each worker gets its own copy, seeded apart).
@@ -184,6 +196,8 @@ pub struct WorkerView {
     pub pid: Option<u32>,
     /// Restarts so far.
     pub restarts: u32,
+    /// Heartbeats its current process answered.
+    pub heartbeats: u64,
 }
 
 /// What a supervisor tells its owner, and asks it on reload; every method has an empty (or
