@@ -1112,7 +1112,15 @@ impl ProcessDirectory {
                     tracing::info!(target: "strata::directory", %directory, "serving the host directory in this process");
                     self.join(cx, 1, directory);
                 }
-                Ok(None) => self.retry_host(cx),
+                // Another process holds the lock: it is starting to serve (its listener is
+                // moments away), so look again soon rather than after the reconnect
+                // backoff (processes started together, as a composite's are, waited up to
+                // 2 s here for a directory that was up after a few milliseconds).
+                Ok(None) => {
+                    self.up[1].state = State::Waiting;
+                    let soon = crate::random::Rng::seeded().jitter(Duration::from_millis(10), 0.5);
+                    cx.start(RetryHost, soon);
+                }
                 Err(why) => {
                     tracing::warn!(target: "strata::directory", %why, "cannot serve the host directory");
                     self.retry_host(cx);
