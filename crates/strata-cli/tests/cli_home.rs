@@ -580,6 +580,44 @@ fn a_worker_that_answers_no_heartbeat_is_killed_and_restarted() {
     home.ok(&["stop"]);
 }
 
+#[test]
+fn run_merges_every_role_s_lines_and_an_interrupt_stops_them_all() {
+    let home = TestHome::new("foreground");
+    home.ok(&["add", "/bin/sh", "ping", "--", "-c", "echo ping says hi; exec sleep 60"]);
+    home.ok(&["add", "/bin/sh", "pong", "--count", "2", "--", "-c", "echo pong says hi; exec sleep 60"]);
+    let mut run = support::programs::Running::start(
+        Command::new(env!("CARGO_BIN_EXE_strata"))
+            .arg("run")
+            .current_dir(&home.dir)
+            .env("STRATA_RUNTIME_DIR", home.dir.join("runtime"))
+            .env_remove("STRATA_HOME"),
+    );
+    let mut heard = std::collections::BTreeSet::new();
+    while heard.len() < 3 {
+        let line = run.line(WAIT);
+        let mut words = line.split_whitespace();
+        if let (Some(worker), Some(_), Some("says")) = (words.next(), words.next(), words.next()) {
+            heard.insert(worker.to_string());
+        }
+    }
+    assert_eq!(heard.into_iter().collect::<Vec<_>>(), ["ping-0", "pong-0", "pong-1"]);
+    let pids: Vec<u32> = poll_until(WAIT, "three running", || {
+        let w = home.workers("running");
+        (w.len() == 3).then(|| w.into_iter().map(|(_, p)| p).collect())
+    });
+    // What a terminal's Ctrl-C sends; the workers are in process groups of their own,
+    // so only the supervisor hears it, and it stops them.
+    run.signal(libc::SIGINT);
+    let (status, lines, _) = run.finish(WAIT);
+    assert_eq!(status.code(), Some(130), "stopped by SIGINT: {lines:?}");
+    assert!(lines.iter().any(|l| l.starts_with("pong-1") && l.contains("stopped")), "{lines:?}");
+    for pid in pids {
+        assert!(!alive(pid), "pid {pid} outlived the interrupted run");
+    }
+    let e = home.refused(&["status"]);
+    assert!(e.contains("nothing running"), "{e}");
+}
+
 fn path(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
