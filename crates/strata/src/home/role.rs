@@ -505,7 +505,7 @@ mod tests {
     #[test]
     fn form_checks_name_the_setting() {
         let mut r = role();
-        r.log_level = "no such level!".into();
+        r.log_level = "[nonsense".into();
         assert_eq!(
             r.check_form("w").unwrap_err().setting.as_deref(),
             Some("log-level")

@@ -36,7 +36,7 @@
 //! let supervisor = cx.create(
 //!     Supervisor::new().service(Service::new("worker", 4, |_id| Process::of("worker_10"))),
 //! );
-//! cx.send(supervisor, Resize { service: "worker".into(), count: 8 }).unwrap();
+//! cx.send(supervisor, Resize { service: "worker".into(), count: 8 });
 //! # std::thread::sleep(Duration::from_secs(1));
 //! cx.stop(supervisor);
 //! cx.wait_for(supervisor);
