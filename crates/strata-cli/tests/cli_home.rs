@@ -404,6 +404,15 @@ fn the_composite_answers_and_a_killed_worker_is_replaced() {
     poll_until(WAIT, "answers after the replacement", || {
         answered().then_some(())
     });
+    if unanswered.get() > 0 {
+        // Still open: a request held by or sent to a worker while workers come and go
+        // (here, around the kill) is sometimes never answered (NOTES.md, "Homes and
+        // supervision"). Shown, not asserted: this test is about the replacement.
+        eprintln!(
+            "{} request(s) taken and not answered within 2 s",
+            unanswered.get()
+        );
+    }
     let all: Vec<u32> = home
         .workers("running")
         .into_iter()
@@ -491,12 +500,12 @@ fn a_role_s_logs_stay_under_their_byte_cap() {
     home.ok(&["stop"]);
 }
 
-/// Ignored by default: it passes alone (5 of 5 here), but about one run in three of the
-/// whole file, on this loaded machine, server_10's spool leaves one request unanswered
-/// while its workers come and go (an open bug, NOTES.md "Homes and supervision"; the
-/// supervisor routes no requests). Run it with `-- --ignored`.
+/// Ignored by default: it passes alone, but in about half the runs of the whole file on
+/// this loaded machine one request is never answered while workers join and leave (an
+/// open bug of server_10's spool fed by name or of its sessions, NOTES.md "Homes and
+/// supervision"; the supervisor routes no requests). Run it with `-- --ignored`.
 #[test]
-#[ignore = "open bug: server_10's spool sometimes loses a request while workers join and leave"]
+#[ignore = "open bug: a request is sometimes lost while server_10's workers join and leave"]
 fn resize_up_and_down_under_load_answers_every_request() {
     let home = TestHome::new("load");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -573,6 +582,11 @@ fn resize_up_and_down_under_load_answers_every_request() {
     let answered: usize = statuses.values().sum();
     assert!(statuses.get(&200).copied().unwrap_or(0) > 0, "{statuses:?}");
     eprintln!("{answered} requests answered while resizing: {statuses:?}");
+    assert_eq!(
+        unanswered.get(),
+        0,
+        "every request taken while starting was answered"
+    );
     home.ok(&["stop"]);
 }
 
@@ -674,11 +688,10 @@ fn run_merges_every_role_s_lines_and_an_interrupt_stops_them_all() {
 }
 
 /// One `GET /Xy?x=2&y=2` on a fresh connection, given 2 s: true for a 200. A request
-/// taken and never answered while the composite starts is a known open bug (NOTES.md,
-/// "Homes and supervision": one queued in server_10's spool before its first worker
-/// joined, under a supervisor); it is counted in `unanswered`, not hidden, and the polls
-/// that wait for the service to come up use this probe so that bug does not decide tests
-/// about supervision.
+/// taken and not answered in that time is counted in `unanswered` (the tests assert there
+/// were none): one was lost this way while the composite started, until the host
+/// directory's listener let its clients reach what its process published (NOTES.md,
+/// "Homes and supervision").
 fn probe(port: std::net::SocketAddr, unanswered: &std::cell::Cell<usize>) -> bool {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(port) else {
@@ -692,7 +705,6 @@ fn probe(port: std::net::SocketAddr, unanswered: &std::cell::Cell<usize>) -> boo
         Ok(()) => &head[9..12] == b"200",
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
             unanswered.set(unanswered.get() + 1);
-            eprintln!("a request taken and not answered within 2 s (the known bug)");
             false
         }
         Err(_) => false,

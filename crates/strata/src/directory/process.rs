@@ -1103,9 +1103,15 @@ impl ProcessDirectory {
             match host::try_lock(&socket) {
                 Ok(Some(lock)) => {
                     self.host_lock = Some(lock);
+                    // Its clients are this host's processes (the listener checks their
+                    // user), the same peers this process's session socket lets reach what
+                    // it published; and a client that wants a session with this process
+                    // reuses the link it has (`reuse`), so the link must let it reach them
+                    // too. Without it, a request to a worker that happened to serve the host
+                    // directory was refused on arrival and never answered.
                     let directory = crate::object::create_root(SharedDirectory::new(
                         Scope::Host,
-                        Some(crate::net::Listen::unix(socket)),
+                        Some(crate::net::Listen::unix(socket).reach_public(true)),
                     ));
                     // Children of this process reach it over their private links.
                     grants::make_public(directory);
