@@ -11,6 +11,10 @@
 //! * `strata pipe` runs lines from stdin through a transport (`--transform CMD`) to
 //!   stdout, the seed's default three-stage engine.
 //!
+//! * `strata create | add | update | edit | delete | list | destroy` keep a home of roles,
+//!   and `strata run | start | stop | status | history | returned | log` run it as one
+//!   supervised composite (see `home.rs` and `run.rs`).
+//!
 //! Three hidden commands are this program's own children: `texture-worker` (a worker
 //! process of the demo's spool), `load-share` (the clients of one process of
 //! `strata load --processes N`) and `pipe-worker` (a transport worker of
@@ -18,11 +22,13 @@
 
 mod demo;
 mod directory;
+mod home;
 mod key;
 mod load;
 mod network;
 mod ping;
 mod pipe;
+mod run;
 
 use std::process::ExitCode;
 
@@ -36,6 +42,9 @@ struct Cli {
     /// `strata::send=trace`); also read from STRATA_LOG.
     #[arg(long, global = true)]
     log: Option<String>,
+
+    #[command(flatten)]
+    home: home::HomeArg,
 
     #[command(subcommand)]
     command: Command,
@@ -61,6 +70,53 @@ enum Command {
     /// (internal) A transport worker process of `strata pipe --processes`.
     #[command(hide = true)]
     PipeWorker(Child),
+    /// Make a new home (default ./.strata; --home DIR or STRATA_HOME for another).
+    Create,
+    /// Add a role: EXE [ROLE] [--count N] [-- ARGS...] (the arguments are checked first).
+    Add(home::AddArgs),
+    /// Change a role's settings: ROLE --name=value ... (all or nothing; a running home
+    /// applies them, resizing for --count).
+    Update(home::UpdateArgs),
+    /// Edit a role's settings in $EDITOR (checked before they are stored).
+    Edit {
+        /// The role.
+        role: String,
+    },
+    /// Delete a role and its storage (not while the home runs).
+    Delete {
+        /// The role.
+        role: String,
+    },
+    /// List the home's roles.
+    List(home::ListArgs),
+    /// Remove the whole home (not while it runs).
+    Destroy,
+    /// Run the home's roles (all, or those named) in the foreground, lines merged; Ctrl-C stops all.
+    Run(run::RunArgs),
+    /// Run the home's roles in the background.
+    Start(run::RunArgs),
+    /// Stop what the home started (SIGTERM, grace, SIGKILL), and nothing else.
+    Stop,
+    /// What runs: roles, or with -l every worker's pid, uptime, restarts and last exit.
+    Status(run::StatusArgs),
+    /// A role's starts and ends, with exit status or signal.
+    History {
+        /// The role.
+        role: String,
+    },
+    /// The last value a role's worker returned, as JSON.
+    Returned {
+        /// The role.
+        role: String,
+    },
+    /// A role's log lines (no terminal needed).
+    Log(run::LogArgs),
+    /// Print a systemd unit file that runs the home (readiness notified, reload on SIGHUP).
+    Systemd {
+        /// For a user's systemd (`systemctl --user`) rather than the system's.
+        #[arg(long)]
+        user: bool,
+    },
     /// (internal) A worker process of the demo's spool.
     #[command(hide = true)]
     TextureWorker(TextureWorkerArgs),
@@ -88,8 +144,31 @@ struct TextureWorkerArgs {
 }
 
 fn main() -> ExitCode {
+    if std::env::var_os(strata::process::CHECK_ARGUMENTS_VARIABLE)
+        .is_some_and(|v| v == strata::process::CHECK_ARGUMENTS_MARK)
+    {
+        // Asked by a home to check arguments (this program carries the mark): never run.
+        println!("{}", strata::process::ARGUMENTS_UNCHECKED);
+        return ExitCode::SUCCESS;
+    }
     let cli = Cli::parse();
+    let h = &cli.home;
     match cli.command {
+        Command::Create => home::create(h),
+        Command::Add(args) => home::add(h, args),
+        Command::Update(args) => home::update(h, args),
+        Command::Edit { role } => home::edit(h, &role),
+        Command::Delete { role } => home::delete(h, &role),
+        Command::List(args) => home::list(h, args),
+        Command::Destroy => home::destroy(h),
+        Command::Run(args) => run::run(h, args, cli.log),
+        Command::Start(args) => run::start(h, args, cli.log),
+        Command::Stop => run::stop(h),
+        Command::Status(args) => run::status(h, args),
+        Command::History { role } => run::history(h, &role),
+        Command::Returned { role } => run::returned(h, &role),
+        Command::Log(args) => run::log(h, args),
+        Command::Systemd { user } => run::systemd(h, user),
         Command::Demo(args) => demo::run(args, cli.log),
         Command::Load(args) => load::run(args, cli.log),
         Command::Key(args) => key::run(args),

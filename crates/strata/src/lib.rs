@@ -46,6 +46,8 @@
 //! | [`process`] | [`main`]: a top object as the whole program; entry points (functions as command-line programs); child processes as objects, and loadable libraries |
 //! | [`spool`] | pools of workers behind one address that share out requests and shed load (`Busy`, `Overloaded`) |
 //! | [`executor`] | submit jobs to threads, async workers or processes and get futures back: waiting, cancellation, delays, admission, sizing, shutdown, statistics; periodic jobs |
+//! | [`supervisor`] | services of worker processes kept running: stable ids, restarts with growing jittered intervals, boot loops marked failed, resize, reload, no orphans |
+//! | [`home`] | a folder of roles (executable, checked settings, history, storage, rolling logs) that `strata run` runs as one composite; atomic files, `File<T>` and `Folder<T>` |
 //! | `http` | the HTTP front (requests in as messages, replies out as JSON) and an HTTP client (feature `http`) |
 //! | `load` | the load-testing client behind `strata load`: many clients, validation, latency histograms, thresholds (feature `load`) |
 //! | [`logging`] | `tracing` set up from `--log=LEVEL` or `STRATA_LOG` |
@@ -96,6 +98,7 @@ pub mod address;
 pub mod backoff;
 pub mod directory;
 pub mod executor;
+pub mod home;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "load")]
@@ -111,6 +114,7 @@ pub mod request;
 pub mod runtime;
 pub mod spool;
 pub mod standard;
+pub mod supervisor;
 
 pub use address::Address;
 pub use backoff::Backoff;

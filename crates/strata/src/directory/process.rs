@@ -1115,16 +1115,30 @@ impl ProcessDirectory {
             match host::try_lock(&socket) {
                 Ok(Some(lock)) => {
                     self.host_lock = Some(lock);
+                    // Its clients are this host's processes (the listener checks their
+                    // user), the same peers this process's session socket lets reach what
+                    // it published; and a client that wants a session with this process
+                    // reuses the link it has (`reuse`), so the link must let it reach them
+                    // too. Without it, a request to a worker that happened to serve the host
+                    // directory was refused on arrival and never answered.
                     let directory = crate::object::create_root(SharedDirectory::new(
                         Scope::Host,
-                        Some(crate::net::Listen::unix(socket)),
+                        Some(crate::net::Listen::unix(socket).reach_public(true)),
                     ));
                     // Children of this process reach it over their private links.
                     grants::make_public(directory);
                     tracing::info!(target: "strata::directory", %directory, "serving the host directory in this process");
                     self.join(cx, 1, directory);
                 }
-                Ok(None) => self.retry_host(cx),
+                // Another process holds the lock: it is starting to serve (its listener is
+                // moments away), so look again soon rather than after the reconnect
+                // backoff (processes started together, as a composite's are, waited up to
+                // 2 s here for a directory that was up after a few milliseconds).
+                Ok(None) => {
+                    self.up[1].state = State::Waiting;
+                    let soon = crate::random::Rng::seeded().jitter(Duration::from_millis(10), 0.5);
+                    cx.start(RetryHost, soon);
+                }
                 Err(why) => {
                     tracing::warn!(target: "strata::directory", %why, "cannot serve the host directory");
                     self.retry_host(cx);

@@ -2,7 +2,8 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
@@ -32,12 +33,51 @@ const MAX_OUTPUT: usize = 64 << 20;
 /// SIGTERM in the child (which its `strata::main` turns back into `Stop`), then SIGKILL
 /// after a grace period. Children die with their parent even when it is killed with
 /// SIGKILL (`PR_SET_PDEATHSIG`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Process {
     program: String,
     args: Vec<String>,
     grace: Duration,
     max_frame: usize,
+    env: Vec<(String, String)>,
+    title: Option<String>,
+    own_group: bool,
+    observer: Option<Arc<dyn ChildObserver>>,
+}
+
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Process")
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("grace", &self.grace)
+            .field("env", &self.env)
+            .field("title", &self.title)
+            .field("own_group", &self.own_group)
+            .field("observed", &self.observer.is_some())
+            .finish()
+    }
+}
+
+/// Which of a child's output streams a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output (where a strata program prints its value last).
+    Stdout,
+    /// Standard error (where a strata program logs).
+    Stderr,
+}
+
+/// Told what a child does as it happens, from the `Process` object's task: when it started
+/// (its pid), each line it prints, and how it ended. A supervisor records these; the
+/// methods must not block for long (they hold up the reading of the child's output).
+pub trait ChildObserver: Send + Sync + 'static {
+    /// The child was started with this pid.
+    fn spawned(&self, _pid: u32) {}
+    /// The child printed `line` (without its newline) on `stream`.
+    fn line(&self, _stream: Stream, _line: &str) {}
+    /// The child ended with `status`; called before the `Process` object returns.
+    fn exited(&self, _status: &ExitStatus) {}
 }
 
 impl Process {
@@ -49,7 +89,43 @@ impl Process {
             args: Vec::new(),
             grace: Duration::from_secs(2),
             max_frame: PRIVATE_MAX_FRAME,
+            env: Vec::new(),
+            title: None,
+            own_group: false,
+            observer: None,
         }
+    }
+
+    /// Sets an environment variable for the child.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// The child's process title: its `argv[0]`, which `ps` shows (the program run is
+    /// still the one given to [`of`](Self::of)).
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// Starts the child in a process group of its own, so a Ctrl-C at the terminal reaches
+    /// only this process, which stops the child in order (SIGTERM, grace, SIGKILL).
+    pub fn own_process_group(mut self) -> Self {
+        self.own_group = true;
+        self
+    }
+
+    /// Tells `observer` the child's pid, every line it prints and how it ended. Without an
+    /// observer the output is read and only its last lines kept (for the value and faults).
+    pub fn observe(mut self, observer: Arc<dyn ChildObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The program as given to [`of`](Self::of).
+    pub fn program(&self) -> &str {
+        &self.program
     }
 
     /// Passes the fields of `args` as `--name=value` arguments (entry point style: plain
@@ -133,9 +209,13 @@ impl Recipe for Process {
 
 /// Puts `fd` on the child's descriptor 3, asks the kernel to kill the child when the
 /// parent dies, and checks the parent did not die already. Runs between fork and exec.
-fn prepare_child(fd: i32, parent: libc::pid_t) -> std::io::Result<()> {
-    // SAFETY: only async-signal-safe calls (dup2, fcntl, prctl, getppid) between fork and exec.
+fn prepare_child(fd: i32, parent: libc::pid_t, own_group: bool) -> std::io::Result<()> {
+    // SAFETY: only async-signal-safe calls (dup2, fcntl, prctl, getppid, setpgid) between
+    // fork and exec.
     unsafe {
+        if own_group && libc::setpgid(0, 0) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
         if libc::dup2(fd, CHILD_FD) < 0 {
             return Err(std::io::Error::last_os_error());
         }
@@ -185,19 +265,50 @@ pub(crate) fn signal_name(signo: i32) -> &'static str {
     }
 }
 
-async fn read_capped<R: tokio::io::AsyncRead + Unpin>(mut r: R) -> Vec<u8> {
-    let mut out = Vec::new();
+/// Reads a child's stream to its end, keeping only the last non-empty line (at most
+/// `MAX_OUTPUT` bytes of it), and telling `observer` of every line.
+async fn read_lines<R: tokio::io::AsyncRead + Unpin>(
+    mut r: R,
+    stream: Stream,
+    observer: Option<Arc<dyn ChildObserver>>,
+) -> Vec<u8> {
+    let mut last: Vec<u8> = Vec::new();
+    let mut line: Vec<u8> = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
+    let end_line = |line: &mut Vec<u8>, last: &mut Vec<u8>| {
+        if let Some(o) = &observer {
+            o.line(stream, String::from_utf8_lossy(line).trim_end_matches('\r'));
+        }
+        if !line.iter().all(|b| b.is_ascii_whitespace()) {
+            std::mem::swap(line, last);
+        }
+        line.clear();
+    };
     loop {
         match r.read(&mut chunk).await {
-            Ok(0) | Err(_) => return out,
+            Ok(0) | Err(_) => break,
             Ok(n) => {
-                if out.len() + n <= MAX_OUTPUT {
-                    out.extend_from_slice(&chunk[..n]);
+                for piece in chunk[..n].split_inclusive(|b| *b == b'\n') {
+                    let complete = piece.last() == Some(&b'\n');
+                    let text = if complete {
+                        &piece[..piece.len() - 1]
+                    } else {
+                        piece
+                    };
+                    if line.len() + text.len() <= MAX_OUTPUT {
+                        line.extend_from_slice(text);
+                    }
+                    if complete {
+                        end_line(&mut line, &mut last);
+                    }
                 }
             }
         }
     }
+    if !line.is_empty() {
+        end_line(&mut line, &mut last);
+    }
+    last
 }
 
 async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
@@ -228,9 +339,16 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    for (key, value) in &this.env {
+        command.env(key, value);
+    }
+    if let Some(title) = &this.title {
+        command.arg0(title);
+    }
+    let own_group = this.own_group;
     // SAFETY: prepare_child only makes async-signal-safe calls.
     unsafe {
-        command.pre_exec(move || prepare_child(raw, parent));
+        command.pre_exec(move || prepare_child(raw, parent, own_group));
     }
     let mut child = match command.spawn() {
         Ok(c) => c,
@@ -239,8 +357,19 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
     drop(their_fd);
     let pid = child.id();
     tracing::debug!(target: "strata::process", program = %program.display(), pid, object = %cx.address(), "child started");
-    let stdout = tokio::spawn(read_capped(child.stdout.take().expect("piped")));
-    let stderr = tokio::spawn(read_capped(child.stderr.take().expect("piped")));
+    if let (Some(o), Some(pid)) = (&this.observer, pid) {
+        o.spawned(pid);
+    }
+    let stdout = tokio::spawn(read_lines(
+        child.stdout.take().expect("piped"),
+        Stream::Stdout,
+        this.observer.clone(),
+    ));
+    let stderr = tokio::spawn(read_lines(
+        child.stderr.take().expect("piped"),
+        Stream::Stderr,
+        this.observer.clone(),
+    ));
 
     // The link to the child, as an object of its own; we own it, so we hear Accepted.
     let me = cx.address();
@@ -303,6 +432,9 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
         Ok(s) => s,
         Err(e) => return fail(format!("cannot wait for `{name}`: {e}")),
     };
+    if let Some(o) = &this.observer {
+        o.exited(&status);
+    }
     for w in cx.take_ordinary() {
         cx.send(
             w.sender(),

@@ -79,6 +79,10 @@ where
             return ExitCode::from(2);
         }
     };
+    if super::program::checking_arguments() {
+        println!("{}", super::program::ARGUMENTS_CHECKED);
+        return ExitCode::SUCCESS;
+    }
     let (value, signal) = match run_program(make(args), &ProgramSettings::default()) {
         Ok(v) => v,
         Err(code) => return code,

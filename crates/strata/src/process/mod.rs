@@ -16,6 +16,10 @@ mod entry;
 pub(crate) mod link;
 mod program;
 
-pub use child::Process;
+pub(crate) use child::signal_name;
+pub use child::{ChildObserver, Process, Stream};
 pub use entry::{entry, entry_object};
-pub use program::{main, main_with, ProgramSettings};
+pub use program::{
+    main, main_with, ProgramSettings, ARGUMENTS_CHECKED, ARGUMENTS_UNCHECKED, CHECK_ARGUMENTS_MARK,
+    CHECK_ARGUMENTS_VARIABLE,
+};

@@ -21,6 +21,30 @@ use crate::object::{Object, Postbox, ThreadContext};
 use crate::runtime::{self, node};
 use crate::standard::Aborted;
 
+/// The environment variable that asks a strata program to check its arguments and exit
+/// instead of running (`strata add` and `strata update` use it before storing a role's
+/// settings). Its value must be [`CHECK_ARGUMENTS_MARK`].
+pub const CHECK_ARGUMENTS_VARIABLE: &str = "STRATA_CHECK_ARGUMENTS";
+
+/// The value of [`CHECK_ARGUMENTS_VARIABLE`]; its bytes in an executable are how a home
+/// tells a strata program (which answers the check) from any other (which is never run to
+/// check it). An entry point prints [`ARGUMENTS_CHECKED`], a program that parses its own
+/// arguments (`strata::main`) prints [`ARGUMENTS_UNCHECKED`]; both exit 0, and bad
+/// arguments exit 2 with a line naming the argument.
+pub const CHECK_ARGUMENTS_MARK: &str = "strata-check-arguments-v1";
+
+/// What an entry point prints when its arguments decode (see [`CHECK_ARGUMENTS_MARK`]).
+pub const ARGUMENTS_CHECKED: &str = "strata: arguments checked";
+
+/// What a program run by [`main`] prints when asked to check its arguments: it parses
+/// them itself, so they are checked when it starts.
+pub const ARGUMENTS_UNCHECKED: &str = "strata: arguments not checked";
+
+/// True when this process was started only to check its arguments.
+pub(crate) fn checking_arguments() -> bool {
+    std::env::var_os(CHECK_ARGUMENTS_VARIABLE).is_some_and(|v| v == CHECK_ARGUMENTS_MARK)
+}
+
 /// How [`main_with`] runs the program.
 #[derive(Debug, Clone)]
 pub struct ProgramSettings {
@@ -75,6 +99,11 @@ pub(crate) fn run_program<O: Object>(
     top: O,
     settings: &ProgramSettings,
 ) -> Result<(AnyMessage, i32), ExitCode> {
+    if checking_arguments() {
+        // Got this far: whatever the program parsed before calling `main` was fine.
+        println!("{ARGUMENTS_UNCHECKED}");
+        return Err(ExitCode::SUCCESS);
+    }
     // The link to a parent, if any, is read from the environment and checked first, once
     // (see `process::link`); the runtime's threads start later.
     super::link::inherited();
