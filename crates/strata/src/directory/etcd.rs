@@ -238,22 +238,7 @@ impl EtcdDirectory {
             return;
         };
         for change in changes {
-            let (sid, name, address, scope, available) = match change {
-                Change::Available {
-                    subscription,
-                    name,
-                    address,
-                    scope,
-                    ..
-                } => (subscription, name, address, scope, true),
-                Change::Dropped {
-                    subscription,
-                    name,
-                    address,
-                    scope,
-                    ..
-                } => (subscription, name, address, scope, false),
-            };
+            let (_, sid, name, address, scope, available) = change.into_parts();
             let Some(id) = self.wanted_by.get(&sid) else {
                 continue;
             };

@@ -92,6 +92,29 @@ pub enum Change {
     },
 }
 
+impl Change {
+    /// The change's fields, and whether it is an `Available` (else a `Dropped`): `(to,
+    /// subscription, name, address, scope, available)`, for whoever passes it on.
+    pub fn into_parts(self) -> (Address, SubscriptionId, Name, Address, Scope, bool) {
+        match self {
+            Change::Available {
+                to,
+                subscription,
+                name,
+                address,
+                scope,
+            } => (to, subscription, name, address, scope, true),
+            Change::Dropped {
+                to,
+                subscription,
+                name,
+                address,
+                scope,
+            } => (to, subscription, name, address, scope, false),
+        }
+    }
+}
+
 /// Why a publication was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {

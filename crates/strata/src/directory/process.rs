@@ -646,22 +646,7 @@ impl ProcessDirectory {
     /// Sends each change to its subscriber.
     fn tell(&self, cx: &mut Context<Self>, changes: Vec<Change>) {
         for change in changes {
-            let (to, available, name, address, scope) = match change {
-                Change::Available {
-                    to,
-                    name,
-                    address,
-                    scope,
-                    ..
-                } => (to, true, name, address, scope),
-                Change::Dropped {
-                    to,
-                    name,
-                    address,
-                    scope,
-                    ..
-                } => (to, false, name, address, scope),
-            };
+            let (to, _, name, address, scope, available) = change.into_parts();
             // A subscriber that ended hears nothing.
             if !self.watched.contains(&to) {
                 continue;

@@ -101,22 +101,7 @@ impl SharedDirectory {
     /// Sends each change to its client as a `Candidate`.
     fn tell(&self, cx: &mut Context<Self>, changes: Vec<Change>) {
         for change in changes {
-            let (to, sid, name, address, scope, available) = match change {
-                Change::Available {
-                    to,
-                    subscription,
-                    name,
-                    address,
-                    scope,
-                } => (to, subscription, name, address, scope, true),
-                Change::Dropped {
-                    to,
-                    subscription,
-                    name,
-                    address,
-                    scope,
-                } => (to, subscription, name, address, scope, false),
-            };
+            let (to, sid, name, address, scope, available) = change.into_parts();
             let Some((_, id)) = self.wanted_by.get(&sid) else {
                 continue;
             };
