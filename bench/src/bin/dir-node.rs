@@ -261,6 +261,10 @@ impl Node {
                     say(&format!("error no publisher of {prefix}, or a bad count"));
                     return;
                 };
+                if peer.is_local() {
+                    say(&format!("error the publisher of {prefix} is this process"));
+                    return;
+                }
                 if n == 0 || self.drive.is_some() {
                     say("error a count of 0, or a pass under way");
                     return;
