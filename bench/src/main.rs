@@ -13,6 +13,7 @@
 mod directory;
 mod executor;
 mod http;
+mod lan;
 mod link;
 mod peers;
 mod pipeline;

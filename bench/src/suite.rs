@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::directory;
 use crate::executor;
 use crate::http::{self, load, HttpPeer};
+use crate::lan;
 use crate::link;
 use crate::pipeline;
 use crate::report::{self, Samples};
@@ -46,6 +47,8 @@ pub struct Options {
     pub executor: bool,
     /// Whether to run the pipeline benchmark of issue 20 (`pipeline`).
     pub pipeline: bool,
+    /// Whether to run the LAN benchmark of issue 17 (`lan`; needs root, else it skips).
+    pub lan: bool,
     /// The servers of the HTTP benchmarks to run.
     pub http_peers: Vec<HttpPeer>,
     /// Seconds of each measured wrk (and `strata load`) run, when not the default.
@@ -57,7 +60,7 @@ pub struct Options {
 /// The command-line help.
 pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH | --no-readme]
                     [--bench fanout,pingpong,spawn,http,process,link,load,directory,
-                            executor,pipeline]
+                            executor,pipeline,lan]
                     [--peer raw,strata,...]
                     [--http-seconds S] [--directory-size NAMES,PATTERNS]
        strata-bench measure BENCH PEER N
@@ -71,13 +74,14 @@ pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH
                  except with --quick)
   --no-readme    print the table only
   --bench LIST   only these benchmarks (fanout, pingpong, spawn, http, process, link,
-                 load, directory, executor, pipeline)
+                 load, directory, executor, pipeline, lan; lan needs root and skips
+                 without)
   --peer LIST    only these peers (raw, strata, strata-ask, strata-async, actix, ractor;
                  for http and process: hyper, server_1, hyper-threads, server_4,
                  layer-cake, hyper-processes, server_8, layer-cake-processes; for load:
                  hyper, server_1; for directory's HTTP table: server_8, server_10,
-                 layer-cake-processes, layer-cake-named; link and executor have no
-                 peers to choose)
+                 layer-cake-processes, layer-cake-named; link, executor and lan have
+                 no peers to choose)
   --http-seconds S  seconds of each measured wrk or `strata load` run (default 5; 2 with
                  --quick)
   --directory-size NAMES,PATTERNS  the names and regex subscriptions the host directory
@@ -109,6 +113,7 @@ impl Options {
         let mut directory = true;
         let mut executor = true;
         let mut pipeline = true;
+        let mut lan = true;
         let mut peers = Peer::ALL.to_vec();
         let mut http_peers = HttpPeer::ALL.to_vec();
         let mut http_seconds = None;
@@ -142,6 +147,7 @@ impl Options {
                     directory = names.contains(&"directory");
                     executor = names.contains(&"executor");
                     pipeline = names.contains(&"pipeline");
+                    lan = names.contains(&"lan");
                     let others: Vec<&str> = names
                         .into_iter()
                         .filter(|&s| {
@@ -154,6 +160,7 @@ impl Options {
                                     | "directory"
                                     | "executor"
                                     | "pipeline"
+                                    | "lan"
                             )
                         })
                         .collect();
@@ -215,6 +222,7 @@ impl Options {
             directory,
             executor,
             pipeline,
+            lan,
             http_peers,
             http_seconds,
             directory_size,
@@ -252,6 +260,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         && !options.directory
         && !options.executor
         && !options.pipeline
+        && !options.lan
     {
         return Err("nothing to run: no peer takes part in the chosen benchmarks".into());
     }
@@ -269,6 +278,9 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
     if options.executor {
         executor::run(options)?;
+    }
+    if options.lan {
+        lan::run(options)?;
     }
     if http {
         http::run(options)?;
@@ -511,6 +523,15 @@ mod tests {
         assert!(http::chosen_peers(&o).is_empty());
         assert!(parse(&[]).executor);
         assert!(!parse(&["--bench", "link"]).executor);
+    }
+
+    #[test]
+    fn the_lan_benchmark_is_chosen_by_name() {
+        let o = parse(&["--bench", "lan"]);
+        assert!(o.lan && !o.directory && !o.http && !o.link && !o.executor);
+        assert!(o.benches.is_empty());
+        assert!(parse(&[]).lan);
+        assert!(!parse(&["--bench", "directory"]).lan);
     }
 
     #[test]

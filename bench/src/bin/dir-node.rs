@@ -5,6 +5,10 @@
 //! `STRATA_RUNTIME_DIR`, beside the host directory (`strata directory`), and reads their
 //! lines; it is not meant to be run by hand.
 //!
+//! `DIR_NODE_SCOPE=lan` makes it publish and subscribe at LAN scope instead (the LAN
+//! benchmark, `src/lan/`, with `STRATA_LAN_DIRECTORY` and `STRATA_LAN_KEY` set); unset,
+//! or `host`, it is host scope as always; any other value is refused at start.
+//!
 //! Times are `CLOCK_MONOTONIC` in nanoseconds, the same clock in every process of the
 //! host, so a time taken in one process can be subtracted from one taken in another.
 //!
@@ -20,14 +24,27 @@
 //! - `scale-publish FROM TO`: publishes the scale names FROM..TO ([`scale_name`]), at most
 //!   [`WINDOW`] unanswered at a time; answered `scale-published N` once every one is.
 //! - `count`: answered `count N`, the scale names this process holds as available.
+//! - `roundtrip PREFIX N`: N sequential round trips (the link benchmark's `Hit` →
+//!   `Answer`) to the publisher of the name it last heard of as available that starts
+//!   with PREFIX; answered `roundtrip N NANOSECONDS` (the whole pass, this process's
+//!   clock). Every dir-node answers a `Hit`.
+//! - `oneway PREFIX N`: a stream of N `Item`s to that publisher, at most the link
+//!   benchmark's window unacknowledged, then `Flush`, checked against its `Done`;
+//!   answered `oneway N NANOSECONDS`.
 //! - `quit`: ends the program.
 //!
 //! Events: `available NAME T` and `dropped NAME T` for every name that is not a scale
 //! name (T: the clock read in the handler, first thing), `error TEXT` for a refusal.
 
-use std::collections::VecDeque;
+#[path = "../link/protocol.rs"]
+mod protocol;
+
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
+use std::time::Instant;
+
+use protocol::{Ack, Answer, Done, Flush, Hit, Item, ACK_EVERY};
 
 use strata::directory::{Available, Dropped, Published, Scope, Subscribed};
 use strata::prelude::*;
@@ -106,9 +123,33 @@ impl Batch {
     }
 }
 
+/// A pass of the link measurements in progress (this process drives it).
+enum Drive {
+    RoundTrip {
+        peer: Address,
+        n: u64,
+        done: u64,
+        began: Instant,
+    },
+    OneWay {
+        peer: Address,
+        n: u64,
+        sent: u64,
+        acked: u64,
+        began: Instant,
+    },
+}
+
 /// The top object.
-#[derive(Default)]
 struct Node {
+    /// The publishers of the names heard of as available (not scale names).
+    heard: HashMap<String, Address>,
+    /// The link pass this process drives, if any.
+    drive: Option<Drive>,
+    /// What this process received of a stream it is sent (count, sum).
+    stream: (u64, u64),
+    /// The scope of every publication and subscription (`DIR_NODE_SCOPE`).
+    scope: Scope,
     publishing: Batch,
     subscribing: Batch,
     /// Scale names held as available.
@@ -118,15 +159,47 @@ struct Node {
 impl Node {
     fn more_publications(&mut self, cx: &mut Context<Self>) {
         for name in self.publishing.next() {
-            cx.publish(&name, Scope::Host)
+            cx.publish(&name, self.scope)
                 .expect("a scale name is a name");
         }
     }
 
     fn more_subscriptions(&mut self, cx: &mut Context<Self>) {
         for pattern in self.subscribing.next() {
-            cx.subscribe(&pattern, Scope::Host)
+            cx.subscribe(&pattern, self.scope)
                 .expect("a scale pattern is a pattern");
+        }
+    }
+}
+
+impl Node {
+    /// The publisher of the name last heard of that starts with `prefix`.
+    fn peer(&self, prefix: &str) -> Option<Address> {
+        self.heard
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .max_by_key(|(name, _)| name.rsplit(':').next().and_then(|t| t.parse::<u64>().ok()))
+            .map(|(_, a)| *a)
+    }
+
+    fn fill(&mut self, cx: &mut Context<Self>) {
+        if let Some(Drive::OneWay {
+            peer,
+            n,
+            sent,
+            acked,
+            ..
+        }) = &mut self.drive
+        {
+            let limit = (*n).min(*acked + protocol::WINDOW);
+            let was = *sent;
+            while *sent < limit {
+                cx.send(*peer, Item { value: *sent });
+                *sent += 1;
+            }
+            if *sent == *n && was < *n {
+                cx.send(*peer, Flush);
+            }
         }
     }
 }
@@ -157,14 +230,14 @@ impl Node {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["subscribe", pattern] => {
-                if let Err(e) = cx.subscribe(pattern, Scope::Host) {
+                if let Err(e) = cx.subscribe(pattern, self.scope) {
                     say(&format!("error {e}"));
                 }
             }
             ["publish", prefix] => {
                 let t0 = now_ns();
                 let name = format!("{prefix}:{t0}");
-                if let Err(e) = cx.publish(&name, Scope::Host) {
+                if let Err(e) = cx.publish(&name, self.scope) {
                     say(&format!("error {e}"));
                 }
             }
@@ -183,6 +256,39 @@ impl Node {
                 None => say("error scale-publish FROM TO"),
             },
             ["count"] => say(&format!("count {}", self.scale_held)),
+            [mode @ ("roundtrip" | "oneway"), prefix, n] => {
+                let (Some(peer), Ok(n)) = (self.peer(prefix), n.parse::<u64>()) else {
+                    say(&format!("error no publisher of {prefix}, or a bad count"));
+                    return;
+                };
+                if peer.is_local() {
+                    say(&format!("error the publisher of {prefix} is this process"));
+                    return;
+                }
+                if n == 0 || self.drive.is_some() {
+                    say("error a count of 0, or a pass under way");
+                    return;
+                }
+                let began = Instant::now();
+                if *mode == "roundtrip" {
+                    self.drive = Some(Drive::RoundTrip {
+                        peer,
+                        n,
+                        done: 0,
+                        began,
+                    });
+                    cx.send(peer, Hit { value: 0 });
+                } else {
+                    self.drive = Some(Drive::OneWay {
+                        peer,
+                        n,
+                        sent: 0,
+                        acked: 0,
+                        began,
+                    });
+                    self.fill(cx);
+                }
+            }
             ["quit"] => cx.complete(0u8),
             _ => say(&format!("error unknown command {line:?}")),
         }
@@ -218,6 +324,7 @@ impl Node {
             self.scale_held += 1;
         } else {
             say(&format!("available {} {t}", a.name));
+            self.heard.insert(a.name.as_str().to_string(), a.address);
         }
     }
 
@@ -227,7 +334,80 @@ impl Node {
             self.scale_held = self.scale_held.saturating_sub(1);
         } else {
             say(&format!("dropped {} {t}", d.name));
+            self.heard.remove(d.name.as_str());
         }
+    }
+
+    fn hit(&mut self, _cx: &mut Context<Self>, m: Hit) -> Answer {
+        Answer { value: m.value + 1 }
+    }
+
+    fn item(&mut self, cx: &mut Context<Self>, m: Item) {
+        self.stream.0 += 1;
+        self.stream.1 = self.stream.1.wrapping_add(m.value);
+        if self.stream.0.is_multiple_of(ACK_EVERY) {
+            cx.reply(Ack {
+                count: self.stream.0,
+            });
+        }
+    }
+
+    fn flush(&mut self, cx: &mut Context<Self>, _: Flush) {
+        let (count, sum) = std::mem::take(&mut self.stream);
+        cx.reply(Done { count, sum });
+    }
+
+    fn answer(&mut self, cx: &mut Context<Self>, m: Answer) {
+        let Some(Drive::RoundTrip {
+            peer,
+            n,
+            done,
+            began,
+        }) = &mut self.drive
+        else {
+            return;
+        };
+        if m.value != *done + 1 {
+            say(&format!("error answer {} to request {}", m.value, *done));
+            self.drive = None;
+            return;
+        }
+        *done += 1;
+        if *done == *n {
+            say(&format!("roundtrip {n} {}", began.elapsed().as_nanos()));
+            self.drive = None;
+        } else {
+            cx.send(*peer, Hit { value: *done });
+        }
+    }
+
+    fn ack(&mut self, cx: &mut Context<Self>, m: Ack) {
+        if let Some(Drive::OneWay { acked, .. }) = &mut self.drive {
+            *acked = (*acked).max(m.count);
+        }
+        self.fill(cx);
+    }
+
+    fn done(&mut self, _cx: &mut Context<Self>, m: Done) {
+        let Some(Drive::OneWay { n, began, .. }) = &self.drive else {
+            return;
+        };
+        let elapsed = began.elapsed().as_nanos();
+        let expected_sum = (0..*n).fold(0u64, |s, v| s.wrapping_add(v));
+        if m.count != *n || m.sum != expected_sum {
+            say(&format!(
+                "error the stream of {n} arrived as {} items summing to {}",
+                m.count, m.sum
+            ));
+        } else {
+            say(&format!("oneway {n} {elapsed}"));
+        }
+        self.drive = None;
+    }
+
+    fn overloaded(&mut self, _cx: &mut Context<Self>, fault: Overloaded) {
+        say(&format!("error a send was refused: {fault}"));
+        self.drive = None;
     }
 
     fn not_published(&mut self, _cx: &mut Context<Self>, f: NotPublished) {
@@ -239,6 +419,32 @@ impl Node {
     }
 }
 
+/// The scope `DIR_NODE_SCOPE` names (host scope when unset), or why not.
+fn scope_from_env() -> Result<Scope, String> {
+    match std::env::var("DIR_NODE_SCOPE") {
+        Err(std::env::VarError::NotPresent) => Ok(Scope::Host),
+        Ok(v) if v == "host" => Ok(Scope::Host),
+        Ok(v) if v == "lan" => Ok(Scope::Lan),
+        Ok(v) => Err(format!("DIR_NODE_SCOPE={v:?}: `host` or `lan`")),
+        Err(e) => Err(format!("DIR_NODE_SCOPE: {e}")),
+    }
+}
+
 fn main() -> ExitCode {
-    strata::main(Node::default())
+    let scope = match scope_from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dir-node: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    strata::main(Node {
+        heard: HashMap::new(),
+        drive: None,
+        stream: (0, 0),
+        scope,
+        publishing: Batch::default(),
+        subscribing: Batch::default(),
+        scale_held: 0,
+    })
 }

@@ -57,7 +57,7 @@ const GOAL_KILL_P99: u64 = 10_000_000;
 const GOAL_SCALE_P99: u64 = 10_000_000;
 
 /// How long one expected line may take (an `Available`, a `Dropped`, an answer).
-const STEP: Duration = Duration::from_secs(10);
+pub(crate) const STEP: Duration = Duration::from_secs(10);
 /// The pause between two publications of rows 1 and 3, so that every process has gone
 /// idle (as between real publications) and one span never overlaps the next.
 const PAUSE: Duration = Duration::from_millis(5);
@@ -252,7 +252,7 @@ pub fn quantile(v: &[u64], p: f64) -> Option<u64> {
 }
 
 /// `dir-node`, beside this binary.
-fn node_program() -> Result<PathBuf, String> {
+pub(crate) fn node_program() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
     let node = exe.with_file_name("dir-node");
     if node.is_file() {
@@ -267,7 +267,7 @@ fn node_program() -> Result<PathBuf, String> {
 }
 
 /// Where the logs of the processes go.
-fn log_dir() -> PathBuf {
+pub(crate) fn log_dir() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/target/directory/logs"
@@ -332,7 +332,7 @@ fn subscriber(host: &mut Host, pattern: &str) -> Result<Proc, String> {
 }
 
 /// Waits for the subscriber's `available PREFIX:T0 T1` and gives T1 - T0.
-fn available_after(subscriber: &mut Proc, prefix: &str) -> Result<u64, String> {
+pub(crate) fn available_after(subscriber: &mut Proc, prefix: &str) -> Result<u64, String> {
     let start = format!("available {prefix}:");
     subscriber.expect(STEP, &format!("`{start}`"), |l| {
         let rest = l.strip_prefix(&start)?;
@@ -344,7 +344,7 @@ fn available_after(subscriber: &mut Proc, prefix: &str) -> Result<u64, String> {
 
 /// Publishes `count` names from `publisher`, one at a time, and gives each one's span
 /// from publish to the subscriber's `Available` (the first `skip` are not kept).
-fn publish_one_by_one(
+pub(crate) fn publish_one_by_one(
     subscriber: &mut Proc,
     publisher: &mut Proc,
     tag: &str,
