@@ -500,8 +500,10 @@ async fn sessions(
         claims: HashMap::new(),
         lease: None,
     };
+    // Short: a session that cannot be made fails fast (a member without a leader says so
+    // at once), and a host healed from a partition should be listed again within a second.
     let mut backoff =
-        Backoff::growing(Duration::from_millis(100), Duration::from_secs(2)).jitter(0.5);
+        Backoff::growing(Duration::from_millis(50), Duration::from_millis(500)).jitter(0.5);
     loop {
         match session(&cluster, &postbox, &mut commands, &mut state, &mut backoff).await {
             Ok(()) => return,
