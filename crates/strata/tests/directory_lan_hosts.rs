@@ -242,7 +242,7 @@ fn on_etcd_a_unique_name_claimed_on_both_sides_of_a_partition_keeps_the_older_cl
         return;
     };
     let run = Run::new();
-    let [a, b, _] = net.hosts() else {
+    let [a, b, c] = net.hosts() else {
         unreachable!()
     };
     let lan = cluster.url();
@@ -253,13 +253,17 @@ fn on_etcd_a_unique_name_claimed_on_both_sides_of_a_partition_keeps_the_older_cl
     first.tell("publish etcdpart:only@lan");
     expect_line(&first, "published etcdpart:only lan", WAIT);
     // On the majority's side the same name is claimed, and committed: the older claim.
+    // (Its publish may answer before the claim commits, as host a's did: a watcher on
+    // host c says when etcd holds it.)
+    let watcher = run.peer(c, &lan, &["--subscribe", "etcdpart:only@lan"]);
     let mut second = run.peer(b, &lan, &[]);
     second.tell("publish etcdpart:only@lan");
     expect_line(&second, "published etcdpart:only lan", WAIT);
+    expect_line(&watcher, "available etcdpart:only lan", WAIT);
     // Healed: host a's claim is made at last, refused, and told, naming the holder.
     a.heal().expect("heal host a");
     let (line, took) = expect_line(&first, "not-published etcdpart:only", WAIT);
     assert!(line.contains("held at lan scope"), "{line}");
     eprintln!("etcd: healed -> the younger claim refused after {took:?}");
-    drop((first, second));
+    drop((first, second, watcher));
 }
