@@ -64,8 +64,10 @@ fn futures_processes_runs_the_jobs_in_worker_processes_of_itself() {
 #[test]
 fn futures_reject_runs_ten_and_refuses_ten_past_the_backlog() {
     let (lines, _) = run("futures_reject", &[]);
+    // Taken just after the twenty submits: ten refused; of the other ten, how many are
+    // still queued by then depends on the machine (a job takes a few milliseconds).
     assert!(
-        lines[0].contains("rejected=10, queued=2, workers=8"),
+        lines[0].contains("rejected=10,") && lines[0].contains("workers=8"),
         "{lines:?}"
     );
     assert!(
