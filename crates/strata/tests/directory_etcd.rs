@@ -12,12 +12,12 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use std::ffi::OsStr;
 
 use support::etcd::{Cluster, Tls};
-use support::loopback_hosts::{expect_line, peer, peer_with, remove_hosts};
+use support::loopback_hosts::{expect_line, no_dropped, peer, peer_with, remove_hosts};
 
 #[test]
 fn a_name_claimed_in_etcd_is_found_on_another_host_and_a_second_claim_is_refused() {
@@ -63,13 +63,7 @@ fn a_member_killed_loses_no_registration_and_drops_nothing() {
     // The first member (the one each process's route to etcd was taken from) dies.
     cluster.kill(0);
     // Well past the lease's time to live: the keep-alives went through the others.
-    let until = Instant::now() + Duration::from_secs(6);
-    while let Some(left) = until.checked_duration_since(Instant::now()) {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| subscriber.line(left))) {
-            Ok(line) => assert!(!line.starts_with("dropped"), "a spurious {line}"),
-            Err(_) => break,
-        }
-    }
+    no_dropped(&subscriber, Duration::from_secs(6));
     // A subscriber that comes now still finds the name.
     let late = peer("e2c", Some(&lan), &["--subscribe", "etcd2:.*@lan"]);
     expect_line(&late, "available etcd2:svc lan");

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use netns::{Host, Lan};
+use support::loopback_hosts::no_dropped;
 use support::programs::{testbin, Running};
 use support::WAIT;
 
@@ -124,13 +125,7 @@ fn the_lan_directory_restarted_leaves_sessions_alone_and_gets_every_name_back() 
     expect_line(&subscriber, "available restart:late lan", WAIT);
     // And what was held before stays held: no Dropped once the directory settled
     // (the old name was offered again and confirmed).
-    let deadline = Instant::now() + Duration::from_secs(4);
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| subscriber.line(left))) {
-            Ok(line) => assert!(!line.starts_with("dropped"), "{line}"),
-            Err(_) => break,
-        }
-    }
+    no_dropped(&subscriber, Duration::from_secs(4));
     drop((directory, publisher, subscriber, late));
 }
 
@@ -186,18 +181,6 @@ fn etcd_on(net: &Lan, test: &str) -> Option<support::etcd::Cluster> {
     let mut cluster = support::etcd::Cluster::planned_in(&hosts, test)?;
     cluster.start();
     Some(cluster)
-}
-
-/// Reads `p`'s lines for `during`, failing on any that starts with `dropped`.
-#[cfg(feature = "etcd")]
-fn no_dropped(p: &Running, during: Duration) {
-    let until = Instant::now() + during;
-    while let Some(left) = until.checked_duration_since(Instant::now()) {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.line(left))) {
-            Ok(line) => assert!(!line.starts_with("dropped"), "a spurious {line}"),
-            Err(_) => break,
-        }
-    }
 }
 
 #[cfg(feature = "etcd")]

@@ -65,6 +65,17 @@ pub fn expect_line(p: &Running, prefix: &str) -> String {
     }
 }
 
+/// Reads `p`'s lines for `during`, failing on any that starts with `dropped`.
+pub fn no_dropped(p: &Running, during: std::time::Duration) {
+    let until = std::time::Instant::now() + during;
+    while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.line(left))) {
+            Ok(line) => assert!(!line.starts_with("dropped"), "a spurious {line}"),
+            Err(_) => break,
+        }
+    }
+}
+
 /// Removes the runtime folders of `hosts`.
 pub fn remove_hosts(hosts: &[&str]) {
     for h in hosts {
