@@ -416,8 +416,20 @@ impl Listing {
         let mut ids: Vec<SubscriptionId> = self.by_literal.get(name).cloned().unwrap_or_default();
         let text = name.as_str();
         // Names are ASCII: every index is a character boundary.
-        let ends = (0..=text.len()).map(|end| self.by_prefix.get(&text[..end]));
-        let starts = (0..text.len()).map(|start| self.by_suffix.get(&text[start..]));
+        // No look-ups at all for an index that is empty (most listings have no suffix
+        // patterns): a publication costs a hash per length only where it can match.
+        let prefixes = if self.by_prefix.is_empty() {
+            0
+        } else {
+            text.len() + 1
+        };
+        let suffixes = if self.by_suffix.is_empty() {
+            0
+        } else {
+            text.len()
+        };
+        let ends = (0..prefixes).map(|end| self.by_prefix.get(&text[..end]));
+        let starts = (0..suffixes).map(|start| self.by_suffix.get(&text[start..]));
         for indexed in ends.chain(starts).flatten() {
             ids.extend(
                 indexed
