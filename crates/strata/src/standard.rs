@@ -162,10 +162,12 @@ reason_faults! {
     NotSubscribed,
 }
 
-/// No answer came within the time allowed.
+/// No answer came within the time allowed, or a request was taken after its deadline
+/// (see [`Envelope::deadline`](crate::Envelope::deadline)) and answered with this
+/// instead of handled.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct TimedOut {
-    /// The time allowed, in seconds.
+    /// The time allowed, in seconds; 0 for a request past its deadline.
     pub seconds: f64,
 }
 
@@ -176,11 +178,20 @@ impl TimedOut {
             seconds: after.as_secs_f64(),
         }
     }
+
+    /// The answer to a request taken after its deadline, in place of its handling.
+    pub fn past_deadline() -> Self {
+        TimedOut { seconds: 0.0 }
+    }
 }
 
 impl fmt::Display for TimedOut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TimedOut: no answer within {}s", self.seconds)
+        if self.seconds == 0.0 {
+            f.write_str("TimedOut: the request was past its deadline when it was taken")
+        } else {
+            write!(f, "TimedOut: no answer within {}s", self.seconds)
+        }
     }
 }
 

@@ -173,7 +173,9 @@ impl Raw {
     fn next_message(&mut self) -> Option<(Address, Address, AnyMessage)> {
         loop {
             match self.next_frame()? {
-                Frame::Message { to, from, message } => return Some((to, from, message)),
+                Frame::Message {
+                    to, from, message, ..
+                } => return Some((to, from, message)),
                 Frame::Close(reason) => panic!("closed by the peer: {reason}"),
                 _ => {}
             }

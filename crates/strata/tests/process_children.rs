@@ -216,6 +216,17 @@ fn spool_stats(cx: &mut ThreadContext, spool: Address) -> SpoolStatistics {
 
 #[test]
 fn kill_9_of_one_worker_process_under_load() {
+    kill_9_of_a_worker(false);
+}
+
+#[test]
+fn kill_9_of_one_worker_process_under_load_with_retry_loses_nothing() {
+    kill_9_of_a_worker(true);
+}
+
+/// Kills one of three busy worker processes: its request fails, or with `retry_on_loss`
+/// is done by another worker.
+fn kill_9_of_a_worker(retry: bool) {
     let program = testbin_path("slow_worker");
     bounded(LIMIT, move || {
         let mut cx = ThreadContext::attach();
@@ -223,7 +234,8 @@ fn kill_9_of_one_worker_process_under_load() {
             Spool::of(Process::of(program))
                 .workers(3)
                 .queue_size(None)
-                .stand_down(Some(Duration::from_millis(200))),
+                .stand_down(Some(Duration::from_millis(200)))
+                .retry_on_loss(retry),
         );
         // Warm up: every worker process up and answering.
         for id in 0..6 {
@@ -254,20 +266,30 @@ fn kill_9_of_one_worker_process_under_load() {
                 faults.push(e.take::<Faulted>().expect("a fault").reason);
             }
         }
-        assert_eq!(
-            faults.len(),
-            1,
-            "exactly the victim's request fails: {faults:?}"
-        );
-        assert!(faults[0].contains("signal 9"), "{faults:?}");
         let ids: HashSet<u64> = done.iter().map(|d| d.id).collect();
         assert_eq!(ids.len(), done.len(), "no answer twice: {done:?}");
         assert!(ids.is_subset(&sent), "{done:?}");
-        assert_eq!(
-            ids.len(),
-            sent.len() - 1,
-            "every other request done: {done:?}"
-        );
+        if retry {
+            assert!(faults.is_empty(), "nothing lost with retry: {faults:?}");
+            assert_eq!(ids, sent, "every request done: {done:?}");
+            assert!(
+                done.iter().all(|d| d.pid != victim),
+                "no answer from the killed worker: {done:?}"
+            );
+            assert_eq!(spool_stats(&mut cx, spool).retried, 1);
+        } else {
+            assert_eq!(
+                faults.len(),
+                1,
+                "exactly the victim's request fails: {faults:?}"
+            );
+            assert!(faults[0].contains("signal 9"), "{faults:?}");
+            assert_eq!(
+                ids.len(),
+                sent.len() - 1,
+                "every other request done: {done:?}"
+            );
+        }
         poll_until(WAIT, "the killed worker replaced", || {
             let s = spool_stats(&mut cx, spool);
             (s.replaced == 1 && s.workers == 3).then_some(())
@@ -275,6 +297,43 @@ fn kill_9_of_one_worker_process_under_load() {
         cx.send(spool, Job { id: 999, ms: 0 });
         let e = cx.recv_timeout(WAIT).expect("the spool still serves");
         assert_eq!(e.take::<Done>().expect("a Done").id, 999);
+    });
+}
+
+#[test]
+fn a_deadline_crosses_the_private_link_and_the_child_answers_timed_out_in_place_of_the_work() {
+    let program = testbin_path("slow_worker");
+    bounded(LIMIT, move || {
+        let mut cx = ThreadContext::attach();
+        let child = cx.create(Process::of(program));
+        // Up and answering.
+        cx.send(child, Job { id: 1, ms: 0 });
+        let e = cx.recv_timeout(WAIT).expect("the child answers");
+        assert_eq!(e.take::<Done>().expect("Done").id, 1);
+        // The worker sleeps through job 2; job 3's deadline passes meanwhile in the
+        // child's mailbox, job 4's does not.
+        cx.send(child, Job { id: 2, ms: 600 });
+        let postbox = cx.postbox();
+        postbox.send_by(
+            child,
+            Job { id: 3, ms: 0 },
+            Instant::now() + Duration::from_millis(100),
+        );
+        postbox.send_by(
+            child,
+            Job { id: 4, ms: 0 },
+            Instant::now() + Duration::from_secs(3600),
+        );
+        let e = cx.recv_timeout(WAIT).expect("job 2");
+        assert_eq!(e.take::<Done>().expect("Done").id, 2);
+        let e = cx.recv_timeout(WAIT).expect("job 3 answered");
+        let t = e
+            .take::<TimedOut>()
+            .unwrap_or_else(|e| panic!("expected TimedOut, got {:?}", e.message()));
+        assert_eq!(t.seconds, 0.0, "past its deadline in the child");
+        let e = cx.recv_timeout(WAIT).expect("job 4");
+        assert_eq!(e.take::<Done>().expect("Done").id, 4);
+        cx.stop(child);
     });
 }
 

@@ -208,7 +208,9 @@ impl HttpServer {
         self
     }
 
-    /// How long a request may wait for its reply (default 30 s); then `504`.
+    /// How long a request may wait for its reply (default 30 s); then `504`. The message
+    /// carries it as its deadline, so a spool still holding it then answers `TimedOut`
+    /// instead of giving it to a worker (also a `504`).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.settings.request_timeout = timeout;
         self
@@ -685,7 +687,10 @@ async fn respond(req: Request<Incoming>, shared: &Shared, held: &Held) -> Reply 
     if *shared.stopping.borrow() {
         return unavailable(shared, "the server is stopping");
     }
-    match port.try_send_any(shared.service, message) {
+    // The request's time-out is its deadline: a spool or worker that would take it
+    // later answers `TimedOut` (a 504) without doing the work nobody waits for.
+    let deadline = std::time::Instant::now() + shared.settings.request_timeout;
+    match port.try_send_any_by(shared.service, message, Some(deadline)) {
         Ok(()) => {}
         Err(SendError::Full { .. }) => return unavailable(shared, "the service is overloaded"),
         Err(_) => return unavailable(shared, "the service is not running"),

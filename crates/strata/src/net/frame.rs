@@ -11,6 +11,9 @@
 //! kind 5  RELAY    hops:u8  to:address  from:address  message
 //!                                                      (a MESSAGE passed on by a node
 //!                                                       between; hops counts those nodes)
+//! kind 0x80 | 0, 0x80 | 5: the same with  left:u64-le  after the two addresses: the
+//!          message has a deadline, `left` microseconds after the frame was written
+//!          (time left, not a clock reading: the two ends' clocks are never compared)
 //! ```
 //!
 //! Addresses sit at fixed offsets so a node relaying a message to a third node reads the
@@ -32,6 +35,8 @@
 //!           | 1  length:u16-be  reason:utf-8                 (refused, and why; at most
 //!                                                             MAX_REASON bytes of reason)
 //! ```
+
+use std::time::Duration;
 
 use crate::message::{codec, AnyMessage, CodecError};
 use crate::Address;
@@ -159,6 +164,8 @@ const PING: u8 = 2;
 const PONG: u8 = 3;
 const CLOSE: u8 = 4;
 const RELAY: u8 = 5;
+/// Set in the kind byte of a MESSAGE or RELAY whose message has a deadline.
+const TIMED: u8 = 0x80;
 const ADDRESS_LEN: usize = 16;
 
 /// The most nodes a message may be relayed through.
@@ -175,6 +182,8 @@ pub enum Frame {
         from: Address,
         /// The message.
         message: AnyMessage,
+        /// The time its deadline left when the frame was written, if it has one.
+        left: Option<Duration>,
     },
     /// The opening frame: protocol version, the sender's node id, and the object that owns
     /// the link on the sender's side (the one that asked to listen or connect).
@@ -253,9 +262,32 @@ pub fn encode_message(
     from: Address,
     message: &AnyMessage,
 ) -> Result<(), CodecError> {
-    let start = begin(out, MESSAGE);
+    encode_message_within(out, to, from, None, message)
+}
+
+/// Appends a MESSAGE frame to `out` whose message has `left` until its deadline (`None`:
+/// no deadline; the time left is written in whole microseconds, at least 1).
+pub fn encode_message_within(
+    out: &mut Vec<u8>,
+    to: Address,
+    from: Address,
+    left: Option<Duration>,
+    message: &AnyMessage,
+) -> Result<(), CodecError> {
+    let start = begin(
+        out,
+        if left.is_some() {
+            MESSAGE | TIMED
+        } else {
+            MESSAGE
+        },
+    );
     put_address(out, to);
     put_address(out, from);
+    if let Some(left) = left {
+        let micros = u64::try_from(left.as_micros()).unwrap_or(u64::MAX).max(1);
+        out.extend_from_slice(&micros.to_le_bytes());
+    }
     if let Err(e) = codec::to_binary_into(message, out) {
         out.truncate(start);
         return Err(e);
@@ -304,9 +336,10 @@ pub struct Peek {
 /// The receiver, sender and hops of a MESSAGE or RELAY frame body (kind + payload);
 /// `None` for other frames and for bodies too short to hold them.
 pub fn peek(body: &[u8]) -> Option<Peek> {
-    let (at, hops) = match body.first() {
-        Some(&MESSAGE) => (1, 0),
-        Some(&RELAY) => (2, *body.get(1)?),
+    let kind = *body.first()?;
+    let (at, hops) = match kind & !TIMED {
+        MESSAGE => (1, 0),
+        RELAY => (2, *body.get(1)?),
         _ => return None,
     };
     (body.len() >= at + 2 * ADDRESS_LEN).then(|| Peek {
@@ -323,14 +356,14 @@ pub fn relayed(body: &[u8]) -> Option<Vec<u8>> {
     if hops >= MAX_HOPS {
         return None;
     }
-    let rest = if body[0] == RELAY {
+    let rest = if body[0] & !TIMED == RELAY {
         &body[2..]
     } else {
         &body[1..]
     };
     let mut out = Vec::with_capacity(rest.len() + 6);
     out.extend_from_slice(&((rest.len() + 2) as u32).to_le_bytes());
-    out.push(RELAY);
+    out.push(RELAY | (body[0] & TIMED));
     out.push(hops + 1);
     out.extend_from_slice(rest);
     Some(out)
@@ -349,25 +382,39 @@ pub fn decode_body(body: &[u8]) -> Result<Frame, FrameError> {
             })
         }
     };
+    let timed = kind & TIMED != 0 && matches!(kind & !TIMED, MESSAGE | RELAY);
+    let kind = if timed { kind & !TIMED } else { kind };
     let payload = match kind {
         RELAY if !payload.is_empty() => &payload[1..],
         _ => payload,
     };
     match kind {
         MESSAGE | RELAY => {
-            if payload.len() < 2 * ADDRESS_LEN {
+            let head = 2 * ADDRESS_LEN + if timed { 8 } else { 0 };
+            if payload.len() < head {
                 return Err(FrameError::Malformed {
                     kind: if kind == RELAY { "RELAY" } else { "MESSAGE" },
                     reason: format!(
-                        "{} payload bytes, too short for two addresses",
-                        payload.len()
+                        "{} payload bytes, too short for two addresses{}",
+                        payload.len(),
+                        if timed { " and the time left" } else { "" }
                     ),
                 });
             }
             let to = get_address(payload);
             let from = get_address(&payload[ADDRESS_LEN..]);
-            let message = codec::from_binary(&payload[2 * ADDRESS_LEN..])?;
-            Ok(Frame::Message { to, from, message })
+            let left = timed.then(|| {
+                let at = 2 * ADDRESS_LEN;
+                let micros = u64::from_le_bytes(payload[at..at + 8].try_into().expect("8 bytes"));
+                Duration::from_micros(micros)
+            });
+            let message = codec::from_binary(&payload[head..])?;
+            Ok(Frame::Message {
+                to,
+                from,
+                message,
+                left,
+            })
         }
         HELLO => {
             exact("HELLO", 9 + ADDRESS_LEN)?;
@@ -464,6 +511,54 @@ mod tests {
     }
 
     #[test]
+    fn a_deadline_travels_as_the_time_left_and_through_relays() {
+        let mut bytes = Vec::new();
+        let left = Duration::from_millis(1500);
+        encode_message_within(
+            &mut bytes,
+            addr(1),
+            addr(2),
+            Some(left),
+            &AnyMessage::new(7u32),
+        )
+        .unwrap();
+        let body = &bytes[4..];
+        let p = peek(body).expect("a message");
+        assert_eq!((p.to, p.from, p.hops), (addr(1), addr(2), 0));
+        let relay = relayed(body).expect("one hop");
+        for body in [body, &relay[4..]] {
+            match decode_body(body).unwrap() {
+                Frame::Message {
+                    to,
+                    from,
+                    message,
+                    left: got,
+                } => {
+                    assert_eq!((to, from, got), (addr(1), addr(2), Some(left)));
+                    assert_eq!(message.downcast::<u32>().unwrap(), 7);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(peek(&relay[4..]).unwrap().hops, 1);
+        // Too short for the time left: a named error, not a panic.
+        let mut cut = body[..1 + 2 * ADDRESS_LEN + 3].to_vec();
+        assert!(matches!(
+            decode_body(&cut),
+            Err(FrameError::Malformed {
+                kind: "MESSAGE",
+                ..
+            })
+        ));
+        // An unknown kind with the flag set is still unknown.
+        cut[0] = 0x80 | 3;
+        assert_eq!(
+            decode_body(&cut).unwrap_err(),
+            FrameError::UnknownKind(0x83)
+        );
+    }
+
+    #[test]
     fn frames_round_trip_across_arbitrary_splits() {
         let mut bytes = Vec::new();
         encode_control(
@@ -498,7 +593,9 @@ mod tests {
                 Frame::Hello { version: PROTOCOL_VERSION, node: 42, owner } if owner == addr(3)
             ));
             match &frames[1] {
-                Frame::Message { to, from, message } => {
+                Frame::Message {
+                    to, from, message, ..
+                } => {
                     assert_eq!((*to, *from), (addr(1), addr(2)));
                     assert_eq!(message.downcast_ref::<Vec<Vec<f64>>>().unwrap()[1].len(), 3);
                 }
@@ -564,7 +661,9 @@ mod tests {
             let mut reader = FrameReader::new(1024);
             reader.extend(&frame);
             match reader.next_frame().unwrap().unwrap() {
-                Frame::Message { to, from, message } => {
+                Frame::Message {
+                    to, from, message, ..
+                } => {
                     assert_eq!((to, from), (addr(7), addr(8)));
                     assert_eq!(message.downcast::<u8>().unwrap(), 1);
                 }

@@ -388,8 +388,8 @@ impl Inbound {
         }
         let mut nodes = Vec::new(); // allocates only for messages holding addresses
         let decoded = nodes_seen_while(|| frame::decode_body(body), |n| nodes.push(n));
-        let message = match decoded {
-            Ok(Frame::Message { message, .. }) => message,
+        let (message, left) = match decoded {
+            Ok(Frame::Message { message, left, .. }) => (message, left),
             Ok(_) => unreachable!("peeked as a message"),
             Err(e) => {
                 self.answer(
@@ -420,7 +420,8 @@ impl Inbound {
         // A message for an object that ended meanwhile is answered (its sender was given
         // the address, so nothing is told that it did not know), unless it is a fault.
         let answerable = !message.is_fault();
-        let mut envelope = Envelope::new(from, to, message);
+        let mut envelope = Envelope::new(from, to, message)
+            .with_deadline(left.map(|l| std::time::Instant::now() + l));
         if body.len() >= CHARGED_FROM {
             envelope.charge = Some(Charge::new(&self.held, body.len()));
         }

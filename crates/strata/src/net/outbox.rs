@@ -243,7 +243,10 @@ impl WriteSide {
             match item {
                 Outgoing::Message(e) => {
                     let at = plain.len();
-                    match frame::encode_message(plain, e.to, e.from, &e.message) {
+                    let left = e
+                        .deadline
+                        .map(|d| d.saturating_duration_since(std::time::Instant::now()));
+                    match frame::encode_message_within(plain, e.to, e.from, left, &e.message) {
                         Ok(()) if plain.len() - at - 4 <= max_frame => {}
                         Ok(()) => {
                             let size = plain.len() - at - 4;

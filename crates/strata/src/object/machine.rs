@@ -337,14 +337,16 @@ impl<M: Machine> Context<M> {
                 return;
             }
         }
-        self.core.set_sender(envelope.sender());
+        self.core.set_current(&envelope);
         machine.receive(self, envelope);
     }
 }
 
 /// The `Start` every machine handles first, before anything in its mailbox.
 fn start_envelope(core: &Core) -> Envelope {
-    Envelope::new(core.address(), core.address(), AnyMessage::new(Start))
+    let mut start = Envelope::new(core.address(), core.address(), AnyMessage::new(Start));
+    start.delivery = Delivery::Control;
+    start
 }
 
 impl<M: Machine> Object for M {
@@ -375,18 +377,17 @@ struct MachineCell<M: Machine> {
 impl<M: Machine> MachineCell<M> {
     /// Handles up to `limit` envelopes from the front of `batch`; returns how many, or
     /// `None` when the machine ended (what was left is discarded and the state dropped).
-    fn steps(&self, batch: &mut VecDeque<(Envelope, Delivery)>, limit: u32) -> Option<u32> {
+    fn steps(&self, batch: &mut VecDeque<Envelope>, limit: u32) -> Option<u32> {
         let mut state = self.state.lock();
         let (machine, cx) = state.as_mut()?;
         let mut handled = 0;
         while handled < limit {
-            let Some((envelope, _)) = batch.pop_front() else {
+            let Some(envelope) = batch.pop_front() else {
                 break;
             };
             handled += 1;
             if !cx.step(machine, envelope) {
-                super::note_discarded(cx.core.address(), batch.iter().map(|(e, _)| e));
-                batch.clear();
+                super::answer_unread(cx.core.address(), batch.drain(..));
                 let ended = state.take();
                 drop(state);
                 drop(ended);
@@ -435,7 +436,7 @@ async fn run<M: Machine>(cell: Arc<MachineCell<M>>, start: Envelope) {
     let cell = EndWithTask(cell);
     let mailbox = cell.0.mailbox.clone();
     // The mailbox was attached busy: nothing runs before `Start`.
-    let mut batch = VecDeque::from([(start, Delivery::Control)]);
+    let mut batch = VecDeque::from([start]);
     let mut handled = 0u32;
     loop {
         while !batch.is_empty() {

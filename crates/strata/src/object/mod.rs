@@ -38,7 +38,7 @@ pub use thread::{Thread, ThreadContext};
 use crate::message::{AnyMessage, Fault, Message};
 use crate::runtime::mailbox::Mailbox;
 use crate::runtime::{node, Delivery, Envelope, SendError, DEFAULT_CAPACITY, MAX_STAND_IN_HOPS};
-use crate::standard::{AnyFault, Faulted, Overloaded, Returned};
+use crate::standard::{AnyFault, Faulted, Overloaded, Returned, TimedOut};
 use crate::Address;
 
 /// What [`Core::create`] takes: a machine, [`Thread`], [`Async`], [`Threaded`], a
@@ -212,6 +212,8 @@ pub struct Core {
     parent: Address,
     kind: &'static str,
     sender: Address,
+    /// The deadline of the message being handled, kept by `forward`.
+    deadline: Option<Instant>,
     children: HashSet<Address, BuildAddressHasher>,
     timers: HashMap<TypeId, Timer>,
     timer_generation: u64,
@@ -232,6 +234,7 @@ impl Core {
             parent,
             kind,
             sender: Address::NULL,
+            deadline: None,
             children: HashSet::default(),
             timers: HashMap::new(),
             timer_generation: 0,
@@ -286,12 +289,11 @@ impl Core {
     }
 
     /// Passes a message on while keeping the original sender, so the receiver's reply goes
-    /// straight back to whoever asked.
+    /// straight back to whoever asked, and the deadline of the message being handled
+    /// goes with it.
     pub fn forward<T: Message>(&self, to: Address, message: T) {
-        self.post(
-            to,
-            AnyMessage::new(message),
-            self.sender,
+        self.postbox.post_envelope(
+            Envelope::new(self.sender, to, AnyMessage::new(message)).with_deadline(self.deadline),
             Delivery::of_type::<T>(),
         );
     }
@@ -560,14 +562,48 @@ impl Core {
             }
         } else if id == TypeId::of::<Overloaded>() {
             self.postbox.mailbox().overload_notice_read(envelope.from);
+        } else if envelope.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.answer_late(envelope);
+            return None;
         }
         tracing::trace!(target: "strata::receive", object = %self.address(), from = %envelope.from,
             message = envelope.type_name(), "receive");
         Some(envelope)
     }
 
+    /// The message being handled is `e`'s: replies go to its sender, forwards keep its
+    /// deadline.
+    pub(crate) fn set_current(&mut self, e: &Envelope) {
+        self.sender = e.from;
+        self.deadline = e.deadline;
+    }
+
+    /// A callback runs for `sender` (no message, so no deadline).
     pub(crate) fn set_sender(&mut self, sender: Address) {
         self.sender = sender;
+        self.deadline = None;
+    }
+
+    /// Answers a message taken after its deadline with `TimedOut` instead of handling it
+    /// (a fault is not answered: it is dropped, counted and logged like the message).
+    fn answer_late(&self, envelope: Envelope) {
+        node().stats().expired(1);
+        tracing::debug!(target: "strata::receive", object = %self.address(), from = %envelope.from,
+            message = envelope.type_name(), "past its deadline: answered TimedOut");
+        if !envelope.is_fault() && !envelope.from.is_null() {
+            crate::runtime::answer_for(
+                self.address(),
+                envelope.from,
+                AnyMessage::new(TimedOut::past_deadline()),
+            );
+        }
+    }
+
+    /// The deadline of the message being handled, if its sender gave one (see
+    /// [`Envelope::deadline`]): a handler that starts long work may check it again, and
+    /// [`forward`](Self::forward) passes it on.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
     pub(crate) fn take_result(&mut self) -> Option<AnyMessage> {
@@ -616,7 +652,7 @@ impl Core {
         }
         node().unregister(self.address());
         let (left, watchers) = self.postbox.mailbox().close();
-        note_discarded(self.address(), left.iter());
+        answer_unread(self.address(), left.into_iter());
         for watcher in watchers {
             crate::runtime::tell_ended(self.address(), watcher);
         }
@@ -662,24 +698,33 @@ pub(crate) fn create_root<O: Object>(object: O) -> Address {
     address
 }
 
-/// Counts and logs the ordinary messages among `left`: taken from (or still in) the
-/// mailbox of an object that ended before it handled them.
-pub(crate) fn note_discarded<'a>(address: Address, left: impl Iterator<Item = &'a Envelope>) {
-    let pending: Vec<&'static str> = left
-        .filter(|e| is_ordinary(e))
-        .map(|e| e.type_name())
-        .collect();
-    if !pending.is_empty() {
-        node().stats().discarded(pending.len() as u64);
-        tracing::debug!(target: "strata::object", object = %address, discarded = ?pending,
-            "messages still queued when the object ended");
+/// Answers the ordinary messages among `left` (still in, or taken from, the mailbox of
+/// an object that ended before it handled them) with a [`Faulted`] from the object to
+/// their senders, so no request goes unanswered; counts and logs them. Control
+/// deliveries (timers, notices, `Stop`, `Returned`) are dropped.
+pub(crate) fn answer_unread(address: Address, left: impl Iterator<Item = Envelope>) {
+    let mut unread: Vec<&'static str> = Vec::new();
+    for e in left.filter(is_ordinary) {
+        unread.push(e.type_name());
+        // A fault is never answered: two objects ending together cannot answer each
+        // other's answers for ever. Nor is a message an object sent itself.
+        if e.is_fault() || e.from.is_null() || e.from == address {
+            continue;
+        }
+        let why = format!("{address} ended before it read the `{}`", e.type_name());
+        crate::runtime::answer_for(address, e.from, AnyMessage::new(Faulted::new(why)));
+    }
+    if !unread.is_empty() {
+        node().stats().discarded(unread.len() as u64);
+        tracing::debug!(target: "strata::object", object = %address, unread = ?unread,
+            "messages still unread when the object ended: their senders were answered with a fault");
     }
 }
 
-/// Whether an envelope an object took out of its mailbox was an ordinary message (not
-/// `Stop`, `Returned`, a timer or an `Overloaded` notice).
+/// Whether an envelope was delivered as an ordinary message (not `Stop`, `Returned`, a
+/// timer or a notice).
 pub(crate) fn is_ordinary(e: &Envelope) -> bool {
-    e.timer == 0 && Delivery::of(&e.message) == Delivery::Ordinary && !e.is::<Overloaded>()
+    e.timer == 0 && e.delivery == Delivery::Ordinary
 }
 
 /// Takes the ordinary messages (not `Stop`, `Returned`, timers or notices) out of what an

@@ -1,6 +1,7 @@
 //! Postboxes: sending as an object from anywhere.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::message::{AnyMessage, Message};
 use crate::runtime::mailbox::Mailbox;
@@ -85,6 +86,16 @@ impl Postbox {
         );
     }
 
+    /// Sends a request its sender stops caring for at `deadline`: if the receiver takes
+    /// it later, the runtime answers [`TimedOut`](crate::standard::TimedOut) in its place
+    /// and the receiver never sees it (see [`Envelope::deadline`]).
+    pub fn send_by<T: Message>(&self, to: Address, message: T, deadline: Instant) {
+        self.post_envelope(
+            Envelope::new(self.address, to, AnyMessage::new(message)).with_deadline(Some(deadline)),
+            Delivery::of_type::<T>(),
+        );
+    }
+
     /// Sends a message and reports a refusal to the caller instead of as a message.
     pub fn try_send<T: Message>(&self, to: Address, message: T) -> Result<(), SendError> {
         self.try_send_any(to, AnyMessage::new(message))
@@ -92,9 +103,20 @@ impl Postbox {
 
     /// [`try_send`](Self::try_send) for a message whose type is known only at run time.
     pub fn try_send_any(&self, to: Address, message: AnyMessage) -> Result<(), SendError> {
+        self.try_send_any_by(to, message, None)
+    }
+
+    /// [`try_send_any`](Self::try_send_any) with a deadline (see [`send_by`](Self::send_by)).
+    pub fn try_send_any_by(
+        &self,
+        to: Address,
+        message: AnyMessage,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendError> {
         let delivery = Delivery::of(&message);
         trace_send(self.address, to, &message);
-        node().deliver(Envelope::new(self.address, to, message), delivery)
+        let envelope = Envelope::new(self.address, to, message).with_deadline(deadline);
+        node().deliver(envelope, delivery)
     }
 
     /// Sends a *notice*: a message the receiver must not miss because its mailbox is full
@@ -120,9 +142,15 @@ impl Postbox {
     /// object (until it reads it, further refusals by the same receiver are only counted
     /// and logged); other refusals are counted and logged by the runtime.
     pub fn post(&self, to: Address, message: AnyMessage, from: Address, delivery: Delivery) {
+        self.post_envelope(Envelope::new(from, to, message), delivery);
+    }
+
+    /// [`post`](Self::post) of a whole envelope (its sender, receiver and deadline).
+    pub fn post_envelope(&self, envelope: Envelope, delivery: Delivery) {
         let (me, mailbox) = (self.address, &self.mailbox);
-        trace_send(from, to, &message);
-        match node().deliver(Envelope::new(from, to, message), delivery) {
+        let to = envelope.to;
+        trace_send(envelope.from, to, &envelope.message);
+        match node().deliver(envelope, delivery) {
             Ok(()) => {}
             Err(e @ SendError::Full { .. }) => {
                 if mailbox.note_overload_notice(to) {

@@ -106,6 +106,9 @@ impl DerefMut for AsyncContext {
 
 impl Drop for AsyncContext {
     fn drop(&mut self) {
+        if let Some(core) = &self.core {
+            super::answer_unread(core.address(), self.saved.drain(..));
+        }
         if let Some(slot) = &self.slot {
             *slot.lock() = self.core.take();
         }
@@ -133,14 +136,14 @@ impl AsyncContext {
 
     async fn next(&mut self) -> Envelope {
         if let Some(e) = self.saved.pop_front() {
-            self.set_sender(e.sender());
+            self.set_current(&e);
             return e;
         }
         let mailbox = self.mailbox().clone();
         loop {
             let e = std::future::poll_fn(|c| mailbox.poll_pop(c)).await;
             if let Some(e) = self.admit(e) {
-                self.set_sender(e.sender());
+                self.set_current(&e);
                 return e;
             }
         }
@@ -157,13 +160,13 @@ impl AsyncContext {
     /// Takes the next message if one is waiting, without waiting.
     pub fn try_recv(&mut self) -> Option<Envelope> {
         if let Some(e) = self.saved.pop_front() {
-            self.set_sender(e.sender());
+            self.set_current(&e);
             return Some(e);
         }
         loop {
             let e = self.mailbox().try_pop()?;
             if let Some(e) = self.admit(e) {
-                self.set_sender(e.sender());
+                self.set_current(&e);
                 return Some(e);
             }
         }
@@ -197,7 +200,7 @@ impl AsyncContext {
         S::register();
         if let Some(i) = self.saved.iter().position(S::matches) {
             let e = self.saved.remove(i).expect("index in range");
-            self.set_sender(e.sender());
+            self.set_current(&e);
             return e;
         }
         let mailbox = self.mailbox().clone();
@@ -205,7 +208,7 @@ impl AsyncContext {
             let e = std::future::poll_fn(|c| mailbox.poll_pop(c)).await;
             let Some(e) = self.admit(e) else { continue };
             if S::matches(&e) {
-                self.set_sender(e.sender());
+                self.set_current(&e);
                 return e;
             }
             self.saved.push_back(e);

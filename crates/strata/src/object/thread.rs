@@ -74,6 +74,13 @@ impl DerefMut for ThreadContext {
     }
 }
 
+impl Drop for ThreadContext {
+    fn drop(&mut self) {
+        // What `select` kept and nobody read; the core then answers what is still queued.
+        super::answer_unread(self.core.address(), self.saved.drain(..));
+    }
+}
+
 impl ThreadContext {
     fn new(core: Core) -> Self {
         ThreadContext {
@@ -120,13 +127,13 @@ impl ThreadContext {
 
     fn next(&mut self, deadline: Option<Instant>) -> Option<Envelope> {
         if let Some(e) = self.saved.pop_front() {
-            self.core.set_sender(e.sender());
+            self.core.set_current(&e);
             return Some(e);
         }
         loop {
             let e = self.core.mailbox().pop_blocking(deadline)?;
             if let Some(e) = self.core.admit(e) {
-                self.core.set_sender(e.sender());
+                self.core.set_current(&e);
                 return Some(e);
             }
         }
@@ -162,7 +169,7 @@ impl ThreadContext {
         S::register();
         if let Some(i) = self.saved.iter().position(S::matches) {
             let e = self.saved.remove(i).expect("index in range");
-            self.core.set_sender(e.sender());
+            self.core.set_current(&e);
             return Some(e);
         }
         loop {
@@ -171,7 +178,7 @@ impl ThreadContext {
                 continue;
             };
             if S::matches(&e) {
-                self.core.set_sender(e.sender());
+                self.core.set_current(&e);
                 return Some(e);
             }
             self.saved.push_back(e);

@@ -51,7 +51,8 @@ impl<T: Message> GetResponse<T> {
         }
     }
 
-    /// Gives up after `timeout`, returning [`TimedOut`].
+    /// Gives up after `timeout`, returning [`TimedOut`]; the request carries it as its
+    /// deadline (see [`Envelope::deadline`](crate::Envelope::deadline)).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -64,7 +65,10 @@ impl<T: Message> GetResponse<T> {
         let Some(request) = self.request.take() else {
             return;
         };
-        match cx.try_send(self.to, request) {
+        // The request carries the time-out as its deadline: taken after it, nobody would
+        // read its answer, so the receiver is spared the work.
+        let deadline = self.timeout.map(|t| std::time::Instant::now() + t);
+        match cx.try_send_any_by(self.to, AnyMessage::new(request), deadline) {
             Ok(()) => {}
             Err(e @ SendError::Full { .. }) => {
                 cx.complete(crate::standard::Overloaded::new(e.to_string()));

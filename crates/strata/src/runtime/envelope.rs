@@ -2,7 +2,9 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
+use super::Delivery;
 use crate::message::{AnyMessage, Fault, Message};
 use crate::Address;
 
@@ -21,6 +23,12 @@ pub struct Envelope {
     /// budget, given back when the message is taken or dropped (boxed: most envelopes
     /// have none, and stay small).
     pub(crate) charge: Option<Box<Charge>>,
+    /// How the envelope was delivered to the mailbox it sits in (set by the mailbox):
+    /// what an object leaves unread is answered only if it was ordinary.
+    pub(crate) delivery: Delivery,
+    /// When the message is no use any more: an object that takes it later answers its
+    /// sender `TimedOut` instead of handling it (see [`Envelope::deadline`]).
+    pub(crate) deadline: Option<Instant>,
 }
 
 /// Bytes of a link's inbound budget held by a message that arrived on it (see
@@ -58,7 +66,25 @@ impl Envelope {
             to,
             timer: 0,
             charge: None,
+            delivery: Delivery::Ordinary,
+            deadline: None,
         }
+    }
+
+    /// The same envelope with a deadline (`None`: none). See [`deadline`](Self::deadline).
+    pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// When the sender stops caring for an answer, if it said. An object that takes
+    /// the message out of its mailbox after this time never sees it: the runtime answers
+    /// the sender [`TimedOut`](crate::standard::TimedOut) (with `seconds` 0) instead, so
+    /// work nobody waits for is not done. [`Core::forward`](crate::Core::forward) and a
+    /// spool handing the message to a worker keep it; across processes it travels as the
+    /// time left.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
     /// The address of the sender: where a reply goes.
@@ -94,6 +120,8 @@ impl Envelope {
             to,
             timer,
             charge,
+            delivery,
+            deadline,
         } = self;
         message.downcast::<T>().map_err(|message| Envelope {
             message,
@@ -101,6 +129,8 @@ impl Envelope {
             to,
             timer,
             charge,
+            delivery,
+            deadline,
         })
     }
 

@@ -154,8 +154,8 @@ impl Waiter {
 }
 
 struct Inner {
-    /// Each envelope with how it was delivered.
-    queue: VecDeque<(Envelope, Delivery)>,
+    /// The envelopes, each marked with how it was delivered.
+    queue: VecDeque<Envelope>,
     /// The ordinary (non-control) envelopes in `queue`: what the capacity bounds.
     ordinary: usize,
     waiter: Waiter,
@@ -174,7 +174,7 @@ struct Inner {
 
 impl Inner {
     /// Moves everything queued into `batch` (empty) for the machine's task to handle.
-    fn take_into(&mut self, batch: &mut VecDeque<(Envelope, Delivery)>) {
+    fn take_into(&mut self, batch: &mut VecDeque<Envelope>) {
         debug_assert!(batch.is_empty());
         std::mem::swap(&mut self.queue, batch);
         self.ordinary = 0;
@@ -193,8 +193,8 @@ impl Inner {
     }
 
     fn pop(&mut self) -> Option<Envelope> {
-        let (envelope, delivery) = self.queue.pop_front()?;
-        if delivery == Delivery::Ordinary {
+        let envelope = self.queue.pop_front()?;
+        if envelope.delivery == Delivery::Ordinary {
             self.ordinary -= 1;
         }
         Some(envelope)
@@ -266,10 +266,11 @@ impl Mailbox {
 
     fn deliver(
         &self,
-        envelope: Envelope,
+        mut envelope: Envelope,
         delivery: Delivery,
         may_run: bool,
     ) -> Result<Option<Granted>, Refused> {
+        envelope.delivery = delivery;
         let waiter = {
             let mut inner = self.inner.lock();
             if inner.closed {
@@ -294,7 +295,7 @@ impl Mailbox {
             if ordinary {
                 inner.ordinary += 1;
             }
-            inner.queue.push_back((envelope, delivery));
+            inner.queue.push_back(envelope);
             std::mem::replace(&mut inner.waiter, Waiter::None)
         };
         waiter.wake();
@@ -316,7 +317,7 @@ impl Mailbox {
     pub(crate) fn poll_acquire(
         &self,
         cx: &mut Context<'_>,
-        batch: &mut VecDeque<(Envelope, Delivery)>,
+        batch: &mut VecDeque<Envelope>,
     ) -> Poll<bool> {
         let mut inner = self.inner.lock();
         if inner.closed {
@@ -336,7 +337,7 @@ impl Mailbox {
 
     /// For the task of a machine with a runner, after a batch: takes what was queued
     /// meanwhile (`true`, still running the machine) or lets senders run it (`false`).
-    pub(crate) fn continue_or_release(&self, batch: &mut VecDeque<(Envelope, Delivery)>) -> bool {
+    pub(crate) fn continue_or_release(&self, batch: &mut VecDeque<Envelope>) -> bool {
         let mut inner = self.inner.lock();
         if !inner.closed && !inner.queue.is_empty() {
             inner.take_into(batch);
@@ -455,9 +456,9 @@ impl Mailbox {
             deliver(e);
         }
         let queued = std::mem::take(&mut inner.queue);
-        for (e, delivery) in queued {
-            match delivery {
-                Delivery::Control => inner.queue.push_back((e, delivery)),
+        for e in queued {
+            match e.delivery {
+                Delivery::Control => inner.queue.push_back(e),
                 Delivery::Ordinary => deliver(e),
             }
         }
@@ -534,7 +535,7 @@ impl Mailbox {
         if let Waiter::Task(w) = waiter {
             w.wake();
         }
-        (queue.into_iter().map(|(e, _)| e).collect(), watchers)
+        (queue, watchers)
     }
 
     /// The number of queued envelopes.
@@ -620,7 +621,7 @@ mod tests {
             Poll::Ready(true) => {}
             _ => panic!("the task takes what was queued"),
         }
-        let order: Vec<u64> = batch.iter().map(|(e, _)| e.sender().object()).collect();
+        let order: Vec<u64> = batch.iter().map(|e| e.sender().object()).collect();
         assert_eq!(order, vec![3, 4, 5]);
         // A thread that does not allow direct runs always queues.
         let other = std::thread::spawn({
@@ -738,7 +739,7 @@ mod tests {
         );
         let mut batch = VecDeque::new();
         assert!(mb.continue_or_release(&mut batch), "takes what is queued");
-        let kept: Vec<u64> = batch.iter().map(|(e, _)| e.sender().object()).collect();
+        let kept: Vec<u64> = batch.iter().map(|e| e.sender().object()).collect();
         assert_eq!(kept, vec![3, 6]);
         mb.stop_forwarding();
         assert!(

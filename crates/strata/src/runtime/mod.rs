@@ -152,6 +152,7 @@ pub(crate) struct Stats {
     refused_full: AtomicU64,
     undeliverable: AtomicU64,
     discarded: AtomicU64,
+    expired: AtomicU64,
     faulted: AtomicU64,
     refused_inbound: AtomicU64,
 }
@@ -167,8 +168,11 @@ pub struct StatsSnapshot {
     pub refused_full: u64,
     /// Sends to an address with no object (or no route).
     pub undeliverable: u64,
-    /// Messages still queued when their receiver ended.
+    /// Messages still unread when their receiver ended (their senders were answered
+    /// with a fault, unless the message was one).
     pub discarded: u64,
+    /// Messages taken after their deadline (answered `TimedOut` instead of handled).
+    pub expired: u64,
     /// Objects that ended by a panic.
     pub faulted: u64,
     /// Messages from other processes refused because they may not come from there.
@@ -191,6 +195,9 @@ impl Stats {
     pub(crate) fn discarded(&self, n: u64) {
         self.discarded.fetch_add(n, Relaxed);
     }
+    pub(crate) fn expired(&self, n: u64) {
+        self.expired.fetch_add(n, Relaxed);
+    }
     pub(crate) fn faulted(&self) {
         self.faulted.fetch_add(1, Relaxed);
     }
@@ -205,6 +212,7 @@ impl Stats {
             refused_full: self.refused_full.load(Relaxed),
             undeliverable: self.undeliverable.load(Relaxed),
             discarded: self.discarded.load(Relaxed),
+            expired: self.expired.load(Relaxed),
             faulted: self.faulted.load(Relaxed),
             refused_inbound: self.refused_inbound.load(Relaxed),
         }

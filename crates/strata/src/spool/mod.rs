@@ -102,6 +102,10 @@ pub struct LeaveSpool(pub Address);
 struct InFlight {
     client: Address,
     arrived: Instant,
+    deadline: Option<Instant>,
+    /// The request encoded, to give it to another worker if this one ends first (only
+    /// with `retry_on_loss`, and only for a first try).
+    copy: Option<Vec<u8>>,
 }
 
 /// A request waiting for a worker.
@@ -109,6 +113,9 @@ struct Pending {
     client: Address,
     message: AnyMessage,
     arrived: Instant,
+    deadline: Option<Instant>,
+    /// Given to a worker before, which ended without answering.
+    retried: bool,
 }
 
 /// A pool of workers behind one address; see the [module docs](self).
@@ -177,6 +184,12 @@ impl<R: Recipe> Spool<R> {
         self.set(|s| s.stand_down = delay)
     }
 
+    /// Gives a request whose worker ended before answering once more to another worker
+    /// (see [`SpoolSettings::retry_on_loss`]); only for idempotent requests.
+    pub fn retry_on_loss(self, retry: bool) -> Self {
+        self.set(|s| s.retry_on_loss = retry)
+    }
+
     /// Checks the parameters (a spool that fails this check ends at once with a fault
     /// naming the parameter).
     pub fn validate(&self) -> Result<(), SpoolError> {
@@ -232,8 +245,10 @@ impl<R: Recipe> Spool<R> {
         );
         let pending = |envelope: Envelope| Pending {
             client,
+            deadline: envelope.deadline(),
             message: envelope.into_message(),
             arrived: now,
+            retried: false,
         };
         match decision {
             Decision::ToWorker => {
@@ -275,12 +290,25 @@ impl<R: Recipe> Spool<R> {
 
     /// Gives `p` to `worker` (taken off the idle list).
     fn assign(&mut self, cx: &mut Context<Self>, worker: Address, p: Pending) {
-        match cx.try_send_any(worker, p.message) {
+        let copy = if self.settings.retry_on_loss && !p.retried {
+            match crate::message::codec::to_binary(&p.message) {
+                Ok(bytes) => Some(bytes),
+                Err(e) => {
+                    tracing::debug!(target: "strata::spool", spool = %cx.address(), message = p.message.type_name(), error = %e, "request cannot be copied: no retry for it");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        match cx.try_send_any_by(worker, p.message, p.deadline) {
             Ok(()) => self.workers.assign(
                 worker,
                 InFlight {
                     client: p.client,
                     arrived: p.arrived,
+                    deadline: p.deadline,
+                    copy,
                 },
             ),
             Err(e) => {
@@ -301,14 +329,51 @@ impl<R: Recipe> Spool<R> {
         }
     }
 
-    /// Sends queued requests to idle workers.
+    /// Sends queued requests to idle workers; a request whose deadline passed while it
+    /// waited is answered `TimedOut` instead (nobody waits for its answer any more).
     fn dispatch(&mut self, cx: &mut Context<Self>) {
+        let mut now: Option<Instant> = None;
         while !self.queue.is_empty() {
-            let Some(worker) = self.workers.next_idle() else {
+            if !self.workers.has_idle() {
                 return;
-            };
+            }
             let p = self.queue.pop().expect("not empty");
+            if let Some(d) = p.deadline {
+                if *now.get_or_insert_with(Instant::now) >= d {
+                    self.stats.expired += 1;
+                    cx.send(p.client, crate::standard::TimedOut::past_deadline());
+                    continue;
+                }
+            }
+            let worker = self.workers.next_idle().expect("checked");
             self.assign(cx, worker, p);
+        }
+    }
+
+    /// The worker doing `job` ended before answering: with `retry_on_loss`, a first try
+    /// goes back to the front of the queue for another worker (true); otherwise false,
+    /// and the caller answers it with a fault.
+    fn retry(&mut self, cx: &mut Context<Self>, job: &mut InFlight) -> bool {
+        let Some(copy) = job.copy.take() else {
+            return false;
+        };
+        match crate::message::codec::from_binary(&copy) {
+            Ok(message) => {
+                self.stats.retried += 1;
+                tracing::debug!(target: "strata::spool", spool = %cx.address(), client = %job.client, "request given to another worker");
+                self.queue.push_front(Pending {
+                    client: job.client,
+                    message,
+                    arrived: job.arrived,
+                    deadline: job.deadline,
+                    retried: true,
+                });
+                true
+            }
+            Err(e) => {
+                tracing::warn!(target: "strata::spool", spool = %cx.address(), error = %e, "the copy of a request does not decode: no retry");
+                false
+            }
         }
     }
 
@@ -334,14 +399,16 @@ impl<R: Recipe> Spool<R> {
             return;
         };
         tracing::info!(target: "strata::spool", spool = %cx.address(), %worker, "a joined worker is gone");
-        if let Some(job) = ended.job {
-            self.stats.failed += 1;
-            cx.send(
-                job.client,
-                Faulted::new(format!(
-                    "the worker handling this request ({worker}) is gone"
-                )),
-            );
+        if let Some(mut job) = ended.job {
+            if !self.retry(cx, &mut job) {
+                self.stats.failed += 1;
+                cx.send(
+                    job.client,
+                    Faulted::new(format!(
+                        "the worker handling this request ({worker}) is gone"
+                    )),
+                );
+            }
         }
         self.dispatch(cx);
     }
@@ -354,12 +421,16 @@ impl<R: Recipe> Spool<R> {
             Some(f) => f.reason(),
             None => format!("returned {}", value.type_name()),
         };
-        if let Some(job) = ended.job {
-            self.stats.failed += 1;
-            cx.send(
-                job.client,
-                Faulted::new(format!("the worker handling this request ended ({why})")),
-            );
+        if let Some(mut job) = ended.job {
+            if self.retry(cx, &mut job) {
+                self.dispatch(cx);
+            } else {
+                self.stats.failed += 1;
+                cx.send(
+                    job.client,
+                    Faulted::new(format!("the worker handling this request ended ({why})")),
+                );
+            }
         }
         if ended.leaving {
             return;
@@ -485,6 +556,11 @@ impl<R: Recipe> Spool<R> {
             Origin::Answer(job) => self.answered(cx, job, envelope.into_message()),
             Origin::IdleMember => {
                 tracing::debug!(target: "strata::spool", worker = %sender, message = envelope.type_name(), "message from an idle worker dropped");
+            }
+            // A fault is never a request (a late answer to something this spool asked, or
+            // an answer to one of its own answers): it is logged, not given to a worker.
+            Origin::Stranger if envelope.is_fault() => {
+                tracing::debug!(target: "strata::spool", from = %sender, fault = envelope.type_name(), "fault from a stranger dropped");
             }
             Origin::Stranger => self.request(cx, envelope),
         }

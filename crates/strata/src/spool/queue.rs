@@ -61,6 +61,12 @@ impl<T> Queue<T> {
         self.items.pop_front()
     }
 
+    /// Puts an item back at the front, ahead of everything (it was admitted before them),
+    /// even above the limit.
+    pub(crate) fn push_front(&mut self, item: T) {
+        self.items.push_front(item);
+    }
+
     /// Takes out the oldest item for which `matches` holds (a cancelled job, say).
     pub(crate) fn remove_first(&mut self, matches: impl FnMut(&T) -> bool) -> Option<T> {
         let i = self.items.iter().position(matches)?;

@@ -30,6 +30,11 @@ pub struct SpoolSettings {
     /// Delay before a worker that ended is replaced, with ±25% jitter (default 1 s).
     /// `None`: a worker ending makes the spool itself fail.
     pub stand_down: Option<Duration>,
+    /// Whether a request whose worker ended before answering is given once more to
+    /// another worker instead of answered with a fault (default false). Only for
+    /// idempotent requests: the lost worker may have done part of the work. The spool
+    /// keeps an encoded copy of each request in flight for this.
+    pub retry_on_loss: bool,
 }
 
 /// The stand-down's jitter: a replacement waits 0.75 to 1.25 of the stand-down.
@@ -43,6 +48,7 @@ impl Default for SpoolSettings {
             responsiveness: None,
             busy_pass_rate: 0.1,
             stand_down: Some(Duration::from_secs(1)),
+            retry_on_loss: false,
         }
     }
 }

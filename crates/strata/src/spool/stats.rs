@@ -31,6 +31,12 @@ pub struct SpoolStatistics {
     pub completed: u64,
     /// Requests answered with a fault because their worker ended (or the spool stopped).
     pub failed: u64,
+    /// Requests answered `TimedOut` because their deadline passed while they waited in the
+    /// queue (the work was not done).
+    pub expired: u64,
+    /// Requests given to a second worker after the first ended before answering
+    /// (`retry_on_loss`).
+    pub retried: u64,
     /// Requests turned away with `Busy`.
     pub rejected_busy: u64,
     /// Requests turned away with `Overloaded`.
