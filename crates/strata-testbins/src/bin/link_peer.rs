@@ -11,7 +11,15 @@
 //!   the `on_return` callback, replies to the caller with what came back — a third party
 //!   answering an address it was given.
 //!
-//! It runs until stopped (SIGTERM or Ctrl-C).
+//! * a `String` → replies with the same text.
+//!
+//! It runs until stopped (SIGTERM or Ctrl-C). `--listen ADDR` (first) listens there
+//! instead of 127.0.0.1 (the wire tests between network-namespace hosts), and
+//! `--allow-unauthenticated` lets it take plaintext links off loopback.
+//!
+//! `link_peer --connect ADDR [--encrypted] [--key HEX64] [--allow-unauthenticated] --say
+//! TEXT` connects over TCP instead, prints `connected REMOTE` or `not connected: REASON`,
+//! sends TEXT to the listening peer, prints `echoed TEXT` when it comes back, and ends.
 //!
 //! `link_peer --unix PATH` connects instead, over the Unix socket at PATH (the test
 //! listens there), and prints `connected REMOTE` (what `Connected` names) or
@@ -73,6 +81,10 @@ impl Peer {
         m.len() as u64
     }
 
+    fn echo(&mut self, _cx: &mut Context<Self>, text: String) -> String {
+        text
+    }
+
     fn call(&mut self, cx: &mut Context<Self>, m: Call) {
         let ask = cx
             .create(GetResponse::new(Xy { x: m.x, y: m.y }, m.to).timeout(Duration::from_secs(5)));
@@ -85,9 +97,11 @@ impl Peer {
     }
 }
 
-/// Connects once and says how it went (`--unix PATH`).
+/// Connects once and says how it went (`--unix PATH`, `--connect ADDR`); with `say`,
+/// sends it to the listening peer and ends when the echo comes back.
 struct Dial {
     connect: Option<Connect>,
+    say: Option<String>,
 }
 
 #[strata::machine]
@@ -97,9 +111,19 @@ impl Dial {
         cx.create(connect);
     }
 
-    fn connected(&mut self, _cx: &mut Context<Self>, m: Connected) {
+    fn connected(&mut self, cx: &mut Context<Self>, m: Connected) {
         println!("connected {}", m.remote);
         std::io::stdout().flush().expect("stdout");
+        if let Some(text) = self.say.take() {
+            let peer = cx.sender();
+            cx.send(peer, text);
+        }
+    }
+
+    fn echoed(&mut self, cx: &mut Context<Self>, text: String) {
+        println!("echoed {text}");
+        std::io::stdout().flush().expect("stdout");
+        cx.complete(Ack);
     }
 
     fn not_connected(&mut self, cx: &mut Context<Self>, m: NotConnected) {
@@ -131,20 +155,60 @@ fn number<T: std::str::FromStr>(args: &mut impl Iterator<Item = String>, flag: &
         .unwrap_or_else(|| panic!("{flag} needs a number"))
 }
 
+/// The 32-byte key written as 64 hex digits after `--key`.
+fn key(args: &mut impl Iterator<Item = String>) -> [u8; 32] {
+    let hex = args.next().expect("--key needs 64 hex digits");
+    let mut key = [0u8; 32];
+    for (i, b) in key.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex key");
+    }
+    key
+}
+
+/// `--connect ADDR ...`: the TCP dialer.
+fn dial(mut args: impl Iterator<Item = String>) -> std::process::ExitCode {
+    let address = args.next().expect("--connect needs an address");
+    let mut connect = Connect::new(address.parse().expect("--connect: HOST:PORT"));
+    let mut say = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--encrypted" => connect = connect.encrypted(true),
+            "--key" => connect = connect.key(key(&mut args)),
+            "--allow-unauthenticated" => connect = connect.allow_unauthenticated(),
+            "--say" => say = Some(args.next().expect("--say needs a text")),
+            other if other.starts_with("--log") => {}
+            other => {
+                eprintln!("unknown argument `{other}`");
+                return std::process::ExitCode::from(2);
+            }
+        }
+    }
+    strata::main(Dial {
+        connect: Some(connect),
+        say,
+    })
+}
+
 fn main() -> std::process::ExitCode {
-    let mut listen = Listen::new("127.0.0.1:0".parse().expect("address"));
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    let mut at = "127.0.0.1:0".to_string();
+    match args.peek().map(String::as_str) {
+        Some("--connect") => {
+            args.next();
+            return dial(args);
+        }
+        Some("--listen") => {
+            args.next();
+            at = args.next().expect("--listen needs an address");
+        }
+        _ => {}
+    }
+    let mut listen = Listen::new(at.parse().expect("--listen: HOST:PORT"));
     while let Some(a) = args.next() {
         match a.as_str() {
             "--encrypted" => listen = listen.encrypted(true),
-            "--key" => {
-                let hex = args.next().expect("--key needs 64 hex digits");
-                let mut key = [0u8; 32];
-                for (i, b) in key.iter_mut().enumerate() {
-                    *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex key");
-                }
-                listen = listen.key(key);
-            }
+            "--key" => listen = listen.key(key(&mut args)),
+            "--allow-unauthenticated" => listen = listen.allow_unauthenticated(),
             "--identity" => {
                 let path = args.next().expect("--identity needs a key file");
                 match StaticKey::load(&path) {
@@ -185,6 +249,7 @@ fn main() -> std::process::ExitCode {
                 let path = args.next().expect("--unix needs a socket path");
                 return strata::main(Dial {
                     connect: Some(Connect::unix(path)),
+                    say: None,
                 });
             }
             other if other.starts_with("--log") => {}
