@@ -143,6 +143,10 @@ reason_faults! {
     Faulted,
     /// The object was stopped before it finished.
     Aborted,
+    /// The receiver ended before it read the message: nothing of it was done (so it is
+    /// safe to send again elsewhere). Every ordinary message left in a mailbox when its
+    /// object ends is answered with this.
+    Unread,
     /// The object is busy: it is not meeting its response-time target and turned the request
     /// away. Retry later.
     Busy,

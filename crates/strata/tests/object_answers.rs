@@ -1,5 +1,5 @@
 //! Every request gets exactly one answer: messages an object left unread when it ended
-//! are answered with a fault, a request taken after its deadline is answered `TimedOut`
+//! are answered with the fault `Unread`, a request taken after its deadline is answered `TimedOut`
 //! instead of handled, and a spool with `retry_on_loss` gives the request of a worker
 //! that died to another worker. Threads and machines of one process; the cross-process
 //! cases are in `process_children.rs`.
@@ -36,15 +36,15 @@ impl Quitter {
     }
 }
 
-fn faulted_reason(e: Envelope) -> String {
-    match e.take::<Faulted>() {
+fn unread_reason(e: Envelope) -> String {
+    match e.take::<Unread>() {
         Ok(f) => f.reason,
-        Err(other) => panic!("expected Faulted, got {:?}", other.message()),
+        Err(other) => panic!("expected Unread, got {:?}", other.message()),
     }
 }
 
 #[test]
-fn messages_left_unread_when_a_machine_ends_are_answered_with_a_fault() {
+fn messages_left_unread_when_a_machine_ends_are_answered_unread() {
     bounded(LIMIT, || {
         for threaded in [false, true] {
             let mut cx = ThreadContext::attach();
@@ -79,7 +79,7 @@ fn messages_left_unread_when_a_machine_ends_are_answered_with_a_fault() {
                     continue;
                 }
                 assert_eq!(e.sender(), q, "answered from the quitter's address");
-                reasons.push(faulted_reason(e));
+                reasons.push(unread_reason(e));
             }
             assert_eq!(handled.load(Ordering::SeqCst), 1, "threaded={threaded}");
             for r in &reasons {
@@ -116,7 +116,7 @@ fn messages_an_async_object_kept_with_select_are_answered_when_it_ends() {
             if e.is::<Returned>() {
                 returned = true;
             } else {
-                assert!(faulted_reason(e).contains("ended before it read"));
+                assert!(unread_reason(e).contains("ended before it read"));
                 faults += 1;
             }
         }

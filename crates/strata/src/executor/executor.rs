@@ -395,7 +395,8 @@ impl<R: Recipe> Executor<R> {
                     e,
                     SendError::NoSuchObject { .. } | SendError::NoRoute { .. }
                 );
-                self.workers.refused(worker, gone);
+                // One job at a time: a worker taken from the idle list holds none.
+                let _ = self.workers.refused(worker, gone);
                 let job = InFlight {
                     key: p.key,
                     reply: p.reply,
@@ -456,7 +457,7 @@ impl<R: Recipe> Executor<R> {
             None => format!("it returned {}", value.type_name()),
         };
         let now = Instant::now();
-        if let Some(job) = ended.job {
+        for job in ended.jobs {
             let took = now.duration_since(job.started);
             let fault = Faulted::new(format!("the worker running this job ended: {why}"));
             self.finish(cx, job, AnyMessage::new(fault), took);
@@ -633,7 +634,7 @@ impl<R: Recipe> Executor<R> {
             "the executor's drain time-out passed before the job started",
         );
         let now = Instant::now();
-        let running: Vec<InFlight> = self.workers.take_jobs().collect();
+        let running: Vec<InFlight> = self.workers.take_jobs();
         for job in running {
             let took = now.duration_since(job.started);
             let fault = Faulted::new("the executor's drain time-out passed while the job ran");

@@ -38,7 +38,7 @@ pub use thread::{Thread, ThreadContext};
 use crate::message::{AnyMessage, Fault, Message};
 use crate::runtime::mailbox::Mailbox;
 use crate::runtime::{node, Delivery, Envelope, SendError, DEFAULT_CAPACITY, MAX_STAND_IN_HOPS};
-use crate::standard::{AnyFault, Faulted, Overloaded, Returned, TimedOut};
+use crate::standard::{AnyFault, Faulted, Overloaded, Returned, TimedOut, Unread};
 use crate::Address;
 
 /// What [`Core::create`] takes: a machine, [`Thread`], [`Async`], [`Threaded`], a
@@ -699,7 +699,7 @@ pub(crate) fn create_root<O: Object>(object: O) -> Address {
 }
 
 /// Answers the ordinary messages among `left` (still in, or taken from, the mailbox of
-/// an object that ended before it handled them) with a [`Faulted`] from the object to
+/// an object that ended before it handled them) with an [`Unread`] from the object to
 /// their senders, so no request goes unanswered; counts and logs them. Control
 /// deliveries (timers, notices, `Stop`, `Returned`) are dropped.
 pub(crate) fn answer_unread(address: Address, left: impl Iterator<Item = Envelope>) {
@@ -712,7 +712,7 @@ pub(crate) fn answer_unread(address: Address, left: impl Iterator<Item = Envelop
             continue;
         }
         let why = format!("{address} ended before it read the `{}`", e.type_name());
-        crate::runtime::answer_for(address, e.from, AnyMessage::new(Faulted::new(why)));
+        crate::runtime::answer_for(address, e.from, AnyMessage::new(Unread::new(why)));
     }
     if !unread.is_empty() {
         node().stats().discarded(unread.len() as u64);

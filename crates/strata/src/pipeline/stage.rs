@@ -833,7 +833,9 @@ impl Stage {
     fn on_other(&mut self, cx: &mut Context<Self>, e: Envelope) {
         let from = e.sender();
         if let Some(m) = self.members.get(&from) {
-            if matches!(m.state, State::Starting) {
+            // `Unread`: the worker ended before it read its `Begin`; its `Returned`, next,
+            // says why (a program that is missing, a setup that panicked).
+            if matches!(m.state, State::Starting) && !e.is::<crate::standard::Unread>() {
                 if let Some(f) = e.message().as_fault() {
                     let reason = format!(
                         "the {} worker {} could not be set up: {}",

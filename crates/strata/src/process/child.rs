@@ -14,7 +14,7 @@ use super::link::{
 use crate::message::{codec, AnyMessage, Message};
 use crate::net::{Accepted, Closed};
 use crate::object::{Async, AsyncContext, Core, Object, Recipe};
-use crate::standard::{Aborted, Faulted, Returned, Stop};
+use crate::standard::{Aborted, Faulted, Returned, Stop, Unread};
 
 /// The most output kept from a child (its value is printed on stdout).
 const MAX_OUTPUT: usize = 64 << 20;
@@ -435,10 +435,18 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
     if let Some(o) = &this.observer {
         o.exited(&status);
     }
+    // Never passed to the child: nothing of them was done (`Unread`, so a spool gives
+    // them to another worker when it retries).
     for w in cx.take_ordinary() {
+        if w.is_fault() {
+            continue;
+        }
         cx.send(
             w.sender(),
-            Faulted::new(format!("`{name}` ended before it could take the message")),
+            Unread::new(format!(
+                "`{name}` ended before it could take the `{}`",
+                w.type_name()
+            )),
         );
     }
     use std::os::unix::process::ExitStatusExt;

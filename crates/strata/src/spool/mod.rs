@@ -85,7 +85,7 @@ use crate::object::{Context, Recipe};
 use crate::random::Rng;
 use crate::request::Delay;
 use crate::runtime::{Envelope, SendError};
-use crate::standard::{Aborted, Busy, Ended, Faulted, Overloaded, Returned, Start, Stop};
+use crate::standard::{Aborted, Busy, Ended, Faulted, Overloaded, Returned, Start, Stop, Unread};
 use crate::{Address, Message};
 
 /// Adds a worker that lives elsewhere (another process, another host) to a spool.
@@ -190,6 +190,11 @@ impl<R: Recipe> Spool<R> {
         self.set(|s| s.retry_on_loss = retry)
     }
 
+    /// Requests a worker is given at once (default 1); see [`SpoolSettings::in_flight`].
+    pub fn in_flight(self, k: usize) -> Self {
+        self.set(|s| s.in_flight = k)
+    }
+
     /// Checks the parameters (a spool that fails this check ends at once with a fault
     /// naming the parameter).
     pub fn validate(&self) -> Result<(), SpoolError> {
@@ -209,6 +214,7 @@ impl<R: Recipe> Spool<R> {
             pass_rate: s.busy_pass_rate,
         };
         self.queue.set_limit(s.queue_size);
+        self.workers.set_per_worker(s.in_flight);
         self.timing.set_window(s.window());
         self.stand_down = s.stand_down_backoff(self.rng.next_u64());
     }
@@ -319,12 +325,16 @@ impl<R: Recipe> Spool<R> {
                     e,
                     SendError::NoSuchObject { .. } | SendError::NoRoute { .. }
                 );
-                self.workers.refused(worker, gone);
+                let held = self.workers.refused(worker, gone);
                 let message = AnyMessage::new(Faulted::new(format!(
                     "worker {worker} refused the request: {e}"
                 )));
                 self.stats.failed += 1;
                 cx.send_any(p.client, message);
+                // A joined worker that is gone took the requests it held with it.
+                self.lost(cx, held, || {
+                    format!("the worker handling this request ({worker}) is gone")
+                });
             }
         }
     }
@@ -347,6 +357,24 @@ impl<R: Recipe> Spool<R> {
             }
             let worker = self.workers.next_idle().expect("checked");
             self.assign(cx, worker, p);
+        }
+    }
+
+    /// Requests whose worker ended before answering them: each retried (see
+    /// [`retry`](Self::retry)) or answered with a fault saying `why`. Retries keep their
+    /// order at the front of the queue.
+    fn lost(
+        &mut self,
+        cx: &mut Context<Self>,
+        jobs: std::collections::VecDeque<InFlight>,
+        why: impl Fn() -> String,
+    ) {
+        // Newest first, each to the front: the oldest ends up first in the queue.
+        for mut job in jobs.into_iter().rev() {
+            if !self.retry(cx, &mut job) {
+                self.stats.failed += 1;
+                cx.send(job.client, Faulted::new(why()));
+            }
         }
     }
 
@@ -399,17 +427,9 @@ impl<R: Recipe> Spool<R> {
             return;
         };
         tracing::info!(target: "strata::spool", spool = %cx.address(), %worker, "a joined worker is gone");
-        if let Some(mut job) = ended.job {
-            if !self.retry(cx, &mut job) {
-                self.stats.failed += 1;
-                cx.send(
-                    job.client,
-                    Faulted::new(format!(
-                        "the worker handling this request ({worker}) is gone"
-                    )),
-                );
-            }
-        }
+        self.lost(cx, ended.jobs, || {
+            format!("the worker handling this request ({worker}) is gone")
+        });
         self.dispatch(cx);
     }
 
@@ -421,16 +441,11 @@ impl<R: Recipe> Spool<R> {
             Some(f) => f.reason(),
             None => format!("returned {}", value.type_name()),
         };
-        if let Some(mut job) = ended.job {
-            if self.retry(cx, &mut job) {
-                self.dispatch(cx);
-            } else {
-                self.stats.failed += 1;
-                cx.send(
-                    job.client,
-                    Faulted::new(format!("the worker handling this request ended ({why})")),
-                );
-            }
+        if !ended.jobs.is_empty() {
+            self.lost(cx, ended.jobs, || {
+                format!("the worker handling this request ended ({why})")
+            });
+            self.dispatch(cx);
         }
         if ended.leaving {
             return;
@@ -552,6 +567,12 @@ impl<R: Recipe> Spool<R> {
 
     fn on_other(&mut self, cx: &mut Context<Self>, envelope: Envelope) {
         let sender = envelope.sender();
+        if envelope.is::<Unread>() && self.workers.contains(sender) {
+            // A worker that ended before reading a request it held: its end (`Returned`,
+            // or `Ended` for a joined one) comes next and accounts for every request it
+            // held, oldest first; matching this to one now would pair answers wrongly.
+            return;
+        }
         match self.workers.message_from(sender) {
             Origin::Answer(job) => self.answered(cx, job, envelope.into_message()),
             Origin::IdleMember => {

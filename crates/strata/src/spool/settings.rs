@@ -35,6 +35,13 @@ pub struct SpoolSettings {
     /// idempotent requests: the lost worker may have done part of the work. The spool
     /// keeps an encoded copy of each request in flight for this.
     pub retry_on_loss: bool,
+    /// Requests a worker is given at once (default 1: one at a time, round-robin among
+    /// idle workers; at most 1024). With k > 1 a worker may hold k requests, which it
+    /// must answer in the order it was given them (machines and child processes do); a
+    /// worker process then reads several in one go instead of being woken for each. A
+    /// worker that ends answers all it held with faults (or, with `retry_on_loss`, they
+    /// go to other workers).
+    pub in_flight: usize,
 }
 
 /// The stand-down's jitter: a replacement waits 0.75 to 1.25 of the stand-down.
@@ -49,6 +56,7 @@ impl Default for SpoolSettings {
             busy_pass_rate: 0.1,
             stand_down: Some(Duration::from_secs(1)),
             retry_on_loss: false,
+            in_flight: 1,
         }
     }
 }
@@ -57,6 +65,12 @@ impl SpoolSettings {
     /// Checks every parameter, naming the first improbable one.
     pub fn validate(&self) -> Result<(), SpoolError> {
         let bad = |parameter, reason: String| Err(SpoolError { parameter, reason });
+        if !(1..=1024).contains(&self.in_flight) {
+            return bad(
+                "in_flight",
+                format!("{} is not between 1 and 1024", self.in_flight),
+            );
+        }
         if self.workers > 4096 {
             return bad("workers", format!("{} is more than 4096", self.workers));
         }
