@@ -40,6 +40,70 @@ fn json_decoder<T: Message>(value: &serde_json::Value) -> Result<AnyMessage, Inp
     decode_as::<T, _>(value)
 }
 
+impl Route {
+    /// Decodes the route's message from a request's path parameters and either its query
+    /// string (GET, DELETE, ...) or, for methods with a body (POST, PUT, PATCH), the body
+    /// as JSON (blank counts as `{}`; path parameters are merged into a JSON object).
+    pub(crate) fn decode(
+        &self,
+        method: &Method,
+        params: &[(String, String)],
+        query: &str,
+        body: &[u8],
+    ) -> Result<AnyMessage, InputError> {
+        if !has_body(method) {
+            let mut fields = Fields::from_pairs(form_urlencoded::parse(query.as_bytes()));
+            for (k, v) in params {
+                fields.push(k, v.clone());
+            }
+            return (self.from_fields)(fields);
+        }
+        let source: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            body
+        };
+        let mut value: serde_json::Value =
+            serde_json::from_slice(source).map_err(|e| InputError {
+                field: String::new(),
+                reason: format!("the body is not JSON: {e}"),
+            })?;
+        if let serde_json::Value::Object(map) = &mut value {
+            for (k, v) in params {
+                map.insert(
+                    k.clone(),
+                    serde_json::from_str(v)
+                        .unwrap_or_else(|_| serde_json::Value::String(v.clone())),
+                );
+            }
+        }
+        (self.from_json)(&value)
+    }
+}
+
+/// True for the methods whose request carries the message in a JSON body.
+pub(crate) fn has_body(method: &Method) -> bool {
+    matches!(*method, Method::POST | Method::PUT | Method::PATCH)
+}
+
+/// Why a request maps to no message; the server answers these 404, 405 and 400.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unmapped {
+    /// No route has this path.
+    NoPath,
+    /// Routes have this path but not this method; the methods they take.
+    WrongMethod(Vec<&'static str>),
+    /// The query string, path parameters or body do not decode as the route's message.
+    BadInput {
+        /// The portable name of the route's message type.
+        message: &'static str,
+        /// The dotted path of the offending field, empty when it is not one field.
+        field: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
 /// What a request's method and path lead to.
 pub(crate) enum Found<'a> {
     Route(&'a Route, Vec<(String, String)>),
@@ -117,6 +181,32 @@ impl Api {
             from_json: json_decoder::<T>,
         });
         self
+    }
+
+    /// The message a request asks for, as the server decodes it before sending it to
+    /// the service: the route by `method` and `path`, then the fields from `query` (the
+    /// raw query string, without `?`) or, for POST, PUT and PATCH, from `body` as JSON.
+    /// Needs no server or runtime, so an API can be checked on its own.
+    pub fn map_request(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &str,
+        body: &[u8],
+    ) -> Result<AnyMessage, Unmapped> {
+        match self.find(method, path) {
+            Found::NoPath => Err(Unmapped::NoPath),
+            Found::WrongMethod(allowed) => Err(Unmapped::WrongMethod(allowed)),
+            Found::Route(route, params) => {
+                route
+                    .decode(method, &params, query, body)
+                    .map_err(|e| Unmapped::BadInput {
+                        message: route.message,
+                        field: e.field,
+                        reason: e.reason,
+                    })
+            }
+        }
     }
 
     pub(crate) fn register_types(&self) {
