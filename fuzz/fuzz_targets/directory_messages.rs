@@ -363,6 +363,21 @@ fn some_message(u: &mut Unstructured, sender: Address) -> Result<Value> {
     Ok(json!({"type": format!("strata.directory.{name}"), "value": value}))
 }
 
+/// Appends `n` as the binary codec writes integers (postcard: 7 bits a byte, low first).
+fn varint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Appends `s` as the binary codec writes text: its length, then its bytes.
+fn text(s: &str, out: &mut Vec<u8>) {
+    varint(s.len() as u64, out);
+    out.extend_from_slice(s.as_bytes());
+}
+
 /// Decodes one frame body; what decodes must survive encoding again.
 fn decode(bytes: &[u8]) -> Option<AnyMessage> {
     let message = codec::from_binary(bytes).ok()?;
@@ -399,6 +414,8 @@ fn run(u: &mut Unstructured) -> Result<()> {
     while !u.is_empty() {
         let sender = Address::from_parts(u.int_in_range(1..=3)?, u.int_in_range(1..=2)?);
         let step = u.int_in_range(0..=9)?;
+        // The pattern of a want written by hand, which must decode when it is valid.
+        let mut hand_written = None;
         let bytes = match step {
             0 => {
                 // A frame as a peer may send it: any bytes.
@@ -413,16 +430,39 @@ fn run(u: &mut Unstructured) -> Result<()> {
             }
             _ => {
                 let typed = some_message(u, sender)?;
-                match codec::from_json(&typed) {
-                    Ok(m) => codec::to_binary(&m).expect("a decoded message encodes"),
-                    // Not a valid message after all (a bad pattern): refused, as on a link.
-                    Err(_) => continue,
+                if typed["type"] == "strata.directory.Want" {
+                    // Written by hand, not through a decoded `Want`: compiling its
+                    // pattern is most of a run's time, and decoding the frame compiles it
+                    // anyway.
+                    let want = &typed["value"];
+                    let mut bytes = Vec::new();
+                    text("strata.directory.Want", &mut bytes);
+                    varint(want["id"].as_u64().expect("a number"), &mut bytes);
+                    let pattern = want["pattern"].as_str().expect("text");
+                    text(pattern, &mut bytes);
+                    hand_written = Some(pattern.to_string());
+                    bytes
+                } else {
+                    match codec::from_json(&typed) {
+                        Ok(m) => codec::to_binary(&m).expect("a decoded message encodes"),
+                        Err(e) => panic!("a well-formed message is refused: {e}"),
+                    }
                 }
             }
         };
-        if let Some(message) = decode(&bytes) {
-            directory.apply(sender, &message);
-            directory.check();
+        match decode(&bytes) {
+            Some(message) => {
+                directory.apply(sender, &message);
+                directory.check();
+            }
+            None => {
+                if let Some(pattern) = &hand_written {
+                    assert!(
+                        Pattern::new(pattern.as_str()).is_err(),
+                        "a want of the valid pattern {pattern:?} does not decode"
+                    );
+                }
+            }
         }
     }
     Ok(())
