@@ -133,6 +133,11 @@ impl Pattern {
         if source.len() > MAX_PATTERN {
             return Err(bad("it is longer than 1,024 bytes".into()));
         }
+        // It must be an expression on its own: one that is not (`a)|(b`) would leave the
+        // anchors it is put between (`^(?:a)|(b)$` matches every name that starts with `a`).
+        let hir = regex_syntax::Parser::new()
+            .parse(&source)
+            .map_err(|e| bad(e.to_string()))?;
         let regex = regex::RegexBuilder::new(&format!("^(?:{source})$"))
             .size_limit(PATTERN_MEMORY)
             .dfa_size_limit(PATTERN_MEMORY)
@@ -144,7 +149,7 @@ impl Pattern {
         } else {
             Name::new(source.clone()).ok()
         };
-        let (prefix, suffix) = common_ends(&source);
+        let (prefix, suffix) = common_ends(&hir);
         Ok(Pattern {
             source,
             regex,
@@ -189,17 +194,14 @@ impl fmt::Debug for Pattern {
     }
 }
 
-/// What every whole match of `source` starts with and ends with, from the expression's
+/// What every whole match of the expression `hir` starts with and ends with, from its
 /// syntax tree (so `texture:(a|b)` starts with `texture:`, `[a-z]+:svc-1` ends with
 /// `:svc-1`, and `a|b` has neither). Empty when nothing is common, or the extraction gives
 /// up (a large class, a long repetition): the index is only ever narrower, never wrong.
-fn common_ends(source: &str) -> (String, String) {
+fn common_ends(hir: &regex_syntax::hir::Hir) -> (String, String) {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let Ok(hir) = regex_syntax::Parser::new().parse(source) else {
-        return (String::new(), String::new());
-    };
-    let prefixes = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
-    let suffixes = Extractor::new().kind(ExtractKind::Suffix).extract(&hir);
+    let prefixes = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
+    let suffixes = Extractor::new().kind(ExtractKind::Suffix).extract(hir);
     let text = |bytes: Option<&[u8]>, from_end: bool| -> String {
         let bytes = bytes.unwrap_or_default();
         // Cut at a character boundary: a literal may end inside a multi-byte character.
@@ -270,6 +272,19 @@ impl fmt::Display for Scope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pattern_is_an_expression_on_its_own_and_stays_anchored() {
+        // `a)|(b` compiled as `^(?:a)|(b)$`: a pattern that matched every name starting
+        // with `a` (found writing the `directory_messages` fuzz target's checks).
+        for bad in ["a)|(b", "x)|(?:.*", ")(", "a)"] {
+            let e = Pattern::new(bad).unwrap_err();
+            assert!(matches!(e, NameError::BadPattern { .. }), "{bad:?}: {e}");
+        }
+        let p = Pattern::new("a|b").unwrap();
+        assert!(p.matches(&Name::new("a").unwrap()));
+        assert!(!p.matches(&Name::new("a:zzz").unwrap()));
+    }
 
     #[test]
     fn names_are_colon_separated_segments_of_plain_characters() {

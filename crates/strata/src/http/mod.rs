@@ -16,7 +16,7 @@ mod api;
 mod client;
 mod server;
 
-pub use api::Api;
+pub use api::{Api, Unmapped};
 pub use client::{HttpClient, HttpRequest, HttpResponse};
 pub use hyper::Method;
 pub use server::{HttpCounters, HttpServer, HttpSettings};

@@ -48,13 +48,13 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::api::{Api, Found};
-use crate::message::fields::{Fields, InputError};
+use super::api::{has_body, Api, Found};
+use crate::message::fields::InputError;
 use crate::message::{codec, AnyMessage};
 use crate::net::listener::{Admission, Caps, ConnectionCounts, Listener, Ticket};
 use crate::object::{Async, AsyncContext, Core, Object, Postbox};
@@ -635,46 +635,15 @@ async fn respond(req: Request<Incoming>, shared: &Shared, held: &Held) -> Reply 
         .get("strata-envelope")
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"typed"));
     let query = head.uri.query().unwrap_or("");
-    let has_body = matches!(head.method, Method::POST | Method::PUT | Method::PATCH);
-    let message = if has_body {
-        let bytes = match body(&head.headers, incoming, shared).await {
+    let bytes = if has_body(&head.method) {
+        match body(&head.headers, incoming, shared).await {
             Ok(b) => b,
             Err(r) => return r,
-        };
-        let source: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        let mut value: serde_json::Value = match serde_json::from_slice(source) {
-            Ok(v) => v,
-            Err(e) => {
-                return bad_input(
-                    route.message,
-                    InputError {
-                        field: String::new(),
-                        reason: format!("the body is not JSON: {e}"),
-                    },
-                )
-            }
-        };
-        if let (serde_json::Value::Object(map), false) = (&mut value, params.is_empty()) {
-            for (k, v) in &params {
-                map.insert(
-                    k.clone(),
-                    serde_json::from_str(v)
-                        .unwrap_or_else(|_| serde_json::Value::String(v.clone())),
-                );
-            }
         }
-        (route.from_json)(&value)
     } else {
-        let mut fields = Fields::from_pairs(form_urlencoded::parse(query.as_bytes()));
-        for (k, v) in &params {
-            fields.push(k, v.clone());
-        }
-        (route.from_fields)(fields)
+        Bytes::new()
     };
+    let message = route.decode(&head.method, &params, query, &bytes);
     let message = match message {
         Ok(m) => m,
         Err(e) => return bad_input(route.message, e),

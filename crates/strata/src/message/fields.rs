@@ -263,6 +263,164 @@ impl<'de, 'a> Deserializer<'de> for Fields<'a> {
     }
 }
 
+/// A JSON body's fields with path parameters beside them (REST routes with a body): the
+/// body's values are JSON, the parameters text parsed by the type each field asks for, as
+/// in a query string (`/users/123` fills a `String` field with `"123"`, a `u32` with 123).
+/// A parameter replaces a body field of the same name.
+#[derive(Clone)]
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) struct WithParams<'a> {
+    body: &'a serde_json::Map<String, serde_json::Value>,
+    params: &'a [(String, String)],
+}
+
+impl<'a> WithParams<'a> {
+    /// The fields of `body` and `params`.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn new(
+        body: &'a serde_json::Map<String, serde_json::Value>,
+        params: &'a [(String, String)],
+    ) -> Self {
+        WithParams { body, params }
+    }
+}
+
+impl<'de, 'a> Deserializer<'de> for WithParams<'a> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+        let params = self.params;
+        let body = self
+            .body
+            .iter()
+            .filter(|(k, _)| !params.iter().any(|(p, _)| p == *k))
+            .map(|(k, v)| (k.as_str(), OneValue::Json(v.clone())));
+        let params = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), OneValue::Text(Text(Cow::Borrowed(v)))));
+        v.visit_map(MapDeserializer::new(body.chain(params)))
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
+        identifier ignored_any
+    }
+}
+
+/// One field's value beside path parameters: JSON from the body, or a parameter's text.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+enum OneValue<'a> {
+    Json(serde_json::Value),
+    Text(Text<'a>),
+}
+
+impl<'de, 'a> IntoDeserializer<'de, Error> for OneValue<'a> {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+macro_rules! either_way {
+    ($($method:ident),*) => {$(
+        fn $method<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
+            match self {
+                OneValue::Json(j) => j.$method(v).map_err(de::Error::custom),
+                OneValue::Text(t) => t.$method(v),
+            }
+        }
+    )*};
+}
+
+impl<'de, 'a> Deserializer<'de> for OneValue<'a> {
+    type Error = Error;
+
+    either_way! {
+        deserialize_any, deserialize_bool, deserialize_i8, deserialize_i16, deserialize_i32,
+        deserialize_i64, deserialize_u8, deserialize_u16, deserialize_u32, deserialize_u64,
+        deserialize_f32, deserialize_f64, deserialize_char, deserialize_str,
+        deserialize_string, deserialize_bytes, deserialize_byte_buf, deserialize_option,
+        deserialize_unit, deserialize_seq, deserialize_map, deserialize_identifier,
+        deserialize_ignored_any
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        v: V,
+    ) -> Result<V::Value, Error> {
+        match self {
+            OneValue::Json(j) => j
+                .deserialize_unit_struct(name, v)
+                .map_err(de::Error::custom),
+            OneValue::Text(t) => t.deserialize_unit_struct(name, v),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        v: V,
+    ) -> Result<V::Value, Error> {
+        match self {
+            OneValue::Json(j) => j
+                .deserialize_newtype_struct(name, v)
+                .map_err(de::Error::custom),
+            OneValue::Text(t) => t.deserialize_newtype_struct(name, v),
+        }
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, v: V) -> Result<V::Value, Error> {
+        match self {
+            OneValue::Json(j) => j.deserialize_tuple(len, v).map_err(de::Error::custom),
+            OneValue::Text(t) => t.deserialize_tuple(len, v),
+        }
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        len: usize,
+        v: V,
+    ) -> Result<V::Value, Error> {
+        match self {
+            OneValue::Json(j) => j
+                .deserialize_tuple_struct(name, len, v)
+                .map_err(de::Error::custom),
+            OneValue::Text(t) => t.deserialize_tuple_struct(name, len, v),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, Error> {
+        match self {
+            OneValue::Json(j) => j
+                .deserialize_struct(name, fields, v)
+                .map_err(de::Error::custom),
+            OneValue::Text(t) => t.deserialize_struct(name, fields, v),
+        }
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, Error> {
+        match self {
+            OneValue::Json(j) => j
+                .deserialize_enum(name, variants, v)
+                .map_err(de::Error::custom),
+            OneValue::Text(t) => t.deserialize_enum(name, variants, v),
+        }
+    }
+}
+
 /// Decodes the message type `name` from named text values (command-line arguments).
 pub(crate) fn decode_fields(
     name: &str,

@@ -129,7 +129,9 @@ impl Process {
     }
 
     /// Passes the fields of `args` as `--name=value` arguments (entry point style: plain
-    /// values as they are, others as JSON).
+    /// values as they are, others as JSON). An entry point reads back the same value, with
+    /// one exception: in an `Option<String>` field, `Some("")` and `Some("null")` are
+    /// written `--name=` and `--name=null`, which read as `None`.
     ///
     /// # Panics
     /// When `args` does not serialize to a JSON object (it must be a struct).
@@ -149,6 +151,11 @@ impl Process {
             self.args.push(format!("--{name}={text}"));
         }
         self
+    }
+
+    /// The command-line arguments given so far, in order.
+    pub fn arguments(&self) -> &[String] {
+        &self.args
     }
 
     /// Adds one raw command-line argument.

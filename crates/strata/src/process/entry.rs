@@ -52,30 +52,14 @@ where
     O: Object,
     F: FnOnce(A) -> O,
 {
-    register::<A>();
-    let fields = field_names::<A>();
-    let parsed = match parse(name, std::env::args().skip(1).collect(), &fields) {
-        Ok(Parsed::Help) => {
-            println!("{}", help(name, A::type_name(), &fields));
+    let (args, full_output) = match parse_arguments::<A>(name, std::env::args().skip(1).collect()) {
+        Ok(Invocation::Run { args, full_output }) => (args, full_output),
+        Ok(Invocation::Help(text)) => {
+            println!("{text}");
             return ExitCode::SUCCESS;
         }
-        Ok(Parsed::Run(p)) => p,
-        Err(e) => {
-            eprintln!("{name}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let args = match decode_fields(A::type_name(), parsed.pairs) {
-        Ok(m) => m.downcast::<A>().expect("decoded as the registered type"),
-        Err(InputError { field, reason }) if !field.is_empty() => {
-            eprintln!(
-                "{name}: bad argument `--{}`: {reason}",
-                field.split('.').next().unwrap_or(&field)
-            );
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            eprintln!("{name}: bad arguments: {}", e.reason);
+        Err(line) => {
+            eprintln!("{line}");
             return ExitCode::from(2);
         }
     };
@@ -87,7 +71,47 @@ where
         Ok(v) => v,
         Err(code) => return code,
     };
-    print_value(name, &value, parsed.full_output, signal)
+    print_value(name, &value, full_output, signal)
+}
+
+/// What an entry point makes of its command line, before it runs anything.
+#[derive(Debug)]
+pub enum Invocation<A> {
+    /// `--help` was given: the text the entry point prints.
+    Help(String),
+    /// Run with these arguments.
+    Run {
+        /// The arguments, decoded.
+        args: A,
+        /// `--full-output` was given.
+        full_output: bool,
+    },
+}
+
+/// Parses an entry point's command line (`args`, without the program's own name) as
+/// [`entry`] and [`entry_object`] named `name` do. The error is the line they print on
+/// stderr before exiting 2, naming the argument at fault. Runs nothing, so arguments (and
+/// what [`Process::args`](super::Process::args) makes of a value) can be checked on their
+/// own.
+pub fn parse_arguments<A: Message>(name: &str, args: Vec<String>) -> Result<Invocation<A>, String> {
+    register::<A>();
+    let fields = field_names::<A>();
+    let parsed = match parse(name, args, &fields) {
+        Ok(Parsed::Help) => return Ok(Invocation::Help(help(name, A::type_name(), &fields))),
+        Ok(Parsed::Run(p)) => p,
+        Err(e) => return Err(format!("{name}: {e}")),
+    };
+    match decode_fields(A::type_name(), parsed.pairs) {
+        Ok(m) => Ok(Invocation::Run {
+            args: m.downcast::<A>().expect("decoded as the registered type"),
+            full_output: parsed.full_output,
+        }),
+        Err(InputError { field, reason }) if !field.is_empty() => Err(format!(
+            "{name}: bad argument `--{}`: {reason}",
+            field.split('.').next().unwrap_or(&field)
+        )),
+        Err(e) => Err(format!("{name}: bad arguments: {}", e.reason)),
+    }
 }
 
 /// Prints an entry point's value (stdout) or fault (stderr) and gives the exit status.

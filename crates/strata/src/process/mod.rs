@@ -18,7 +18,7 @@ mod program;
 
 pub(crate) use child::signal_name;
 pub use child::{ChildObserver, Process, Stream};
-pub use entry::{entry, entry_object};
+pub use entry::{entry, entry_object, parse_arguments, Invocation};
 pub use program::{
     main, main_with, ProgramSettings, ARGUMENTS_CHECKED, ARGUMENTS_UNCHECKED, CHECK_ARGUMENTS_MARK,
     CHECK_ARGUMENTS_VARIABLE,
