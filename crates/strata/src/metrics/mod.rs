@@ -45,9 +45,8 @@
 //! | `strata_spool_response_mean_seconds` | `object` | each spool |
 //! | `strata_executor_*` (submitted, executed, failed, cancelled, rejected, lost; queued, running, workers...; `run_seconds` quantiles) | `object` | each executor |
 //! | `strata_http_open_connections`, `_refused_connections_total`, `_write_timeouts_total`, `_replies_too_large_total` | `address` | each HTTP server |
-//! | `strata_link_held_bytes` | `link`, `peer` | each link |
-//! | `strata_link_listener_open`, `_refused_total` | `listener` | each link listener |
-//! | `strata_directory_publications`, `_subscriptions`, `_sessions`, `_upstreams` | `object` | the process directory |
+//! | `strata_link_up`, `strata_link_held_bytes` | `link`, `peer` (node id), `remote` | each link while it is up |
+//! | `strata_directory_publications`, `_subscriptions`, `_clients`, `_upstreams`, `_sessions` | `object`, `scope` | each directory (the process's, and a shared one it serves) |
 //!
 //! The quantiles of response and run times come from the histograms the spool and the
 //! executor keep anyway (`hdrhistogram`, three significant digits, since the object

@@ -268,3 +268,32 @@ pub(crate) fn http(address: &str, c: crate::http::HttpCounters) -> Registration 
         },
     )
 }
+
+/// A link's figures while it is up: the bytes of its messages waiting in this process's
+/// mailboxes (the count its inbound budget is checked against), read in place.
+pub(crate) fn link(
+    link: Address,
+    peer: u64,
+    remote: &str,
+    held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Registration {
+    let peer = format!("{:016x}", peer);
+    Registration::read(
+        Labels::new(&[("link", &link.to_string()), ("peer", &peer), ("remote", remote)]),
+        move |l, f| {
+            let me = l.pairs();
+            f.gauge(
+                "strata_link_up",
+                "1 for each link up (its labels name the peer node and where it was reached)",
+                &me,
+                Value::Count(1),
+            );
+            f.gauge(
+                "strata_link_held_bytes",
+                "Bytes of a link's messages waiting in this process's mailboxes",
+                &me,
+                Value::Count(held.load(std::sync::atomic::Ordering::Relaxed) as u64),
+            );
+        },
+    )
+}
