@@ -277,7 +277,7 @@ pub(crate) fn link(
     remote: &str,
     held: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) -> Registration {
-    let peer = format!("{:016x}", peer);
+    let peer = format!("{peer:016x}");
     Registration::read(
         Labels::new(&[("link", &link.to_string()), ("peer", &peer), ("remote", remote)]),
         move |l, f| {
