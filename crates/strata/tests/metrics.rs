@@ -112,7 +112,12 @@ fn scrape() -> Vec<Sample> {
 }
 
 /// The value of `name` for the object `object` (and `extra` labels).
-fn value_of(samples: &[Sample], name: &str, object: Address, extra: &[(&str, &str)]) -> Option<f64> {
+fn value_of(
+    samples: &[Sample],
+    name: &str,
+    object: Address,
+    extra: &[(&str, &str)],
+) -> Option<f64> {
     let object = object.to_string();
     samples
         .iter()
@@ -196,7 +201,12 @@ fn a_spool_under_requests_shows_what_it_admitted_completed_failed_and_rejected()
 
         let own = stats(&mut cx, spool);
         assert_eq!(
-            (own.admitted, own.completed, own.failed, own.rejected_overloaded),
+            (
+                own.admitted,
+                own.completed,
+                own.failed,
+                own.rejected_overloaded
+            ),
             (5, 4, 1, overloaded),
             "{own:?}"
         );
@@ -212,11 +222,19 @@ fn a_spool_under_requests_shows_what_it_admitted_completed_failed_and_rejected()
             get("strata_spool_rejected_total", &[("reason", "overloaded")]),
             3.0
         );
-        assert_eq!(get("strata_spool_rejected_total", &[("reason", "busy")]), 0.0);
+        assert_eq!(
+            get("strata_spool_rejected_total", &[("reason", "busy")]),
+            0.0
+        );
         assert_eq!(get("strata_spool_queued", &[]), 0.0);
         // The quantiles are the spool's own, read from the same histogram.
         let mut last = 0.0;
-        for (q, own) in [("0.5", own.p50), ("0.9", own.p90), ("0.99", own.p99), ("1", own.max)] {
+        for (q, own) in [
+            ("0.5", own.p50),
+            ("0.9", own.p90),
+            ("0.99", own.p99),
+            ("1", own.max),
+        ] {
             let v = get("strata_spool_response_seconds", &[("quantile", q)]);
             assert!(v > 0.0 && v >= last, "quantile {q}: {v} after {last}");
             assert_eq!(v, own, "quantile {q}");
@@ -267,7 +285,11 @@ fn only_get_of_metrics_is_served() {
     for _ in 0..3 {
         let a = support::http::send(&mut conn, b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
         assert_eq!(a.status, 200);
-        assert!(a.body.contains("# TYPE strata_objects_live gauge"), "{}", a.body);
+        assert!(
+            a.body.contains("# TYPE strata_objects_live gauge"),
+            "{}",
+            a.body
+        );
     }
 }
 

@@ -173,7 +173,8 @@ impl prometheus_client::collector::Collector for Snapshot {
                 Kind::Counter => MetricType::Counter,
                 Kind::Gauge => MetricType::Gauge,
             };
-            let mut descriptor = encoder.encode_descriptor(&family.name, &family.help, None, kind)?;
+            let mut descriptor =
+                encoder.encode_descriptor(&family.name, &family.help, None, kind)?;
             for sample in &family.samples {
                 let metric = descriptor.encode_family(&sample.labels)?;
                 match (family.kind, sample.value) {
@@ -202,11 +203,23 @@ mod tests {
         f.gauge("strata_test_level", "A level", &[], Value::Real(0.25));
         f.sort();
         let text = f.to_prometheus_text();
-        assert!(text.contains("# TYPE strata_test_done_total counter"), "{text}");
-        assert!(text.contains("strata_test_done_total{object=\"<0@2>\"} 4"), "{text}");
-        assert!(text.contains("strata_test_done_total{object=\"<1@2>\"} 3"), "{text}");
+        assert!(
+            text.contains("# TYPE strata_test_done_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("strata_test_done_total{object=\"<0@2>\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("strata_test_done_total{object=\"<1@2>\"} 3"),
+            "{text}"
+        );
         assert!(text.contains("# TYPE strata_test_level gauge"), "{text}");
         assert!(text.contains("strata_test_level 0.25"), "{text}");
-        assert_eq!(f.value("strata_test_done", &[("object", "<1@2>")]), Some(3.0));
+        assert_eq!(
+            f.value("strata_test_done", &[("object", "<1@2>")]),
+            Some(3.0)
+        );
     }
 }

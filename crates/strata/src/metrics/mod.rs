@@ -104,15 +104,13 @@ pub fn serve_from_env() -> Result<Option<MetricsServer>, MetricsError> {
         return Ok(None);
     };
     let address = parse_address(&value)?;
-    serve(address)
-        .map(Some)
-        .map_err(|e| match e {
-            MetricsError::CannotListen { why, .. } => MetricsError::CannotListen {
-                address: format!("{METRICS_VARIABLE}={value}"),
-                why,
-            },
-            other => other,
-        })
+    serve(address).map(Some).map_err(|e| match e {
+        MetricsError::CannotListen { why, .. } => MetricsError::CannotListen {
+            address: format!("{METRICS_VARIABLE}={value}"),
+            why,
+        },
+        other => other,
+    })
 }
 
 /// Reads [`METRICS_VARIABLE`]: without the `metrics` feature any value set is an error.

@@ -36,7 +36,10 @@ impl Labels {
 
     /// The pairs, borrowed (what [`Figures::counter`] and [`Figures::gauge`] take).
     pub fn pairs(&self) -> Vec<(&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+        self.0
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
     }
 
     /// The pairs with one more.
@@ -73,7 +76,9 @@ static NEXT: AtomicU64 = AtomicU64::new(1);
 
 fn entries() -> MutexGuard<'static, BTreeMap<u64, Entry>> {
     // A reader that panicked leaves nothing half-done in the map: keep using it.
-    ENTRIES.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    ENTRIES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One entry in the process's list of figures; dropping it removes the entry, so its
@@ -125,11 +130,13 @@ impl Registration {
             Source::Ask {
                 address,
                 question: || AnyMessage::new(Q::default()),
-                read: Arc::new(move |answer: &AnyMessage, labels: &Labels, f: &mut Figures| {
-                    if let Some(r) = answer.downcast_ref::<R>() {
-                        read(r, labels, f);
-                    }
-                }),
+                read: Arc::new(
+                    move |answer: &AnyMessage, labels: &Labels, f: &mut Figures| {
+                        if let Some(r) = answer.downcast_ref::<R>() {
+                            read(r, labels, f);
+                        }
+                    },
+                ),
             },
         )
     }

@@ -62,87 +62,83 @@ pub(crate) fn runtime(f: &mut Figures) {
 /// A spool's figures, asked with `SpoolStats` at each scrape.
 pub(crate) fn spool(address: Address) -> Registration {
     use crate::spool::{SpoolStatistics, SpoolStats};
-    Registration::ask::<SpoolStats, SpoolStatistics>(
-        address,
-        Labels::object(address),
-        |s, l, f| {
-            let me = l.pairs();
-            f.counter(
-                "strata_spool_admitted",
-                "Requests a spool accepted (sent to a worker or queued)",
-                &me,
-                s.admitted,
-            );
-            f.counter(
-                "strata_spool_completed",
-                "Requests a spool's workers answered",
-                &me,
-                s.completed,
-            );
-            f.counter(
-                "strata_spool_failed",
-                "Requests answered with a fault because their worker or the spool ended",
-                &me,
-                s.failed,
-            );
-            let rejected = "Requests a spool turned away";
-            f.counter(
-                "strata_spool_rejected",
-                rejected,
-                &l.and("reason", "busy"),
-                s.rejected_busy,
-            );
-            f.counter(
-                "strata_spool_rejected",
-                rejected,
-                &l.and("reason", "overloaded"),
-                s.rejected_overloaded,
-            );
-            f.counter(
-                "strata_spool_replaced",
-                "Workers a spool replaced after they ended",
-                &me,
-                s.replaced,
-            );
-            f.gauge(
-                "strata_spool_queued",
-                "Requests waiting for a worker",
-                &me,
-                Value::Count(s.queued),
-            );
-            f.gauge(
-                "strata_spool_workers",
-                "A spool's workers",
-                &me,
-                Value::Count(s.workers),
-            );
-            f.gauge(
-                "strata_spool_idle_workers",
-                "A spool's idle workers",
-                &me,
-                Value::Count(s.idle),
-            );
-            f.gauge(
-                "strata_spool_busy",
-                "1 while a spool's recent response time is over its target",
-                &me,
-                Value::Count(u64::from(s.busy)),
-            );
-            quantiles(
-                f,
-                l,
-                "strata_spool_response_seconds",
-                "Response time quantiles since the spool started (arrival to answer)",
-                [s.p50, s.p90, s.p99, s.max],
-            );
-            f.gauge(
-                "strata_spool_response_mean_seconds",
-                "Mean response time since the spool started",
-                &me,
-                Value::Real(s.mean),
-            );
-        },
-    )
+    Registration::ask::<SpoolStats, SpoolStatistics>(address, Labels::object(address), |s, l, f| {
+        let me = l.pairs();
+        f.counter(
+            "strata_spool_admitted",
+            "Requests a spool accepted (sent to a worker or queued)",
+            &me,
+            s.admitted,
+        );
+        f.counter(
+            "strata_spool_completed",
+            "Requests a spool's workers answered",
+            &me,
+            s.completed,
+        );
+        f.counter(
+            "strata_spool_failed",
+            "Requests answered with a fault because their worker or the spool ended",
+            &me,
+            s.failed,
+        );
+        let rejected = "Requests a spool turned away";
+        f.counter(
+            "strata_spool_rejected",
+            rejected,
+            &l.and("reason", "busy"),
+            s.rejected_busy,
+        );
+        f.counter(
+            "strata_spool_rejected",
+            rejected,
+            &l.and("reason", "overloaded"),
+            s.rejected_overloaded,
+        );
+        f.counter(
+            "strata_spool_replaced",
+            "Workers a spool replaced after they ended",
+            &me,
+            s.replaced,
+        );
+        f.gauge(
+            "strata_spool_queued",
+            "Requests waiting for a worker",
+            &me,
+            Value::Count(s.queued),
+        );
+        f.gauge(
+            "strata_spool_workers",
+            "A spool's workers",
+            &me,
+            Value::Count(s.workers),
+        );
+        f.gauge(
+            "strata_spool_idle_workers",
+            "A spool's idle workers",
+            &me,
+            Value::Count(s.idle),
+        );
+        f.gauge(
+            "strata_spool_busy",
+            "1 while a spool's recent response time is over its target",
+            &me,
+            Value::Count(u64::from(s.busy)),
+        );
+        quantiles(
+            f,
+            l,
+            "strata_spool_response_seconds",
+            "Response time quantiles since the spool started (arrival to answer)",
+            [s.p50, s.p90, s.p99, s.max],
+        );
+        f.gauge(
+            "strata_spool_response_mean_seconds",
+            "Mean response time since the spool started",
+            &me,
+            Value::Real(s.mean),
+        );
+    })
 }
 
 /// Quantile gauges 0.5, 0.9, 0.99 and 1 (the largest).
@@ -164,7 +160,11 @@ pub(crate) fn executor(address: Address) -> Registration {
                 ("submitted", "Jobs submitted to an executor", s.submitted),
                 ("executed", "Jobs that ran to an end", s.executed),
                 ("failed", "Jobs that failed", s.failed),
-                ("cancelled", "Jobs cancelled before they started", s.cancelled),
+                (
+                    "cancelled",
+                    "Jobs cancelled before they started",
+                    s.cancelled,
+                ),
                 ("rejected", "Jobs refused at submission", s.rejected),
                 ("workers_started", "Workers started", s.started),
                 ("workers_shrunk", "Workers stopped after idling", s.shrunk),
@@ -220,9 +220,21 @@ pub(crate) fn directory(address: Address) -> Registration {
                 "Subscriptions a directory holds",
                 v.subscriptions.len(),
             ),
-            ("clients", "A shared directory's client processes", v.clients.len()),
-            ("upstreams", "A process directory's wider directories", v.upstreams.len()),
-            ("sessions", "A process directory's session links", v.sessions.len()),
+            (
+                "clients",
+                "A shared directory's client processes",
+                v.clients.len(),
+            ),
+            (
+                "upstreams",
+                "A process directory's wider directories",
+                v.upstreams.len(),
+            ),
+            (
+                "sessions",
+                "A process directory's session links",
+                v.sessions.len(),
+            ),
         ] {
             f.gauge(
                 &format!("strata_directory_{name}"),
@@ -237,36 +249,33 @@ pub(crate) fn directory(address: Address) -> Registration {
 /// An HTTP server's counters, read in place.
 #[cfg(feature = "http")]
 pub(crate) fn http(address: &str, c: crate::http::HttpCounters) -> Registration {
-    Registration::read(
-        Labels::new(&[("address", address)]),
-        move |l, f| {
-            let me = l.pairs();
-            f.gauge(
-                "strata_http_open_connections",
-                "An HTTP server's open connections",
-                &me,
-                Value::Count(c.open_connections() as u64),
-            );
-            f.counter(
-                "strata_http_refused_connections",
-                "Connections an HTTP server closed at once because a cap was reached",
-                &me,
-                c.refused_connections(),
-            );
-            f.counter(
-                "strata_http_write_timeouts",
-                "Connections dropped because the client did not take its response in time",
-                &me,
-                c.write_timeouts(),
-            );
-            f.counter(
-                "strata_http_replies_too_large",
-                "Replies answered with 500 because they were larger than max_reply",
-                &me,
-                c.replies_too_large(),
-            );
-        },
-    )
+    Registration::read(Labels::new(&[("address", address)]), move |l, f| {
+        let me = l.pairs();
+        f.gauge(
+            "strata_http_open_connections",
+            "An HTTP server's open connections",
+            &me,
+            Value::Count(c.open_connections() as u64),
+        );
+        f.counter(
+            "strata_http_refused_connections",
+            "Connections an HTTP server closed at once because a cap was reached",
+            &me,
+            c.refused_connections(),
+        );
+        f.counter(
+            "strata_http_write_timeouts",
+            "Connections dropped because the client did not take its response in time",
+            &me,
+            c.write_timeouts(),
+        );
+        f.counter(
+            "strata_http_replies_too_large",
+            "Replies answered with 500 because they were larger than max_reply",
+            &me,
+            c.replies_too_large(),
+        );
+    })
 }
 
 /// A link's figures while it is up: the bytes of its messages waiting in this process's
@@ -279,7 +288,11 @@ pub(crate) fn link(
 ) -> Registration {
     let peer = format!("{peer:016x}");
     Registration::read(
-        Labels::new(&[("link", &link.to_string()), ("peer", &peer), ("remote", remote)]),
+        Labels::new(&[
+            ("link", &link.to_string()),
+            ("peer", &peer),
+            ("remote", remote),
+        ]),
         move |l, f| {
             let me = l.pairs();
             f.gauge(

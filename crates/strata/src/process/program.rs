@@ -117,7 +117,7 @@ pub(crate) fn run_program<O: Object>(
     }
     // `STRATA_METRICS=ADDR`, read once: a bad value stops the program before it starts.
     match crate::metrics::serve_from_env() {
-        Ok(server) => std::mem::forget(server), // serves until the process ends
+        Ok(_serving) => {} // dropping the handle leaves it serving until the process ends
         Err(e) => {
             eprintln!("strata: {e}");
             return Err(ExitCode::from(2));
