@@ -333,3 +333,59 @@ fn strata_metrics_is_read_by_every_program_and_bad_values_are_named() {
         "{err}"
     );
 }
+
+#[test]
+fn executors_and_http_servers_list_their_figures_while_they_run() {
+    use strata::executor::{Executor, ShutdownMode};
+    use strata::http::{Api, HttpServer};
+    use strata::net::Listening;
+    bounded(Duration::from_secs(60), || {
+        let pool = Executor::threads().max_workers(2).start();
+        for i in 0..3u64 {
+            assert_eq!(pool.submit_fn(move || i * 2).wait(), Ok(i * 2));
+        }
+        let failed = pool
+            .submit_fn(|| -> u64 { panic!("job told to fail") })
+            .wait();
+        assert!(failed.is_err());
+        let executor = pool.address();
+        let samples = scrape();
+        let get = |name: &str| {
+            value_of(&samples, name, executor, &[])
+                .unwrap_or_else(|| panic!("{name} for {executor} in {samples:#?}"))
+        };
+        assert_eq!(get("strata_executor_submitted_total"), 4.0);
+        assert_eq!(get("strata_executor_executed_total"), 4.0);
+        assert_eq!(get("strata_executor_failed_total"), 1.0);
+        assert!(value_of(
+            &samples,
+            "strata_executor_run_seconds",
+            executor,
+            &[("quantile", "0.99")]
+        )
+        .is_some());
+        pool.shutdown(ShutdownMode::Wait).expect("statistics");
+        poll_until(WAIT, "the executor's series gone", || {
+            value_of(&scrape(), "strata_executor_submitted_total", executor, &[])
+                .is_none()
+                .then_some(())
+        });
+
+        let mut cx = ThreadContext::attach();
+        let http = cx.create(HttpServer::new("127.0.0.1:0".parse().unwrap(), Api::new()));
+        let (listening, _) = support::select_message::<Listening>(&mut cx, WAIT);
+        let is_it = |s: &Sample| s.labels.get("address") == Some(&listening.address);
+        let samples = scrape();
+        let open = samples
+            .iter()
+            .find(|s| s.name == "strata_http_open_connections" && is_it(s))
+            .unwrap_or_else(|| panic!("{listening:?} in {samples:#?}"));
+        assert_eq!(open.value, 0.0);
+        assert!(samples
+            .iter()
+            .any(|s| s.name == "strata_http_refused_connections_total" && is_it(s)));
+        cx.stop(http);
+        returned_from(&mut cx, http, WAIT);
+        assert!(!scrape().iter().any(is_it), "the stopped server's series");
+    });
+}
