@@ -227,6 +227,8 @@ fn a_spool_under_requests_shows_what_it_admitted_completed_failed_and_rejected()
             0.0
         );
         assert_eq!(get("strata_spool_queued", &[]), 0.0);
+        assert_eq!(get("strata_spool_expired_total", &[]), 0.0);
+        assert_eq!(get("strata_spool_retried_total", &[]), 0.0);
         // The quantiles are the spool's own, read from the same histogram.
         let mut last = 0.0;
         for (q, own) in [

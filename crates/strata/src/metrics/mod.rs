@@ -38,7 +38,7 @@
 //! | --- | --- | --- |
 //! | `strata_objects_created_total`, `_ended_total`, `_faulted_total`, `strata_objects_live` | | the runtime |
 //! | `strata_mailbox_refused_full_total`, `strata_messages_undeliverable_total`, `strata_messages_discarded_total`, `strata_messages_refused_inbound_total` | | the runtime |
-//! | `strata_spool_admitted_total`, `_completed_total`, `_failed_total`, `_replaced_total` | `object` | each spool |
+//! | `strata_spool_admitted_total`, `_completed_total`, `_failed_total`, `_expired_total`, `_retried_total`, `_replaced_total` | `object` | each spool |
 //! | `strata_spool_rejected_total` | `object`, `reason` (`busy`, `overloaded`) | each spool |
 //! | `strata_spool_queued`, `_workers`, `_idle_workers`, `_busy` | `object` | each spool |
 //! | `strata_spool_response_seconds` | `object`, `quantile` (0.5, 0.9, 0.99, 1) | each spool |

@@ -96,6 +96,18 @@ pub(crate) fn spool(address: Address) -> Registration {
             s.rejected_overloaded,
         );
         f.counter(
+            "strata_spool_expired",
+            "Requests answered TimedOut because their deadline passed while they waited",
+            &me,
+            s.expired,
+        );
+        f.counter(
+            "strata_spool_retried",
+            "Requests given to a second worker after the first ended (retry_on_loss)",
+            &me,
+            s.retried,
+        );
+        f.counter(
             "strata_spool_replaced",
             "Workers a spool replaced after they ended",
             &me,
