@@ -13,7 +13,12 @@
 //! and every question is bounded ([`ANSWER`]); a process that does not answer (it may
 //! have just ended) is reported as such and the rest still printed. With `--json` the
 //! tree is one JSON document, `{"socket", "host", "processes": [{"client", "view",
-//! "error"}]}`, in the views' own serde forms.
+//! "figures", "error"}]}`, in the views' own serde forms.
+//!
+//! Each process directory is also asked `FiguresQuery`: the process's figures, the same
+//! ones its `/metrics` serves (`strata::metrics`), printed under the process as the
+//! samples of the Prometheus text format. `strata status -l` shows them per worker
+//! through [`figures_by_pid`].
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,6 +27,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::Serialize;
 use strata::directory::{host, ClientView, DirectoryView, PublicationView, Query};
+use strata::metrics::{Figures, FiguresQuery};
 use strata::net::{Connect, Connected};
 use strata::prelude::*;
 
@@ -53,6 +59,8 @@ struct ProcessEntry {
     client: ClientView,
     /// As its process directory tells it.
     view: Option<DirectoryView>,
+    /// The process's figures (what its `/metrics` would serve), when it told them.
+    figures: Option<Figures>,
     /// Why there is no view.
     error: Option<String>,
 }
@@ -120,16 +128,20 @@ fn gather(cx: &mut ThreadContext) -> Result<Network, String> {
     })?;
     let mut processes = Vec::with_capacity(host.clients.len());
     for client in &host.clients {
-        let (view, error) = match process_view(cx, client, directory) {
-            Ok(view) => (Some(view), None),
+        let (view, figures, error) = match process_view(cx, client, directory) {
+            Ok((view, asked)) => match figures(cx, asked) {
+                Ok(f) => (Some(view), Some(f), None),
+                Err(e) => (Some(view), None, Some(format!("its figures: {e}"))),
+            },
             Err(e) => {
                 eprintln!("strata network: {e}");
-                (None, Some(e))
+                (None, None, Some(e))
             }
         };
         processes.push(ProcessEntry {
             client: client.clone(),
             view,
+            figures,
             error,
         });
     }
@@ -141,12 +153,13 @@ fn gather(cx: &mut ThreadContext) -> Result<Network, String> {
 }
 
 /// The view of one client's process directory, asked over a link to its endpoint (or
-/// over the host directory's link, when it is the process serving that).
+/// over the host directory's link, when it is the process serving that), and the address
+/// it was asked at.
 fn process_view(
     cx: &mut ThreadContext,
     client: &ClientView,
     host_directory: Address,
-) -> Result<DirectoryView, String> {
+) -> Result<(DirectoryView, Address), String> {
     let what = match &client.endpoint {
         Some(e) => format!("the process directory {} at {e}", client.address),
         None => format!("the process directory {}", client.address),
@@ -165,7 +178,51 @@ fn process_view(
         // it takes no links: ask through the host directory's link, which named it.
         _ => client.address,
     };
-    query(cx, directory).map_err(|why| format!("{what} {why}"))
+    query(cx, directory)
+        .map(|view| (view, directory))
+        .map_err(|why| format!("{what} {why}"))
+}
+
+/// Asks a process directory for its process's figures; says why not.
+fn figures(cx: &mut ThreadContext, directory: Address) -> Result<Figures, String> {
+    // It asks its process's objects first, each within `strata::metrics::ANSWER`.
+    let patience = ANSWER + strata::metrics::ANSWER;
+    let answer = cx.ask_timeout(directory, FiguresQuery, patience);
+    if answer.is::<TimedOut>() {
+        return Err(format!(
+            "no answer to FiguresQuery within {} s",
+            patience.as_secs()
+        ));
+    }
+    answer
+        .downcast::<Figures>()
+        .map_err(|other| format!("answered FiguresQuery with {}", describe(&other)))
+}
+
+/// The figures of every process of this host that joined the host directory, by pid
+/// (what `strata status -l` shows under each worker).
+pub fn figures_by_pid(
+    cx: &mut ThreadContext,
+) -> Result<std::collections::HashMap<u32, Figures>, String> {
+    let network = gather(cx)?;
+    Ok(network
+        .processes
+        .into_iter()
+        .filter_map(|p| p.figures)
+        .map(|f| (f.pid, f))
+        .collect())
+}
+
+/// The samples of `figures` in the Prometheus text format (its `# HELP` and `# TYPE`
+/// lines left out), each line indented by `indent`.
+pub fn write_figures(out: &mut String, figures: &Figures, indent: &str) {
+    for line in figures.to_prometheus_text().lines() {
+        if !line.starts_with('#') && !line.is_empty() {
+            out.push_str(indent);
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
 }
 
 /// Why a link did not come up.
@@ -295,6 +352,16 @@ fn tree(n: &Network) -> String {
         }
         publications.sort_by(|a, b| (&a.name, a.from).cmp(&(&b.name, b.from)));
         process_tree(&mut out, v, &publications, c.address.node());
+        match (&p.figures, &p.error) {
+            (Some(f), _) => {
+                let _ = writeln!(out, "    figures:");
+                write_figures(&mut out, f, "      ");
+            }
+            (None, Some(e)) => {
+                let _ = writeln!(out, "    no figures: {e}");
+            }
+            (None, None) => {}
+        }
     }
     out
 }

@@ -24,7 +24,8 @@ pub struct RunArgs {
 /// `strata status [-l]`.
 #[derive(Args, Debug)]
 pub struct StatusArgs {
-    /// One line per worker: pid, uptime, restarts, last exit.
+    /// One line per worker: pid, uptime, restarts, last exit; then its figures (the
+    /// samples its `/metrics` would serve), asked through the host directory.
     #[arg(short = 'l', long)]
     pub long: bool,
 }
@@ -244,6 +245,15 @@ pub fn status(home: &HomeArg, args: StatusArgs) -> ExitCode {
         }
     }
     if args.long {
+        // Each running worker's figures, as its process directory tells them (the same
+        // as its `/metrics`): only processes that joined the host directory can be asked.
+        let figures = {
+            let mut cx = strata::ThreadContext::attach();
+            crate::network::figures_by_pid(&mut cx)
+        };
+        if let Err(e) = &figures {
+            println!("figures: {e}");
+        }
         for (id, w) in &status.workers {
             println!(
                 "{id:<16} {:<9} pid {:<8} {:<9} restarts {:<3} {}",
@@ -256,6 +266,16 @@ pub fn status(home: &HomeArg, args: StatusArgs) -> ExitCode {
                     .map(|e| format!("last: {e}"))
                     .unwrap_or_default()
             );
+            if let (Ok(figures), Some(pid), "running") = (&figures, w.pid, w.state.as_str()) {
+                match figures.get(&pid) {
+                    Some(f) => {
+                        let mut out = String::new();
+                        crate::network::write_figures(&mut out, f, "    ");
+                        print!("{out}");
+                    }
+                    None => println!("    no figures: not in the host directory"),
+                }
+            }
         }
     } else {
         for (role, (running, all, restarts, others)) in roles {

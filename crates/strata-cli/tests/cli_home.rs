@@ -401,6 +401,21 @@ fn the_composite_answers_and_a_killed_worker_is_replaced() {
         status.contains("out-of-memory"),
         "a SIGKILL we did not send is noted:\n{status}"
     );
+    // Under each running worker, its figures (asked through the host directory): the
+    // server's spool counted the requests it admitted and answered.
+    let figure = |name: &str| -> f64 {
+        let line = status
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in:\n{status}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(figure("strata_spool_admitted_total{") >= 1.0, "{status}");
+    assert!(figure("strata_spool_completed_total{") >= 1.0, "{status}");
+    assert!(
+        status.matches("    strata_objects_live ").count() >= 2,
+        "the server and the worker not killed, at least:\n{status}"
+    );
     poll_until(WAIT, "answers after the replacement", || {
         answered().then_some(())
     });

@@ -108,6 +108,21 @@ fn process(network: &serde_json::Value, pid: u32) -> &serde_json::Value {
         .unwrap_or_else(|| panic!("no process {pid} in {network:#}"))
 }
 
+/// `entry` (of `--json`) carries the figures of process `pid`, its directory among them.
+fn assert_figures(entry: &serde_json::Value, pid: u32) {
+    let figures = &entry["figures"];
+    assert_eq!(figures["pid"], pid, "{entry:#}");
+    let families: Vec<&str> = figures["families"]
+        .as_array()
+        .expect("families")
+        .iter()
+        .map(|f| f["name"].as_str().expect("a name"))
+        .collect();
+    for name in ["strata_objects_live", "strata_directory_publications"] {
+        assert!(families.contains(&name), "{name} in {families:?}");
+    }
+}
+
 /// `812µs`, `1.25ms` or `2.004s`.
 fn is_duration(text: &str) -> bool {
     ["µs", "ms", "s"].iter().any(|unit| {
@@ -154,6 +169,9 @@ fn network_lists_a_publication_of_a_peer_that_serves_the_host_directory() {
         entry["client"]["address"]["node"],
         network["host"]["publications"][0]["address"]["node"]
     );
+    // And its figures, the same as its `/metrics` would serve: its directories are
+    // among them (it serves the host's), with what they list.
+    assert_figures(entry, peer.pid());
 
     let out = dir.strata(&["network"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -171,6 +189,12 @@ fn network_lists_a_publication_of_a_peer_that_serves_the_host_directory() {
         "{tree}"
     );
     assert!(tree.contains("      t:a  host  <"), "{tree}");
+    assert!(tree.contains("    figures:\n"), "{tree}");
+    assert!(tree.contains("      strata_objects_live "), "{tree}");
+    assert!(
+        tree.contains("      strata_directory_publications{object=\""),
+        "{tree}"
+    );
 }
 
 #[test]
@@ -224,6 +248,8 @@ fn strata_directory_serves_the_peers_and_a_second_one_names_it() {
         .unwrap()
         .iter()
         .all(|p| p["scope"] == "Host"));
+    // Its figures came back over the same link.
+    assert_figures(entry, peer.pid());
     let endpoint = entry["client"]["endpoint"].as_str().expect("an endpoint");
     assert!(Path::new(endpoint).starts_with(&dir.0), "{endpoint}");
 

@@ -105,6 +105,7 @@ pub mod http;
 pub mod load;
 pub mod logging;
 pub mod message;
+pub mod metrics;
 pub mod net;
 pub mod object;
 pub mod pipeline;

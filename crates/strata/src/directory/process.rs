@@ -239,6 +239,8 @@ pub(crate) struct ProcessDirectory {
     /// When this directory was made: a child waits at most [`PARENT_PATIENCE`] from then
     /// for its link to the parent before joining the host's or LAN's directory.
     born: std::time::Instant,
+    /// Its entry in the process's figures (`crate::metrics`), from start to end.
+    figures: Option<crate::metrics::Registration>,
 }
 
 impl ProcessDirectory {
@@ -275,6 +277,7 @@ impl ProcessDirectory {
             lan_unanswered: false,
             tickets: HashMap::new(),
             born: std::time::Instant::now(),
+            figures: None,
         }
     }
 
@@ -823,7 +826,9 @@ fn not_published(name: &Name, scope: Scope, why: &str) -> NotPublished {
 #[crate::machine]
 impl ProcessDirectory {
     #[guard(sender == cx.address())]
-    fn on_start(&mut self, _cx: &mut Context<Self>, _: Start) {}
+    fn on_start(&mut self, cx: &mut Context<Self>, _: Start) {
+        self.figures = Some(crate::metrics::sources::directory(cx.address()));
+    }
 
     fn on_publish(&mut self, cx: &mut Context<Self>, p: Publish) {
         let owner = cx.sender();
@@ -1236,6 +1241,15 @@ impl ProcessDirectory {
 
     fn on_query(&mut self, _cx: &mut Context<Self>, _: Query) -> DirectoryView {
         self.view()
+    }
+
+    /// The process's figures, for `strata network` and `strata status -l`: gathered on a
+    /// task (the objects it asks include this one), answered from this directory.
+    fn on_figures(&mut self, cx: &mut Context<Self>, _: crate::metrics::FiguresQuery) {
+        let (postbox, to) = (cx.postbox(), cx.sender());
+        crate::runtime::handle().spawn(async move {
+            postbox.send(to, crate::metrics::gather().await);
+        });
     }
 
     fn on_ended(&mut self, cx: &mut Context<Self>, e: Ended) {

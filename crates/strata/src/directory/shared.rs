@@ -82,6 +82,8 @@ pub(crate) struct SharedDirectory {
     clients: HashMap<Address, Client>,
     /// Each subscription's client and the client's id for it.
     wanted_by: HashMap<SubscriptionId, (Address, u64)>,
+    /// Its entry in the process's figures (`crate::metrics`), from start to end.
+    figures: Option<crate::metrics::Registration>,
 }
 
 impl SharedDirectory {
@@ -95,6 +97,7 @@ impl SharedDirectory {
             listing: Listing::new(),
             clients: HashMap::new(),
             wanted_by: HashMap::new(),
+            figures: None,
         }
     }
 
@@ -157,6 +160,7 @@ impl SharedDirectory {
 impl SharedDirectory {
     #[guard(sender == cx.address())]
     fn on_start(&mut self, cx: &mut Context<Self>, _: Start) {
+        self.figures = Some(crate::metrics::sources::directory(cx.address()));
         if let Some(listen) = self.listen.take() {
             cx.create(listen);
         }

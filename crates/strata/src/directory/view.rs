@@ -9,7 +9,7 @@ use super::name::Scope;
 use crate::{Address, Message};
 
 /// Asks a directory for its [`DirectoryView`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Message)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, Message)]
 #[message(name = "strata.directory.Query")]
 pub struct Query;
 

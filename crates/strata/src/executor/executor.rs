@@ -66,6 +66,8 @@ pub struct Executor<R> {
     /// When the `Trim` and `Due` timers fire, if they are set.
     trim_at: Option<Instant>,
     due_at: Option<Instant>,
+    /// Its entry in the process's figures (`crate::metrics`), from start to end.
+    figures: Option<crate::metrics::Registration>,
 }
 
 /// Which job: the submitter and its tag.
@@ -184,6 +186,7 @@ impl<R: Recipe> Executor<R> {
             respawning: false,
             trim_at: None,
             due_at: None,
+            figures: None,
         }
     }
 
@@ -718,6 +721,7 @@ fn answer<R: Recipe>(
 impl<R: Recipe> Executor<R> {
     #[guard(sender == cx.address())]
     fn on_start(&mut self, cx: &mut Context<Self>, _: Start) {
+        self.figures = Some(crate::metrics::sources::executor(cx.address()));
         self.begin(cx);
     }
 

@@ -303,6 +303,8 @@ async fn serve(mut cx: AsyncContext, this: HttpServer) -> AnyMessage {
         Err(fault) => return AnyMessage::new(fault),
     };
     tracing::info!(target: "strata::http", address = %listener.bound(), "HTTP server listening");
+    // Listed in the process's figures while it serves (`crate::metrics`).
+    let _figures = crate::metrics::sources::http(listener.bound(), this.counters.clone());
 
     let (stop_tx, stopping) = tokio::sync::watch::channel(false);
     let admission = Admission::new(

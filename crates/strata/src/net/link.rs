@@ -662,6 +662,9 @@ where
         stand_ins::note(peer.owner, stand_in);
     }
     let heard = Arc::new(Mutex::new(Instant::now()));
+    let held = Arc::new(AtomicUsize::new(0));
+    // Listed in the process's figures while the link is up (`crate::metrics`).
+    let _figures = crate::metrics::sources::link(cx.address(), peer.node, &remote, held.clone());
     let mut write_task = tokio::spawn(writer(tx.clone()));
     let inbound = Inbound {
         tx: tx.clone(),
@@ -674,7 +677,7 @@ where
         reach_public: settings.reach_public,
         granted: HashSet::default(),
         refused: 0,
-        held: Arc::new(AtomicUsize::new(0)),
+        held,
         budget: settings.inbound_bytes.max(2 * settings.max_frame),
     };
     let read_task = reader(stream, inbound, frames, opener, heard.clone());

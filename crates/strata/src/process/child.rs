@@ -346,6 +346,9 @@ async fn run(mut cx: AsyncContext, this: Process) -> AnyMessage {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // A child would try the parent's metrics address and fail on it: it serves its own
+    // figures only when given an address of its own (`Process::env`).
+    command.env_remove(crate::metrics::METRICS_VARIABLE);
     for (key, value) in &this.env {
         command.env(key, value);
     }

@@ -115,6 +115,14 @@ pub(crate) fn run_program<O: Object>(
         eprintln!("strata: {e}");
         return Err(ExitCode::from(2));
     }
+    // `STRATA_METRICS=ADDR`, read once: a bad value stops the program before it starts.
+    match crate::metrics::serve_from_env() {
+        Ok(_serving) => {} // dropping the handle leaves it serving until the process ends
+        Err(e) => {
+            eprintln!("strata: {e}");
+            return Err(ExitCode::from(2));
+        }
+    }
     let mut cx = ThreadContext::attach();
     let signalled = Arc::new(AtomicI32::new(0));
     let signals = install_signals();

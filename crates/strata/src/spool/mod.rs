@@ -133,6 +133,8 @@ pub struct Spool<R> {
     stand_down: Option<Backoff>,
     /// Draws for the busy pass rate (and the stand-down's seed).
     rng: Rng,
+    /// Its entry in the process's figures (`crate::metrics`), from start to end.
+    figures: Option<crate::metrics::Registration>,
 }
 
 impl<R: Recipe> Spool<R> {
@@ -156,6 +158,7 @@ impl<R: Recipe> Spool<R> {
             stand_down: None,
             rng: Rng::seeded(),
             settings,
+            figures: None,
         }
     }
 
@@ -526,6 +529,7 @@ impl<R: Recipe> Spool<R> {
 impl<R: Recipe> Spool<R> {
     #[guard(sender == cx.address())]
     fn on_start(&mut self, cx: &mut Context<Self>, _: Start) {
+        self.figures = Some(crate::metrics::sources::spool(cx.address()));
         self.start(cx);
     }
 
