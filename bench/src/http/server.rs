@@ -94,6 +94,11 @@ impl Companion {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// The CPU time (user + system) it has used so far, while it runs.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        cpu_of(self.child.id())
+    }
+
     /// SIGTERM, a grace period, then SIGKILL; waits for the process either way.
     pub fn stop(&mut self) {
         terminate(&mut self.child, &self.name);
@@ -161,6 +166,15 @@ impl ProcStat {
             start: number(19)?,
         })
     }
+}
+
+/// The CPU time (user + system, every thread) process `pid` has used so far.
+pub fn cpu_of(pid: u32) -> Option<Duration> {
+    let ticks = ProcStat::read(pid)?.cpu_ticks;
+    // SAFETY: sysconf only reads a system setting.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let per_second = u64::try_from(per_second).ok().filter(|&t| t > 0)?;
+    Some(Duration::from_secs_f64(ticks as f64 / per_second as f64))
 }
 
 /// The processes descended from `pid` (children, their children, ...), with their start

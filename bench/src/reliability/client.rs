@@ -59,11 +59,6 @@ impl Tally {
             == self.sent
     }
 
-    /// The requests that were answered with a status.
-    pub fn answered(&self) -> u64 {
-        self.ok + self.unavailable + self.timeout + self.other
-    }
-
     /// Requests sent that were neither 200 nor 503: what a kill may cost.
     pub fn failed(&self) -> u64 {
         self.timeout + self.other + self.conn_errors + self.lost
@@ -102,9 +97,9 @@ pub struct Plan {
     pub duration: Duration,
     /// Open loop: requests per second in all; `None`: closed loop.
     pub rate: Option<f64>,
-    /// The local address the connections are made from (a loopback address), if not the
-    /// system's choice.
-    pub source: Option<IpAddr>,
+    /// The local addresses the connections are made from (loopback addresses), in turn;
+    /// none: the system's choice.
+    pub sources: Vec<IpAddr>,
 }
 
 /// Runs `plan` to the end (requests are started for `duration`; the last ones are waited
@@ -159,7 +154,7 @@ async fn connection(plan: &Plan, index: usize, started: Instant) -> Tally {
         }
         tally.sent += 1;
         if stream.is_none() {
-            match connect(plan).await {
+            match connect(plan, index).await {
                 Ok(s) => stream = Some(s),
                 Err(_) => {
                     tally.count(Outcome::ConnError);
@@ -187,9 +182,10 @@ async fn connection(plan: &Plan, index: usize, started: Instant) -> Tally {
     tally
 }
 
-async fn connect(plan: &Plan) -> std::io::Result<TcpStream> {
+async fn connect(plan: &Plan, index: usize) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
-    if let Some(source) = plan.source {
+    if !plan.sources.is_empty() {
+        let source = plan.sources[index % plan.sources.len()];
         socket.bind(SocketAddr::new(source, 0))?;
     }
     let stream = tokio::time::timeout(Duration::from_secs(5), socket.connect(plan.address))
@@ -216,7 +212,7 @@ async fn exchange_unbounded(
     s.write_all(request).await?;
     buffer.clear();
     let mut chunk = [0u8; 32 * 1024];
-    let mut searched = 0;
+    let mut searched: usize = 0;
     let head_end = loop {
         if let Some(i) = find(&buffer[searched.saturating_sub(3)..], b"\r\n\r\n") {
             break searched.saturating_sub(3) + i;
@@ -306,7 +302,7 @@ mod tests {
             connections: 2,
             duration: Duration::from_millis(200),
             rate: Some(100.0),
-            source: None,
+            sources: Vec::new(),
         }));
         assert!(t.sent > 0 && t.adds_up(), "{t:?}");
         assert_eq!(t.conn_errors, t.sent);
