@@ -879,12 +879,20 @@ fn one_line(row: &Row) -> String {
 }
 
 fn table(rows: &[Row], machine: &Machine, seconds: u64, soak_seconds: u64) -> String {
-    let mut out = report::notes(
-        machine,
-        &format!(
-            "each row a fresh server; loaded rows {seconds} s, the soak {soak_seconds} s"
-        ),
-        "The benchmark",
+    let mut out = format!(
+        "Measured {} on {} (nproc {}; {}; 1-minute load average {} at the start, {} at the \
+         end), {} (strata at {}). One run of each row{}, each against a fresh server; loaded \
+         rows {seconds} s, the soak {soak_seconds} s. The benchmark took {:.0} s.\n\n",
+        machine.date,
+        machine.cpu,
+        machine.nproc,
+        machine.kernel,
+        machine.load.0,
+        machine.load.1,
+        machine.rustc,
+        machine.strata_revision,
+        if machine.quick { " (`--quick`)" } else { "" },
+        machine.wall.as_secs_f64()
     );
     let busy: f64 = machine.load.0.parse().unwrap_or(0.0);
     if busy >= 1.0 {
