@@ -16,6 +16,11 @@
 //! line that changes is the Feed's scope, `Scope::Host` → `Scope::Lan`
 //! (`strata_texture::example_scope()` below picks it from the flag); the workers run with
 //! `--lan` on other hosts. `examples/lan_hosts.sh` runs it on three namespace hosts.
+//!
+//! `SPOOL_RETRY_ON_LOSS=1` in the environment turns on the spool's `retry_on_loss`: a
+//! request whose worker process dies before answering (`kill -9`) is given once more to
+//! another worker instead of being answered with a fault (`Xy` is idempotent). Off by
+//! default; `bench/run --bench reliability` runs its worker-kill rows with and without it.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -40,7 +45,8 @@ impl Server {
             .workers(0)
             .queue_size(Some(64))
             .responsiveness(Duration::from_millis(100))
-            .busy_pass_rate(0.2);
+            .busy_pass_rate(0.2)
+            .retry_on_loss(retry_on_loss());
         self.spool = cx.create(spool);
         let scope = strata_texture::example_scope(); // Scope::Host, or Scope::Lan with --lan
         cx.create(Feed::new("texture:worker:.*", scope, self.spool).expect("a pattern"));
@@ -63,6 +69,11 @@ impl Server {
     fn stats(&mut self, cx: &mut Context<Self>, m: SpoolStats) {
         cx.forward(self.spool, m);
     }
+}
+
+/// `SPOOL_RETRY_ON_LOSS=1` (or `true`) turns on the spool's `retry_on_loss`.
+fn retry_on_loss() -> bool {
+    std::env::var("SPOOL_RETRY_ON_LOSS").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
 }
 
 fn main() -> ExitCode {

@@ -17,6 +17,7 @@ mod lan;
 mod link;
 mod peers;
 mod pipeline;
+mod reliability;
 mod report;
 mod suite;
 mod workload;

@@ -14,6 +14,7 @@ use crate::http::{self, load, HttpPeer};
 use crate::lan;
 use crate::link;
 use crate::pipeline;
+use crate::reliability;
 use crate::report::{self, Samples};
 use crate::workload::{self, Bench, Peer};
 
@@ -49,20 +50,27 @@ pub struct Options {
     pub pipeline: bool,
     /// Whether to run the LAN benchmark of issue 17 (`lan`; needs root, else it skips).
     pub lan: bool,
+    /// Whether to run the reliability benchmark of issue 21 (`reliability`).
+    pub reliability: bool,
     /// The servers of the HTTP benchmarks to run.
     pub http_peers: Vec<HttpPeer>,
     /// Seconds of each measured wrk (and `strata load`) run, when not the default.
     pub http_seconds: Option<u64>,
     /// The names and subscriptions of the directory at size, when not the default.
     pub directory_size: Option<(u64, u64)>,
+    /// Seconds of each loaded row of the reliability benchmark, when not the default.
+    pub reliability_seconds: Option<u64>,
+    /// Seconds of the reliability benchmark's soak, when not the default.
+    pub soak_seconds: Option<u64>,
 }
 
 /// The command-line help.
 pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH | --no-readme]
                     [--bench fanout,pingpong,spawn,http,process,link,load,directory,
-                            executor,pipeline,lan]
+                            executor,pipeline,lan,reliability]
                     [--peer raw,strata,...]
                     [--http-seconds S] [--directory-size NAMES,PATTERNS]
+                    [--reliability-seconds S] [--soak-seconds S]
        strata-bench measure BENCH PEER N
        strata-bench executor-measure ROW PEER N WORKERS
        strata-bench serve-hyper ADDRESS [--threads N | --processes N]
@@ -74,8 +82,8 @@ pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH
                  except with --quick)
   --no-readme    print the table only
   --bench LIST   only these benchmarks (fanout, pingpong, spawn, http, process, link,
-                 load, directory, executor, pipeline, lan; lan needs root and skips
-                 without)
+                 load, directory, executor, pipeline, lan, reliability; lan needs root
+                 and skips without)
   --peer LIST    only these peers (raw, strata, strata-ask, strata-async, actix, ractor;
                  for http and process: hyper, server_1, hyper-threads, server_4,
                  layer-cake, hyper-processes, server_8, layer-cake-processes; for load:
@@ -87,6 +95,11 @@ pub const USAGE: &str = "usage: strata-bench [--runs N] [--quick] [--readme PATH
   --directory-size NAMES,PATTERNS  the names and regex subscriptions the host directory
                  holds in the directory benchmark's row at size (default 100000,10000;
                  10000,1000 with --quick); NAMES a multiple of 10, PATTERNS at most NAMES/10
+  --reliability-seconds S  seconds of each loaded row of the reliability benchmark
+                 (overload, kill -9, each half of the slow-client row; default 60, 3 with
+                 --quick)
+  --soak-seconds S  seconds of the reliability benchmark's soak (default 120, 6 with
+                 --quick; the full row is 1800)
 
   measure        one measurement in this process (what the suite runs in a child)
   executor-measure  one measurement of the executor benchmark's Rust rows (ROW: empty,
@@ -114,6 +127,9 @@ impl Options {
         let mut executor = true;
         let mut pipeline = true;
         let mut lan = true;
+        let mut reliability = true;
+        let mut reliability_seconds = None;
+        let mut soak_seconds = None;
         let mut peers = Peer::ALL.to_vec();
         let mut http_peers = HttpPeer::ALL.to_vec();
         let mut http_seconds = None;
@@ -148,6 +164,7 @@ impl Options {
                     executor = names.contains(&"executor");
                     pipeline = names.contains(&"pipeline");
                     lan = names.contains(&"lan");
+                    reliability = names.contains(&"reliability");
                     let others: Vec<&str> = names
                         .into_iter()
                         .filter(|&s| {
@@ -161,6 +178,7 @@ impl Options {
                                     | "executor"
                                     | "pipeline"
                                     | "lan"
+                                    | "reliability"
                             )
                         })
                         .collect();
@@ -201,6 +219,19 @@ impl Options {
                     }
                     directory_size = Some((names, patterns));
                 }
+                "--reliability-seconds" | "--soak-seconds" => {
+                    let name = arg.clone();
+                    let v = value(&name)?;
+                    let n: u64 = v.parse().map_err(|_| format!("bad {name} `{v}`"))?;
+                    if n == 0 {
+                        return Err(format!("{name} must be at least 1"));
+                    }
+                    if name == "--soak-seconds" {
+                        soak_seconds = Some(n);
+                    } else {
+                        reliability_seconds = Some(n);
+                    }
+                }
                 other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
             }
         }
@@ -223,9 +254,12 @@ impl Options {
             executor,
             pipeline,
             lan,
+            reliability,
             http_peers,
             http_seconds,
             directory_size,
+            reliability_seconds,
+            soak_seconds,
         })
     }
 
@@ -261,6 +295,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         && !options.executor
         && !options.pipeline
         && !options.lan
+        && !options.reliability
     {
         return Err("nothing to run: no peer takes part in the chosen benchmarks".into());
     }
@@ -287,6 +322,9 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
     if load {
         load::run(options)?;
+    }
+    if options.reliability {
+        reliability::run(options)?;
     }
     Ok(())
 }
@@ -523,6 +561,17 @@ mod tests {
         assert!(http::chosen_peers(&o).is_empty());
         assert!(parse(&[]).executor);
         assert!(!parse(&["--bench", "link"]).executor);
+    }
+
+    #[test]
+    fn the_reliability_benchmark_is_chosen_by_name_with_its_durations() {
+        let o = parse(&["--bench", "reliability", "--reliability-seconds", "7"]);
+        assert!(o.reliability && !o.http && !o.load && o.benches.is_empty());
+        assert_eq!(reliability::durations(&o), (7, reliability::SOAK_SECONDS.0));
+        let q = parse(&["--bench", "reliability", "--quick", "--soak-seconds", "9"]);
+        assert_eq!(reliability::durations(&q), (reliability::SECONDS.1, 9));
+        assert!(parse(&[]).reliability);
+        assert!(!parse(&["--bench", "lan"]).reliability);
     }
 
     #[test]

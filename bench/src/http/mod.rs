@@ -18,7 +18,7 @@ pub mod hyper_pool;
 pub mod hyper_texture;
 pub mod load;
 mod loader;
-mod server;
+pub mod server;
 mod strata_load;
 mod table;
 mod wrk;
@@ -36,6 +36,7 @@ use server::{Companion, Server};
 
 pub use server::die_with_parent;
 pub use strata_load::program as strata_program;
+pub use table::format_rate as table_format_rate;
 pub use table::{one_line, BEGIN, END, NAMED_BEGIN, NAMED_END, PROCESS_BEGIN, PROCESS_END};
 
 /// The table sizes asked for: `/Xy?x=8&y=8` and `/Xy?x=100&y=100`.
@@ -414,13 +415,13 @@ fn python_command(script: &str) -> Result<Command, String> {
 }
 
 /// The benchmark crate's directory.
-fn bench_dir() -> PathBuf {
+pub fn bench_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Where strata's release examples are: `$STRATA_BENCH_EXAMPLES`, or the repository's
 /// `target/release/examples`.
-fn examples_dir() -> PathBuf {
+pub fn examples_dir() -> PathBuf {
     std::env::var_os("STRATA_BENCH_EXAMPLES")
         .map(PathBuf::from)
         .unwrap_or_else(|| bench_dir().join("../target/release/examples"))
@@ -512,26 +513,24 @@ impl Samples {
     }
 }
 
-/// Measures one row once with `loader`: a fresh server, a readiness check, a check of the
-/// asked table, a warm-up run of the loader, the measured run, and the server stopped.
-fn measure(
+/// Starts `peer`'s server on a free loopback port, with `env` set for it, and what it
+/// needs beside it (a named peer's workers, found by name); waits until it answers
+/// `GET /Xy?x=2&y=2` and, for a named peer, until its spool holds every worker. Gives the
+/// server, the number of named workers started beside it and the first answer's body.
+/// Its logs go to `bench/target/http/logs/<peer>-<tag>*.log`.
+pub fn launch(
     peer: HttpPeer,
-    shape: Shape,
-    round: usize,
-    seconds: u64,
-    loader: Loader,
-) -> Result<wrk::Report, String> {
+    tag: &str,
+    env: &[(&str, &str)],
+) -> Result<(Server, usize, Vec<u8>), String> {
     let port = server::free_port()?;
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut command = peer.command(address)?;
+    command.envs(env.iter().copied());
     let log_of = |what: &str| {
         bench_dir().join(format!(
-            "target/http/logs/{}-{}x{}-{}-round{}{what}.log",
+            "target/http/logs/{}-{tag}{what}.log",
             peer.key(),
-            shape.0,
-            shape.1,
-            loader.key(),
-            round + 1
         ))
     };
     let log = log_of("");
@@ -560,6 +559,35 @@ fn measure(
     if workers > 0 {
         wait_for_workers(peer, &mut server, workers)?;
     }
+    Ok((server, workers, ready))
+}
+
+/// The command of one more named worker for `server` (a named peer's), or `None` for the
+/// other peers: for the reliability benchmark's soak, which kills and restarts them.
+pub fn named_worker(peer: HttpPeer, server: &Server) -> Result<Option<Command>, String> {
+    match peer {
+        HttpPeer::Server10 => {
+            let dir = server
+                .kept::<Beside>()
+                .ok_or("server_10 was started without its runtime folder")?;
+            dir.worker()
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Measures one row once with `loader`: a fresh server, a readiness check, a check of the
+/// asked table, a warm-up run of the loader, the measured run, and the server stopped.
+fn measure(
+    peer: HttpPeer,
+    shape: Shape,
+    round: usize,
+    seconds: u64,
+    loader: Loader,
+) -> Result<wrk::Report, String> {
+    let tag = format!("{}x{}-{}-round{}", shape.0, shape.1, loader.key(), round + 1);
+    let (mut server, workers, ready) = launch(peer, &tag, &[])?;
+    let address = server.address;
     server::check_table(&peer.table_of(&ready)?, 2, 2)
         .map_err(|e| format!("{}: a bad 2x2 table: {e}", peer.key()))?;
     let (x, y) = shape;

@@ -94,6 +94,11 @@ impl Companion {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// The CPU time (user + system) it has used so far, while it runs.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        cpu_of(self.child.id())
+    }
+
     /// SIGTERM, a grace period, then SIGKILL; waits for the process either way.
     pub fn stop(&mut self) {
         terminate(&mut self.child, &self.name);
@@ -163,9 +168,18 @@ impl ProcStat {
     }
 }
 
+/// The CPU time (user + system, every thread) process `pid` has used so far.
+pub fn cpu_of(pid: u32) -> Option<Duration> {
+    let ticks = ProcStat::read(pid)?.cpu_ticks;
+    // SAFETY: sysconf only reads a system setting.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let per_second = u64::try_from(per_second).ok().filter(|&t| t > 0)?;
+    Some(Duration::from_secs_f64(ticks as f64 / per_second as f64))
+}
+
 /// The processes descended from `pid` (children, their children, ...), with their start
 /// times, from `/proc/PID/task/TID/children`; at most 256, four generations deep.
-fn descendants(pid: u32) -> Vec<(u32, u64)> {
+pub fn descendants(pid: u32) -> Vec<(u32, u64)> {
     let mut found: Vec<(u32, u64)> = Vec::new();
     let mut generation = vec![pid];
     for _ in 0..4 {
@@ -238,6 +252,43 @@ impl Server {
     /// Keeps `guard` until the server and its companions have stopped.
     pub fn keep(&mut self, guard: Box<dyn std::any::Any>) {
         self.keep.push(guard);
+    }
+
+    /// The server process's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The processes the server started (a process spool's workers) and that run now.
+    pub fn workers(&self) -> Vec<u32> {
+        let found = descendants(self.child.id());
+        self.remember(&found);
+        found.into_iter().map(|(pid, _)| pid).collect()
+    }
+
+    /// The pids of its companions that still run (ended ones are reaped).
+    pub fn companion_pids(&mut self) -> Vec<u32> {
+        self.companions
+            .iter_mut()
+            .filter_map(|c| c.is_running().then(|| c.child.id()))
+            .collect()
+    }
+
+    /// Every process of the measurement that runs now: the server, what it started, its
+    /// companions and what they started.
+    pub fn tree(&mut self) -> Vec<u32> {
+        let mut all = vec![self.child.id()];
+        all.extend(self.workers());
+        for c in self.companion_pids() {
+            all.push(c);
+            all.extend(descendants(c).into_iter().map(|(pid, _)| pid));
+        }
+        all
+    }
+
+    /// The first guard of type `T` kept with [`Server::keep`].
+    pub fn kept<T: 'static>(&self) -> Option<&T> {
+        self.keep.iter().find_map(|k| k.downcast_ref::<T>())
     }
 
     /// How many of its companions still run.
