@@ -13,8 +13,8 @@
 //! request whose worker process dies before answering (`kill -9`) is given once more to
 //! another worker instead of being answered with a fault (`Xy` is idempotent). Off by
 //! default; `bench/run --bench reliability` runs its worker-kill rows with and without it.
-//! Not yet covered: a request given to a worker in the moment after its process died,
-//! before the spool knows, is answered with a fault (NOTES.md, "Reliability under faults").
+//! A request given to a worker in the moment after its process died, before the spool
+//! knows, comes back `Unread` from the `Process` object and is retried too.
 
 use std::process::ExitCode;
 use std::time::Duration;
