@@ -270,6 +270,10 @@ fn chart(page: &mut String, svg: Result<String, String>) {
     }
 }
 
+/// Seconds of which the run covered less than this (the end of the last) are not drawn:
+/// their rates would be noise.
+const MIN_SPAN: f64 = 0.05;
+
 const NO_TIMELINE: &str =
     "No figures over time: the run kept no timeline (LoadPlan::timeline, --report).";
 
@@ -277,21 +281,24 @@ fn throughput_chart(r: &LoadReport) -> Result<String, String> {
     if r.seconds.is_empty() {
         return Err(NO_TIMELINE.into());
     }
-    let ok: Vec<(f64, f64)> = r.seconds.iter().map(|s| (s.t as f64, s.ok as f64)).collect();
-    let failed: Vec<(f64, f64)> = r
-        .seconds
+    // Rates at the middle of each second (of the part of the last one the run covered).
+    let seconds: Vec<_> = r.seconds.iter().filter(|s| s.span_s >= MIN_SPAN).collect();
+    let mid = |s: &super::record::SecondReport| s.t as f64 + s.span_s / 2.0;
+    let ok: Vec<(f64, f64)> = seconds
         .iter()
-        .map(|s| (s.t as f64, (s.requests - s.ok) as f64))
+        .map(|s| (mid(s), s.ok as f64 / s.span_s))
         .collect();
-    let clients: Vec<(f64, f64)> = r
-        .seconds
+    let failed: Vec<(f64, f64)> = seconds
         .iter()
-        .map(|s| (s.t as f64, f64::from(s.clients)))
+        .map(|s| (mid(s), (s.requests - s.ok) as f64 / s.span_s))
         .collect();
-    let top = r
-        .seconds
+    let clients: Vec<(f64, f64)> = seconds
         .iter()
-        .map(|s| s.requests as f64)
+        .map(|s| (mid(s), f64::from(s.clients)))
+        .collect();
+    let top = seconds
+        .iter()
+        .map(|s| s.requests as f64 / s.span_s)
         .fold(1.0, f64::max)
         * 1.1;
     let most_clients = clients.iter().map(|c| c.1).fold(1.0, f64::max) * 1.1;
@@ -376,7 +383,7 @@ fn latency_chart(r: &LoadReport) -> Result<String, String> {
         c.configure_mesh()
             .x_desc("seconds into the run")
             .y_desc("latency (ms, log scale)")
-            .y_label_formatter(&|v| format!("{v:.3}"))
+            .y_label_formatter(&|v| short(*v))
             .draw()
             .map_err(err)?;
         for (i, (name, pick)) in series.iter().enumerate() {
@@ -384,7 +391,8 @@ fn latency_chart(r: &LoadReport) -> Result<String, String> {
             let points: Vec<(f64, f64)> = r
                 .seconds
                 .iter()
-                .filter_map(|s| pick(s).map(|v| (s.t as f64 + 0.5, v)))
+                .filter(|s| s.span_s >= MIN_SPAN)
+                .filter_map(|s| pick(s).map(|v| (s.t as f64 + s.span_s / 2.0, v)))
                 .collect();
             c.draw_series(LineSeries::new(points, colour.stroke_width(2)))
                 .map_err(err)?
@@ -444,7 +452,7 @@ fn distribution_chart(tally: &Tally) -> Result<String, String> {
             .y_desc("latency (ms, log scale)")
             .x_labels(most as usize + 1)
             .x_label_formatter(&|x| percentile_label(*x))
-            .y_label_formatter(&|v| format!("{v:.3}"))
+            .y_label_formatter(&|v| short(*v))
             .draw()
             .map_err(err)?;
         let colour = COLOURS[0];
@@ -461,6 +469,17 @@ fn distribution_chart(tally: &Tally) -> Result<String, String> {
         root.present().map_err(err)?;
     }
     Ok(svg)
+}
+
+/// A latency label: as many decimals as its size needs.
+fn short(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    }
 }
 
 /// `0 → 0%`, `1 → 90%`, `2 → 99%`, `3 → 99.9%`.
@@ -489,13 +508,11 @@ fn errors_chart(r: &LoadReport) -> Result<String, String> {
         .into_iter()
         .filter(|&k| r.seconds.iter().any(|s| by_kind(s, k) > 0))
         .collect();
-    if kinds.is_empty() {
-        return Err("No errors.".into());
-    }
     let top = r
         .seconds
         .iter()
-        .flat_map(|s| kinds.iter().map(|&k| by_kind(s, k) as f64))
+        .filter(|s| s.span_s >= MIN_SPAN)
+        .flat_map(|s| kinds.iter().map(|&k| by_kind(s, k) as f64 / s.span_s))
         .fold(1.0, f64::max)
         * 1.1;
     let end = r.seconds.len() as f64;
@@ -514,12 +531,21 @@ fn errors_chart(r: &LoadReport) -> Result<String, String> {
             .y_desc("errors per second")
             .draw()
             .map_err(err)?;
+        if kinds.is_empty() {
+            let colour = COLOURS[2];
+            let zeros = [(0.0, 0.0), (end, 0.0)];
+            c.draw_series(LineSeries::new(zeros, colour.stroke_width(2)))
+                .map_err(err)?
+                .label("no errors")
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour));
+        }
         for (i, &k) in kinds.iter().enumerate() {
             let colour = COLOURS[(i + 1) % COLOURS.len()];
             let points: Vec<(f64, f64)> = r
                 .seconds
                 .iter()
-                .map(|s| (s.t as f64, by_kind(s, k) as f64))
+                .filter(|s| s.span_s >= MIN_SPAN)
+                .map(|s| (s.t as f64 + s.span_s / 2.0, by_kind(s, k) as f64 / s.span_s))
                 .collect();
             c.draw_series(LineSeries::new(points, colour.stroke_width(2)))
                 .map_err(err)?

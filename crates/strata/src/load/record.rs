@@ -535,6 +535,8 @@ pub struct LoadReport {
 pub struct SecondReport {
     /// Seconds into the run (this second's start).
     pub t: u64,
+    /// How much of this second the run covered (less than 1 for the last).
+    pub span_s: f64,
     /// Requests completed in it.
     pub requests: u64,
     /// Of which successful.
@@ -664,6 +666,7 @@ impl LoadReport {
                 b.add(s);
                 SecondReport {
                     t: t as u64,
+                    span_s: (elapsed - t as f64).clamp(0.0, 1.0),
                     requests: s.requests(),
                     ok: s.ok,
                     errors: errors_of(s.errors),
