@@ -280,6 +280,7 @@ fn the_html_report_has_the_run_figures_and_opens_in_chromium() {
         "load",
         &url,
         "--total=2000",
+        "--rate=1000",
         "--clients=4",
         "--validate=table",
         "--max-error-rate=1%",

@@ -325,10 +325,12 @@ fn throughput_chart(r: &LoadReport) -> Result<String, String> {
             .draw()
             .map_err(err)?;
         let (a, b, g) = (COLOURS[0], COLOURS[1], COLOURS[2]);
+        c.draw_series(markers(&ok, a)).map_err(err)?;
         c.draw_series(LineSeries::new(ok, a.stroke_width(2)))
             .map_err(err)?
             .label("ok per second")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], a));
+        c.draw_series(markers(&failed, b)).map_err(err)?;
         c.draw_series(LineSeries::new(failed, b.stroke_width(2)))
             .map_err(err)?
             .label("errors per second")
@@ -383,6 +385,7 @@ fn latency_chart(r: &LoadReport) -> Result<String, String> {
         c.configure_mesh()
             .x_desc("seconds into the run")
             .y_desc("latency (ms, log scale)")
+            .y_labels(8)
             .y_label_formatter(&|v| short(*v))
             .draw()
             .map_err(err)?;
@@ -394,6 +397,7 @@ fn latency_chart(r: &LoadReport) -> Result<String, String> {
                 .filter(|s| s.span_s >= MIN_SPAN)
                 .filter_map(|s| pick(s).map(|v| (s.t as f64 + s.span_s / 2.0, v)))
                 .collect();
+            c.draw_series(markers(&points, colour)).map_err(err)?;
             c.draw_series(LineSeries::new(points, colour.stroke_width(2)))
                 .map_err(err)?
                 .label(*name)
@@ -450,6 +454,7 @@ fn distribution_chart(tally: &Tally) -> Result<String, String> {
         c.configure_mesh()
             .x_desc("percentile")
             .y_desc("latency (ms, log scale)")
+            .y_labels(8)
             .x_labels(most as usize + 1)
             .x_label_formatter(&|x| percentile_label(*x))
             .y_label_formatter(&|v| short(*v))
@@ -547,6 +552,7 @@ fn errors_chart(r: &LoadReport) -> Result<String, String> {
                 .filter(|s| s.span_s >= MIN_SPAN)
                 .map(|s| (s.t as f64 + s.span_s / 2.0, by_kind(s, k) as f64 / s.span_s))
                 .collect();
+            c.draw_series(markers(&points, colour)).map_err(err)?;
             c.draw_series(LineSeries::new(points, colour.stroke_width(2)))
                 .map_err(err)?
                 .label(k.name())
@@ -560,6 +566,16 @@ fn errors_chart(r: &LoadReport) -> Result<String, String> {
         root.present().map_err(err)?;
     }
     Ok(svg)
+}
+
+/// A dot at each point (a run of one second has no line to draw).
+fn markers(
+    points: &[(f64, f64)],
+    colour: RGBColor,
+) -> impl Iterator<Item = Circle<(f64, f64), u32>> + '_ {
+    points
+        .iter()
+        .map(move |&p| Circle::new(p, 3, colour.filled()))
 }
 
 fn err(e: impl std::fmt::Display) -> String {
