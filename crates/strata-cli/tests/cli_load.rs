@@ -3,10 +3,10 @@
 //! file, the HTML report (opened in headless Chromium when there is one), and the demo
 //! finishing on its own with no process left behind.
 
-#[path = "../../strata/tests/support/mod.rs"]
-mod support;
 #[path = "../../strata/tests/support/recording_server.rs"]
 mod recording_server;
+#[path = "../../strata/tests/support/mod.rs"]
+mod support;
 
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -188,16 +188,40 @@ fn bad_request_input_exits_2_naming_it() {
     let url = "http://127.0.0.1:1/";
     let tls_url = "https://127.0.0.1:1/";
     for (args, says) in [
-        (vec!["--header", "no colon here"], "--header: `no colon here` is not a header"),
+        (
+            vec!["--header", "no colon here"],
+            "--header: `no colon here` is not a header",
+        ),
         (vec!["--header", "Content-Length: 4"], "leave it out"),
-        (vec!["--body-file", "/nonexistent/body"], "--body-file /nonexistent/body"),
-        (vec!["--body-json", r#"{"id": {5..1}}"#], "the range is empty"),
-        (vec!["--body-json", r#"{"id": {a,b}"#], "does not expand to JSON"),
-        (vec!["--body-json", "@/nonexistent/t.json"], "--body-json /nonexistent/t.json"),
-        (vec!["--request-file", "/nonexistent/r"], "--request-file /nonexistent/r"),
+        (
+            vec!["--body-file", "/nonexistent/body"],
+            "--body-file /nonexistent/body",
+        ),
+        (
+            vec!["--body-json", r#"{"id": {5..1}}"#],
+            "the range is empty",
+        ),
+        (
+            vec!["--body-json", r#"{"id": {a,b}"#],
+            "does not expand to JSON",
+        ),
+        (
+            vec!["--body-json", "@/nonexistent/t.json"],
+            "--body-json /nonexistent/t.json",
+        ),
+        (
+            vec!["--request-file", "/nonexistent/r"],
+            "--request-file /nonexistent/r",
+        ),
         (vec!["--request-file", lines], "line 2: `path` is 7"),
-        (vec!["--expect-json", "status=ok"], "--expect-json: `status` is not a JSON pointer"),
-        (vec!["--cacert", "/nonexistent/ca.pem"], "--cacert /nonexistent/ca.pem"),
+        (
+            vec!["--expect-json", "status=ok"],
+            "--expect-json: `status` is not a JSON pointer",
+        ),
+        (
+            vec!["--cacert", "/nonexistent/ca.pem"],
+            "--cacert /nonexistent/ca.pem",
+        ),
         (vec!["--method", "GE T"], "not an HTTP method"),
         (vec!["--stages", "30s"], "not DURATION:TARGET"),
         (vec!["--insecure"], "is not https://"),
@@ -239,9 +263,16 @@ fn https_with_a_ca_file_works_across_processes_and_is_refused_without_it() {
         "--expect-json=/status=ok",
         "--json",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r = json(&out);
-    assert_eq!((r["ok"].as_u64(), r["processes"].as_u64()), (Some(40), Some(2)));
+    assert_eq!(
+        (r["ok"].as_u64(), r["processes"].as_u64()),
+        (Some(40), Some(2))
+    );
     let got = server.taken();
     assert_eq!(got.len(), 40);
     assert!(got.iter().all(|q| q.method == "POST"
@@ -253,10 +284,20 @@ fn https_with_a_ca_file_works_across_processes_and_is_refused_without_it() {
     let r = json(&out);
     assert_eq!(r["ok"], 0, "{r}");
     assert_eq!(r["errors"]["connect"], 5);
-    assert!(r["examples"][0].as_str().unwrap().contains("certificate"), "{r}");
+    assert!(
+        r["examples"][0].as_str().unwrap().contains("certificate"),
+        "{r}"
+    );
 
     // --insecure connects, and says loudly what it skips.
-    let out = strata(&["load", &url, "--total=5", "--clients=1", "--insecure", "--json"]);
+    let out = strata(&[
+        "load",
+        &url,
+        "--total=5",
+        "--clients=1",
+        "--insecure",
+        "--json",
+    ]);
     assert_eq!(json(&out)["ok"], 5);
     assert!(String::from_utf8_lossy(&out.stderr).contains("certificate is NOT checked"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -288,7 +329,11 @@ fn the_html_report_has_the_run_figures_and_opens_in_chromium() {
         page_path.to_str().unwrap(),
         "--json",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed = json(&out);
     let page = std::fs::read_to_string(&page_path).unwrap();
     let marker = r#"<script type="application/json" id="strata-report">"#;
@@ -337,7 +382,11 @@ fn the_html_report_has_the_run_figures_and_opens_in_chromium() {
         assert!(!log.contains(bad), "chromium reported {bad}: {log}");
     }
     let png = std::fs::read(&shot).expect("the screenshot");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
     // The page as Chromium parsed it still holds the charts and the figures.
     let dom = base(&["--dump-dom".to_string()]);
     let dom = String::from_utf8_lossy(&dom.stdout);

@@ -5,9 +5,9 @@
 //! TLS trusts only what it is told (and resumes sessions), stages move the client count,
 //! and the report page holds the run's figures.
 
-mod support;
 #[path = "support/recording_server.rs"]
 mod recording_server;
+mod support;
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -82,7 +82,10 @@ fn every_method_with_a_body_and_headers_arrives_as_sent() {
             ids.insert(id);
             pages.insert(r.path.clone());
         }
-        assert!(ids.len() > 1, "{method}: the body template drew one id only");
+        assert!(
+            ids.len() > 1,
+            "{method}: the body template drew one id only"
+        );
         assert!(pages.is_subset(&HashSet::from([
             "/items?page=1".to_string(),
             "/items?page=2".to_string()
@@ -110,7 +113,13 @@ fn every_method_with_a_body_and_headers_arrives_as_sent() {
         assert_eq!(r.header("host"), Some("service.test"));
         assert_eq!(r.header("content-type"), Some("application/octet-stream"));
         assert_eq!(r.header("content-length"), Some("256"));
-        assert_eq!(r.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("host")).count(), 1);
+        assert_eq!(
+            r.headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("host"))
+                .count(),
+            1
+        );
     }
 }
 
@@ -211,9 +220,14 @@ fn https_trusts_the_given_ca_refuses_without_it_and_resumes_sessions() {
     assert_eq!((t.ok, t.errors), (60, [0; 6]), "{t:?}");
     let got = server.taken();
     assert_eq!(got.len(), 60);
-    assert!(got.iter().all(|r| r.body == b"over tls" && r.method == "POST"));
+    assert!(got
+        .iter()
+        .all(|r| r.body == b"over tls" && r.method == "POST"));
     let handshakes = server.handshakes.lock().unwrap().len();
-    assert!(handshakes <= 2, "{handshakes} handshakes for 2 kept-alive clients");
+    assert!(
+        handshakes <= 2,
+        "{handshakes} handshakes for 2 kept-alive clients"
+    );
 
     // A connection per request: later handshakes resume the first session.
     server.handshakes.lock().unwrap().clear();
@@ -300,9 +314,15 @@ fn stages_change_the_client_count_at_the_right_times() {
     };
     // Generous windows well inside each hold.
     let first = median_in(1.4, 2.3);
-    assert!((2..=4).contains(&first), "holding 3: {first} open ({samples:?})");
+    assert!(
+        (2..=4).contains(&first),
+        "holding 3: {first} open ({samples:?})"
+    );
     let second = median_in(3.3, 3.9);
-    assert!((6..=9).contains(&second), "holding 8: {second} open ({samples:?})");
+    assert!(
+        (6..=9).contains(&second),
+        "holding 8: {second} open ({samples:?})"
+    );
     assert!(first < second);
     assert!(tally.ok > 0 && tally.errors == [0; 6], "{tally:?}");
 

@@ -303,7 +303,11 @@ impl ClientKit {
             }
             Err(_) => {
                 self.note_failure(ErrorKind::Connect, || {
-                    format!("{}: no connection within {:?}", t.address, self.plan().timeout)
+                    format!(
+                        "{}: no connection within {:?}",
+                        t.address,
+                        self.plan().timeout
+                    )
                 });
                 Err(ErrorKind::Connect)
             }
@@ -382,7 +386,10 @@ async fn session(kit: &ClientKit) {
             }
             Err(_) => {
                 kit.note_failure(ErrorKind::Timeout, || {
-                    format!("{} {path}: no answer within {:?}", shape.method, plan.timeout)
+                    format!(
+                        "{} {path}: no answer within {:?}",
+                        shape.method, plan.timeout
+                    )
                 });
                 kit.record(Outcome::Failed(ErrorKind::Timeout), started);
                 false

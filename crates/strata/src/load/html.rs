@@ -109,7 +109,11 @@ fn summary(page: &mut String, r: &LoadReport) {
         ("requests", "Requests", r.requests.to_string()),
         ("ok", "Successful", r.ok.to_string()),
         ("elapsed_s", "Seconds", format!("{:.2}", r.elapsed_s)),
-        ("throughput", "Requests per second", format!("{:.1}", r.throughput)),
+        (
+            "throughput",
+            "Requests per second",
+            format!("{:.1}", r.throughput),
+        ),
         (
             "error_rate",
             "Error rate",
@@ -594,6 +598,9 @@ mod tests {
         assert_eq!(percentile_label(3.0), "99.9%");
         assert!((nines(0.99, 6.0) - 2.0).abs() < 1e-9);
         assert_eq!(nines(1.0, 4.0), 4.0);
-        assert_eq!(escape("<a href=\"x\">&</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
+        assert_eq!(
+            escape("<a href=\"x\">&</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+        );
     }
 }

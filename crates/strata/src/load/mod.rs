@@ -159,7 +159,7 @@ impl<R: crate::Recipe<ClientKit>> Load<R> {
         } else if self.slots.len() > wanted {
             let mut by_slot: Vec<(u32, Address)> =
                 self.slots.iter().map(|(&a, &s)| (s, a)).collect();
-            by_slot.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            by_slot.sort_unstable_by_key(|b| std::cmp::Reverse(b.0));
             for &(_, client) in by_slot.iter().take(self.slots.len() - wanted) {
                 self.slots.remove(&client);
                 self.retiring.insert(client);

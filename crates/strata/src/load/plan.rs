@@ -393,11 +393,7 @@ impl Target {
         let (rest, https) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
             (Some(rest), _) => (rest, false),
             (_, Some(rest)) => (rest, true),
-            _ => {
-                return Err(format!(
-                    "`{url}` does not start with http:// or https://"
-                ))
-            }
+            _ => return Err(format!("`{url}` does not start with http:// or https://")),
         };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -484,10 +480,10 @@ impl Target {
                     Some(b) => Body::Bytes(b.clone()),
                     None => Body::None,
                 };
-                let shape = literal_path(&r.path).and_then(|path| {
-                    Shape::new(&r.method, path, &headers, &body, plan.keep_alive)
-                });
-                self.shapes.push(shape.map_err(|e| ("script", format!("request {}: {e}", i + 1)))?);
+                let shape = literal_path(&r.path)
+                    .and_then(|path| Shape::new(&r.method, path, &headers, &body, plan.keep_alive));
+                self.shapes
+                    .push(shape.map_err(|e| ("script", format!("request {}: {e}", i + 1)))?);
             }
         }
         self.expect = plan

@@ -374,9 +374,8 @@ pub(crate) fn parse_json_template(template: &str) -> Result<Vec<Part>, String> {
     while let Some(open) = rest.find('{') {
         text.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        let inner_end = after.find(|c: char| {
-            c == '}' || c == '{' || c == '"' || c == ':' || c.is_whitespace()
-        });
+        let inner_end =
+            after.find(|c: char| c == '}' || c == '{' || c == '"' || c == ':' || c.is_whitespace());
         match inner_end {
             Some(end)
                 if after[end..].starts_with('}')
@@ -442,7 +441,10 @@ mod tests {
             let mut out = Vec::new();
             expand(&parts, &mut rng, &mut out);
             let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-            seen.insert((v["id"].as_u64().unwrap(), v["kind"].as_str().unwrap().to_string()));
+            seen.insert((
+                v["id"].as_u64().unwrap(),
+                v["kind"].as_str().unwrap().to_string(),
+            ));
         }
         assert_eq!(seen.len(), 6, "{seen:?}");
         for (bad, says) in [
@@ -483,21 +485,32 @@ mod tests {
             parse_header("X-Trace:  abc ").unwrap(),
             ("X-Trace".to_string(), "abc".to_string())
         );
-        assert!(parse_header("no colon").unwrap_err().contains("not a header"));
-        assert!(parse_header("bad name: 1").unwrap_err().contains("not a header name"));
-        assert!(parse_header("Content-Length: 3").unwrap_err().contains("leave it out"));
+        assert!(parse_header("no colon")
+            .unwrap_err()
+            .contains("not a header"));
+        assert!(parse_header("bad name: 1")
+            .unwrap_err()
+            .contains("not a header name"));
+        assert!(parse_header("Content-Length: 3")
+            .unwrap_err()
+            .contains("leave it out"));
     }
 
     #[test]
     fn expectations_check_bodies() {
         let c = Expect::json("/a/0=3").unwrap().compile().unwrap();
         assert!(c.check(br#"{"a":[3]}"#).is_ok());
-        assert!(c.check(br#"{"a":[4]}"#).unwrap_err().contains("is 4, not 3"));
+        assert!(c
+            .check(br#"{"a":[4]}"#)
+            .unwrap_err()
+            .contains("is 4, not 3"));
         assert!(c.check(br#"{"b":1}"#).unwrap_err().contains("nothing at"));
         assert!(c.check(b"<html>").unwrap_err().contains("not JSON"));
         let s = Expect::json("/status=ok").unwrap().compile().unwrap();
         assert!(s.check(br#"{"status":"ok"}"#).is_ok());
-        assert!(Expect::json("status=ok").unwrap_err().contains("JSON pointer"));
+        assert!(Expect::json("status=ok")
+            .unwrap_err()
+            .contains("JSON pointer"));
         assert!(Expect::json("/x").unwrap_err().contains("POINTER=VALUE"));
         let t = Expect::BodyContains("lo w".into()).compile().unwrap();
         assert!(t.check(b"hello world").is_ok() && t.check(b"hello").is_err());

@@ -28,11 +28,17 @@ impl Stage {
         for (i, part) in text.split(',').enumerate() {
             let part = part.trim();
             let (d, t) = part.split_once(':').ok_or_else(|| {
-                format!("stage {} `{part}` is not DURATION:TARGET (like 30s:100)", i + 1)
+                format!(
+                    "stage {} `{part}` is not DURATION:TARGET (like 30s:100)",
+                    i + 1
+                )
             })?;
             let duration = parse_duration(d).map_err(|e| format!("stage {}: {e}", i + 1))?;
             let target: f64 = t.trim().parse().map_err(|_| {
-                format!("stage {}: `{t}` is not a number of clients or a rate", i + 1)
+                format!(
+                    "stage {}: `{t}` is not a number of clients or a rate",
+                    i + 1
+                )
             })?;
             out.push(Stage { duration, target });
         }
