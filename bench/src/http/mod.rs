@@ -18,9 +18,11 @@ pub mod hyper_pool;
 pub mod hyper_texture;
 pub mod load;
 mod loader;
+mod oha;
 mod server;
 mod strata_load;
 mod table;
+pub mod tls;
 mod wrk;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -521,13 +523,44 @@ fn measure(
     seconds: u64,
     loader: Loader,
 ) -> Result<wrk::Report, String> {
+    measure_over(peer, shape, round, seconds, loader, false)
+}
+
+/// [`measure`], over HTTPS when `tls` (only the bare hyper server has a TLS listener:
+/// `serve-hyper --tls`, with the certificates of [`tls::certificates`]; the harness's
+/// checks still use its plain listener, the loader the TLS one).
+fn measure_over(
+    peer: HttpPeer,
+    shape: Shape,
+    round: usize,
+    seconds: u64,
+    loader: Loader,
+    tls: bool,
+) -> Result<wrk::Report, String> {
     let port = server::free_port()?;
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut command = peer.command(address)?;
+    let mut tls_port = None;
+    if tls {
+        if peer != HttpPeer::Hyper {
+            return Err(format!("{} has no TLS listener", peer.key()));
+        }
+        let mut other = server::free_port()?;
+        if other == port {
+            other = server::free_port()?;
+        }
+        command.args([
+            "--tls".to_string(),
+            other.to_string(),
+            tls::dir().display().to_string(),
+        ]);
+        tls_port = Some(other);
+    }
     let log_of = |what: &str| {
         bench_dir().join(format!(
-            "target/http/logs/{}-{}x{}-{}-round{}{what}.log",
+            "target/http/logs/{}{}-{}x{}-{}-round{}{what}.log",
             peer.key(),
+            if tls { "-tls" } else { "" },
             shape.0,
             shape.1,
             loader.key(),
@@ -575,7 +608,10 @@ fn measure(
     server::check_table(&peer.table_of(&body)?, x, y)
         .map_err(|e| format!("{}: a bad {x}x{y} table: {e}", peer.key()))?;
 
-    let url = format!("http://{address}{path}");
+    let url = match tls_port {
+        Some(p) => format!("https://127.0.0.1:{p}{path}"),
+        None => format!("http://{address}{path}"),
+    };
     if peer.warms_up() {
         loader.run(&url, WARMUP_SECONDS)?;
         if !server.is_running() {
