@@ -208,9 +208,8 @@ const COLUMNS: &str = "*median*, *worst*, *best*: good answers per second, as ea
      received, median over the runs; the loader shares the 2 cores with the server, so a \
      client that costs more leaves the server less. *× faster peer*: the median over rounds \
      of `strata load`'s requests/s over the faster of wrk and oha in the same round against \
-     the same server (in brackets: over each peer alone). Over HTTPS, wrk and oha \
-     (`--insecure`) check no certificate; `strata load` checks it against the run's CA \
-     (`--cacert`). All three keep their connections (and so their TLS sessions) for the \
+     the same server (in brackets: over each peer alone). Over HTTPS, wrk checks no \
+     certificate; oha and `strata load` check it against the run's CA (`--cacert`). All three keep their connections (and so their TLS sessions) for the \
      whole run.\n";
 
 /// The Markdown report: the notes, the table, the goal and what the columns mean.

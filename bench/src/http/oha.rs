@@ -14,8 +14,8 @@ pub const CONNECTIONS: u32 = wrk::CONNECTIONS;
 /// `strata load` abandon those without counting them, so neither does the harness.
 const DEADLINE: &str = "aborted due to deadline";
 
-/// The `oha` command line for `url` over `seconds` (`--insecure` over HTTPS: oha checks no
-/// certificate then, as wrk does not).
+/// The `oha` command line for `url` over `seconds` (over HTTPS, trusting the run's CA, as
+/// `strata load` does).
 pub fn command_line(url: &str, seconds: u64) -> Vec<String> {
     let mut args = vec![
         "-z".to_string(),
@@ -27,7 +27,8 @@ pub fn command_line(url: &str, seconds: u64) -> Vec<String> {
         "json".to_string(),
     ];
     if url.starts_with("https://") {
-        args.push("--insecure".to_string());
+        args.push("--cacert".to_string());
+        args.push(super::tls::ca_file().display().to_string());
     }
     args.push(url.to_string());
     args
@@ -87,7 +88,7 @@ mod tests {
         assert_eq!(r.elapsed, Duration::from_secs_f64(5.002));
         assert_eq!(r.p99, Some(Duration::from_millis(2)));
         assert!(parse("not json").is_err());
-        assert!(command_line("https://127.0.0.1:1/", 5).contains(&"--insecure".to_string()));
-        assert!(!command_line("http://127.0.0.1:1/", 5).contains(&"--insecure".to_string()));
+        assert!(command_line("https://127.0.0.1:1/", 5).contains(&"--cacert".to_string()));
+        assert!(!command_line("http://127.0.0.1:1/", 5).contains(&"--cacert".to_string()));
     }
 }
