@@ -547,7 +547,7 @@ mod tests {
         assert_eq!(load::chosen_peers(&parse(&[])), load::SERVERS.to_vec());
 
         let one = parse(&["--bench", "load", "--peer", "server_1"]);
-        assert_eq!(load::chosen_peers(&one), vec![HttpPeer::Server1]);
+        assert_eq!(load::chosen_peers(&one), vec![(HttpPeer::Server1, false)]);
         // Servers that load does not use are not measured by it.
         let other = parse(&["--bench", "load", "--peer", "server_4"]);
         assert!(load::chosen_peers(&other).is_empty());

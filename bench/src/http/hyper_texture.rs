@@ -8,6 +8,10 @@
 //! `TCP_NODELAY`, a tokio timer for the header read time-out) on a tokio runtime of
 //! [`WORKERS`](crate::workload::WORKERS) worker threads, like strata's shared runtime, so
 //! the difference between the two is what strata adds around hyper.
+//!
+//! With `--tls PORT DIR` it also serves HTTPS on `PORT` (rustls, the certificate in `DIR`
+//! made by [`tls::certificates`](super::tls::certificates)), the same service on both
+//! listeners: the load client benchmark's server over TLS.
 
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -129,11 +133,70 @@ async fn respond(
     Ok(reply(StatusCode::OK, body))
 }
 
-async fn serve(address: SocketAddr, pool: Option<Pool>) -> Result<(), String> {
+/// Serves one connection (plain or TLS) until the client leaves.
+async fn serve_connection<S>(stream: S, pool: Option<Pool>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let respond = move |req| respond(req, pool.clone());
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), hyper::service::service_fn(respond));
+    // A client that goes away mid-request is no concern of the benchmark.
+    let _ = connection.await;
+}
+
+/// Accepts TLS connections on `address` for ever.
+async fn serve_tls(
+    address: SocketAddr,
+    config: std::sync::Arc<rustls::ServerConfig>,
+    pool: Option<Pool>,
+) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("cannot listen on {address}: {e}"))?;
+    println!("hyper texture listening on https://{address}/Xy?x=2&y=2");
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                eprintln!("hyper texture: TLS accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let (acceptor, pool) = (acceptor.clone(), pool.clone());
+        tokio::spawn(async move {
+            // A failed handshake is the client's concern.
+            if let Ok(tls) = acceptor.accept(stream).await {
+                serve_connection(tls, pool).await;
+            }
+        });
+    }
+}
+
+async fn serve(
+    address: SocketAddr,
+    pool: Option<Pool>,
+    tls: Option<(SocketAddr, std::sync::Arc<rustls::ServerConfig>)>,
+) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    if let Some((tls_address, config)) = tls {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            if let Err(e) = serve_tls(tls_address, config, pool).await {
+                eprintln!("hyper texture: {e}");
+                std::process::exit(1);
+            }
+        });
+    }
     println!("hyper texture listening on http://{bound}/Xy?x=2&y=2");
     loop {
         let (stream, _) = match listener.accept().await {
@@ -145,17 +208,7 @@ async fn serve(address: SocketAddr, pool: Option<Pool>) -> Result<(), String> {
             }
         };
         let _ = stream.set_nodelay(true);
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            let respond = move |req| respond(req, pool.clone());
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), hyper::service::service_fn(respond));
-            // A client that goes away mid-request is no concern of the benchmark.
-            let _ = connection.await;
-        });
+        tokio::spawn(serve_connection(stream, pool.clone()));
     }
 }
 
@@ -194,11 +247,40 @@ fn parse_serve_args(args: &[String]) -> Result<(SocketAddr, Builder), String> {
     Ok((address, builder))
 }
 
-/// `strata-bench serve-hyper ADDRESS [--threads N | --processes N]`: serves until the
-/// process is ended (SIGTERM); with a pool option the tables are built by a pool of worker
-/// threads or processes (see [`hyper_pool`](super::hyper_pool)).
+/// What `--tls PORT DIR` asks for: the TLS listener's port (on the plain one's IP) and
+/// the certificate folder.
+type TlsListener = (u16, String);
+
+/// Takes `--tls PORT DIR` out of `serve-hyper`'s arguments.
+fn take_tls(args: &[String]) -> Result<(Vec<String>, Option<TlsListener>), String> {
+    let Some(i) = args.iter().position(|a| a == "--tls") else {
+        return Ok((args.to_vec(), None));
+    };
+    let (Some(port), Some(dir)) = (args.get(i + 1), args.get(i + 2)) else {
+        return Err("--tls takes a port and a certificate folder".into());
+    };
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("`{port}` is not a port for --tls"))?;
+    let mut rest = args[..i].to_vec();
+    rest.extend_from_slice(&args[i + 3..]);
+    Ok((rest, Some((port, dir.clone()))))
+}
+
+/// `strata-bench serve-hyper ADDRESS [--threads N | --processes N] [--tls PORT DIR]`:
+/// serves until the process is ended (SIGTERM); with a pool option the tables are built by
+/// a pool of worker threads or processes (see [`hyper_pool`](super::hyper_pool)); with
+/// `--tls` it serves HTTPS on PORT too.
 pub fn serve_command(args: &[String]) -> Result<(), String> {
-    let (address, builder) = parse_serve_args(args)?;
+    let (args, tls) = take_tls(args)?;
+    let (address, builder) = parse_serve_args(&args)?;
+    let tls = match tls {
+        Some((port, dir)) => Some((
+            SocketAddr::new(address.ip(), port),
+            super::tls::server_config(std::path::Path::new(&dir))?,
+        )),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKERS)
         .enable_all()
@@ -213,7 +295,7 @@ pub fn serve_command(args: &[String]) -> Result<(), String> {
             Some(Pool::processes(n)?)
         }
     };
-    runtime.block_on(serve(address, pool))
+    runtime.block_on(serve(address, pool, tls))
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::server::die_with_parent;
-use super::strata_load;
 use super::wrk::{self, Report};
+use super::{oha, strata_load};
 use crate::suite;
 
 /// A load generator.
@@ -17,6 +17,8 @@ pub enum Loader {
     Wrk,
     /// `strata load --clients 16 --requests 0 --validate table --json`.
     StrataLoad,
+    /// `oha -c 16 --no-tui --output-format json` (the load client benchmark's second peer).
+    Oha,
 }
 
 impl Loader {
@@ -25,6 +27,7 @@ impl Loader {
         match self {
             Loader::Wrk => "wrk",
             Loader::StrataLoad => "strata-load",
+            Loader::Oha => "oha",
         }
     }
 
@@ -36,6 +39,7 @@ impl Loader {
                 "`strata load --clients {} --requests 0 --validate table`",
                 strata_load::CLIENTS
             ),
+            Loader::Oha => format!("`oha -c{}`", oha::CONNECTIONS),
         }
     }
 
@@ -47,6 +51,7 @@ impl Loader {
                 Command::new(strata_load::program()),
                 strata_load::command_line(url, seconds),
             ),
+            Loader::Oha => (Command::new("oha"), oha::command_line(url, seconds)),
         };
         command.args(args);
         command
@@ -57,6 +62,9 @@ impl Loader {
         match self {
             Loader::Wrk => "is it installed? bench/run installs it",
             Loader::StrataLoad => "bench/run builds it: `cargo build --release -p strata-cli`",
+            Loader::Oha => {
+                "is it installed? bench/run installs it with `cargo install --locked oha`"
+            }
         }
     }
 
@@ -67,6 +75,7 @@ impl Loader {
                 wrk::parse(stdout).ok_or_else(|| format!("cannot read wrk's report:\n{stdout}"))
             }
             Loader::StrataLoad => strata_load::parse(stdout),
+            Loader::Oha => oha::parse(stdout),
         }
     }
 

@@ -18,9 +18,11 @@ pub mod hyper_pool;
 pub mod hyper_texture;
 pub mod load;
 mod loader;
+mod oha;
 pub mod server;
 mod strata_load;
 mod table;
+pub mod tls;
 mod wrk;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -523,14 +525,44 @@ pub fn launch(
     tag: &str,
     env: &[(&str, &str)],
 ) -> Result<(Server, usize, Vec<u8>), String> {
+    launch_over(peer, tag, env, false).map(|(server, workers, ready, _)| (server, workers, ready))
+}
+
+/// [`launch`], with a TLS listener beside the plain one when `tls` (only the bare hyper
+/// server has one: `serve-hyper --tls`, with the certificates of [`tls::certificates`];
+/// the harness's checks still use the plain listener, the loader the TLS one, whose port
+/// comes last).
+fn launch_over(
+    peer: HttpPeer,
+    tag: &str,
+    env: &[(&str, &str)],
+    tls: bool,
+) -> Result<(Server, usize, Vec<u8>, Option<u16>), String> {
     let port = server::free_port()?;
     let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut command = peer.command(address)?;
     command.envs(env.iter().copied());
+    let mut tls_port = None;
+    if tls {
+        if peer != HttpPeer::Hyper {
+            return Err(format!("{} has no TLS listener", peer.key()));
+        }
+        let mut other = server::free_port()?;
+        if other == port {
+            other = server::free_port()?;
+        }
+        command.args([
+            "--tls".to_string(),
+            other.to_string(),
+            tls::dir().display().to_string(),
+        ]);
+        tls_port = Some(other);
+    }
     let log_of = |what: &str| {
         bench_dir().join(format!(
-            "target/http/logs/{}-{tag}{what}.log",
+            "target/http/logs/{}{}-{tag}{what}.log",
             peer.key(),
+            if tls { "-tls" } else { "" },
         ))
     };
     let log = log_of("");
@@ -559,7 +591,7 @@ pub fn launch(
     if workers > 0 {
         wait_for_workers(peer, &mut server, workers)?;
     }
-    Ok((server, workers, ready))
+    Ok((server, workers, ready, tls_port))
 }
 
 /// The command of one more named worker for `server` (a named peer's), or `None` for the
@@ -585,8 +617,26 @@ fn measure(
     seconds: u64,
     loader: Loader,
 ) -> Result<wrk::Report, String> {
-    let tag = format!("{}x{}-{}-round{}", shape.0, shape.1, loader.key(), round + 1);
-    let (mut server, workers, ready) = launch(peer, &tag, &[])?;
+    measure_over(peer, shape, round, seconds, loader, false)
+}
+
+/// [`measure`], over HTTPS when `tls` (see [`launch_over`]).
+fn measure_over(
+    peer: HttpPeer,
+    shape: Shape,
+    round: usize,
+    seconds: u64,
+    loader: Loader,
+    tls: bool,
+) -> Result<wrk::Report, String> {
+    let tag = format!(
+        "{}x{}-{}-round{}",
+        shape.0,
+        shape.1,
+        loader.key(),
+        round + 1
+    );
+    let (mut server, workers, ready, tls_port) = launch_over(peer, &tag, &[], tls)?;
     let address = server.address;
     server::check_table(&peer.table_of(&ready)?, 2, 2)
         .map_err(|e| format!("{}: a bad 2x2 table: {e}", peer.key()))?;
@@ -603,7 +653,10 @@ fn measure(
     server::check_table(&peer.table_of(&body)?, x, y)
         .map_err(|e| format!("{}: a bad {x}x{y} table: {e}", peer.key()))?;
 
-    let url = format!("http://{address}{path}");
+    let url = match tls_port {
+        Some(p) => format!("https://127.0.0.1:{p}{path}"),
+        None => format!("http://{address}{path}"),
+    };
     if peer.warms_up() {
         loader.run(&url, WARMUP_SECONDS)?;
         if !server.is_running() {

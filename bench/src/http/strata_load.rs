@@ -39,7 +39,7 @@ pub fn available() -> Result<(), String> {
 /// connections, each keeping its connection for the whole run (`--requests 0`, as wrk
 /// does), every answer checked to be a table of the asked size.
 pub fn command_line(url: &str, seconds: u64) -> Vec<String> {
-    vec![
+    let mut args = vec![
         "load".to_string(),
         url.to_string(),
         "--clients".to_string(),
@@ -51,7 +51,13 @@ pub fn command_line(url: &str, seconds: u64) -> Vec<String> {
         "--validate".to_string(),
         "table".to_string(),
         "--json".to_string(),
-    ]
+    ];
+    if url.starts_with("https://") {
+        // strata load checks the certificate against the run's CA (wrk and oha check none).
+        args.push("--cacert".to_string());
+        args.push(super::tls::ca_file().display().to_string());
+    }
+    args
 }
 
 /// The parts of `strata load --json`'s report the harness reads.

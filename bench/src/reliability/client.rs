@@ -110,7 +110,9 @@ pub async fn run(plan: Plan) -> (Tally, Duration) {
     let mut tasks = Vec::with_capacity(plan.connections);
     for i in 0..plan.connections {
         let plan = plan.clone();
-        tasks.push(tokio::spawn(async move { connection(&plan, i, started).await }));
+        tasks.push(tokio::spawn(
+            async move { connection(&plan, i, started).await },
+        ));
     }
     let mut tally = Tally::default();
     for t in tasks {

@@ -381,7 +381,10 @@ fn invalid_utf8_query(address: SocketAddr) -> Result<Outcome, String> {
     if !first.ended() {
         return Ok(first);
     }
-    exchange(address, b"GET /Xy?x=\xff\xfe&y=8 HTTP/1.1\r\nHost: x\r\n\r\n")
+    exchange(
+        address,
+        b"GET /Xy?x=\xff\xfe&y=8 HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
 }
 
 #[cfg(test)]

@@ -158,7 +158,10 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
     for retry in [false, true] {
         record(
-            &format!("kill -9 server_8 (retry {})", if retry { "on" } else { "off" }),
+            &format!(
+                "kill -9 server_8 (retry {})",
+                if retry { "on" } else { "off" }
+            ),
             kills(&rt, retry, seconds, options.quick).map(|r| vec![r]),
         );
     }
@@ -257,17 +260,20 @@ fn closed(address: SocketAddr, path: &str, seconds: f64, source: Option<IpAddr>)
 }
 
 /// A warm-up, then the server's capacity: 200s per second of a closed-loop run.
-fn capacity(
-    rt: &tokio::runtime::Runtime,
-    server: &Server,
-    quick: bool,
-) -> Result<f64, String> {
+fn capacity(rt: &tokio::runtime::Runtime, server: &Server, quick: bool) -> Result<f64, String> {
     let (warm, measure) = if quick { (0.5, 1.0) } else { (1.0, 3.0) };
     load_while(rt, closed(server.address, HEAVY, warm, None), TICK, || {})?;
-    let (t, span) = load_while(rt, closed(server.address, HEAVY, measure, None), TICK, || {})?;
+    let (t, span) = load_while(
+        rt,
+        closed(server.address, HEAVY, measure, None),
+        TICK,
+        || {},
+    )?;
     let rate = t.ok as f64 / span.as_secs_f64().max(1e-9);
     if rate <= 0.0 {
-        return Err(format!("no request answered 200 in the capacity run: {t:?}"));
+        return Err(format!(
+            "no request answered 200 in the capacity run: {t:?}"
+        ));
     }
     Ok(rate)
 }
@@ -382,7 +388,11 @@ fn overload(
     } else {
         Verdict::Missed(format!(
             "{}{}",
-            if answered_well { "" } else { "not all 200 or 503; " },
+            if answered_well {
+                ""
+            } else {
+                "not all 200 or 503; "
+            },
             if fast_back { "" } else { "200 not within 1 s" }
         ))
     };
@@ -485,10 +495,7 @@ fn kills(
 
 /// Why `slowhttptest` cannot be run here, if it cannot.
 fn slowhttptest_missing() -> Option<String> {
-    let found = Command::new("slowhttptest")
-        .arg("-h")
-        .output()
-        .is_ok();
+    let found = Command::new("slowhttptest").arg("-h").output().is_ok();
     if found {
         None
     } else {
@@ -524,7 +531,12 @@ fn slow_clients(rt: &tokio::runtime::Runtime, seconds: u64) -> Result<Row, Strin
     let address = server.address;
     let normal = || closed(address, LIGHT, seconds as f64, Some(NORMAL_SOURCE));
     // Warm-up, then the normal clients alone.
-    load_while(rt, closed(address, LIGHT, 1.0, Some(NORMAL_SOURCE)), TICK, || {})?;
+    load_while(
+        rt,
+        closed(address, LIGHT, 1.0, Some(NORMAL_SOURCE)),
+        TICK,
+        || {},
+    )?;
     let (alone, alone_span) = load_while(rt, normal(), TICK, || {})?;
     let alone_rate = alone.ok as f64 / alone_span.as_secs_f64().max(1e-9);
 
@@ -562,7 +574,10 @@ fn slow_clients(rt: &tokio::runtime::Runtime, seconds: u64) -> Result<Row, Strin
     // attacker is replaced by a fresh one every ROTATE, so the attack lasts as long as
     // the measurement.
     const ROTATE: Duration = Duration::from_secs(8);
-    let modes = [("-H", "slowhttptest-headers"), ("-B", "slowhttptest-bodies")];
+    let modes = [
+        ("-H", "slowhttptest-headers"),
+        ("-B", "slowhttptest-bodies"),
+    ];
     let mut attackers = Vec::new();
     for (mode, name) in modes {
         attackers.push((attack(mode, name)?, Instant::now()));
@@ -698,14 +713,19 @@ fn hostile_clients() -> Result<Vec<Row>, String> {
             tally: None,
             measured: format!("{measured}; the next request: {next_text}"),
             verdict: if met {
-                Verdict::Met(format!("ended within {} s, then 200", hostile::BOUND.as_secs()))
+                Verdict::Met(format!(
+                    "ended within {} s, then 200",
+                    hostile::BOUND.as_secs()
+                ))
             } else {
                 Verdict::Missed("not ended within the bound, or the next request not 200".into())
             },
         });
     }
     if last != Ok(200) {
-        return Err(format!("after every hostile client, GET {LIGHT} gave {last:?}"));
+        return Err(format!(
+            "after every hostile client, GET {LIGHT} gave {last:?}"
+        ));
     }
     Ok(rows)
 }
@@ -786,7 +806,9 @@ fn soak(rt: &tokio::runtime::Runtime, seconds: u64, quick: bool) -> Result<Row, 
         (median(&mut r), median(&mut d))
     };
     if samples.len() < 10 || samples.iter().any(|s| s.1 == 0 || s.2 == 0) {
-        return Err(format!("too few samples of server_10, or one of a process gone: {samples:?}"));
+        return Err(format!(
+            "too few samples of server_10, or one of a process gone: {samples:?}"
+        ));
     }
     let (rss0, fd0) = window(1, 2);
     let (rss1, fd1) = window(9, 10);
@@ -941,7 +963,8 @@ fn table(rows: &[Row], machine: &Machine, seconds: u64, soak_seconds: u64) -> St
 }
 
 fn tsv(rows: &[Row]) -> String {
-    let mut text = String::from("fault\tserver\toffered\t200\t503\t504\tother\tconn\tlost\tmeasured\tgoal\n");
+    let mut text =
+        String::from("fault\tserver\toffered\t200\t503\t504\tother\tconn\tlost\tmeasured\tgoal\n");
     for row in rows {
         let c = cells(&row.tally);
         let _ = writeln!(

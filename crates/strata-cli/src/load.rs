@@ -1,21 +1,75 @@
-//! `strata load URL`: drives an HTTP service with many clients and reports throughput,
-//! errors by kind and latency percentiles; thresholds turn the report into an exit status.
+//! `strata load URL`: drives an HTTP or HTTPS service with many clients and reports
+//! throughput, errors by kind and latency percentiles; thresholds turn the report into an
+//! exit status. Requests may have any method, headers and body (or come from a request
+//! file), responses may be checked beyond their status, the load may follow stages, and
+//! `--report` writes an HTML page with charts.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Args;
-use strata::load::{Fleet, Limits, LoadPlan, LoadProgress, LoadReport, Tally, Validation};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use strata::load::{
+    html_report, parse_header, Body, Expect, Fleet, Limits, LoadPlan, LoadProgress, LoadReport,
+    Order, ScriptedRequest, Stage, Tally, TlsOptions, Validation,
+};
 use strata::prelude::*;
 use strata::process::Process;
 
 /// Options of `strata load`.
 #[derive(Args, Debug, Clone)]
 pub struct LoadArgs {
-    /// The URL: `http://host:port/path?query`, with templated parts drawn per request:
-    /// `{1..100}` (a number in the range) or `{a,b,c}` (one of the words).
+    /// The URL: `http://host:port/path?query` or `https://...`, with templated parts drawn
+    /// per request: `{1..100}` (a number in the range) or `{a,b,c}` (one of the words).
     pub url: String,
+    /// The request method.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// A header sent with every request, `Name: value` (repeat for more).
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// The body of every request, as given.
+    #[arg(long, conflicts_with_all = ["body_file", "body_json"])]
+    pub body: Option<String>,
+    /// The body of every request: this file's bytes.
+    #[arg(long, value_name = "PATH", conflicts_with = "body_json")]
+    pub body_file: Option<String>,
+    /// A JSON body template, drawn per request like the URL (`{"id": {1..100}, "kind":
+    /// "{a,b}"}`), sent as application/json; `@PATH` reads it from a file.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub body_json: Option<String>,
+    /// A request file: one JSON request a line (`{"method": "POST", "path": "/x",
+    /// "headers": {"A": "b"}, "body": ...}`), made instead of the URL's path.
+    #[arg(long, value_name = "PATH")]
+    pub request_file: Option<String>,
+    /// The order the request file's lines are made in.
+    #[arg(long, value_enum, default_value = "in-order")]
+    pub request_order: RequestOrder,
+    /// Count a response whose body lacks this text as a validation error (repeatable).
+    #[arg(long, value_name = "TEXT")]
+    pub expect_body_contains: Vec<String>,
+    /// Count a response as a validation error unless its JSON has this value at this
+    /// pointer: `/status="ok"`, `/items/0/id=3` (repeatable).
+    #[arg(long, value_name = "POINTER=VALUE")]
+    pub expect_json: Vec<String>,
+    /// HTTPS: trust only the certificates in this PEM file (instead of the system's).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<String>,
+    /// HTTPS: check no certificate at all (test servers only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// One request per connection (`Connection: close`): every request pays for a new
+    /// connection, and over HTTPS a handshake.
+    #[arg(long)]
+    pub no_keep_alive: bool,
+    /// Stages like k6's, `30s:100,1m:100,30s:0`: the clients (with --rate, the rate, from
+    /// --rate's value) move linearly to each target; the run lasts their sum.
+    #[arg(long, value_parser = Stage::parse_list, conflicts_with = "duration")]
+    pub stages: Option<Vec<Stage>>,
+    /// Write an HTML report (charts over time, the latency distribution) to this file.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<String>,
     /// Processes to run the clients in (clients, total and rate are divided among them).
     #[arg(long, default_value_t = 1)]
     pub processes: u32,
@@ -63,16 +117,68 @@ pub struct LoadArgs {
     pub max_error_rate: Option<f64>,
 }
 
+/// The order of a request file's lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RequestOrder {
+    /// One after the other, from the first again after the last.
+    InOrder,
+    /// At random.
+    Random,
+}
+
+/// Reads a file the options name, saying which option when it cannot.
+fn read(option: &str, path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{option} {path}: {e}"))
+}
+
+fn read_text(option: &str, path: &str) -> Result<String, String> {
+    String::from_utf8(read(option, path)?).map_err(|_| format!("{option} {path}: not UTF-8 text"))
+}
+
 impl LoadArgs {
-    /// The plan these options describe.
-    pub fn plan(&self) -> LoadPlan {
-        LoadPlan {
+    /// The plan these options describe; reads the files they name (the error names the
+    /// option and the file).
+    pub fn plan(&self) -> Result<LoadPlan, String> {
+        let headers = self
+            .headers
+            .iter()
+            .map(|h| parse_header(h).map_err(|e| format!("--header: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let body = match (&self.body, &self.body_file, &self.body_json) {
+            (Some(text), _, _) => Body::Bytes(text.clone().into_bytes()),
+            (_, Some(path), _) => Body::Bytes(read("--body-file", path)?),
+            (_, _, Some(t)) => match t.strip_prefix('@') {
+                Some(path) => Body::Json(read_text("--body-json", path)?),
+                None => Body::Json(t.clone()),
+            },
+            _ => Body::None,
+        };
+        let script = match &self.request_file {
+            Some(path) => ScriptedRequest::parse_lines(&read_text("--request-file", path)?)
+                .map_err(|e| format!("--request-file {path}: {e}"))?,
+            None => Vec::new(),
+        };
+        let mut expect: Vec<Expect> = self
+            .expect_body_contains
+            .iter()
+            .map(|t| Expect::BodyContains(t.clone()))
+            .collect();
+        for spec in &self.expect_json {
+            expect.push(Expect::json(spec).map_err(|e| format!("--expect-json: {e}"))?);
+        }
+        let ca_pem = match &self.cacert {
+            Some(path) => Some(read_text("--cacert", path)?),
+            None => None,
+        };
+        let stages = self.stages.clone().unwrap_or_default();
+        Ok(LoadPlan {
             url: self.url.clone(),
             clients: self.clients,
             requests: self.requests,
             pause: self.pause,
             jitter: self.jitter,
             duration: match (self.duration, self.total) {
+                _ if !stages.is_empty() => None,
                 (None, None) => Some(Duration::from_secs(10)),
                 (d, _) => d,
             },
@@ -81,7 +187,23 @@ impl LoadArgs {
             timeout: self.timeout,
             expect_status: self.expect_status.clone(),
             validation: self.validate.clone(),
-        }
+            method: self.method.clone(),
+            headers,
+            body,
+            script,
+            order: match self.request_order {
+                RequestOrder::InOrder => Order::InOrder,
+                RequestOrder::Random => Order::Random,
+            },
+            expect,
+            keep_alive: !self.no_keep_alive,
+            tls: TlsOptions {
+                ca_pem,
+                insecure: self.insecure,
+            },
+            stages,
+            timeline: self.report.is_some(),
+        })
     }
 
     /// The thresholds.
@@ -157,7 +279,20 @@ fn validation(s: &str) -> Result<Validation, String> {
 
 /// Runs `strata load`.
 pub fn run(args: LoadArgs, log: Option<String>) -> ExitCode {
-    let plan = args.plan();
+    let plan = match args.plan() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("strata load: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if plan.tls.insecure {
+        eprintln!(
+            "strata load: WARNING: --insecure: the server's certificate is NOT checked \
+             (not its issuer, not its name, not its dates); anyone on the way can pose as \
+             the server. Use it only against a test server."
+        );
+    }
     let fleet = match make_fleet(&plan, args.processes) {
         Ok(f) => f,
         Err(e) => {
@@ -172,9 +307,18 @@ pub fn run(args: LoadArgs, log: Option<String>) -> ExitCode {
     strata::main_with(
         Thread::new(move |cx: &mut ThreadContext| {
             let live = !args.json && std::io::stderr().is_terminal();
-            let Some(report) = drive(cx, fleet, &plan, args.processes, args.limits(), live) else {
+            let Some((report, tally)) =
+                drive_tally(cx, fleet, &plan, args.processes, args.limits(), live)
+            else {
                 return 1;
             };
+            if let Some(path) = &args.report {
+                let page = html_report(&report, &tally, &plan);
+                if let Err(e) = std::fs::write(path, page) {
+                    eprintln!("strata load: --report {path}: {e}");
+                    return 2;
+                }
+            }
             if args.json {
                 println!(
                     "{}",
@@ -216,14 +360,27 @@ pub fn drive(
     limits: Limits,
     live: bool,
 ) -> Option<LoadReport> {
+    drive_tally(cx, fleet, plan, processes, limits, live).map(|(r, _)| r)
+}
+
+/// [`drive`], returning the tally too (for the HTML report).
+pub fn drive_tally(
+    cx: &mut ThreadContext,
+    fleet: Fleet,
+    plan: &LoadPlan,
+    processes: u32,
+    limits: Limits,
+    live: bool,
+) -> Option<(LoadReport, Tally)> {
     let me = cx.address();
     let fleet = cx.create(fleet.observed_by(me));
     let mut last = LoadProgress::default();
+    let bar = live.then(|| progress_bar(plan));
     let value = loop {
         let e = cx.recv();
         if let Some(p) = e.get::<LoadProgress>() {
-            if live {
-                show(p, &last);
+            if let Some(bar) = &bar {
+                show(bar, plan, p, &last);
             }
             last = *p;
         } else if e.is::<Stop>() {
@@ -232,11 +389,11 @@ pub fn drive(
             break e.take::<Returned>().expect("checked").value;
         }
     };
-    if live {
-        eprint!("\r{:78}\r", "");
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
     match value.downcast::<Tally>() {
-        Ok(tally) => Some(LoadReport::new(&tally, plan, processes, limits)),
+        Ok(tally) => Some((LoadReport::new(&tally, plan, processes, limits), tally)),
         Err(other) => {
             eprintln!("strata load: the run failed: {other:?}");
             None
@@ -244,20 +401,40 @@ pub fn drive(
     }
 }
 
-fn show(p: &LoadProgress, last: &LoadProgress) {
+/// The live progress bar: over the run's time (or its total of requests).
+fn progress_bar(plan: &LoadPlan) -> ProgressBar {
+    let length = match plan.run_time() {
+        Some(d) => d.as_millis() as u64,
+        None => plan.total.unwrap_or(1),
+    };
+    let bar = ProgressBar::new(length.max(1));
+    bar.set_style(
+        ProgressStyle::with_template("  [{bar:36.cyan/blue}] {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn show(bar: &ProgressBar, plan: &LoadPlan, p: &LoadProgress, last: &LoadProgress) {
     let dt = p.elapsed.saturating_sub(last.elapsed).as_secs_f64();
     let done = (p.ok + p.errors).saturating_sub(last.ok + last.errors);
     let rate = if dt > 0.0 { done as f64 / dt } else { 0.0 };
-    let mut err = std::io::stderr();
-    let _ = write!(
-        err,
-        "\r  {:6.1}s  {:>10} ok  {:>8} errors  {:>9.0} requests/s ",
-        p.elapsed.as_secs_f64(),
-        p.ok,
-        p.errors,
-        rate
-    );
-    let _ = err.flush();
+    let left = match plan.run_time() {
+        Some(d) => {
+            bar.set_position(p.elapsed.as_millis().min(d.as_millis()) as u64);
+            format!("{:.0}s left", d.saturating_sub(p.elapsed).as_secs_f64())
+        }
+        None => {
+            let total = plan.total.unwrap_or(0);
+            bar.set_position(p.ok + p.errors);
+            format!("{} requests left", total.saturating_sub(p.ok + p.errors))
+        }
+    };
+    bar.set_message(format!(
+        "{left}  {rate:.0} requests/s  {} ok  {} errors",
+        p.ok, p.errors
+    ));
 }
 
 #[cfg(test)]

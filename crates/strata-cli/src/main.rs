@@ -55,7 +55,7 @@ enum Command {
     /// Run the texture service under load and print a report.
     Demo(demo::DemoArgs),
     /// Drive an HTTP service with many clients and report throughput, errors and latency.
-    Load(load::LoadArgs),
+    Load(Box<load::LoadArgs>),
     /// Make a static key or pre-shared key for links, or print a key file's public half or id.
     Key(key::KeyArgs),
     /// Serve the host directory in the foreground until Ctrl-C.
@@ -170,7 +170,7 @@ fn main() -> ExitCode {
         Command::Log(args) => run::log(h, args),
         Command::Systemd { user } => run::systemd(h, user),
         Command::Demo(args) => demo::run(args, cli.log),
-        Command::Load(args) => load::run(args, cli.log),
+        Command::Load(args) => load::run(*args, cli.log),
         Command::Key(args) => key::run(args),
         Command::Directory(args) => directory::run(args, cli.log),
         Command::Network(args) => network::run(args, cli.log),

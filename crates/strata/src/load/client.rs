@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use super::conn::Connection;
 use super::plan::{LoadPlan, Target};
 use super::record::{ErrorKind, Outcome, Recorder};
+use super::shape::Order;
 use crate::object::{Async, AsyncContext, Object};
 use crate::random::Rng;
 use crate::standard::Stop;
@@ -59,6 +60,8 @@ struct Shared {
     deadline: Option<Instant>,
     /// Requests claimed so far.
     claimed: AtomicU64,
+    /// The next line of a request file drawn in order.
+    next_line: AtomicU64,
     /// Set when the run ends early or its deadline passes.
     over: AtomicBool,
 }
@@ -76,12 +79,13 @@ impl ClientKit {
         let began = Instant::now();
         ClientKit {
             shared: Arc::new(Shared {
-                deadline: plan.duration.map(|d| began + d),
+                deadline: plan.run_time().map(|d| began + d),
                 plan,
                 target,
                 recorder,
                 began,
                 claimed: AtomicU64::new(0),
+                next_line: AtomicU64::new(0),
                 over: AtomicBool::new(false),
             }),
             slot: 0,
@@ -159,10 +163,19 @@ impl ClientKit {
         if s.plan.total.is_some_and(|t| n >= t) {
             return None;
         }
-        let due = s
-            .plan
-            .rate
-            .map(|r| s.began + Duration::from_secs_f64(n as f64 / r));
+        let due = match s.plan.rate {
+            None => None,
+            Some(r) if s.plan.stages.is_empty() => {
+                Some(s.began + Duration::from_secs_f64(n as f64 / r))
+            }
+            Some(r) => match super::stages::due_offset(&s.plan.stages, r, n) {
+                Some(t) => Some(s.began + Duration::from_secs_f64(t)),
+                None => {
+                    s.over.store(true, Ordering::Relaxed);
+                    return None;
+                }
+            },
+        };
         let at = due.unwrap_or_else(Instant::now);
         if s.deadline.is_some_and(|d| at >= d) {
             // Later tickets are due later still: the run is over for every client.
@@ -189,8 +202,55 @@ impl ClientKit {
         self.shared.target.path(&mut self.rng.lock(), out);
     }
 
+    /// Which of the target's request shapes the next request takes: the only one, or a
+    /// line of the request file (in turn or at random, as the plan says).
+    pub(crate) fn pick(&self) -> usize {
+        let n = self.shared.target.shapes.len();
+        if n <= 1 {
+            return 0;
+        }
+        match self.shared.plan.order {
+            Order::InOrder => {
+                (self.shared.next_line.fetch_add(1, Ordering::Relaxed) % n as u64) as usize
+            }
+            Order::Random => self.rng.lock().below(n as u64) as usize,
+        }
+    }
+
+    /// Writes the path of a request of shape `index` into `out`.
+    pub(crate) fn shape_path(&self, index: usize, out: &mut String) {
+        let shape = &self.shared.target.shapes[index];
+        super::plan::write_path(&shape.path, &mut self.rng.lock(), out);
+    }
+
+    /// The body of a request of shape `index` (a template's drawn into `scratch`).
+    pub(crate) fn shape_body<'a>(
+        &'a self,
+        index: usize,
+        scratch: &'a mut Vec<u8>,
+    ) -> Option<&'a [u8]> {
+        use super::shape::{expand, BodyParts};
+        match &self.shared.target.shapes[index].body {
+            BodyParts::None => None,
+            BodyParts::Fixed(b) => Some(b),
+            BodyParts::Template(parts) => {
+                scratch.clear();
+                expand(parts, &mut self.rng.lock(), scratch);
+                Some(scratch)
+            }
+        }
+    }
+
+    /// Keeps an example of a failure for the report (the first few of the run are kept;
+    /// `what` is only called for those).
+    pub fn note_failure(&self, kind: ErrorKind, what: impl FnOnce() -> String) {
+        self.shared
+            .recorder
+            .example(|| format!("{}: {}", kind.name(), what()));
+    }
+
     /// Scores a response to `path`: the status against the expected ones, then the body
-    /// by the plan's validation.
+    /// by the plan's validation and its `expect` checks.
     pub fn score(&self, path: &str, status: u16, body: &[u8]) -> Outcome {
         let plan = &self.shared.plan;
         let expected = if plan.expect_status.is_empty() {
@@ -199,33 +259,58 @@ impl ClientKit {
             plan.expect_status.contains(&status)
         };
         if !expected {
-            return Outcome::Failed(if status == 503 {
+            let kind = if status == 503 {
                 ErrorKind::Busy
             } else {
                 ErrorKind::Status
-            });
+            };
+            self.note_failure(kind, || format!("{path} answered {status}"));
+            return Outcome::Failed(kind);
         }
-        match plan.validation.check(path, body) {
+        let verdict = plan.validation.check(path, body).and_then(|()| {
+            self.shared
+                .target
+                .expect
+                .iter()
+                .try_for_each(|c| c.check(body))
+        });
+        match verdict {
             Ok(()) => Outcome::Ok,
             Err(reason) => {
                 tracing::debug!(target: "strata::load", %path, %reason, "invalid response");
+                self.note_failure(ErrorKind::Validation, || format!("{path}: {reason}"));
                 Outcome::Failed(ErrorKind::Validation)
             }
         }
     }
 
-    /// Connects to the target, within the request timeout.
+    /// Connects to the target (with a TLS session for `https://`), within the request
+    /// timeout.
     pub async fn connect(&self) -> Result<Connection, ErrorKind> {
         let t = self.target();
-        match tokio::time::timeout(self.plan().timeout, Connection::connect(t.address, &t.host))
-            .await
-        {
+        let connect = async {
+            match t.tls() {
+                None => Connection::connect(t.address, &t.host).await,
+                Some(tls) => Connection::connect_tls(t.address, &t.host, tls).await,
+            }
+        };
+        match tokio::time::timeout(self.plan().timeout, connect).await {
             Ok(Ok(c)) => Ok(c),
             Ok(Err(e)) => {
                 tracing::debug!(target: "strata::load", error = %e, "cannot connect");
+                self.note_failure(ErrorKind::Connect, || format!("{}: {e}", t.address));
                 Err(ErrorKind::Connect)
             }
-            Err(_) => Err(ErrorKind::Connect),
+            Err(_) => {
+                self.note_failure(ErrorKind::Connect, || {
+                    format!(
+                        "{}: no connection within {:?}",
+                        t.address,
+                        self.plan().timeout
+                    )
+                });
+                Err(ErrorKind::Connect)
+            }
         }
     }
 }
@@ -257,9 +342,12 @@ async fn session(kit: &ClientKit) {
     kit.begin_session();
     let plan = kit.plan();
     let mut path = String::new();
-    let fixed = kit.target().is_fixed();
+    let mut scratch = Vec::new();
+    let shapes = &kit.target().shapes;
+    let fixed = shapes.len() == 1 && shapes[0].is_fixed();
+    let mut index = 0;
     if fixed {
-        kit.path(&mut path);
+        kit.shape_path(0, &mut path);
     }
     let Some(first) = kit.claim() else { return };
     let mut ticket = Some(first);
@@ -278,26 +366,37 @@ async fn session(kit: &ClientKit) {
             tokio::time::sleep_until(due.into()).await;
         }
         if !fixed {
-            kit.path(&mut path);
+            index = kit.pick();
+            kit.shape_path(index, &mut path);
         }
+        let shape = &shapes[index];
+        let body = kit.shape_body(index, &mut scratch);
         let started = t.due.unwrap_or_else(Instant::now);
-        let keep_alive = match tokio::time::timeout(plan.timeout, conn.get(&path)).await {
+        let sent = conn.send(&shape.method, &path, &shape.head, body);
+        let keep_alive = match tokio::time::timeout(plan.timeout, sent).await {
             Ok(Ok(r)) => {
                 kit.record(kit.score(&path, r.status, r.body), started);
                 r.keep_alive
             }
             Ok(Err(e)) => {
                 tracing::debug!(target: "strata::load", error = %e, "request failed");
+                kit.note_failure(ErrorKind::Io, || format!("{} {path}: {e}", shape.method));
                 kit.record(Outcome::Failed(ErrorKind::Io), started);
                 false
             }
             Err(_) => {
+                kit.note_failure(ErrorKind::Timeout, || {
+                    format!(
+                        "{} {path}: no answer within {:?}",
+                        shape.method, plan.timeout
+                    )
+                });
                 kit.record(Outcome::Failed(ErrorKind::Timeout), started);
                 false
             }
         };
         made += 1;
-        if !keep_alive || (plan.requests > 0 && made >= plan.requests) {
+        if !keep_alive || !plan.keep_alive || (plan.requests > 0 && made >= plan.requests) {
             return;
         }
         let pause = kit.pause();

@@ -6,12 +6,18 @@
 //! `write` and the response parsed (with `httparse`) straight out of the read buffer. The
 //! body is handed back as a slice of that buffer. Bodies framed by `Content-Length`,
 //! `chunked` transfer coding, or the end of the connection are all understood.
+//!
+//! Over HTTPS the same connection runs on a rustls stream (one branch per read and write
+//! tells the two apart); a plain connection never touches TLS code.
 
 use std::io;
 use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use super::tls::TlsClient;
 
 /// The most header lines a response may have.
 const MAX_HEADERS: usize = 64;
@@ -42,9 +48,31 @@ pub struct Response<'a> {
     pub keep_alive: bool,
 }
 
+/// The socket: plain TCP or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.write_all(bytes).await,
+            Stream::Tls(s) => s.write_all(bytes).await,
+        }
+    }
+
+    async fn read(&mut self, into: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(into).await,
+            Stream::Tls(s) => s.read(into).await,
+        }
+    }
+}
+
 /// A keep-alive HTTP/1.1 connection (see the [`load`](crate::load) module).
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     host: String,
     out: Vec<u8>,
     buf: Vec<u8>,
@@ -61,7 +89,26 @@ impl Connection {
     pub async fn connect(address: SocketAddr, host: &str) -> io::Result<Connection> {
         let stream = TcpStream::connect(address).await?;
         stream.set_nodelay(true)?;
-        Ok(Connection {
+        Ok(Connection::over(Stream::Plain(stream), host))
+    }
+
+    /// Connects to `address` and makes a TLS session with `tls` (resuming an earlier
+    /// session of the same client when the server allows); `host` is sent as the `Host`
+    /// header.
+    pub async fn connect_tls(
+        address: SocketAddr,
+        host: &str,
+        tls: &TlsClient,
+    ) -> io::Result<Connection> {
+        let stream = TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+        let stream = connector.connect(tls.name.clone(), stream).await?;
+        Ok(Connection::over(Stream::Tls(Box::new(stream)), host))
+    }
+
+    fn over(stream: Stream, host: &str) -> Connection {
+        Connection {
             stream,
             host: host.to_string(),
             out: Vec::with_capacity(256),
@@ -70,12 +117,12 @@ impl Connection {
             body: (0, 0),
             dechunked: Vec::new(),
             chunked: false,
-        })
+        }
     }
 
     /// Sends `GET path` and reads the whole response.
     pub async fn get(&mut self, path: &str) -> Result<Response<'_>, ConnError> {
-        self.request("GET", path, None).await
+        self.send("GET", path, b"", None).await
     }
 
     /// Sends a request (`body`, if any, as `application/json`) and reads the whole
@@ -86,6 +133,24 @@ impl Connection {
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<Response<'_>, ConnError> {
+        let head: &[u8] = if body.is_some() {
+            b"Content-Type: application/json\r\n"
+        } else {
+            b""
+        };
+        self.send(method, path, head, body).await
+    }
+
+    /// Sends a request with the extra header lines `head` (each ending in CR LF, written
+    /// after `Host`) and `body` (its `Content-Length` added), and reads the whole
+    /// response.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        head: &[u8],
+        body: Option<&[u8]>,
+    ) -> Result<Response<'_>, ConnError> {
         self.out.clear();
         self.out.extend_from_slice(method.as_bytes());
         self.out.push(b' ');
@@ -93,13 +158,16 @@ impl Connection {
         self.out.extend_from_slice(b" HTTP/1.1\r\nHost: ");
         self.out.extend_from_slice(self.host.as_bytes());
         self.out.extend_from_slice(b"\r\n");
+        self.out.extend_from_slice(head);
         if let Some(body) = body {
-            self.out
-                .extend_from_slice(b"Content-Type: application/json\r\nContent-Length: ");
+            self.out.extend_from_slice(b"Content-Length: ");
             self.out
                 .extend_from_slice(body.len().to_string().as_bytes());
             self.out.extend_from_slice(b"\r\n\r\n");
             self.out.extend_from_slice(body);
+        } else if matches!(method, "POST" | "PUT" | "PATCH") {
+            // A request of these methods without a length would leave the server waiting.
+            self.out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
         } else {
             self.out.extend_from_slice(b"\r\n");
         }

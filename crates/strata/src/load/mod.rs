@@ -33,21 +33,30 @@
 
 mod client;
 mod conn;
+mod html;
 mod plan;
 mod record;
+mod shape;
+mod stages;
+mod tls;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 pub use client::{BasicClient, ClientKit, Ticket};
 pub use conn::{ConnError, Connection, Response};
+pub use html::html_report;
 pub use plan::{LoadPlan, PlanError, Target, Validation};
 use record::Recorder;
 pub use record::{
-    ErrorKind, Errors, Latency, Limits, LoadProgress, LoadReport, Outcome, Tally, Threshold,
+    ErrorKind, Errors, Latency, Limits, LoadProgress, LoadReport, Outcome, SecondReport,
+    SecondTally, StageReport, Tally, Threshold,
 };
+pub use shape::{parse_header, Body, Expect, Order, ScriptedRequest, Shape};
+pub use stages::Stage;
+pub use tls::{TlsClient, TlsOptions};
 
 use crate::message::AnyMessage;
 use crate::object::Context;
@@ -64,6 +73,14 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 #[message(name = "strata.load.Tick")]
 struct Tick;
 
+/// Ten times a second: the clients follow the stages, and the timeline notes them.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
+#[message(name = "strata.load.Retarget")]
+struct Retarget;
+
+/// How often the clients follow the stages.
+const RETARGET_EVERY: Duration = Duration::from_millis(100);
+
 /// The end of a run's time.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Message)]
 #[message(name = "strata.load.TimeUp")]
@@ -76,6 +93,8 @@ pub struct Load<R: crate::Recipe<ClientKit>> {
     observer: Address,
     /// Client address → its slot.
     slots: HashMap<Address, u32>,
+    /// Clients stopped because a stage wants fewer (not replaced).
+    retiring: HashSet<Address>,
     ending: bool,
     interrupted: bool,
 }
@@ -85,11 +104,13 @@ impl<R: crate::Recipe<ClientKit>> Load<R> {
     /// the parameter.
     pub fn new(plan: LoadPlan, recipe: R) -> Result<Self, PlanError> {
         let target = plan.check()?;
+        let timeline = plan.timeline || !plan.stages.is_empty();
         Ok(Load {
-            kit: ClientKit::new(plan, target, Recorder::default()),
+            kit: ClientKit::new(plan, target, Recorder::new(timeline)),
             recipe,
             observer: Address::NULL,
             slots: HashMap::new(),
+            retiring: HashSet::new(),
             ending: false,
             interrupted: false,
         })
@@ -105,6 +126,47 @@ impl<R: crate::Recipe<ClientKit>> Load<R> {
         let client = self.recipe.make(self.kit.for_slot(slot));
         let address = cx.create(client);
         self.slots.insert(address, slot);
+    }
+
+    /// Whether the clients follow stages (a closed loop with stages).
+    fn staged(&self) -> bool {
+        let plan = self.kit.plan();
+        !plan.stages.is_empty() && plan.rate.is_none()
+    }
+
+    /// How many clients the run wants now.
+    fn wanted(&self) -> u32 {
+        let plan = self.kit.plan();
+        if self.staged() {
+            stages::value_at(&plan.stages, 0.0, self.elapsed()).round() as u32
+        } else {
+            plan.clients
+        }
+    }
+
+    /// Starts or stops clients to match the stage.
+    fn follow_stages(&mut self, cx: &mut Context<Self>) {
+        let wanted = self.wanted() as usize;
+        if self.slots.len() < wanted && !self.kit.is_over() {
+            let used: HashSet<u32> = self.slots.values().copied().collect();
+            let free: Vec<u32> = (0..)
+                .filter(|s| !used.contains(s))
+                .take(wanted - self.slots.len())
+                .collect();
+            for slot in free {
+                self.add_client(cx, slot);
+            }
+        } else if self.slots.len() > wanted {
+            let mut by_slot: Vec<(u32, Address)> =
+                self.slots.iter().map(|(&a, &s)| (s, a)).collect();
+            by_slot.sort_unstable_by_key(|b| std::cmp::Reverse(b.0));
+            for &(_, client) in by_slot.iter().take(self.slots.len() - wanted) {
+                self.slots.remove(&client);
+                self.retiring.insert(client);
+                cx.stop(client);
+            }
+        }
+        self.kit.recorder().set_clients(self.slots.len() as u32);
     }
 
     fn elapsed(&self) -> Duration {
@@ -125,7 +187,7 @@ impl<R: crate::Recipe<ClientKit>> Load<R> {
     }
 
     fn finish_if_done(&mut self, cx: &mut Context<Self>) {
-        if self.slots.is_empty() {
+        if self.slots.is_empty() && self.retiring.is_empty() {
             let mut tally = self.kit.recorder().tally(self.elapsed());
             tally.shares = 1;
             tally.interrupted = self.interrupted;
@@ -142,19 +204,40 @@ impl<R: crate::Recipe<ClientKit>> Load<R> {
     #[guard(sender == cx.address())]
     fn start(&mut self, cx: &mut Context<Self>, _: Start) {
         let plan = self.kit.plan();
-        if let Some(d) = plan.duration {
+        if let Some(d) = plan.run_time() {
             cx.start(TimeUp, d);
         }
         if !self.observer.is_null() {
             cx.start_repeating(Tick, PROGRESS_EVERY);
         }
-        for slot in 0..self.kit.plan().clients {
+        if self.staged() || plan.timeline {
+            cx.start_repeating(Retarget, RETARGET_EVERY);
+        }
+        for slot in 0..self.wanted() {
             self.add_client(cx, slot);
+        }
+        self.kit.recorder().set_clients(self.slots.len() as u32);
+    }
+
+    fn retarget(&mut self, cx: &mut Context<Self>, _: Retarget) {
+        if self.ending {
+            return;
+        }
+        if self.staged() {
+            self.follow_stages(cx);
+        } else {
+            self.kit.recorder().set_clients(self.slots.len() as u32);
         }
     }
 
     fn returned(&mut self, cx: &mut Context<Self>, returned: Returned) {
         let sender = cx.sender();
+        if self.retiring.remove(&sender) {
+            if self.ending {
+                self.finish_if_done(cx);
+            }
+            return;
+        }
         let Some(slot) = self.slots.remove(&sender) else {
             return;
         };
@@ -164,7 +247,9 @@ impl<R: crate::Recipe<ClientKit>> Load<R> {
             tracing::warn!(target: "strata::load", client = %sender, ?value, "a client failed");
         }
         if !self.ending && !self.kit.is_over() {
-            self.add_client(cx, slot);
+            if self.slots.len() < self.wanted() as usize {
+                self.add_client(cx, slot);
+            }
         } else if !self.ending && self.slots.is_empty() {
             // The total is reached and every client is done.
             self.end(cx);
@@ -285,12 +370,12 @@ impl Fleet {
     /// Runs the plan in `n` child processes, each running `program` (a program that runs
     /// [`share_main`]); clients, total and rate are divided among them.
     pub fn processes(mut self, n: u32, program: Process) -> Result<Self, PlanError> {
-        if n == 0 || n > 1024 || n > self.plan.clients {
+        if n == 0 || n > 1024 || n > self.plan.max_clients() {
             return Err(PlanError {
                 parameter: "processes",
                 reason: format!(
                     "{n} is not between 1 and the number of clients ({}, at most 1024)",
-                    self.plan.clients
+                    self.plan.max_clients()
                 ),
             });
         }

@@ -1,6 +1,7 @@
 //! What a load run is to do ([`LoadPlan`]), checked into a ready-to-use [`Target`]: the
-//! server's address and the URL template expanded for each request; and how responses
-//! are checked ([`Validation`]).
+//! server's address, the TLS client for `https://`, and the request shapes (URL template,
+//! method, headers, body) expanded for each request; and how responses are checked
+//! ([`Validation`], [`Expect`]).
 
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -9,6 +10,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::shape::{literal_path, Body, Compiled, Expect, Order, ScriptedRequest, Shape};
+use super::stages::Stage;
+use super::tls::{TlsClient, TlsOptions};
 use crate::random::Rng;
 use crate::Message;
 
@@ -157,6 +161,32 @@ pub struct LoadPlan {
     pub expect_status: Vec<u16>,
     /// How the body is checked.
     pub validation: Validation,
+    /// The method (`GET` unless set).
+    pub method: String,
+    /// Extra headers sent with every request, as (name, value). A `Host` header replaces
+    /// the URL's; `Content-Length` and `Transfer-Encoding` are the client's own.
+    pub headers: Vec<(String, String)>,
+    /// The body sent with every request.
+    pub body: Body,
+    /// Whole requests to make, in place of the URL's path, method and body (a request
+    /// file); empty: none. The plan's headers are sent with each, before its own.
+    pub script: Vec<ScriptedRequest>,
+    /// The order `script` is drawn in.
+    pub order: Order,
+    /// Checks of the body besides `validation`; a failure is a `validation` error.
+    pub expect: Vec<Expect>,
+    /// Whether a connection carries more than one request (`false`: `Connection: close`
+    /// and a new connection, and TLS handshake, for every request).
+    pub keep_alive: bool,
+    /// How an `https://` server is trusted.
+    pub tls: TlsOptions,
+    /// Stages: the number of clients (at a constant rate, the rate) moves linearly to each
+    /// stage's target over its duration, from none (from `rate`) at the start; the run
+    /// lasts as long as the stages together. Empty: a steady run.
+    pub stages: Vec<Stage>,
+    /// Whether to keep figures second by second (for [`html_report`](super::html_report)
+    /// and the stages' thresholds; on by itself with stages).
+    pub timeline: bool,
 }
 
 /// A load parameter that is out of its sensible range.
@@ -186,6 +216,40 @@ impl LoadPlan {
             timeout: Duration::from_secs(5),
             expect_status: Vec::new(),
             validation: Validation::none(),
+            method: "GET".into(),
+            headers: Vec::new(),
+            body: Body::None,
+            script: Vec::new(),
+            order: Order::InOrder,
+            expect: Vec::new(),
+            keep_alive: true,
+            tls: TlsOptions::default(),
+            stages: Vec::new(),
+            timeline: false,
+        }
+    }
+
+    /// How long the run lasts: the stages' sum when there are stages, else `duration`.
+    pub fn run_time(&self) -> Option<Duration> {
+        if self.stages.is_empty() {
+            self.duration
+        } else {
+            Some(self.stages.iter().map(|s| s.duration).sum())
+        }
+    }
+
+    /// The most clients the run has at once: the highest stage's target in a closed loop
+    /// with stages, else `clients`.
+    pub fn max_clients(&self) -> u32 {
+        if self.stages.is_empty() || self.rate.is_some() {
+            self.clients
+        } else {
+            self.stages
+                .iter()
+                .map(|s| s.target.ceil() as u32)
+                .max()
+                .unwrap_or(0)
+                .max(1)
         }
     }
 
@@ -207,7 +271,7 @@ impl LoadPlan {
                 format!("{} is not a fraction between 0 and 1", self.jitter),
             );
         }
-        match (self.duration, self.total) {
+        match (self.run_time(), self.total) {
             (None, None) => return bad("duration", "give a duration, a total or both".into()),
             (Some(d), _) if d.is_zero() || d > Duration::from_secs(7 * 86_400) => {
                 return bad("duration", format!("{d:?} is not between 0 and a week"))
@@ -251,10 +315,17 @@ impl LoadPlan {
                 ),
             );
         }
-        Target::parse(&self.url).map_err(|reason| PlanError {
+        if let Err(reason) = super::stages::check(&self.stages, self.rate.is_some()) {
+            return bad("stages", reason);
+        }
+        let mut target = Target::parse(&self.url).map_err(|reason| PlanError {
             parameter: "url",
             reason,
-        })
+        })?;
+        target
+            .compile(self)
+            .map_err(|(parameter, reason)| PlanError { parameter, reason })?;
+        Ok(target)
     }
 
     /// The part of this plan that share `index` of `shares` runs: clients, total and rate
@@ -262,41 +333,68 @@ impl LoadPlan {
     pub(crate) fn share(&self, index: u32, shares: u32) -> LoadPlan {
         let split =
             |n: u64| n / u64::from(shares) + u64::from(u64::from(index) < n % u64::from(shares));
+        let stages = self
+            .stages
+            .iter()
+            .map(|s| Stage {
+                duration: s.duration,
+                target: if self.rate.is_some() {
+                    s.target / f64::from(shares)
+                } else {
+                    split(s.target.round() as u64) as f64
+                },
+            })
+            .collect();
         LoadPlan {
-            clients: split(u64::from(self.clients)) as u32,
+            clients: split(u64::from(self.clients)).max(1) as u32,
             total: self.total.map(split),
             rate: self.rate.map(|r| r / f64::from(shares)),
+            stages,
             ..self.clone()
         }
     }
 }
 
-/// One part of a URL template.
+/// One part of a URL (or body) template.
 #[derive(Debug, Clone, PartialEq)]
-enum Part {
+pub(crate) enum Part {
     Text(String),
     Range(u64, u64),
     Choice(Vec<String>),
 }
 
 /// A checked URL: the server's address, the `Host` header and the path template (a
-/// client draws each request's path with [`ClientKit::path`](super::ClientKit::path)).
+/// client draws each request's path with [`ClientKit::path`](super::ClientKit::path)),
+/// with the plan's request shapes and checks compiled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     /// The server's socket address (the first the host resolved to).
     pub address: SocketAddr,
-    /// The `Host` header: the URL's authority.
+    /// The `Host` header: the URL's authority (or the plan's `Host` header).
     pub host: String,
+    /// Whether the URL is `https://`.
+    pub https: bool,
+    /// The host's name without the port (the TLS server name).
+    name: String,
     parts: Vec<Part>,
+    /// The kinds of request: the URL's with the plan's method, headers and body, or one
+    /// for each line of the request file.
+    pub(crate) shapes: Vec<Shape>,
+    /// The TLS client, for `https://`.
+    pub(crate) tls: Option<TlsClient>,
+    /// The plan's `expect` checks.
+    pub(crate) expect: Vec<Compiled>,
 }
 
 impl Target {
     /// Parses `http://host[:port][/path][?query]`, with templated parts in the path and
     /// query, and resolves the host.
     pub(crate) fn parse(url: &str) -> Result<Target, String> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
-            format!("`{url}` does not start with http:// (only plain HTTP is spoken)")
-        })?;
+        let (rest, https) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+            (Some(rest), _) => (rest, false),
+            (_, Some(rest)) => (rest, true),
+            _ => return Err(format!("`{url}` does not start with http:// or https://")),
+        };
         let (authority, path) = match rest.find(['/', '?']) {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -309,10 +407,20 @@ impl Target {
                 "`{authority}`: the host cannot be templated or carry a user"
             ));
         }
-        let with_port = if authority.ends_with(']') || !authority.contains(':') {
-            format!("{authority}:80")
+        let bracketed = authority.starts_with('[');
+        let has_port = if bracketed {
+            authority.contains("]:")
         } else {
+            authority.contains(':')
+        };
+        let with_port = if has_port {
             authority.to_string()
+        } else {
+            format!("{authority}:{}", if https { 443 } else { 80 })
+        };
+        let name = match with_port.rsplit_once(':') {
+            Some((n, _)) => n.to_string(),
+            None => authority.to_string(),
         };
         let address = with_port
             .to_socket_addrs()
@@ -330,11 +438,75 @@ impl Target {
         Ok(Target {
             address,
             host: authority.to_string(),
+            https,
+            name,
             parts: parse_template(&path)?,
+            shapes: Vec::new(),
+            tls: None,
+            expect: Vec::new(),
         })
     }
 
+    /// Compiles the plan's request shapes, checks and TLS client into this target; the
+    /// error names the parameter.
+    fn compile(&mut self, plan: &LoadPlan) -> Result<(), (&'static str, String)> {
+        if let Some((_, host)) = plan
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+        {
+            self.host = host.clone();
+        }
+        if plan.script.is_empty() {
+            self.shapes = vec![Shape::new(
+                &plan.method,
+                self.parts.clone(),
+                &plan.headers,
+                &plan.body,
+                plan.keep_alive,
+            )
+            .map_err(|e| ("method, headers or body", e))?];
+        } else {
+            if plan.body != Body::None {
+                return Err((
+                    "body",
+                    "a request file gives each request its body; give no other".into(),
+                ));
+            }
+            for (i, r) in plan.script.iter().enumerate() {
+                let mut headers = plan.headers.clone();
+                headers.extend(r.headers.iter().cloned());
+                let body = match &r.body {
+                    Some(b) => Body::Bytes(b.clone()),
+                    None => Body::None,
+                };
+                let shape = literal_path(&r.path)
+                    .and_then(|path| Shape::new(&r.method, path, &headers, &body, plan.keep_alive));
+                self.shapes
+                    .push(shape.map_err(|e| ("script", format!("request {}: {e}", i + 1)))?);
+            }
+        }
+        self.expect = plan
+            .expect
+            .iter()
+            .map(Expect::compile)
+            .collect::<Result<_, _>>()
+            .map_err(|e| ("expect", e))?;
+        if self.https {
+            self.tls = Some(TlsClient::new(&self.name, &plan.tls).map_err(|e| ("tls", e))?);
+        } else if plan.tls.ca_pem.is_some() || plan.tls.insecure {
+            return Err(("tls", format!("`{}` is not https://", plan.url)));
+        }
+        Ok(())
+    }
+
+    /// The TLS client, when the URL is `https://`.
+    pub fn tls(&self) -> Option<&TlsClient> {
+        self.tls.as_ref()
+    }
+
     /// Whether every request goes to the same path.
+    #[cfg(test)]
     pub(crate) fn is_fixed(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Text(_)))
     }
@@ -342,9 +514,16 @@ impl Target {
     /// Writes the path (and query) of one request into `out`, drawing templated parts from
     /// `rng`.
     pub(crate) fn path(&self, rng: &mut Rng, out: &mut String) {
+        write_path(&self.parts, rng, out)
+    }
+}
+
+/// Writes a path template's parts into `out`, drawing from `rng`.
+pub(crate) fn write_path(parts: &[Part], rng: &mut Rng, out: &mut String) {
+    {
         use std::fmt::Write;
         out.clear();
-        for p in &self.parts {
+        for p in parts {
             match p {
                 Part::Text(t) => out.push_str(t),
                 Part::Range(lo, hi) => {
@@ -356,7 +535,7 @@ impl Target {
     }
 }
 
-fn parse_template(path: &str) -> Result<Vec<Part>, String> {
+pub(crate) fn parse_template(path: &str) -> Result<Vec<Part>, String> {
     let mut parts = Vec::new();
     let mut rest = path;
     while let Some(open) = rest.find('{') {
@@ -383,7 +562,7 @@ fn parse_template(path: &str) -> Result<Vec<Part>, String> {
     Ok(parts)
 }
 
-fn parse_placeholder(inner: &str) -> Result<Part, String> {
+pub(crate) fn parse_placeholder(inner: &str) -> Result<Part, String> {
     if let Some((lo, hi)) = inner.split_once("..") {
         let num = |s: &str| {
             s.trim()
@@ -433,7 +612,7 @@ mod tests {
     #[test]
     fn bad_urls_are_refused_saying_why() {
         for (url, says) in [
-            ("https://x/", "http://"),
+            ("ftp://x/", "http://"),
             ("http:///Xy", "no host"),
             ("http://127.0.0.1:5050/Xy?x={1..", "unclosed"),
             ("http://127.0.0.1:5050/Xy?x={5..1}", "empty"),

@@ -6,10 +6,15 @@
 //! travels as a [`Tally`] (counts plus the histogram's buckets), which merges exactly with
 //! the tallies of other processes; the final [`LoadReport`] is computed from the merged
 //! tally.
+//!
+//! When the plan asks for a timeline (a report over time, or stages), the recorder also
+//! keeps one [`SecondTally`] per second of the run: counts by kind, the clients at work,
+//! and latencies in coarse logarithmic buckets (1/32 of an octave), so that percentiles
+//! over time cost 3.5 KiB a second. Without it nothing of this is touched.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
@@ -90,18 +95,22 @@ struct Inner {
     errors: [AtomicU64; 6],
     sessions: AtomicU64,
     latencies: Mutex<Histogram<u64>>,
+    /// Second by second, when asked for.
+    timeline: Option<Mutex<Vec<SecondTally>>>,
+    began: Instant,
+    /// Clients at work now (set by the run), for the timeline.
+    clients: AtomicU32,
+    /// Examples of failures (a few), and how many were offered.
+    examples: Mutex<Vec<String>>,
+    offered: AtomicUsize,
 }
+
+/// How many examples of failures a tally keeps.
+pub(crate) const EXAMPLES: usize = 5;
 
 impl Default for Recorder {
     fn default() -> Self {
-        Recorder {
-            inner: Arc::new(Inner {
-                ok: AtomicU64::new(0),
-                errors: Default::default(),
-                sessions: AtomicU64::new(0),
-                latencies: Mutex::new(new_histogram()),
-            }),
-        }
+        Recorder::new(false)
     }
 }
 
@@ -118,6 +127,41 @@ impl std::fmt::Debug for Recorder {
 }
 
 impl Recorder {
+    /// A recorder; `timeline`: also keep figures second by second.
+    pub(crate) fn new(timeline: bool) -> Recorder {
+        Recorder {
+            inner: Arc::new(Inner {
+                ok: AtomicU64::new(0),
+                errors: Default::default(),
+                sessions: AtomicU64::new(0),
+                latencies: Mutex::new(new_histogram()),
+                timeline: timeline.then(|| Mutex::new(Vec::new())),
+                began: Instant::now(),
+                clients: AtomicU32::new(0),
+                examples: Mutex::new(Vec::new()),
+                offered: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Notes the number of clients at work now (for the timeline).
+    pub(crate) fn set_clients(&self, n: u32) {
+        self.inner.clients.store(n, Ordering::Relaxed);
+        if let Some(t) = &self.inner.timeline {
+            let second = self.inner.began.elapsed().as_secs() as usize;
+            let mut t = t.lock();
+            let s = second_of(&mut t, second);
+            s.clients = s.clients.max(n);
+        }
+    }
+
+    /// Keeps `text` as an example of a failure, if fewer than a few are kept.
+    pub(crate) fn example(&self, text: impl FnOnce() -> String) {
+        if self.inner.offered.fetch_add(1, Ordering::Relaxed) < EXAMPLES {
+            self.inner.examples.lock().push(text());
+        }
+    }
+
     /// Records one request. Latency is recorded for answered requests (successes and
     /// status, validation and busy errors), not for connect failures, time-outs and broken
     /// connections.
@@ -132,9 +176,23 @@ impl Recorder {
                 kind.answered()
             }
         };
+        let us = (latency.as_micros() as u64).clamp(1, MAX_LATENCY_US);
         if answered {
-            let us = (latency.as_micros() as u64).clamp(1, MAX_LATENCY_US);
             self.inner.latencies.lock().saturating_record(us);
+        }
+        if let Some(t) = &self.inner.timeline {
+            let second = self.inner.began.elapsed().as_secs() as usize;
+            let clients = self.inner.clients.load(Ordering::Relaxed);
+            let mut t = t.lock();
+            let s = second_of(&mut t, second);
+            s.clients = s.clients.max(clients);
+            match outcome {
+                Outcome::Ok => s.ok += 1,
+                Outcome::Failed(kind) => s.errors[kind as usize] += 1,
+            }
+            if answered {
+                s.add_latency(us, 1);
+            }
         }
     }
 
@@ -155,6 +213,13 @@ impl Recorder {
                 .iter_recorded()
                 .map(|v| (v.value_iterated_to(), v.count_at_value()))
                 .collect(),
+            timeline: self
+                .inner
+                .timeline
+                .as_ref()
+                .map(|t| t.lock().clone())
+                .unwrap_or_default(),
+            examples: self.inner.examples.lock().clone(),
             ..Tally::default()
         }
     }
@@ -172,6 +237,120 @@ impl Recorder {
             ok: self.inner.ok.load(Ordering::Relaxed),
             errors,
         }
+    }
+}
+
+/// The entry of `second`, made (with those before it) when missing.
+fn second_of(t: &mut Vec<SecondTally>, second: usize) -> &mut SecondTally {
+    if t.len() <= second {
+        t.resize_with(second + 1, SecondTally::default);
+    }
+    &mut t[second]
+}
+
+/// Latency buckets of a second: 1/32 of an octave, from 1 µs to an hour.
+const BUCKETS: usize = 896;
+
+/// The bucket of a latency in microseconds.
+fn bucket(us: u64) -> usize {
+    let us = us.min(MAX_LATENCY_US);
+    if us < 64 {
+        us as usize
+    } else {
+        let e = 63 - us.leading_zeros() as usize - 5;
+        32 * e + (us >> e) as usize
+    }
+}
+
+/// The middle of a bucket, in microseconds.
+fn bucket_value(index: usize) -> f64 {
+    if index < 64 {
+        index as f64
+    } else {
+        let e = index / 32 - 1;
+        let m = (index % 32 + 32) as u64;
+        let (lo, hi) = (m << e, ((m + 1) << e) - 1);
+        (lo + hi) as f64 / 2.0
+    }
+}
+
+/// One second of a run: what completed in it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SecondTally {
+    /// Successful requests.
+    pub ok: u64,
+    /// Failures, by [`ErrorKind`] in [`ErrorKind::ALL`] order.
+    pub errors: [u64; 6],
+    /// The most clients at work during the second.
+    pub clients: u32,
+    /// Latencies of answered requests: counts by bucket, each 1/32 of an octave wide from
+    /// 1 µs (empty when the second had none).
+    pub latencies: Vec<u32>,
+}
+
+impl SecondTally {
+    fn add_latency(&mut self, us: u64, n: u32) {
+        if self.latencies.is_empty() {
+            self.latencies = vec![0; BUCKETS];
+        }
+        self.latencies[bucket(us)] += n;
+    }
+
+    /// Adds another share's second to this one.
+    fn merge(&mut self, other: &SecondTally) {
+        self.ok += other.ok;
+        for (a, b) in self.errors.iter_mut().zip(other.errors) {
+            *a += b;
+        }
+        self.clients += other.clients;
+        if !other.latencies.is_empty() {
+            if self.latencies.is_empty() {
+                self.latencies = vec![0; BUCKETS];
+            }
+            for (a, b) in self.latencies.iter_mut().zip(&other.latencies) {
+                *a += b;
+            }
+        }
+    }
+
+    /// Requests completed in the second.
+    pub fn requests(&self) -> u64 {
+        self.ok + self.errors.iter().sum::<u64>()
+    }
+}
+
+/// Latency buckets summed over some seconds, for percentiles.
+#[derive(Default)]
+struct Buckets(Vec<u64>);
+
+impl Buckets {
+    fn add(&mut self, s: &SecondTally) {
+        if s.latencies.is_empty() {
+            return;
+        }
+        if self.0.is_empty() {
+            self.0 = vec![0; BUCKETS];
+        }
+        for (a, &b) in self.0.iter_mut().zip(&s.latencies) {
+            *a += u64::from(b);
+        }
+    }
+
+    /// The latency at quantile `q`, in milliseconds (`None` with no latencies).
+    fn quantile_ms(&self, q: f64) -> Option<f64> {
+        let total: u64 = self.0.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let want = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (i, &n) in self.0.iter().enumerate() {
+            seen += n;
+            if seen >= want {
+                return Some(bucket_value(i) / 1000.0);
+            }
+        }
+        None
     }
 }
 
@@ -207,6 +386,10 @@ pub struct Tally {
     pub lost: Vec<String>,
     /// Whether the run was stopped early.
     pub interrupted: bool,
+    /// Second by second, when the plan asked for a timeline.
+    pub timeline: Vec<SecondTally>,
+    /// A few examples of failures (`kind: what`).
+    pub examples: Vec<String>,
 }
 
 impl Tally {
@@ -222,6 +405,23 @@ impl Tally {
         self.shares += other.shares.max(1);
         self.lost.extend(other.lost.iter().cloned());
         self.interrupted |= other.interrupted;
+        if self.timeline.len() < other.timeline.len() {
+            self.timeline
+                .resize_with(other.timeline.len(), SecondTally::default);
+        }
+        for (a, b) in self.timeline.iter_mut().zip(&other.timeline) {
+            a.merge(b);
+        }
+        for e in &other.examples {
+            if self.examples.len() < EXAMPLES {
+                self.examples.push(e.clone());
+            }
+        }
+    }
+
+    /// The latency histogram (microseconds) of the whole run.
+    pub fn latency_histogram(&self) -> Histogram<u64> {
+        self.histogram()
     }
 
     fn histogram(&self) -> Histogram<u64> {
@@ -319,8 +519,98 @@ pub struct LoadReport {
     pub interrupted: bool,
     /// The thresholds checked.
     pub thresholds: Vec<Threshold>,
-    /// Whether every threshold held (and no process was lost).
+    /// Whether every threshold held, over the run and in every stage (and no process
+    /// was lost).
     pub passed: bool,
+    /// A few examples of failures (`kind: what`), the first ones seen.
+    pub examples: Vec<String>,
+    /// Each stage's figures and thresholds (empty without stages).
+    pub stages: Vec<StageReport>,
+    /// Second by second (empty unless the plan kept a timeline).
+    pub seconds: Vec<SecondReport>,
+}
+
+/// One second of a run, in a report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SecondReport {
+    /// Seconds into the run (this second's start).
+    pub t: u64,
+    /// How much of this second the run covered (less than 1 for the last).
+    pub span_s: f64,
+    /// Requests completed in it.
+    pub requests: u64,
+    /// Of which successful.
+    pub ok: u64,
+    /// Failures by kind.
+    pub errors: Errors,
+    /// The most clients at work.
+    pub clients: u32,
+    /// Latency percentiles, in milliseconds (`None` when nothing was answered).
+    pub p50_ms: Option<f64>,
+    /// 90th percentile.
+    pub p90_ms: Option<f64>,
+    /// 99th percentile.
+    pub p99_ms: Option<f64>,
+}
+
+/// One stage of a run, in a report (latencies from the timeline's buckets: within 3%).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageReport {
+    /// The stage's number, from 1.
+    pub stage: usize,
+    /// Where it began and ended, in seconds into the run.
+    pub from_s: f64,
+    /// Where it ended.
+    pub to_s: f64,
+    /// Its target (clients, or requests per second).
+    pub target: f64,
+    /// Requests completed in it.
+    pub requests: u64,
+    /// Requests per second in it.
+    pub throughput: f64,
+    /// Its share of failed requests.
+    pub error_rate: f64,
+    /// Its 99th-percentile latency, in milliseconds.
+    pub p99_ms: Option<f64>,
+    /// The run's thresholds, judged over this stage.
+    pub thresholds: Vec<Threshold>,
+    /// Whether every threshold held in it.
+    pub passed: bool,
+}
+
+fn errors_of(e: [u64; 6]) -> Errors {
+    Errors {
+        connect: e[0],
+        timeout: e[1],
+        status: e[2],
+        validation: e[3],
+        busy: e[4],
+        io: e[5],
+    }
+}
+
+/// The thresholds of `limits` judged on these figures.
+fn judge(limits: Limits, p99_ms: Option<f64>, error_rate: f64, requests: u64) -> Vec<Threshold> {
+    let mut thresholds = Vec::new();
+    if let Some(max) = limits.max_p99 {
+        let limit = max.as_secs_f64() * 1000.0;
+        thresholds.push(Threshold {
+            name: "p99_ms".into(),
+            limit,
+            measured: p99_ms.unwrap_or(0.0),
+            // A run with no answers has no p99 to trust.
+            passed: p99_ms.is_some_and(|p| p <= limit),
+        });
+    }
+    if let Some(limit) = limits.max_error_rate {
+        thresholds.push(Threshold {
+            name: "error_rate".into(),
+            limit,
+            measured: error_rate,
+            passed: error_rate <= limit && requests > 0,
+        });
+    }
+    thresholds
 }
 
 /// Limits that fail a run.
@@ -352,14 +642,7 @@ impl LoadReport {
             }
         };
         let e = tally.errors;
-        let errors = Errors {
-            connect: e[0],
-            timeout: e[1],
-            status: e[2],
-            validation: e[3],
-            busy: e[4],
-            io: e[5],
-        };
+        let errors = errors_of(e);
         let failed: u64 = e.iter().sum();
         let requests = tally.ok + failed;
         let elapsed = tally.elapsed.as_secs_f64();
@@ -368,26 +651,76 @@ impl LoadReport {
         } else {
             failed as f64 / requests as f64
         };
-        let mut thresholds = Vec::new();
-        if let Some(max) = limits.max_p99 {
-            let limit = max.as_secs_f64() * 1000.0;
-            thresholds.push(Threshold {
-                name: "p99_ms".into(),
-                limit,
-                measured: latency.p99,
-                // A run with no answers has no p99 to trust.
-                passed: latency.p99 <= limit && !h.is_empty(),
-            });
-        }
-        if let Some(limit) = limits.max_error_rate {
-            thresholds.push(Threshold {
-                name: "error_rate".into(),
-                limit,
-                measured: error_rate,
-                passed: error_rate <= limit && requests > 0,
-            });
-        }
-        let passed = thresholds.iter().all(|t| t.passed) && tally.lost.is_empty();
+        let thresholds = judge(
+            limits,
+            (!h.is_empty()).then_some(latency.p99),
+            error_rate,
+            requests,
+        );
+        let seconds: Vec<SecondReport> = tally
+            .timeline
+            .iter()
+            .enumerate()
+            .map(|(t, s)| {
+                let mut b = Buckets::default();
+                b.add(s);
+                SecondReport {
+                    t: t as u64,
+                    span_s: (elapsed - t as f64).clamp(0.0, 1.0),
+                    requests: s.requests(),
+                    ok: s.ok,
+                    errors: errors_of(s.errors),
+                    clients: s.clients,
+                    p50_ms: b.quantile_ms(0.5),
+                    p90_ms: b.quantile_ms(0.9),
+                    p99_ms: b.quantile_ms(0.99),
+                }
+            })
+            .collect();
+        let stages: Vec<StageReport> = super::stages::bounds(&plan.stages)
+            .into_iter()
+            .zip(&plan.stages)
+            .enumerate()
+            .map(|(i, ((from, to), stage))| {
+                // The seconds that begin within the stage.
+                let mut b = Buckets::default();
+                let (mut ok, mut failed) = (0, 0);
+                for s in tally
+                    .timeline
+                    .iter()
+                    .enumerate()
+                    .filter(|(t, _)| (*t as f64) >= from.floor() && (*t as f64) < to)
+                    .map(|(_, s)| s)
+                {
+                    b.add(s);
+                    ok += s.ok;
+                    failed += s.errors.iter().sum::<u64>();
+                }
+                let requests = ok + failed;
+                let error_rate = if requests == 0 {
+                    0.0
+                } else {
+                    failed as f64 / requests as f64
+                };
+                let p99 = b.quantile_ms(0.99);
+                let thresholds = judge(limits, p99, error_rate, requests);
+                StageReport {
+                    stage: i + 1,
+                    from_s: from,
+                    to_s: to,
+                    target: stage.target,
+                    requests,
+                    throughput: requests as f64 / (to - from).max(1e-9),
+                    error_rate,
+                    p99_ms: p99,
+                    passed: thresholds.iter().all(|t| t.passed),
+                    thresholds,
+                }
+            })
+            .collect();
+        let passed = thresholds.iter().all(|t| t.passed)
+            && stages.iter().all(|s| s.passed)
+            && tally.lost.is_empty();
         LoadReport {
             url: plan.url.clone(),
             mode: if plan.rate.is_some() {
@@ -415,6 +748,9 @@ impl LoadReport {
             interrupted: tally.interrupted,
             thresholds,
             passed,
+            examples: tally.examples.clone(),
+            stages,
+            seconds,
         }
     }
 }
@@ -476,6 +812,32 @@ impl std::fmt::Display for LoadReport {
                 t.limit,
                 if t.passed { "passed" } else { "FAILED" }
             )?;
+        }
+        for s in &self.stages {
+            write!(
+                f,
+                "  stage {}    {:.1}-{:.1}s to {}: {} requests = {:.0}/s, errors {:.3}%, p99 {}",
+                s.stage,
+                s.from_s,
+                s.to_s,
+                s.target,
+                s.requests,
+                s.throughput,
+                s.error_rate * 100.0,
+                s.p99_ms.map_or("-".to_string(), |p| format!("{p:.3} ms"))
+            )?;
+            for t in &s.thresholds {
+                write!(
+                    f,
+                    "; {} {}",
+                    t.name,
+                    if t.passed { "passed" } else { "FAILED" }
+                )?;
+            }
+            writeln!(f)?;
+        }
+        for e in &self.examples {
+            writeln!(f, "  example    {e}")?;
         }
         Ok(())
     }
