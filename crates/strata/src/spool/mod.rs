@@ -267,6 +267,10 @@ impl<R: Recipe> Spool<R> {
                     .next_idle()
                     .expect("admission saw an idle worker");
                 self.assign(cx, worker, pending(envelope));
+                if !self.queue.is_empty() {
+                    // A refused assignment put its request back for another worker.
+                    self.dispatch(cx);
+                }
             }
             Decision::ToQueue => {
                 self.stats.admitted += 1;
@@ -322,18 +326,25 @@ impl<R: Recipe> Spool<R> {
             ),
             Err(e) => {
                 // The worker is gone (its Returned is on the way) or cannot take work: it
-                // is not idle again, and the request is answered with a fault.
+                // is not idle again, and the request (never delivered) is retried with
+                // `retry_on_loss` or else answered with a fault.
                 tracing::debug!(target: "strata::spool", spool = %cx.address(), worker = %worker, error = %e, "worker refused a request");
                 let gone = matches!(
                     e,
                     SendError::NoSuchObject { .. } | SendError::NoRoute { .. }
                 );
                 let held = self.workers.refused(worker, gone);
-                let message = AnyMessage::new(Faulted::new(format!(
-                    "worker {worker} refused the request: {e}"
-                )));
-                self.stats.failed += 1;
-                cx.send_any(p.client, message);
+                let mut job = InFlight {
+                    client: p.client,
+                    arrived: p.arrived,
+                    deadline: p.deadline,
+                    copy,
+                };
+                if !self.retry(cx, &mut job) {
+                    self.stats.failed += 1;
+                    let why = format!("worker {worker} refused the request: {e}");
+                    cx.send_any(p.client, AnyMessage::new(Faulted::new(why)));
+                }
                 // A joined worker that is gone took the requests it held with it.
                 self.lost(cx, held, || {
                     format!("the worker handling this request ({worker}) is gone")
