@@ -929,22 +929,7 @@ fn table(rows: &[Row], machine: &Machine, seconds: u64, soak_seconds: u64) -> St
     );
     out.push_str("|---|---|---|--:|--:|--:|--:|--:|--:|---|---|\n");
     for row in rows {
-        let c = cells(&row.tally);
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            row.fault,
-            row.server,
-            row.offered,
-            c[0],
-            c[1],
-            c[2],
-            c[3],
-            c[4],
-            c[5],
-            row.measured,
-            verdict_text(&row.verdict)
-        );
+        let _ = writeln!(out, "| {} |", fields(row).join(" | "));
     }
     let _ = write!(
         out,
@@ -962,26 +947,24 @@ fn table(rows: &[Row], machine: &Machine, seconds: u64, soak_seconds: u64) -> St
     out
 }
 
+/// A row's cells, in the columns of the table and of the TSV file.
+fn fields(row: &Row) -> Vec<String> {
+    let mut f = vec![
+        row.fault.to_string(),
+        row.server.to_string(),
+        row.offered.to_string(),
+    ];
+    f.extend(cells(&row.tally).iter().map(|c| c.to_string()));
+    f.push(row.measured.to_string());
+    f.push(verdict_text(&row.verdict).to_string());
+    f
+}
+
 fn tsv(rows: &[Row]) -> String {
     let mut text =
         String::from("fault\tserver\toffered\t200\t503\t504\tother\tconn\tlost\tmeasured\tgoal\n");
     for row in rows {
-        let c = cells(&row.tally);
-        let _ = writeln!(
-            text,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            row.fault,
-            row.server,
-            row.offered,
-            c[0],
-            c[1],
-            c[2],
-            c[3],
-            c[4],
-            c[5],
-            row.measured,
-            verdict_text(&row.verdict)
-        );
+        let _ = writeln!(text, "{}", fields(row).join("\t"));
     }
     text
 }
