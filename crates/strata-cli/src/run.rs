@@ -256,11 +256,16 @@ pub fn status(home: &HomeArg, args: StatusArgs) -> ExitCode {
         }
         for (id, w) in &status.workers {
             println!(
-                "{id:<16} {:<9} pid {:<8} {:<9} restarts {:<3} {}",
+                "{id:<16} {:<9} pid {:<8} {:<9} restarts {:<3} {}{}",
                 w.state,
                 w.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
                 up(w.since_ms),
                 w.restarts,
+                if w.recycled > 0 {
+                    format!("recycled {:<3} ", w.recycled)
+                } else {
+                    String::new()
+                },
                 w.last_exit
                     .as_deref()
                     .map(|e| format!("last: {e}"))

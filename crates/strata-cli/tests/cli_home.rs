@@ -603,6 +603,107 @@ fn resize_up_and_down_under_load_answers_every_request() {
 }
 
 #[test]
+fn workers_recycled_after_their_requests_lose_none() {
+    let home = TestHome::new("recycle");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    home.ok(&[
+        "add",
+        &path(&example("server_10")),
+        "server",
+        "--",
+        &port.to_string(),
+    ]);
+    home.ok(&[
+        "add",
+        &path(&example("worker_10")),
+        "worker",
+        "--count",
+        "3",
+    ]);
+    // Bad values are refused with the role and the setting named.
+    let refused = home.refused(&["update", "worker", "--recycle-after=lots"]);
+    assert!(
+        refused.contains("worker") && refused.contains("recycle-after"),
+        "{refused}"
+    );
+    home.ok(&["update", "server", "--log-level=strata::spool=debug,info"]);
+    home.ok(&[
+        "update",
+        "worker",
+        "--recycle-after=40",
+        "--recycle-jitter=20",
+        "--restart-budget=1",
+    ]);
+    home.ok(&["start"]);
+    let unanswered = std::cell::Cell::new(0);
+    poll_until(WAIT, "the service answers", || {
+        probe(port, &unanswered).then_some(())
+    });
+    // 400 requests, one at a time: each of the three workers serves 40 to 60 before it
+    // retires, so every worker is recycled at least twice. `get` fails the test when a
+    // request gets no answer.
+    let asked = std::panic::catch_unwind(|| {
+        let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+        for _ in 0..400 {
+            *statuses
+                .entry(support::http::get(port, "/Xy?x=3&y=3").status)
+                .or_default() += 1;
+        }
+        statuses
+    });
+    let logs = || {
+        for role in ["server", "worker"] {
+            eprintln!(
+                "--- strata log {role}:\n{}",
+                home.ok(&["log", role, "--count", "600"])
+            );
+        }
+    };
+    let Ok(statuses) = asked else {
+        logs();
+        panic!("a request was not answered while workers were recycled (logs above)");
+    };
+    eprintln!("answers while recycling: {statuses:?}");
+    // A request a retiring worker held would come back as a 500 (the spool's fault for a
+    // lost request); a 503 is the spool shedding load while no worker had joined.
+    if statuses.contains_key(&500) {
+        logs();
+        panic!("a request was lost while workers were recycled: {statuses:?} (logs above)");
+    }
+    assert!(
+        statuses.get(&200).copied().unwrap_or(0) >= 300,
+        "{statuses:?}"
+    );
+    let history = home.ok(&["history", "worker"]);
+    let recycled: Vec<u64> = history
+        .lines()
+        .filter_map(|l| {
+            let rest = l.split("recycled after ").nth(1)?;
+            rest.split_whitespace().next()?.parse().ok()
+        })
+        .collect();
+    assert!(recycled.len() >= 4, "history:\n{history}");
+    assert!(recycled.iter().all(|n| *n >= 40), "history:\n{history}");
+    // Recycling is not failing: no restart counted, nothing marked failed (the budget is 1).
+    let status = home.status();
+    let workers = status["workers"].as_object().expect("workers");
+    for (id, w) in workers.iter().filter(|(id, _)| id.starts_with("worker")) {
+        assert_eq!(w["restarts"], 0, "{id}: {w}");
+        assert_ne!(w["state"], "failed", "{id}: {w}");
+    }
+    let total: u64 = workers
+        .values()
+        .filter_map(|w| w["recycled"].as_u64())
+        .sum();
+    assert!(total >= 4, "{status}");
+    assert_eq!(unanswered.get(), 0);
+    home.ok(&["stop"]);
+}
+
+#[test]
 fn a_worker_that_answers_no_heartbeat_is_killed_and_restarted() {
     let home = TestHome::new("heartbeat");
     // A machine answers every Ping; a shell never does.

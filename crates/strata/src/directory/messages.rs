@@ -90,6 +90,12 @@ pub struct Dropped {
 #[message(name = "strata.directory.ClearPublished")]
 pub struct ClearPublished;
 
+/// Withdraws everything any object of this process published (a process that retires:
+/// `process::recycle`). Sent only within the process; answered [`Cleared`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Message)]
+#[message(name = "strata.directory.WithdrawAll")]
+pub(crate) struct WithdrawAll;
+
 /// Ends every subscription of the sender. It hears [`Dropped`] for everything it held,
 /// then [`Cleared`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Message)]

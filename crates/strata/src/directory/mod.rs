@@ -77,12 +77,26 @@ pub use view::{
 use crate::object::Core;
 use crate::Address;
 
+static DIRECTORY: OnceLock<Address> = OnceLock::new();
+
 /// This process's directory, made on first use.
 pub fn process_directory() -> Address {
-    static DIRECTORY: OnceLock<Address> = OnceLock::new();
     *DIRECTORY.get_or_init(|| {
         crate::object::create_root(process::ProcessDirectory::new(group::inherited()))
     })
+}
+
+/// True when `address` is this process's directory (made already).
+pub(crate) fn is_process_directory(address: Address) -> bool {
+    DIRECTORY.get() == Some(&address)
+}
+
+/// Withdraws every publication of this process, if it has a directory (it never made one
+/// when it never published); the answer goes to `from`.
+pub(crate) fn withdraw_all(postbox: &crate::object::Postbox) {
+    if let Some(directory) = DIRECTORY.get() {
+        postbox.send(*directory, messages::WithdrawAll);
+    }
 }
 
 /// The directory operations every object has: each sends a message to the process's

@@ -407,7 +407,13 @@ impl ProcessDirectory {
             }
             Scope::Host => match host::host_socket() {
                 Ok(path) => {
-                    let connect = cx.create(Connect::unix(path).reuse(true));
+                    // The process serving the host directory may use this link as its
+                    // session to this process (`reuse`), so it must let that process reach
+                    // what this one published, as the session socket does: the host
+                    // socket's peers are this user's processes of this host, the same as
+                    // the session socket's. Without it a request sent the moment this
+                    // process's name became available was refused here and never answered.
+                    let connect = cx.create(Connect::unix(path).reuse(true).reach_public(true));
                     self.up[i].state = State::Connecting(connect);
                 }
                 Err(why) => self.fail(cx, i, why),
@@ -1049,6 +1055,20 @@ impl ProcessDirectory {
         Cleared {
             count: self.clear_published(cx, owner),
         }
+    }
+
+    fn on_withdraw_all(
+        &mut self,
+        cx: &mut Context<Self>,
+        _: super::messages::WithdrawAll,
+    ) -> Cleared {
+        let owners: HashSet<Address> = self.pubs.values().map(|p| p.owner).collect();
+        let count = owners
+            .into_iter()
+            .map(|owner| self.clear_published(cx, owner))
+            .sum();
+        tracing::info!(target: "strata::directory", count, "withdrew every publication of this process");
+        Cleared { count }
     }
 
     fn on_clear_subscribed(&mut self, cx: &mut Context<Self>, _: ClearSubscribed) -> Cleared {

@@ -62,6 +62,7 @@ fn service(home: &Home, name: &str, role: &Role) -> Result<Service, HomeError> {
     Ok(Service::new(name, role.count, make)
         .restart(backoff)
         .heartbeat(Some(heartbeat))
+        .recycle(role.recycle_after, role.recycle_jitter)
         .settings(summary))
 }
 
@@ -187,6 +188,7 @@ impl Hooks for HomeHooks {
         let then = match &end.then {
             Then::Restart(wait) => format!("restart in {}", time::short_span(*wait)),
             Then::Replace => "replaced with new settings".to_string(),
+            Then::Recycle => "started again at once".to_string(),
             Then::Failed(why) => format!("failed, not restarted: {why}"),
             Then::Stopped => "stopped".to_string(),
             Then::Removed => "removed".to_string(),
@@ -265,6 +267,7 @@ impl Hooks for HomeHooks {
             entry.pid = w.pid.or(entry.pid);
             entry.restarts = w.restarts;
             entry.heartbeats = w.heartbeats;
+            entry.recycled = w.recycled;
             status.workers.insert(w.worker.clone(), entry);
         }
         self.write_status(&status);

@@ -373,4 +373,7 @@ pub struct WorkerStatus {
     /// Heartbeats its current process answered (with `--heartbeat`).
     #[serde(default)]
     pub heartbeats: u64,
+    /// Times it retired after its requests and started again (with `--recycle-after`).
+    #[serde(default)]
+    pub recycled: u32,
 }

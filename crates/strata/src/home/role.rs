@@ -6,7 +6,8 @@
 //! itself when it is a strata program (it is run with [`CHECK_ARGUMENTS_VARIABLE`] set and
 //! answers without starting). The home's settings for the role are read by the supervisor:
 //! `--count`, `--log-level`, `--log-bytes`, `--grace`, `--heartbeat` (a time-out; 0 for
-//! none), and the restart policy `--restart-first`, `--restart-max`, `--restart-budget`,
+//! none), `--recycle-after` and `--recycle-jitter` (retire a worker after that many
+//! requests, plus a draw of its own up to the jitter; 0 for never), and the restart policy `--restart-first`, `--restart-max`, `--restart-budget`,
 //! `--healthy-after`.
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,8 @@ pub const HOME_SETTINGS: &[&str] = &[
     "restart-budget",
     "healthy-after",
     "heartbeat",
+    "recycle-after",
+    "recycle-jitter",
 ];
 
 /// A role as stored in the home (`roles/ROLE/role.json`).
@@ -66,6 +69,19 @@ pub struct Role {
     /// ms; 0 (the default) for none. Only for programs whose top object is a machine.
     #[serde(default)]
     pub heartbeat_ms: u64,
+    /// Retire each worker after this many requests (messages from other processes) and
+    /// start its successor at once; `None` (the default) for never. Only for `strata::main`
+    /// programs, which count them (`strata::process::RECYCLE_VARIABLE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recycle_after: Option<u64>,
+    /// Each worker retires after up to this many more requests than `recycle_after`, its
+    /// own draw at each start, so the workers of a role do not all retire at once.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recycle_jitter: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A role's restart policy: growing, jittered intervals and a budget of consecutive quick
@@ -178,6 +194,8 @@ impl Role {
             grace_ms: default_grace_ms(),
             restart: Restart::default(),
             heartbeat_ms: 0,
+            recycle_after: None,
+            recycle_jitter: 0,
         }
     }
 
@@ -236,6 +254,19 @@ impl Role {
                 "restart-max" => next.restart.max_ms = span_ms(value)?,
                 "healthy-after" => next.restart.healthy_ms = span_ms(value)?,
                 "heartbeat" => next.heartbeat_ms = span_ms(value)?,
+                "recycle-after" => {
+                    let n = value.parse::<u64>().map_err(|_| {
+                        bad(format!(
+                            "`{value}` is not a number of requests (0 for never)"
+                        ))
+                    })?;
+                    next.recycle_after = (n > 0).then_some(n);
+                }
+                "recycle-jitter" => {
+                    next.recycle_jitter = value
+                        .parse::<u64>()
+                        .map_err(|_| bad(format!("`{value}` is not a number of requests")))?
+                }
                 "restart-budget" => {
                     next.restart.budget = value
                         .parse::<u32>()

@@ -15,6 +15,7 @@ mod child;
 mod entry;
 pub(crate) mod link;
 mod program;
+mod recycle;
 
 pub(crate) use child::signal_name;
 pub use child::{ChildObserver, Process, Stream};
@@ -23,3 +24,4 @@ pub use program::{
     main, main_with, ProgramSettings, ARGUMENTS_CHECKED, ARGUMENTS_UNCHECKED, CHECK_ARGUMENTS_MARK,
     CHECK_ARGUMENTS_VARIABLE,
 };
+pub use recycle::{Recycled, DRAIN as RECYCLE_DRAIN, QUIET as RECYCLE_QUIET, RECYCLE_VARIABLE};

@@ -79,6 +79,12 @@ pub fn main<O: Object>(top: O) -> ExitCode {
 pub fn main_with<O: Object>(top: O, settings: ProgramSettings) -> ExitCode {
     match run_program(top, &settings) {
         Ok((value, signal)) => {
+            let (value, signal) = if super::recycle::retired() {
+                let served = super::recycle::served();
+                (AnyMessage::new(super::Recycled { requests: served }), 0)
+            } else {
+                (value, signal)
+            };
             if super::link::is_child() && !value.is_fault() {
                 // The parent's `Process` object decodes the value from this line.
                 match crate::message::codec::to_json(&value) {
@@ -123,11 +129,21 @@ pub(crate) fn run_program<O: Object>(
             return Err(ExitCode::from(2));
         }
     }
+    let recycle = match super::recycle::limit_from_env() {
+        Ok(limit) => limit,
+        Err(e) => {
+            eprintln!("strata: {e}");
+            return Err(ExitCode::from(2));
+        }
+    };
     let mut cx = ThreadContext::attach();
     let signalled = Arc::new(AtomicI32::new(0));
     let signals = install_signals();
     let top = cx.create(top);
     watch_signals(signals, cx.postbox(), top, signalled.clone());
+    if let Some(limit) = recycle {
+        super::recycle::install(limit, cx.postbox(), top);
+    }
     super::link::child_end(&mut cx, top);
 
     let value = cx.wait_for(top);

@@ -523,7 +523,62 @@ pub(crate) fn arrive(envelope: Envelope, may_stop: bool) -> Result<(), SendError
             type_name: envelope.type_name(),
         });
     }
-    node().deliver(envelope, Delivery::of_id(id))
+    let delivery = Delivery::of_id(id);
+    if delivery == Delivery::Ordinary {
+        requests::arrived(id, envelope.to);
+    }
+    node().deliver(envelope, delivery)
+}
+
+/// Requests this process served, counted only when a limit is set: what a process that
+/// retires after N requests (`process::recycle`) watches.
+pub(crate) mod requests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+
+    /// 0: not counting.
+    static LIMIT: AtomicU64 = AtomicU64::new(0);
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    static REACHED: OnceLock<tokio::sync::Notify> = OnceLock::new();
+
+    fn reached() -> &'static tokio::sync::Notify {
+        REACHED.get_or_init(tokio::sync::Notify::new)
+    }
+
+    /// An ordinary message arrived from another process for `to`: one more request,
+    /// unless it is a heartbeat (`Ping`) or for the process's directory (what other
+    /// directories and `strata network` tell it is not work).
+    #[inline]
+    pub(crate) fn arrived(id: std::any::TypeId, to: crate::Address) {
+        let limit = LIMIT.load(Ordering::Relaxed);
+        if limit == 0
+            || id == std::any::TypeId::of::<crate::standard::Ping>()
+            || crate::directory::is_process_directory(to)
+        {
+            return;
+        }
+        if COUNT.fetch_add(1, Ordering::Relaxed) + 1 == limit {
+            reached().notify_one();
+        }
+    }
+
+    /// Starts counting; [`reached`](wait_for_limit) resolves at the `limit`-th request.
+    pub(crate) fn set_limit(limit: u64) {
+        LIMIT.store(limit.max(1), Ordering::Relaxed);
+    }
+
+    /// Resolves once the limit set by [`set_limit`] is reached.
+    pub(crate) async fn wait_for_limit() {
+        if COUNT.load(Ordering::Relaxed) >= LIMIT.load(Ordering::Relaxed) {
+            return;
+        }
+        reached().notified().await;
+    }
+
+    /// Requests counted so far.
+    pub(crate) fn count() -> u64 {
+        COUNT.load(Ordering::Relaxed)
+    }
 }
 
 /// Tells `watcher` that `target` ended (see [`Node::watch`]): an [`Ended`] from

@@ -429,7 +429,9 @@ impl<R: Recipe> Spool<R> {
     }
 
     fn leave(&mut self, cx: &mut Context<Self>, worker: Address) {
-        if self.workers.leave(worker) == (Leave::Now { made: true }) {
+        let leave = self.workers.leave(worker);
+        tracing::debug!(target: "strata::spool", spool = %cx.address(), %worker, ?leave, "a worker leaves");
+        if leave == (Leave::Now { made: true }) {
             cx.stop(worker);
         }
     }
@@ -561,6 +563,7 @@ impl<R: Recipe> Spool<R> {
             cx.watch(join.0);
         }
         self.workers.join(join.0);
+        tracing::debug!(target: "strata::spool", spool = %cx.address(), worker = %join.0, "a worker joins");
         self.dispatch(cx);
     }
 

@@ -52,6 +52,8 @@ struct Worker {
     heartbeats: u64,
     /// Killed for not answering heartbeats.
     hung: Option<Duration>,
+    /// Times it retired after its requests.
+    recycled: u32,
 }
 
 #[derive(Default)]
@@ -150,6 +152,7 @@ impl Supervisor {
                 pid: w.slot.lock().pid,
                 restarts: w.restarts,
                 heartbeats: w.heartbeats,
+                recycled: w.recycled,
             })
             .collect()
     }
@@ -167,7 +170,23 @@ impl Supervisor {
             slot: slot.clone(),
             hooks: self.hooks.clone(),
         });
-        let process = (spec.make)(&id)
+        let mut process = (spec.make)(&id);
+        if let Some((after, jitter)) = spec.recycle {
+            self.seeds = self
+                .seeds
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let extra = if jitter == 0 {
+                0
+            } else {
+                (self.seeds >> 16) % (jitter + 1)
+            };
+            process = process.env(
+                crate::process::RECYCLE_VARIABLE,
+                (after + extra).to_string(),
+            );
+        }
+        let process = process
             .title(format!("strata: {id}"))
             .env(crate::home::WORKER_VARIABLE, id.clone())
             .own_process_group()
@@ -202,6 +221,7 @@ impl Supervisor {
                 last_seen: Instant::now(),
                 heartbeats: 0,
                 hung: None,
+                recycled: 0,
             },
         );
     }
@@ -295,7 +315,10 @@ impl Supervisor {
         let exit = status.as_ref().map(Exit::of);
         let returned = codec::to_json(&value).ok();
         let we_stopped = w.state == State::Stopping;
-        let mut note = None;
+        let recycled = value
+            .downcast_ref::<crate::process::Recycled>()
+            .map(|r| r.requests);
+        let mut note = recycled.map(|n| format!("recycled after {n} requests"));
         if let Some(timeout) = w.hung {
             note = Some(format!(
                 "answered no heartbeat for {:.1}s: killed",
@@ -314,6 +337,8 @@ impl Supervisor {
             Then::Removed
         } else if w.outdated {
             Then::Replace
+        } else if recycled.is_some() && !we_stopped {
+            Then::Recycle
         } else {
             match w.backoff.ended_after(up_for) {
                 Ok(wait) => Then::Restart(wait),
@@ -342,6 +367,10 @@ impl Supervisor {
             Then::Replace => {
                 self.launch(cx, &key.0, key.1);
                 self.next_outdated(cx, &key.0);
+            }
+            Then::Recycle => {
+                w.recycled += 1;
+                self.launch(cx, &key.0, key.1);
             }
             Then::Restart(wait) => {
                 w.restarts += 1;

@@ -22,6 +22,8 @@ pub struct Service {
     pub(crate) restart: Backoff,
     pub(crate) settings: String,
     pub(crate) heartbeat: Option<Duration>,
+    /// Retire each worker after this many requests, plus up to `.1` more (its own draw).
+    pub(crate) recycle: Option<(u64, u64)>,
 }
 
 impl std::fmt::Debug for Service {
@@ -32,6 +34,7 @@ impl std::fmt::Debug for Service {
             .field("restart", &self.restart)
             .field("settings", &self.settings)
             .field("heartbeat", &self.heartbeat)
+            .field("recycle", &self.recycle)
             .finish()
     }
 }
@@ -56,7 +59,19 @@ impl Service {
                 .healthy_after(Some(Duration::from_secs(30))),
             settings: String::new(),
             heartbeat: None,
+            recycle: None,
         }
+    }
+
+    /// Recycles each worker after `after` requests plus a draw of its own from 0 to
+    /// `jitter` (so workers do not all retire at once): the worker's program (a
+    /// `strata::main` program) withdraws its names, finishes what it was sent and ends
+    /// with [`Recycled`](crate::process::Recycled); the supervisor starts its successor at
+    /// once, outside the restart budget. `None` (the default) for never. See
+    /// `process::recycle`.
+    pub fn recycle(mut self, after: Option<u64>, jitter: u64) -> Service {
+        self.recycle = after.filter(|n| *n > 0).map(|n| (n, jitter));
+        self
     }
 
     /// Pings each worker (its top object, which answers `Ping` with `Ack` as every machine
@@ -142,6 +157,8 @@ pub enum Then {
     Restart(Duration),
     /// Starts it again at once with new settings (a reload).
     Replace,
+    /// Starts it again at once: it retired after its requests.
+    Recycle,
     /// It failed too often without staying up: it is not started again until a reload.
     Failed(String),
     /// The supervisor is stopping.
@@ -198,6 +215,8 @@ pub struct WorkerView {
     pub restarts: u32,
     /// Heartbeats its current process answered.
     pub heartbeats: u64,
+    /// Times it retired after its requests and was started again.
+    pub recycled: u32,
 }
 
 /// What a supervisor tells its owner, and asks it on reload; every method has an empty (or
