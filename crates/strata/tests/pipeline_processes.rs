@@ -134,9 +134,11 @@ fn a_worker_process_killed_in_a_batch_loses_only_the_item_it_was_handling() {
         ..Fan::default()
     };
     let got = Arc::new(Mutex::new(Vec::new()));
-    let r = run(Pipeline::frontend(Numbers::upto(3_000), Workers::threads(1))
-        .transport(fan, workers(2))
-        .backend_fn(collect(&got), Workers::threads(1)));
+    let r = run(
+        Pipeline::frontend(Numbers::upto(3_000), Workers::threads(1))
+            .transport(fan, workers(2))
+            .backend_fn(collect(&got), Workers::threads(1)),
+    );
     let _ = std::fs::remove_file(&marker);
     assert!(r.is_complete(), "{r}");
     let t = &r.stages[1];

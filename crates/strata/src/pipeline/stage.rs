@@ -303,7 +303,9 @@ impl Stage {
             let most = if quick { MAX_BATCH.min(room) } else { 1 };
             let worth = if quick {
                 let mean = self.counters.busy / self.counters.done as f64;
-                (MIN_BATCH_SECONDS / mean.max(1e-9)).ceil().min(MAX_BATCH as f64) as usize
+                (MIN_BATCH_SECONDS / mean.max(1e-9))
+                    .ceil()
+                    .min(MAX_BATCH as f64) as usize
             } else {
                 1
             };
