@@ -14,9 +14,11 @@
 //! when the `n` calls are made, the share ends, or [`HOLD_FOR`] has passed since the
 //! first call of the batch began — checked after each call, and by a watchdog task
 //! while a call is still running, so an item made before a call that blocks (reading a
-//! terminal) waits no more than about [`HOLD_FOR`]. The batch and its watchdog share
-//! one lock, and a batch is sent under it, so batches leave in the order of their
-//! places.
+//! terminal) waits no more than about [`HOLD_FOR`]. The watchdog does not poll: it sleeps
+//! until the held batch is due, and while nothing is held it waits to be told that
+//! something is (or that the call of `on_produce` it watches ended). The batch and its
+//! watchdog share one lock, and a batch is sent under it, so batches leave in the order
+//! of their places.
 //! Panics in the user's code are caught per call and become failures, so a worker goes
 //! on. `cleanup` runs when the worker is stopped, and — should the worker end any other
 //! way in its process — when it is dropped.
@@ -78,17 +80,38 @@ impl Held {
     }
 }
 
+/// A producer's batch and what wakes its watchdog.
+#[derive(Default)]
+struct Batch {
+    held: Mutex<Held>,
+    /// Told when a batch begins (its first item is held) and when a call of
+    /// `on_produce` ends. A `Notify` keeps one permit, so a wake given before the
+    /// watchdog waits is not lost.
+    wake: tokio::sync::Notify,
+}
+
 /// Watches one call of `on_produce`: while it runs, sends what has been held for
-/// [`HOLD_FOR`] (a call to `produce` that blocks would otherwise keep it).
-async fn watch(held: Arc<Mutex<Held>>, postbox: Postbox, call: u64) {
+/// [`HOLD_FOR`] (a call to `produce` that blocks would otherwise keep it). It sleeps
+/// until the held batch is due, or, while nothing is held, until told otherwise.
+async fn watch(batch: Arc<Batch>, postbox: Postbox, call: u64) {
     loop {
-        tokio::time::sleep(HOLD_FOR).await;
-        let mut h = held.lock();
-        if h.call != call {
-            return;
-        }
-        if h.since.is_some_and(|(_, due)| Instant::now() >= due) {
-            h.send(&postbox);
+        let due = {
+            let mut h = batch.held.lock();
+            if h.call != call {
+                return;
+            }
+            match h.since {
+                Some((_, due)) if Instant::now() >= due => {
+                    h.send(&postbox);
+                    None
+                }
+                Some((_, due)) => Some(due),
+                None => None,
+            }
+        };
+        match due {
+            Some(due) => tokio::time::sleep_until(due.into()).await,
+            None => batch.wake.notified().await,
         }
     }
 }
@@ -106,7 +129,7 @@ pub struct StageRunner {
     finished: bool,
     /// A producer's batch (and its place in its share: calls to `produce` that gave an
     /// item or an error).
-    held: Arc<Mutex<Held>>,
+    batch: Arc<Batch>,
     /// `the STAGE`, for the faults of panics.
     what: String,
 }
@@ -178,7 +201,7 @@ impl StageRunner {
         let what = format!("the {} worker's setup", info.stage);
         match caught(&what, || part.setup(&info)) {
             Ok(()) => {
-                self.held.lock().seq = info.resume_after;
+                self.batch.held.lock().seq = info.resume_after;
                 self.what = format!("the {}", info.stage);
                 self.part = Some((part, info));
                 cx.reply(Ready);
@@ -253,28 +276,30 @@ impl StageRunner {
             return cx.reply(Exhausted);
         };
         let postbox = cx.postbox();
+        let batch = self.batch.clone();
         let call = {
-            let mut h = self.held.lock();
+            let mut h = batch.held.lock();
             h.to = cx.sender();
             h.calls += 1;
             h.call = h.calls;
             h.call
         };
         if p.n > 1 {
-            crate::runtime::handle().spawn(watch(self.held.clone(), postbox.clone(), call));
+            crate::runtime::handle().spawn(watch(batch.clone(), postbox.clone(), call));
         }
         // One clock read per call: each call begins when the one before it ended.
         let mut began = Instant::now();
         for _ in 0..p.n {
             let r = caught("the frontend", || part.produce());
             let now = Instant::now();
-            let mut h = self.held.lock();
+            let mut h = batch.held.lock();
             let made = match r {
                 Ok(Some(item)) => Made::Item(item),
                 Ok(None) => {
                     h.send(&postbox);
                     h.call = 0;
                     drop(h);
+                    batch.wake.notify_one();
                     self.finished = true;
                     return cx.reply(Exhausted);
                 }
@@ -282,15 +307,28 @@ impl StageRunner {
             };
             h.made.push(made);
             h.last = Some(now);
-            let (_, due) = *h.since.get_or_insert((began, began + HOLD_FOR));
+            let due = match h.since {
+                Some((_, due)) => due,
+                None => {
+                    let due = began + HOLD_FOR;
+                    h.since = Some((began, due));
+                    if p.n > 1 {
+                        // A batch begins: the watchdog sleeps until it is due.
+                        batch.wake.notify_one();
+                    }
+                    due
+                }
+            };
             if now >= due {
                 h.send(&postbox);
             }
             began = now;
         }
-        let mut h = self.held.lock();
+        let mut h = batch.held.lock();
         h.send(&postbox);
         h.call = 0;
+        drop(h);
+        batch.wake.notify_one();
     }
 
     fn on_finish(&mut self, cx: &mut Context<Self>, _: Finish) {
