@@ -120,6 +120,42 @@ fn a_killed_worker_process_loses_only_its_item_which_is_retried_and_is_replaced(
 }
 
 #[test]
+fn a_worker_process_killed_in_a_batch_loses_only_the_item_it_was_handling() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // Quick items go to worker processes in batches; the worker answers each item as it
+    // finishes it, so when it dies the stage knows which item it was handling (skipped
+    // here, as the policy says) and gives the items after it, never begun, to another
+    // worker: every other item comes through exactly once.
+    let marker = std::env::temp_dir().join(format!("strata-pipe-batch-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let fan = Fan {
+        kill_on: Some(1_234),
+        marker: marker.to_string_lossy().into_owned(),
+        ..Fan::default()
+    };
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let r = run(
+        Pipeline::frontend(Numbers::upto(3_000), Workers::threads(1))
+            .transport(fan, workers(2))
+            .backend_fn(collect(&got), Workers::threads(1)),
+    );
+    let _ = std::fs::remove_file(&marker);
+    assert!(r.is_complete(), "{r}");
+    let t = &r.stages[1];
+    assert_eq!(
+        (t.errors, t.retries, t.skipped, t.replaced),
+        (1, 0, 1, 1),
+        "{r}"
+    );
+    assert_eq!(
+        sorted(&got),
+        fanned((0..3_000).filter(|n| *n != 1_234)),
+        "every other item exactly once"
+    );
+    no_workers_left();
+}
+
+#[test]
 fn a_killed_producer_process_is_replaced_and_resumes_its_share() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let got = Arc::new(Mutex::new(Vec::new()));

@@ -9,7 +9,7 @@ mod support;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use strata::backoff::Backoff;
@@ -275,6 +275,50 @@ fn back_pressure_bounds_what_is_in_flight_behind_a_slow_backend() {
     // backend's queue (8 outputs = 4 items) and worker (1): about 30, far below 600.
     let most = most.load(Ordering::SeqCst);
     assert!(most <= 40, "{most} items were in flight at once");
+}
+
+#[test]
+fn items_made_before_a_call_to_produce_that_blocks_go_on_without_waiting_for_it() {
+    let _alone = alone();
+    // A producer holds quick items to send them in batches; one that then blocks (as a
+    // read of a terminal does) must not keep them: here the sixth call waits until the
+    // backend has had the first five, which it could never do if they waited for it.
+    let seen = Arc::new((Mutex::new(0u64), Condvar::new()));
+    let (waiter, counter) = (seen.clone(), seen.clone());
+    let saw_them = Arc::new(AtomicU64::new(0));
+    let saw = saw_them.clone();
+    let mut n = 0u64;
+    let r = run(Pipeline::generate(move || {
+        if n == 5 {
+            let (count, changed) = &*waiter;
+            let (count, wait) = changed
+                .wait_timeout_while(count.lock().unwrap(), LIMIT, |c| *c < 5)
+                .unwrap();
+            if !wait.timed_out() && *count == 5 {
+                saw.store(1, Ordering::SeqCst);
+            }
+            return None;
+        }
+        n += 1;
+        Some(n)
+    })
+    .backend_fn(
+        move |_: &u64| {
+            let (count, changed) = &*counter;
+            *count.lock().unwrap() += 1;
+            changed.notify_all();
+            Ok(())
+        },
+        Workers::threads(1),
+    ));
+    assert!(r.is_complete(), "{r}");
+    assert_eq!(
+        saw_them.load(Ordering::SeqCst),
+        1,
+        "the backend had the five items while the producer was blocked: {r}"
+    );
+    assert_eq!(r.stages[1].done, 5, "{r}");
+    accounted(&r);
 }
 
 #[test]

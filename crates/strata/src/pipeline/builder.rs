@@ -104,8 +104,10 @@ impl Workers {
 
     /// `n` worker processes started from `program`, whose top object is a
     /// [`StageRunner`](super::StageRunner) that registers the stage's type. Items cross
-    /// to them encoded. A worker process that dies loses only the item it had (to the
-    /// error policy) and is replaced.
+    /// to them encoded, in batches when they are quick; a worker process answers each
+    /// item of a batch as it finishes it, so one that dies loses only the item it was
+    /// handling (to the error policy; the items after it go to another worker) and is
+    /// replaced.
     pub fn processes(n: usize, program: Process) -> Self {
         Workers::of(Kind::Processes(program), n)
     }

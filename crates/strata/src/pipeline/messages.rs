@@ -7,8 +7,8 @@
 //! | `Credit` | stage → previous stage | room for that many more items in its queue |
 //! | `End` | stage → next stage | nothing more will come |
 //! | `Begin` | stage → worker | the worker's part and who it is; answered `Ready` after `setup` |
-//! | `Work` | stage → transport or backend worker | one item or a few; answered `Done`, each item's outputs or its failure |
-//! | `Produce` | frontend stage → producer | room for `n` items; answered with `n` `Produced`/`ProduceFailed`, or fewer and `Exhausted` |
+//! | `Work` | stage → transport or backend worker | one item or a few; answered `Done`, each item's outputs or its failure (one `Done` per item for a worker process) |
+//! | `Produce` | frontend stage → producer | room for `n` items; answered with `Produced` batches of `n` items or errors in all, or fewer and `Exhausted` |
 //! | `Finish` | frontend stage → producer | produce no more; answered `Exhausted` |
 //! | `Wire` | pipeline → stage | its neighbours |
 //! | `Drain` | pipeline → frontend stage | stop producing, let what was produced flow through |
@@ -116,27 +116,34 @@ impl<'de> Deserialize<'de> for PartOf {
 pub(crate) struct Ready;
 
 /// Items for a transport or backend worker: one, or several when the stage's queue is
-/// long (fewer messages per item), handled in order.
+/// long (fewer messages per item), handled in order. With `one_by_one` (a worker
+/// *process*) each item is answered with a `Done` of its own as soon as it is handled,
+/// so a worker that dies has told its stage about every item it finished: what it loses
+/// is the item it was handling, and the items after it, which it never began.
 #[derive(Debug, Serialize, Deserialize, Message)]
 #[message(name = "pipeline.Work")]
 pub(crate) struct Work {
     pub(crate) items: Vec<AnyMessage>,
+    pub(crate) one_by_one: bool,
 }
 
 /// What became of one item of a `Work`.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Handled {
-    /// Handled: what it became.
-    Done(Vec<AnyMessage>),
+    /// Handled: it became the next `outputs` items of the `Done`'s outputs.
+    Done { outputs: u32 },
     /// It failed; it comes back, so the stage's policy may retry it.
     Failed { item: AnyMessage, reason: String },
 }
 
-/// A `Work`'s items were handled, each in its place, in this time.
+/// The next items of a `Work` (all of them, or with `one_by_one` one) were handled,
+/// each in its place, in this time; the outputs of all of them, in order, in one vector
+/// (one allocation per `Done`, not per item).
 #[derive(Debug, Serialize, Deserialize, Message)]
 #[message(name = "pipeline.Done")]
 pub(crate) struct Done {
     pub(crate) results: Vec<Handled>,
+    pub(crate) outputs: Vec<AnyMessage>,
     pub(crate) seconds: f64,
 }
 
@@ -147,22 +154,24 @@ pub(crate) struct Produce {
     pub(crate) n: u64,
 }
 
-/// One item produced, its place in the producer's share (counting errors), and how long
-/// `produce` took. The place lets the stage drop an item it has had already (from a
-/// producer that died, arriving after its replacement produced it again).
+/// What one call to `produce` gave.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Made {
+    /// An item.
+    Item(AnyMessage),
+    /// An error.
+    Failed(String),
+}
+
+/// Calls to `produce` in a row, the first at place `seq` of the producer's share
+/// (counting errors), and how long they took. A producer sends what it made in batches
+/// while its calls are quick, and at once when they are slow (see the worker); the
+/// places let the stage drop an answer it has had already (from a producer that died,
+/// arriving after its replacement produced it again).
 #[derive(Debug, Serialize, Deserialize, Message)]
 #[message(name = "pipeline.Produced")]
 pub(crate) struct Produced {
-    pub(crate) item: AnyMessage,
-    pub(crate) seq: u64,
-    pub(crate) seconds: f64,
-}
-
-/// `produce` failed.
-#[derive(Debug, Serialize, Deserialize, Message)]
-#[message(name = "pipeline.ProduceFailed")]
-pub(crate) struct ProduceFailed {
-    pub(crate) reason: String,
+    pub(crate) made: Vec<Made>,
     pub(crate) seq: u64,
     pub(crate) seconds: f64,
 }

@@ -50,8 +50,15 @@
 //!   the drain time-out ([`Pipeline::drain_timeout`]) the stages still running are
 //!   halted and report what was left ([`Outcome::TimedOut`]).
 //! * **No stage waits for a dead one.** A stage that cannot go on halts the pipeline; a
-//!   worker *process* that dies loses only its item to the error policy and is replaced
-//!   (a frontend's replacement resumes its share after what was received).
+//!   worker *process* that dies loses only the item it was handling to the error policy
+//!   and is replaced (a frontend's replacement resumes its share after what was
+//!   received).
+//! * **Batches, without waiting for them.** Quick items travel in batches — from a
+//!   producer (what it makes while its calls to `produce` are quick), between stages (what
+//!   a stage has for the next one when it handles a message) and to workers (a share of
+//!   the queue) — and bounds, credit and statistics still count items. Nothing waits for
+//!   a batch to fill: a stage sends what it has at once, and a producer holds an item no
+//!   longer than about a millisecond, even when its next call to `produce` blocks.
 //! * **Errors per stage** ([`ErrorPolicy`]): skip and count, retry N times with a
 //!   [`Backoff`](crate::backoff::Backoff) between attempts, or stop the pipeline.
 //! * **Statistics per stage** ([`StageStatistics`]): in, done, out, errors, retries,

@@ -8,10 +8,14 @@
 //! asked for items (`Produce { n }`) only against the credit it has. Nothing spins: every
 //! part waits for a message.
 //!
-//! A worker that ends unexpectedly (a killed process) loses only the item it had, which
-//! goes to the error policy (a process worker's item is kept encoded until answered, so
-//! it can be retried); the worker is replaced after a [`Backoff`]. A frontend worker's
-//! replacement resumes its share after the items already received.
+//! Items go to workers in batches when they are quick (see `dispatch`). A worker that
+//! ends unexpectedly (a killed process) loses only the item it was handling, which goes
+//! to the error policy (a process worker's items are kept encoded until answered, so
+//! they can be retried); a worker process answers each item of its batch as it finishes
+//! it, so the stage knows which that was — the first it has not heard of — and the
+//! items after it, never begun, go back to the queue as they were. The worker is
+//! replaced after a [`Backoff`]. A frontend worker's replacement resumes its share
+//! after the items already received.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -20,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use super::builder::{Kind, Role, StageSpec};
 use super::messages::{
-    Begin, Credit, Done, Drain, End, Exhausted, Failure, Finish, Halt, Handled, Items, PartOf,
-    Produce, ProduceFailed, Produced, Ready, StageStats, Wire, Work,
+    Begin, Credit, Done, Drain, End, Exhausted, Failure, Finish, Halt, Handled, Items, Made,
+    PartOf, Produce, Produced, Ready, StageStats, Wire, Work,
 };
 use super::policy::{Action, ErrorPolicy};
 use super::roles::WorkerInfo;
@@ -43,6 +47,11 @@ const MAX_CHUNK: u64 = 64;
 /// The most items one `Work` carries.
 const MAX_BATCH: usize = 32;
 
+/// The least work (by the stage's mean time per item) a batch is worth: below it, one
+/// worker takes the items rather than several each a few, since handing work to a
+/// worker (waking its thread) costs more than the items themselves.
+const MIN_BATCH_SECONDS: f64 = 50e-6;
+
 /// An item in the stage.
 struct Item {
     item: AnyMessage,
@@ -56,10 +65,10 @@ enum State {
     /// `Begin` sent; `Ready` not yet.
     Starting,
     Idle,
-    /// Handling items; a process worker's are kept encoded (to retry if it dies), with
-    /// each item's failures so far.
+    /// Handling items, in order, those not answered yet; a process worker's are kept
+    /// encoded (to retry if it dies), with each item's failures so far.
     Busy {
-        batch: Vec<(Option<Vec<u8>>, u32)>,
+        batch: VecDeque<(Option<Vec<u8>>, u32)>,
     },
     /// A producer asked for `asked` more items.
     Producing {
@@ -113,6 +122,7 @@ pub(crate) struct Stage {
     /// Producers that ended, by share: items of theirs still arriving over a closing link
     /// count for their share (the replacement resumes after them).
     gone: AddressMap<usize>,
+    /// Idle workers, the one idle the shortest time last.
     idle: VecDeque<Address>,
     upstream_ended: bool,
     draining: bool,
@@ -127,6 +137,8 @@ pub(crate) struct Stage {
     share_done: Vec<bool>,
     counters: Counters,
     began: Instant,
+    /// Reused by `done` (one allocation less per answer).
+    scratch: Vec<u32>,
 }
 
 impl Stage {
@@ -160,6 +172,7 @@ impl Stage {
             share_done: vec![false; n],
             counters: Counters::default(),
             began: Instant::now(),
+            scratch: Vec::new(),
         }
     }
 
@@ -254,13 +267,16 @@ impl Stage {
         self.dispatch(cx);
     }
 
-    /// Hands queued items to idle workers while what waits to go on has room — to a
-    /// worker in this process an equal share of the queue, up to [`MAX_BATCH`], when
-    /// items are quick; otherwise, and to a worker process, one item — and grants the
-    /// freed slots back to the previous stage.
+    /// Hands queued items to idle workers while what waits to go on has room — an equal
+    /// share of the queue, up to [`MAX_BATCH`], when items are quick, otherwise one item
+    /// — and grants the freed slots back to the previous stage. A worker process
+    /// answers each item of its batch as it finishes it (`one_by_one`).
     fn dispatch(&mut self, cx: &mut Context<Self>) {
         while !self.failing && self.outbox.len() < self.queue_size() && !self.queue.is_empty() {
-            let Some(worker) = self.idle.pop_front() else {
+            // The worker idle the shortest time first: when quick items need fewer
+            // workers than the stage has, the same ones stay busy and the others sleep
+            // (a worker handed a batch now and then would be woken each time).
+            let Some(worker) = self.idle.pop_back() else {
                 break;
             };
             if !matches!(
@@ -276,23 +292,26 @@ impl Stage {
                 .filter(|m| matches!(m.state, State::Idle))
                 .count()
                 .max(1);
-            // A worker process gets one item at a time: one that dies loses only its
-            // item to the policy (a batch would take its fellows along, and which of
-            // them killed it would not be known).
             // Batches only for quick items (a batch of slow ones would make the tail
             // uneven and the counts move in jumps): once 16 are done, under 20 µs each.
+            // A worker process answers each item of a batch as it finishes it, so one
+            // that dies loses only the item it was handling (see `worker_ended`).
             let remote = self.remote();
             let quick =
                 self.counters.done >= 16 && self.counters.busy < 20e-6 * self.counters.done as f64;
             let room = self.queue_size() - self.outbox.len();
-            let most = if remote || !quick {
-                1
+            let most = if quick { MAX_BATCH.min(room) } else { 1 };
+            let worth = if quick {
+                let mean = self.counters.busy / self.counters.done as f64;
+                (MIN_BATCH_SECONDS / mean.max(1e-9))
+                    .ceil()
+                    .min(MAX_BATCH as f64) as usize
             } else {
-                MAX_BATCH.min(room)
+                1
             };
-            let k = self.queue.len().div_ceil(idle).clamp(1, most);
+            let k = self.queue.len().div_ceil(idle).max(worth).clamp(1, most);
             let mut items = Vec::with_capacity(k);
-            let mut batch = Vec::with_capacity(k);
+            let mut batch = VecDeque::with_capacity(k);
             for mut item in self.queue.drain(..k.min(self.queue.len())) {
                 if item.fresh {
                     item.fresh = false;
@@ -303,13 +322,17 @@ impl Stage {
                 } else {
                     None
                 };
-                batch.push((copy, item.failures));
+                batch.push_back((copy, item.failures));
                 items.push(item.item);
             }
             if let Some(m) = self.members.get_mut(&worker) {
                 m.state = State::Busy { batch };
             }
-            if let Err(e) = cx.try_send(worker, Work { items }) {
+            let work = Work {
+                items,
+                one_by_one: remote,
+            };
+            if let Err(e) = cx.try_send(worker, work) {
                 // Gone: its `Returned` will come, and handle the items it took with it.
                 tracing::debug!(target: "strata::pipeline", stage = self.name, %worker, error = %e, "a worker refused its items");
             }
@@ -395,30 +418,37 @@ impl Stage {
     }
 
     fn done(&mut self, cx: &mut Context<Self>, worker: Address, d: Done) {
-        let batch = match self.members.get_mut(&worker) {
-            Some(m) if matches!(m.state, State::Busy { .. }) => {
-                let State::Busy { batch } = std::mem::replace(&mut m.state, State::Idle) else {
-                    unreachable!("matched Busy");
-                };
-                self.idle.push_back(worker);
-                batch
-            }
-            // Not busy (a late answer from a worker that ended): its items went to the
-            // policy when it ended.
-            _ => return,
+        let Some(m) = self.members.get_mut(&worker) else {
+            // A late answer from a worker that ended: its items went to the policy when
+            // it ended.
+            return;
         };
+        let State::Busy { batch } = &mut m.state else {
+            return;
+        };
+        // The first items of the batch, in order (a worker process answers one at a time).
+        let k = d.results.len().min(batch.len());
+        let mut failures = std::mem::take(&mut self.scratch);
+        failures.clear();
+        failures.extend(batch.drain(..k).map(|(_, f)| f));
+        if batch.is_empty() {
+            m.state = State::Idle;
+            self.idle.push_back(worker);
+        }
         self.counters.busy += d.seconds;
-        for (handled, (_, failures)) in d.results.into_iter().zip(batch) {
+        let mut outputs = d.outputs.into_iter();
+        for (handled, &failures) in d.results.into_iter().zip(&failures) {
             match handled {
-                Handled::Done(outputs) => {
+                Handled::Done { outputs: n } => {
                     self.counters.done += 1;
-                    self.outbox.extend(outputs);
+                    self.outbox.extend(outputs.by_ref().take(n as usize));
                 }
                 Handled::Failed { item, reason } => {
                     self.item_failed(cx, item, failures + 1, reason)
                 }
             }
         }
+        self.scratch = failures;
         self.flush(cx);
         self.dispatch(cx);
         self.maybe_end(cx);
@@ -484,29 +514,35 @@ impl Stage {
     }
 
     fn produced(&mut self, cx: &mut Context<Self>, worker: Address, p: Produced) {
-        let Some(index) = self.producer(worker) else {
+        let Some(index) = self.producer(worker, p.made.len() as u64) else {
             return;
         };
-        if !self.in_place(index, p.seq) {
-            self.give_credit(cx);
-            return;
-        }
-        self.fails_in_row[index] = 0;
-        self.counters.items_in += 1;
-        self.counters.done += 1;
         self.counters.busy += p.seconds;
-        self.outbox.push_back(p.item);
+        for (place, made) in (p.seq..).zip(p.made) {
+            if !self.in_place(index, place) {
+                continue;
+            }
+            match made {
+                Made::Item(item) => {
+                    self.fails_in_row[index] = 0;
+                    self.counters.items_in += 1;
+                    self.counters.done += 1;
+                    self.outbox.push_back(item);
+                }
+                Made::Failed(reason) => self.produce_failed(cx, index, reason),
+            }
+        }
         self.flush(cx);
         self.give_credit(cx);
     }
 
     /// The share of the producer at `worker` (alive, or ended with items still
-    /// arriving), counting one of the items it was asked for as answered.
-    fn producer(&mut self, worker: Address) -> Option<usize> {
+    /// arriving), counting `n` of the items it was asked for as answered.
+    fn producer(&mut self, worker: Address, n: u64) -> Option<usize> {
         match self.members.get_mut(&worker) {
             Some(m) => {
                 if let State::Producing { asked } = &mut m.state {
-                    *asked = asked.saturating_sub(1);
+                    *asked = asked.saturating_sub(n);
                 }
                 Some(m.index)
             }
@@ -527,26 +563,18 @@ impl Stage {
         true
     }
 
-    fn produce_failed(&mut self, cx: &mut Context<Self>, worker: Address, p: ProduceFailed) {
-        let Some(index) = self.producer(worker) else {
-            return;
-        };
-        if !self.in_place(index, p.seq) {
-            self.give_credit(cx);
-            return;
-        }
+    /// A call to `produce` of share `index` failed.
+    fn produce_failed(&mut self, cx: &mut Context<Self>, index: usize, reason: String) {
         self.fails_in_row[index] += 1;
         self.counters.errors += 1;
-        self.counters.busy += p.seconds;
         match self.policy().decide(self.fails_in_row[index]) {
             Action::Skip => self.counters.skipped += 1,
             Action::Retry(_) => self.counters.retries += 1,
             Action::Stop => {
-                let why = format!("the frontend worker {index} failed: {}", p.reason);
+                let why = format!("the frontend worker {index} failed: {reason}");
                 self.fail(cx, why);
             }
         }
-        self.give_credit(cx);
     }
 
     fn exhausted(&mut self, cx: &mut Context<Self>, worker: Address) {
@@ -597,17 +625,31 @@ impl Stage {
                 self.fail(cx, reason);
                 return;
             }
-            State::Busy { batch } => {
-                for (copy, failures) in batch {
+            State::Busy { mut batch } => {
+                // The first item not answered is the one the worker was handling: it
+                // goes to the policy. A worker process answers each item as it finishes
+                // it, so the items after that one were never begun: they go back to the
+                // front of the queue as they were, for another worker.
+                let mut unbegun = Vec::new();
+                if let Some((copy, failures)) = batch.pop_front() {
                     let reason = format!("the worker handling it ended: {why}");
                     match copy.and_then(|bytes| codec::from_binary(&bytes).ok()) {
                         Some(item) => self.item_failed(cx, item, failures + 1, reason),
-                        None => {
-                            // A worker of this process took the item with it.
-                            self.counters.errors += 1;
-                            self.counters.skipped += 1;
-                        }
+                        None => self.lost_with_worker(),
                     }
+                }
+                for (copy, failures) in batch {
+                    match copy.and_then(|bytes| codec::from_binary(&bytes).ok()) {
+                        Some(item) => unbegun.push(Item {
+                            item,
+                            failures,
+                            fresh: false,
+                        }),
+                        None => self.lost_with_worker(),
+                    }
+                }
+                for item in unbegun.into_iter().rev() {
+                    self.queue.push_front(item);
                 }
             }
             State::Exhausted => {
@@ -646,6 +688,13 @@ impl Stage {
         });
         self.dispatch(cx);
         self.maybe_end(cx);
+    }
+
+    /// An item a worker of this process took with it when it ended (it cannot really
+    /// happen: panics are caught per call): counted as an error and skipped.
+    fn lost_with_worker(&mut self) {
+        self.counters.errors += 1;
+        self.counters.skipped += 1;
     }
 
     /// Items the workers are handling.
@@ -795,11 +844,6 @@ impl Stage {
     fn on_produced(&mut self, cx: &mut Context<Self>, p: Produced) {
         let from = cx.sender();
         self.produced(cx, from, p);
-    }
-
-    fn on_produce_failed(&mut self, cx: &mut Context<Self>, p: ProduceFailed) {
-        let from = cx.sender();
-        self.produce_failed(cx, from, p);
     }
 
     fn on_exhausted(&mut self, cx: &mut Context<Self>, _: Exhausted) {
