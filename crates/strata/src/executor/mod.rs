@@ -92,6 +92,7 @@
 //! | `future.rs` | [`JobFuture`], [`JobError`], and the slot a future is answered through |
 //! | `wait.rs` | waiting on many futures |
 //! | `handle.rs` | [`ExecutorHandle`] and `map` |
+//! | `inbox.rs` | the submissions a handle made and its executor has not taken yet (one notice per batch) |
 //! | `runner.rs` | the workers: [`JobRunner`], [`ThreadWorkers`], [`AsyncWorkers`] |
 //! | `periodic/` | [`periodic`] jobs: schedules (pure), the `Periodic` machine, its handle, per-job statistics |
 //!
@@ -107,6 +108,7 @@ pub(crate) mod delayed;
 mod executor;
 mod future;
 mod handle;
+mod inbox;
 mod job;
 mod messages;
 pub mod periodic;

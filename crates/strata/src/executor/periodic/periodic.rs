@@ -13,6 +13,7 @@ use super::schedule::{Schedule, Strategy};
 use super::stats::JobStatistics;
 use crate::executor::job::{Job, JobOutput, Work};
 use crate::executor::messages::{Cancelled, JobDone, Rejected, Submit};
+use crate::executor::executor::START_LEAD;
 use crate::executor::Executor;
 use crate::message::AnyMessage;
 use crate::object::{AnyObject, Context, Object};
@@ -285,8 +286,11 @@ impl Periodic {
             .min();
         match earliest {
             Some(due) if self.tick_at != Some(due) => {
-                // Not `start`: tokio's timer alone starts runs 1 to 2 ms late.
-                cx.start_precise(Tick, due);
+                // A little early, and not on tokio's timer alone (1 to 2 ms late): the run
+                // is submitted with its due time, and the executor gives it to a worker
+                // that sleeps the rest (`executor::START_LEAD`).
+                let submit_at = due.checked_sub(START_LEAD).unwrap_or(due);
+                cx.start_precise(Tick, submit_at);
                 self.tick_at = Some(due);
             }
             Some(_) => {}
@@ -306,13 +310,17 @@ impl Periodic {
             let State::Waiting { due } = entry.state else {
                 continue;
             };
-            if due > now {
+            if due > now + START_LEAD {
                 continue;
             }
             let tag = self.next_tag;
             self.next_tag += 1;
             let work = (entry.job.make)();
-            cx.send(self.executor, Submit::of(tag, work));
+            let mut submit = Submit::of(tag, work);
+            if due > now {
+                submit.after = Some(due - now);
+            }
+            cx.send(self.executor, submit);
             entry.state = State::Running {
                 tag,
                 due,
