@@ -354,17 +354,27 @@ impl<R: Recipe> Executor<R> {
             return;
         };
         let from = inbox.owner();
-        for s in inbox.take() {
-            self.submit(cx, from, s);
+        let submits = inbox.take();
+        if submits.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for s in submits {
+            self.submit_at(cx, from, s, now);
         }
     }
 
     fn submit(&mut self, cx: &mut Context<Self>, from: Address, s: Submit) {
+        self.submit_at(cx, from, s, Instant::now());
+    }
+
+    /// A submission handled at `now`.
+    fn submit_at(&mut self, cx: &mut Context<Self>, from: Address, s: Submit, now: Instant) {
         self.counters.submitted += 1;
         let Submit {
             tag,
             work,
-            after,
+            start_at,
             slot,
         } = s;
         let reply = match slot {
@@ -385,7 +395,6 @@ impl<R: Recipe> Executor<R> {
             self.reject(cx, key, reply, reason);
             return;
         }
-        let now = Instant::now();
         let mut pending = Pending {
             key,
             work,
@@ -393,13 +402,13 @@ impl<R: Recipe> Executor<R> {
             since: now,
             start_at: None,
         };
-        match after {
-            Some(delay) if !delay.is_zero() => {
-                pending.start_at = Some(now + delay);
-                if delay <= START_LEAD {
+        match start_at {
+            Some(at) if at > now => {
+                pending.start_at = Some(at);
+                if at <= now + START_LEAD {
                     self.admit(cx, pending);
                 } else {
-                    self.delayed.push(now + delay, pending);
+                    self.delayed.push(at, pending);
                     self.arm_due(cx);
                 }
             }

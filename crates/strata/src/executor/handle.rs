@@ -17,11 +17,11 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::future::{Canceller, JobFuture, Slot, SlotGuard};
+use super::future::{CancelTo, Canceller, JobFuture, Slot, SlotGuard};
 use super::inbox::{Inbox, Pushed, Submitted};
 use super::job::{Job, JobOutput, Work};
 use super::messages::{ExecutorStats, Shutdown, ShutdownMode, Submit};
@@ -85,6 +85,8 @@ struct Inner {
     /// Where submissions go when the handle started the executor (see `inbox.rs`);
     /// otherwise each is a `Submit` message.
     inbox: Option<Arc<Inbox>>,
+    /// What each future's `cancel` sends with.
+    cancel_to: Arc<CancelTo>,
 }
 
 struct State {
@@ -114,6 +116,10 @@ impl ExecutorHandle {
             inner: Arc::new(Inner {
                 executor,
                 postbox: cx.postbox(),
+                cancel_to: Arc::new(CancelTo {
+                    postbox: cx.postbox(),
+                    executor,
+                }),
                 state: Mutex::new(State { cx, ended: None }),
                 owned,
                 next_tag: AtomicU64::new(1),
@@ -183,13 +189,12 @@ impl ExecutorHandle {
         let tag = inner.next_tag.fetch_add(1, Ordering::Relaxed);
         let slot = Slot::new::<T>();
         let canceller = Canceller {
-            postbox: inner.postbox.clone(),
-            executor: inner.executor,
+            to: inner.cancel_to.clone(),
             tag,
         };
         let future = JobFuture::new(slot.clone(), Some(canceller));
         let mut submit = Submit::of(tag, work);
-        submit.after = after;
+        submit.start_at = after.map(|delay| Instant::now() + delay);
         submit.slot = Some(SlotGuard(slot));
         match &inner.inbox {
             Some(inbox) => match inbox.push(submit) {

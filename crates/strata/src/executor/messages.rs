@@ -84,7 +84,9 @@ pub struct Submit {
     /// [`Cancel`]).
     pub tag: u64,
     pub(crate) work: Work,
-    pub(crate) after: Option<Duration>,
+    /// Not before then (the end of its delay, read on the submitter's clock when the
+    /// submission was made, so the time the message takes to arrive does not add to it).
+    pub(crate) start_at: Option<Instant>,
     /// Where the answer goes instead of a `JobDone` to the sender: the handle's slot.
     pub(crate) slot: Option<SlotGuard>,
 }
@@ -115,7 +117,7 @@ impl Submit {
 
     /// Runs the job once `delay` has passed, not before; until then it can be cancelled.
     pub fn after(mut self, delay: Duration) -> Self {
-        self.after = Some(delay);
+        self.start_at = Some(Instant::now() + delay);
         self
     }
 
@@ -123,7 +125,7 @@ impl Submit {
         Submit {
             tag,
             work,
-            after: None,
+            start_at: None,
             slot: None,
         }
     }
@@ -134,7 +136,7 @@ impl fmt::Debug for Submit {
         f.debug_struct("Submit")
             .field("tag", &self.tag)
             .field("work", &self.work)
-            .field("after", &self.after)
+            .field("start_at", &self.start_at)
             .finish()
     }
 }
@@ -166,7 +168,10 @@ impl Serialize for Submit {
         SubmitWire {
             tag: self.tag,
             job,
-            after: self.after,
+            // The time left, read now: a clock reading means nothing in another process.
+            after: self
+                .start_at
+                .map(|at| at.saturating_duration_since(Instant::now())),
         }
         .serialize(s)
     }
@@ -176,7 +181,7 @@ impl<'de> Deserialize<'de> for Submit {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let wire = SubmitWire::<AnyMessage>::deserialize(d)?;
         let mut submit = Submit::of(wire.tag, Work::decoded(wire.job));
-        submit.after = wire.after;
+        submit.start_at = wire.after.map(|left| Instant::now() + left);
         Ok(submit)
     }
 }
@@ -355,10 +360,8 @@ mod tests {
         .expect("a job submission encodes");
         let back = codec::from_binary(&wire).expect("and decodes");
         let submit = back.downcast::<Submit>().unwrap();
-        assert_eq!(
-            (submit.tag, submit.after),
-            (9, Some(Duration::from_millis(5)))
-        );
+        assert_eq!(submit.tag, 9);
+        assert!(submit.start_at.is_some(), "the delay crosses as the time left");
         assert_eq!(submit.work.run().0.downcast::<u32>().unwrap(), 6);
 
         // The binary codec keeps no text of the reason (it is logged); JSON shows it.

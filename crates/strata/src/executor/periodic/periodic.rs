@@ -317,9 +317,7 @@ impl Periodic {
             self.next_tag += 1;
             let work = (entry.job.make)();
             let mut submit = Submit::of(tag, work);
-            if due > now {
-                submit.after = Some(due - now);
-            }
+            submit.start_at = Some(due);
             cx.send(self.executor, submit);
             entry.state = State::Running {
                 tag,
