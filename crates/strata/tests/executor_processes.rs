@@ -134,7 +134,10 @@ fn a_worker_killed_holding_a_batch_fails_every_job_of_it_naming_the_signal() {
             let s = pool.statistics().unwrap();
             (done + s.running as usize > 200).then_some(s.running)
         });
-        assert!(held >= 2, "a batch of {held}: the queue of 400 quick jobs went one by one");
+        assert!(
+            held >= 2,
+            "a batch of {held}: the queue of 400 quick jobs went one by one"
+        );
         assert!(signal(first, libc::SIGKILL));
         // Every job of the batch fails with the worker's end; the others run.
         let mut failed = 0u64;

@@ -106,12 +106,7 @@ impl std::fmt::Debug for ExecutorHandle {
 }
 
 impl ExecutorHandle {
-    fn new(
-        executor: Address,
-        cx: ThreadContext,
-        owned: bool,
-        inbox: Option<Arc<Inbox>>,
-    ) -> Self {
+    fn new(executor: Address, cx: ThreadContext, owned: bool, inbox: Option<Arc<Inbox>>) -> Self {
         ExecutorHandle {
             inner: Arc::new(Inner {
                 executor,

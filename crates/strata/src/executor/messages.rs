@@ -361,7 +361,10 @@ mod tests {
         let back = codec::from_binary(&wire).expect("and decodes");
         let submit = back.downcast::<Submit>().unwrap();
         assert_eq!(submit.tag, 9);
-        assert!(submit.start_at.is_some(), "the delay crosses as the time left");
+        assert!(
+            submit.start_at.is_some(),
+            "the delay crosses as the time left"
+        );
         assert_eq!(submit.work.run().0.downcast::<u32>().unwrap(), 6);
 
         // The binary codec keeps no text of the reason (it is logged); JSON shows it.
