@@ -49,6 +49,9 @@ pub struct PeriodicJob {
     make: Box<dyn FnMut() -> Work + Send>,
     /// A closure: it cannot be sent to an executor in another process.
     local_only: bool,
+    /// When a handle's `add` was called: the first run is placed from then, not from
+    /// when the `Periodic` got to the addition (a thread wake-up later, or more).
+    pub(super) added: Option<Instant>,
 }
 
 impl fmt::Debug for PeriodicJob {
@@ -80,6 +83,7 @@ impl PeriodicJob {
                 Work::closure(move || (f.lock())())
             }),
             local_only: true,
+            added: None,
         }
     }
 
@@ -91,6 +95,7 @@ impl PeriodicJob {
             schedule: Schedule::every(spacing),
             make: Box::new(move || Work::job(job.clone())),
             local_only: false,
+            added: None,
         }
     }
 
@@ -264,7 +269,9 @@ impl Periodic {
         if self.entries.iter().any(|e| e.job.name == job.name) {
             return Err(format!("a job named `{}` is scheduled already", job.name));
         }
-        let due = job.schedule.first(Instant::now(), wall_clock());
+        let now = Instant::now();
+        let from = job.added.filter(|added| *added <= now).unwrap_or(now);
+        let due = job.schedule.first(from, wall_clock());
         let stats = JobStatistics::new(&job.name);
         self.entries.push(Entry {
             job,
