@@ -44,8 +44,8 @@
 //! * **Every future resolves**, and every `Submit` is answered once: with the value, or
 //!   [`Rejected`] (refused at submission), [`Cancelled`] (taken back before it started),
 //!   or the fault that ended it. A panicking job fails its future and the worker goes
-//!   on; a worker process killed mid-job fails that job with a fault naming the signal
-//!   and is replaced (Python's process pool breaks or hangs there). A submission the
+//!   on; a worker process killed mid-job fails that job (every job of the batch it held,
+//!   when jobs queued) with a fault naming the signal and is replaced (Python's process pool breaks or hangs there). A submission the
 //!   executor can no longer answer (it ended) answers its future itself.
 //! * **Admission** ([`reject_when_reached`](Executor::reject_when_reached),
 //!   [`check_and_reject`](Executor::check_and_reject), [`queue_size`](Executor::queue_size))
