@@ -406,3 +406,54 @@ fn statistics_count_every_job_and_time_the_runs() {
         );
     });
 }
+
+#[test]
+fn many_threads_submitting_at_once_get_every_answer_in_batches_and_exact_counts() {
+    bounded(LIMIT, || {
+        let pool = Executor::threads().min_workers(2).max_workers(2).start();
+        // Long queues of quick jobs go to the workers in batches; some are cancelled
+        // while they wait, from the thread that submitted them.
+        let submitters: Vec<_> = (0..4u64)
+            .map(|t| {
+                let pool = pool.clone();
+                std::thread::spawn(move || {
+                    let futures: Vec<_> = (0..5_000u64)
+                        .map(|i| pool.submit_fn(move || t * 1_000_000 + i))
+                        .collect();
+                    let cancelled = futures.iter().step_by(7).filter(|f| f.cancel()).count();
+                    let mut values = 0u64;
+                    let mut sum = 0u64;
+                    let mut refused = 0usize;
+                    for (i, f) in futures.into_iter().enumerate() {
+                        match f.wait() {
+                            Ok(v) => {
+                                assert_eq!(v, t * 1_000_000 + i as u64, "its own value");
+                                values += 1;
+                                sum += v;
+                            }
+                            Err(JobError::Cancelled(_)) => refused += 1,
+                            Err(other) => panic!("{other:?}"),
+                        }
+                    }
+                    assert_eq!(refused, cancelled, "cancelled exactly those cancel() took");
+                    (values, cancelled as u64, sum)
+                })
+            })
+            .collect();
+        let mut executed = 0;
+        let mut cancelled = 0;
+        for s in submitters {
+            let (v, c, _) = s.join().unwrap();
+            executed += v;
+            cancelled += c;
+        }
+        assert_eq!(executed + cancelled, 20_000);
+        let s = pool.shutdown(ShutdownMode::Wait).unwrap();
+        assert_eq!(
+            (s.submitted, s.executed, s.cancelled, s.failed, s.rejected),
+            (20_000, executed, cancelled, 0, 0),
+            "{s:?}"
+        );
+        assert_eq!((s.queued, s.running), (0, 0), "{s:?}");
+    });
+}

@@ -1,7 +1,8 @@
 //! Executors of worker processes: registered job types run in other processes, the same
 //! submitting code runs on threads (the one-argument switch), a worker killed mid-job
 //! fails that job with a fault naming the signal and is replaced (Python's process pool
-//! breaks or hangs there), closures are refused, and no worker outlives a shutdown.
+//! breaks or hangs there) — every job of the batch it held, when it held several — and is
+//! replaced, closures are refused, and no worker outlives a shutdown.
 //!
 //! The workers are `job_worker` (crates/strata-testbins), built by the test itself.
 
@@ -101,6 +102,72 @@ fn a_worker_killed_mid_job_fails_that_job_naming_the_signal_and_is_replaced() {
         let s = pool.shutdown(ShutdownMode::Wait).unwrap();
         assert_eq!((s.lost, s.executed, s.failed), (1, 3, 1), "{s:?}");
         assert!(!alive(second));
+        assert!(children_of(std::process::id(), "job_worker").is_empty());
+    });
+}
+
+#[test]
+fn a_worker_killed_holding_a_batch_fails_every_job_of_it_naming_the_signal() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let program = workers();
+    bounded(LIMIT, move || {
+        let pool = Executor::processes(program).max_workers(1).start();
+        // Quick jobs first: the executor learns that its jobs are short, so it gives a
+        // worker several queued ones at once.
+        let warm: Vec<_> = (0..4000).map(|_| pool.submit(Nap { ms: 0 })).collect();
+        let pids: Vec<u32> = warm.into_iter().map(|f| f.wait().unwrap()).collect();
+        let first = pids[0];
+        assert!(pids.iter().all(|p| *p == first), "one worker");
+        // While the worker holds a job, jobs queue behind it, the long one among them.
+        let blocker = pool.submit(Nap { ms: 100 });
+        poll_until(WAIT, "the blocker running", || {
+            (pool.statistics().unwrap().running == 1).then_some(())
+        });
+        let before: Vec<_> = (0..200).map(|_| pool.submit(Nap { ms: 0 })).collect();
+        let long = pool.submit(Nap { ms: 60_000 });
+        let after: Vec<_> = (0..200).map(|_| pool.submit(Nap { ms: 0 })).collect();
+        assert_eq!(blocker.wait(), Ok(first));
+        // The batch out holds the long job when the jobs before it that are done, and
+        // those out, are more than the 200 before it (counted first, then the statistics).
+        let held = poll_until(WAIT, "the long job's batch out", || {
+            let done = before.iter().filter(|f| f.is_done()).count();
+            let s = pool.statistics().unwrap();
+            (done + s.running as usize > 200).then_some(s.running)
+        });
+        assert!(
+            held >= 2,
+            "a batch of {held}: the queue of 400 quick jobs went one by one"
+        );
+        assert!(signal(first, libc::SIGKILL));
+        // Every job of the batch fails with the worker's end; the others run.
+        let mut failed = 0u64;
+        let outcomes = before
+            .into_iter()
+            .chain(std::iter::once(long))
+            .chain(after)
+            .map(|f| f.wait());
+        let mut ran = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Ok(pid) => ran.push(pid),
+                Err(JobError::Failed { reason, .. }) => {
+                    assert!(
+                        reason.contains("signal 9") && reason.contains("SIGKILL"),
+                        "{reason}"
+                    );
+                    failed += 1;
+                }
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(failed, held, "the batch's jobs, and only they, failed");
+        let s = pool.shutdown(ShutdownMode::Wait).unwrap();
+        assert_eq!(s.lost, 1, "{s:?}");
+        assert_eq!((s.executed, s.failed), (4000 + 1 + 401, held), "{s:?}");
+        // The last job came after the batch: it ran on the replacement.
+        let replacement = *ran.last().expect("jobs after the batch ran");
+        assert_ne!(replacement, first);
+        assert!(!alive(replacement) && !alive(first));
         assert!(children_of(std::process::id(), "job_worker").is_empty());
     });
 }

@@ -3,11 +3,26 @@
 //! One machine holds everything about its jobs, so nothing is shared but the slots of
 //! handle futures: a job is submitted by a message ([`Submit`]), goes to a worker by a
 //! message (`RunJob`), comes back by a message (`Ran`) and is answered by a message
-//! ([`JobDone`]) or through its slot. The parts it assembles know nothing of messages:
+//! ([`JobDone`]) or through its slot.
+//!
+//! **Batches.** When jobs queue up (every worker busy), a worker that comes free is given
+//! several queued jobs in one `RunJob` and answers them in one `Ran`: its share of the
+//! queue (a quarter of the queue over the workers), at most [`MAX_BATCH`] jobs and about
+//! [`BATCH_WORK`] of work by the mean run time so far (one job at a time until a first
+//! one has run, and for jobs longer than that). A long queue then costs two messages per
+//! batch instead of per job — for a worker process, one frame each way — while a short
+//! one, or slow jobs, still go one by one to whichever worker is free. A job is pending
+//! (and can be cancelled) until it is put in a batch; a worker that ends fails every job
+//! of the batch it held.
+//!
+//! **Start times.** A job submitted with a delay is admitted [`START_LEAD`] before its
+//! time and its worker sleeps the rest, so it starts on time (periodic runs come this
+//! way too). The parts it assembles know nothing of messages:
 //! `admission` (the decision), `sizing` (how many workers, which to let go), `delayed`
 //! (jobs waiting out a delay), and from the spool the bounded `Queue`, the membership
 //! `Workers` and the `Durations` histogram.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -15,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use super::admission::{self, Backlog, Decision};
 use super::delayed::Delayed;
 use super::future::SlotGuard;
+use super::inbox::{Inbox, Submitted};
 use super::job::Work;
 use super::messages::{
     Cancel, Cancelled, ExecutorStats, JobDone, Ran, Rejected, RunJob, ShutdownMode, Submit,
@@ -53,7 +69,9 @@ pub struct Executor<R> {
     remote: bool,
     queue: Queue<Pending>,
     delayed: Delayed<Pending>,
-    workers: Workers<InFlight>,
+    workers: Workers<Batch>,
+    /// Jobs given to workers and not answered yet (the jobs of every batch out).
+    running: usize,
     /// When each idle worker became idle.
     idle_since: AddressMap<Instant>,
     /// When each worker was started.
@@ -68,6 +86,17 @@ pub struct Executor<R> {
     due_at: Option<Instant>,
     /// Its entry in the process's figures (`crate::metrics`), from start to end.
     figures: Option<crate::metrics::Registration>,
+    /// The submissions of the handle that started it (`inbox.rs`), if one did.
+    pub(super) inbox: Option<Arc<Inbox>>,
+}
+
+impl<R> Drop for Executor<R> {
+    fn drop(&mut self) {
+        // What the handle submitted and the executor never took answers `Rejected`.
+        if let Some(inbox) = &self.inbox {
+            drop(inbox.close());
+        }
+    }
 }
 
 /// Which job: the submitter and its tag.
@@ -102,13 +131,50 @@ struct Pending {
     reply: Reply,
     /// Since when it has been waiting for a worker.
     since: Instant,
+    /// Not before then: its delay ends (see [`START_LEAD`]).
+    start_at: Option<Instant>,
 }
 
-/// A job a worker is running.
-struct InFlight {
+/// A job a worker was given.
+struct Running {
     key: Key,
     reply: Reply,
-    started: Instant,
+}
+
+/// The jobs a worker was given in one `RunJob`, in order, and when.
+struct Batch {
+    jobs: Vec<Running>,
+    sent: Instant,
+}
+
+/// How early a job with a start time (its `submit_after` delay ends, a periodic run is
+/// due) is admitted: its worker is given it with the time and sleeps the rest, so the job
+/// starts within tens of microseconds of it rather than when a timer, the executor and a
+/// worker thread have each had their turn (tokio's timer alone is 1 to 2 ms late, and on a
+/// busy machine each wake-up on the way can wait for a CPU). More than tokio's lateness;
+/// a worker given such a job is held for up to this long before it starts.
+pub(crate) const START_LEAD: Duration = Duration::from_millis(3);
+
+/// The most jobs in one batch.
+pub(crate) const MAX_BATCH: usize = 64;
+
+/// About how much work (by the mean run time so far) one batch holds at most: a job
+/// queued behind others in a batch waits no longer than this for them.
+pub(crate) const BATCH_WORK: Duration = Duration::from_micros(500);
+
+/// How many queued jobs to give a worker that comes free: a quarter of its share of the
+/// queue (so the other workers find jobs left when they come free), at most
+/// [`MAX_BATCH`], and at most [`BATCH_WORK`] of work at the mean run time of the jobs so
+/// far (`ran` jobs in `total`); one while no job has run yet. At least one.
+pub(crate) fn batch_size(queued: usize, workers: usize, ran: u64, total: Duration) -> usize {
+    let share = queued / (4 * workers.max(1));
+    let by_time = if ran == 0 {
+        1
+    } else {
+        let mean = total.as_nanos() / u128::from(ran);
+        (BATCH_WORK.as_nanos() / mean.max(1)).min(MAX_BATCH as u128) as usize
+    };
+    share.min(by_time).clamp(1, MAX_BATCH)
 }
 
 /// A shutdown under way.
@@ -176,6 +242,7 @@ impl<R: Recipe> Executor<R> {
             queue: Queue::new(None),
             delayed: Delayed::default(),
             workers: Workers::default(),
+            running: 0,
             idle_since: AddressMap::default(),
             born: AddressMap::default(),
             counters: Counters::new(),
@@ -187,6 +254,7 @@ impl<R: Recipe> Executor<R> {
             trim_at: None,
             due_at: None,
             figures: None,
+            inbox: None,
         }
     }
 
@@ -274,18 +342,39 @@ impl<R: Recipe> Executor<R> {
         let (workers, idle) = (self.workers.len(), self.workers.idle_len());
         Backlog {
             queued: self.queue.len(),
-            running: workers - idle,
+            running: self.running,
             workers,
             idle,
         }
     }
 
+    /// Takes what the handle's inbox holds, in order, as if each were a `Submit`.
+    fn take_inbox(&mut self, cx: &mut Context<Self>) {
+        let Some(inbox) = &self.inbox else {
+            return;
+        };
+        let from = inbox.owner();
+        let submits = inbox.take();
+        if submits.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for s in submits {
+            self.submit_at(cx, from, s, now);
+        }
+    }
+
     fn submit(&mut self, cx: &mut Context<Self>, from: Address, s: Submit) {
+        self.submit_at(cx, from, s, Instant::now());
+    }
+
+    /// A submission handled at `now`.
+    fn submit_at(&mut self, cx: &mut Context<Self>, from: Address, s: Submit, now: Instant) {
         self.counters.submitted += 1;
         let Submit {
             tag,
             work,
-            after,
+            start_at,
             slot,
         } = s;
         let reply = match slot {
@@ -306,17 +395,22 @@ impl<R: Recipe> Executor<R> {
             self.reject(cx, key, reply, reason);
             return;
         }
-        let now = Instant::now();
-        let pending = Pending {
+        let mut pending = Pending {
             key,
             work,
             reply,
             since: now,
+            start_at: None,
         };
-        match after {
-            Some(delay) if !delay.is_zero() => {
-                self.delayed.push(now + delay, pending);
-                self.arm_due(cx);
+        match start_at {
+            Some(at) if at > now => {
+                pending.start_at = Some(at);
+                if at <= now + START_LEAD {
+                    self.admit(cx, pending);
+                } else {
+                    self.delayed.push(at, pending);
+                    self.arm_due(cx);
+                }
             }
             _ => self.admit(cx, pending),
         }
@@ -339,7 +433,7 @@ impl<R: Recipe> Executor<R> {
                 if p.reply.start() {
                     let worker = self.start_worker(cx);
                     self.workers.next_idle_newest();
-                    self.send_to_worker(cx, worker, p);
+                    self.send_to_worker(cx, worker, vec![p]);
                 } else {
                     self.counters.cancelled += 1;
                 }
@@ -376,54 +470,108 @@ impl<R: Recipe> Executor<R> {
             .workers
             .next_idle_newest()
             .expect("run_on_idle needs an idle worker");
-        self.send_to_worker(cx, worker, p);
+        self.send_to_worker(cx, worker, vec![p]);
     }
 
-    fn send_to_worker(&mut self, cx: &mut Context<Self>, worker: Address, p: Pending) {
+    /// Takes the next batch off the queue (see [`batch_size`]), each job started; jobs
+    /// whose futures were cancelled meanwhile are counted and left out, so the batch may
+    /// be empty.
+    fn take_batch(&mut self) -> Vec<Pending> {
+        let runs = &self.counters.runs;
+        let n = batch_size(
+            self.queue.len(),
+            self.workers.len(),
+            runs.count(),
+            runs.total(),
+        );
+        let mut batch: Vec<Pending> = Vec::with_capacity(n);
+        while batch.len() < n {
+            let Some(p) = self.queue.pop() else {
+                break;
+            };
+            if p.start_at.is_some() && !batch.is_empty() {
+                // A job with a start time goes alone, so the jobs before it do not wait.
+                self.queue.push_front(p);
+                break;
+            }
+            if !p.reply.start() {
+                self.counters.cancelled += 1;
+                continue;
+            }
+            let alone = p.start_at.is_some();
+            batch.push(p);
+            if alone {
+                break;
+            }
+        }
+        batch
+    }
+
+    /// Sends `jobs` (started, at least one) to `worker`, taken off the idle list, in one
+    /// `RunJob`.
+    fn send_to_worker(&mut self, cx: &mut Context<Self>, worker: Address, jobs: Vec<Pending>) {
         let now = Instant::now();
-        self.counters.waits.record(now.duration_since(p.since));
         self.idle_since.remove(&worker);
-        match cx.try_send(worker, RunJob { work: p.work }) {
-            Ok(()) => self.workers.assign(
-                worker,
-                InFlight {
-                    key: p.key,
-                    reply: p.reply,
-                    started: now,
-                },
-            ),
+        let start_at = jobs.iter().filter_map(|p| p.start_at).max();
+        let mut work = Vec::with_capacity(jobs.len());
+        let mut batch = Batch {
+            jobs: Vec::with_capacity(jobs.len()),
+            sent: now,
+        };
+        for p in jobs {
+            self.counters.waits.record(now.duration_since(p.since));
+            work.push(p.work);
+            batch.jobs.push(Running {
+                key: p.key,
+                reply: p.reply,
+            });
+        }
+        match cx.try_send(worker, RunJob { work, start_at }) {
+            Ok(()) => {
+                self.running += batch.jobs.len();
+                self.workers.assign(worker, batch);
+            }
             Err(e) => {
                 tracing::debug!(target: "strata::executor", executor = %cx.address(), %worker, error = %e, "a worker refused a job");
                 let gone = matches!(
                     e,
                     SendError::NoSuchObject { .. } | SendError::NoRoute { .. }
                 );
-                // One job at a time: a worker taken from the idle list holds none.
+                // A worker taken from the idle list holds no batch.
                 let _ = self.workers.refused(worker, gone);
-                let job = InFlight {
-                    key: p.key,
-                    reply: p.reply,
-                    started: now,
-                };
-                let fault = Faulted::new(format!("worker {worker} refused the job: {e}"));
-                self.finish(cx, job, AnyMessage::new(fault), Duration::ZERO);
+                let why = format!("worker {worker} refused the job: {e}");
+                self.fail_batch(cx, batch, &why, now);
             }
         }
     }
 
     /// Sends queued jobs to idle workers; then sees whether a shutdown can end.
     fn dispatch(&mut self, cx: &mut Context<Self>) {
-        while self.workers.has_idle() {
-            let Some(p) = self.queue.pop() else {
-                break;
-            };
-            self.run_on_idle(cx, p);
+        while self.workers.has_idle() && !self.queue.is_empty() {
+            let batch = self.take_batch();
+            if batch.is_empty() {
+                continue; // all cancelled: take again
+            }
+            let worker = self
+                .workers
+                .next_idle_newest()
+                .expect("has_idle says there is one");
+            self.send_to_worker(cx, worker, batch);
         }
         self.maybe_close(cx);
     }
 
+    /// Fails every job of a batch that got no answer from its worker, with `why`.
+    fn fail_batch(&mut self, cx: &mut Context<Self>, batch: Batch, why: &str, now: Instant) {
+        let took = now.duration_since(batch.sent);
+        for job in batch.jobs {
+            let fault = AnyMessage::new(Faulted::new(why.to_string()));
+            self.finish(cx, job, fault, took);
+        }
+    }
+
     /// A job ended with `value` after running for `took`.
-    fn finish(&mut self, cx: &mut Context<Self>, job: InFlight, value: AnyMessage, took: Duration) {
+    fn finish(&mut self, cx: &mut Context<Self>, job: Running, value: AnyMessage, took: Duration) {
         self.counters.runs.record(took);
         if value.is_fault() {
             self.counters.failed += 1;
@@ -431,20 +579,50 @@ impl<R: Recipe> Executor<R> {
         answer(cx, job.key, job.reply, value, took);
     }
 
-    /// A busy worker answered.
-    fn answered(&mut self, cx: &mut Context<Self>, worker: Address, job: InFlight, e: Envelope) {
+    /// A busy worker answered its batch.
+    fn answered(&mut self, cx: &mut Context<Self>, worker: Address, batch: Batch, e: Envelope) {
         let now = Instant::now();
         self.idle_since.insert(worker, now);
-        let (value, took) = match e.take::<Ran>() {
+        self.running -= batch.jobs.len();
+        match e.take::<Ran>() {
             Ok(ran) => {
-                let took = Duration::try_from_secs_f64(ran.seconds)
-                    .unwrap_or_else(|_| now.duration_since(job.started));
-                (ran.value, took)
+                let given = batch.jobs.len();
+                let answered = ran.runs.len();
+                let mut runs = ran.runs.into_iter();
+                for job in batch.jobs {
+                    match runs.next() {
+                        Some((value, seconds)) => {
+                            let took = Duration::try_from_secs_f64(seconds)
+                                .unwrap_or_else(|_| now.duration_since(batch.sent));
+                            self.finish(cx, job, value, took);
+                        }
+                        None => {
+                            let fault = Faulted::new(format!(
+                                "worker {worker} answered {answered} of the {given} jobs it was given"
+                            ));
+                            self.finish(cx, job, AnyMessage::new(fault), Duration::ZERO);
+                        }
+                    }
+                }
             }
-            // Not a `Ran`: a fault from the runtime or a link standing in for the answer.
-            Err(other) => (other.into_message(), now.duration_since(job.started)),
-        };
-        self.finish(cx, job, value, took);
+            // Not a `Ran`: a fault from the runtime or a link standing in for the answer,
+            // which stands for every job of the batch.
+            Err(other) => {
+                let message = other.into_message();
+                let why = match message.as_fault() {
+                    Some(f) => f.reason(),
+                    None => format!("worker {worker} answered {}", message.type_name()),
+                };
+                let took = now.duration_since(batch.sent);
+                let mut jobs = batch.jobs.into_iter();
+                if let Some(first) = jobs.next() {
+                    self.finish(cx, first, message, took);
+                }
+                for job in jobs {
+                    self.finish(cx, job, AnyMessage::new(Faulted::new(why.clone())), took);
+                }
+            }
+        }
         self.dispatch(cx);
         self.arm_trim(cx);
     }
@@ -460,10 +638,10 @@ impl<R: Recipe> Executor<R> {
             None => format!("it returned {}", value.type_name()),
         };
         let now = Instant::now();
-        for job in ended.jobs {
-            let took = now.duration_since(job.started);
-            let fault = Faulted::new(format!("the worker running this job ended: {why}"));
-            self.finish(cx, job, AnyMessage::new(fault), took);
+        let why_job = format!("the worker running this job ended: {why}");
+        for batch in ended.jobs {
+            self.running -= batch.jobs.len();
+            self.fail_batch(cx, batch, &why_job, now);
         }
         if self.closing.as_ref().is_some_and(|c| c.finishing) {
             return;
@@ -495,7 +673,8 @@ impl<R: Recipe> Executor<R> {
         }
         let b = self.backlog();
         let s = &self.settings;
-        let n = sizing::to_start(s.min_workers, s.max_workers, b.workers, b.running, b.queued);
+        let busy = b.workers - b.idle;
+        let n = sizing::to_start(s.min_workers, s.max_workers, b.workers, busy, b.queued);
         for _ in 0..n {
             self.start_worker(cx);
         }
@@ -553,7 +732,8 @@ impl<R: Recipe> Executor<R> {
     fn arm_due(&mut self, cx: &mut Context<Self>) {
         match self.delayed.next_due() {
             Some(due) if self.due_at != Some(due) => {
-                cx.start(Due, due.saturating_duration_since(Instant::now()));
+                let admit_at = due.checked_sub(START_LEAD).unwrap_or(due);
+                cx.start(Due, admit_at.saturating_duration_since(Instant::now()));
                 self.due_at = Some(due);
             }
             Some(_) => {}
@@ -568,7 +748,8 @@ impl<R: Recipe> Executor<R> {
     fn due(&mut self, cx: &mut Context<Self>) {
         self.due_at = None;
         let now = Instant::now();
-        while let Some(mut p) = self.delayed.pop_due(now) {
+        // Admitted a little early; their workers wait out the rest (`start_at`).
+        while let Some(mut p) = self.delayed.pop_due(now + START_LEAD) {
             p.since = now;
             self.admit(cx, p);
         }
@@ -637,11 +818,11 @@ impl<R: Recipe> Executor<R> {
             "the executor's drain time-out passed before the job started",
         );
         let now = Instant::now();
-        let running: Vec<InFlight> = self.workers.take_jobs();
-        for job in running {
-            let took = now.duration_since(job.started);
-            let fault = Faulted::new("the executor's drain time-out passed while the job ran");
-            self.finish(cx, job, AnyMessage::new(fault), took);
+        let running: Vec<Batch> = self.workers.take_jobs();
+        self.running = 0;
+        for batch in running {
+            let why = "the executor's drain time-out passed while the job ran";
+            self.fail_batch(cx, batch, why, now);
         }
         let s = self.close_with_statistics(cx);
         // End now, without waiting for the workers: they are stopped as the executor
@@ -657,7 +838,7 @@ impl<R: Recipe> Executor<R> {
         if closing.finishing
             || !self.queue.is_empty()
             || !self.delayed.is_empty()
-            || self.backlog().running > 0
+            || self.running > 0
         {
             return;
         }
@@ -732,6 +913,7 @@ impl<R: Recipe> Executor<R> {
 
     #[guard(!self.workers.contains(sender))]
     fn on_stop(&mut self, cx: &mut Context<Self>, _: Stop) {
+        self.take_inbox(cx);
         self.shutdown(cx, ShutdownMode::CancelPending, None);
     }
 
@@ -740,17 +922,27 @@ impl<R: Recipe> Executor<R> {
         self.submit(cx, from, s);
     }
 
+    fn on_submitted(&mut self, cx: &mut Context<Self>, _: Submitted) {
+        self.take_inbox(cx);
+    }
+
+    // The handlers of what a handle sends besides its jobs take its inbox first, so they
+    // see every job submitted before them.
+
     fn on_cancel(&mut self, cx: &mut Context<Self>, c: Cancel) {
+        self.take_inbox(cx);
         let from = cx.sender();
         self.cancel(cx, Key { from, tag: c.tag });
     }
 
     fn on_shutdown(&mut self, cx: &mut Context<Self>, s: super::messages::Shutdown) {
+        self.take_inbox(cx);
         let from = cx.sender();
         self.shutdown(cx, s.mode, (!from.is_null()).then_some(from));
     }
 
-    fn on_stats(&mut self, _cx: &mut Context<Self>, _: ExecutorStats) -> ExecutorStatistics {
+    fn on_stats(&mut self, cx: &mut Context<Self>, _: ExecutorStats) -> ExecutorStatistics {
+        self.take_inbox(cx);
         self.statistics()
     }
 
@@ -781,5 +973,27 @@ impl<R: Recipe> Executor<R> {
                     message = envelope.type_name(), "unexpected message (submit jobs with Submit)");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_grow_with_the_queue_and_shrink_with_the_jobs_run_time() {
+        let us = Duration::from_micros;
+        // Nothing has run yet: one at a time.
+        assert_eq!(batch_size(10_000, 2, 0, Duration::ZERO), 1);
+        // A short queue: one at a time, the rest left for the other workers.
+        assert_eq!(batch_size(7, 2, 100, us(100)), 1);
+        assert_eq!(batch_size(80, 2, 100, us(100)), 10);
+        // A long queue of quick jobs: the most.
+        assert_eq!(batch_size(1_000_000, 2, 100, us(100)), MAX_BATCH);
+        // Jobs of 50 µs: about 500 µs of them.
+        assert_eq!(batch_size(1_000_000, 2, 100, us(5_000)), 10);
+        // Jobs longer than a batch's work: one at a time.
+        assert_eq!(batch_size(1_000_000, 2, 10, Duration::from_millis(20)), 1);
+        assert_eq!(batch_size(1_000_000, 0, 1, Duration::ZERO), MAX_BATCH);
     }
 }

@@ -344,9 +344,16 @@ impl Signal {
 /// address that submitted it.
 #[derive(Clone)]
 pub(crate) struct Canceller {
+    /// Shared by every future of one handle (a future stays small).
+    pub(crate) to: Arc<CancelTo>,
+    pub(crate) tag: u64,
+}
+
+/// Where a handle's futures send their `Cancel`s: from the handle's address to its
+/// executor.
+pub(crate) struct CancelTo {
     pub(crate) postbox: Postbox,
     pub(crate) executor: Address,
-    pub(crate) tag: u64,
 }
 
 /// The future of one job submitted through an [`ExecutorHandle`](super::ExecutorHandle):
@@ -408,7 +415,7 @@ impl<T: Message> JobFuture<T> {
         }
         // Tell the executor, so the job leaves its queue now (it would skip it anyway).
         if let Some(c) = &self.canceller {
-            c.postbox.send(c.executor, Cancel { tag: c.tag });
+            c.to.postbox.send(c.to.executor, Cancel { tag: c.tag });
         }
         true
     }

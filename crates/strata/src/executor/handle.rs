@@ -2,7 +2,9 @@
 //!
 //! An [`ExecutorHandle`] sends the executor the same messages an object would
 //! ([`Submit`], `Cancel`, [`Shutdown`], [`ExecutorStats`]), from an address of its own;
-//! what it adds is a [`JobFuture`] per job instead of a `JobDone` message. It is cheap to
+//! what it adds is a [`JobFuture`] per job instead of a `JobDone` message. A handle that
+//! started its executor submits through an inbox the two share (`inbox.rs`): one notice
+//! per batch of submissions instead of a message per job. It is cheap to
 //! clone and can be used from any thread; [`Executor::start`] makes one that owns its
 //! executor (the executor is a child of the handle's address, and is stopped when the
 //! last clone is dropped), [`ExecutorHandle::to`] one for an executor created as an
@@ -15,11 +17,12 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::future::{Canceller, JobFuture, Slot, SlotGuard};
+use super::future::{CancelTo, Canceller, JobFuture, Slot, SlotGuard};
+use super::inbox::{Inbox, Pushed, Submitted};
 use super::job::{Job, JobOutput, Work};
 use super::messages::{ExecutorStats, Shutdown, ShutdownMode, Submit};
 use super::stats::ExecutorStatistics;
@@ -43,10 +46,12 @@ impl<R: Recipe> Executor<R> {
     /// cancels the jobs still pending (their futures resolve with
     /// [`Cancelled`](super::Cancelled)) and lets the running ones finish. Call
     /// [`shutdown`](ExecutorHandle::shutdown) to choose.
-    pub fn start(self) -> ExecutorHandle {
+    pub fn start(mut self) -> ExecutorHandle {
         let mut cx = ThreadContext::attach();
+        let inbox = Arc::new(Inbox::new(cx.address()));
+        self.inbox = Some(inbox.clone());
         let executor = cx.create_with(self, Options::default().capacity(HANDLE_CAPACITY));
-        ExecutorHandle::new(executor, cx, true)
+        ExecutorHandle::new(executor, cx, true, Some(inbox))
     }
 }
 
@@ -77,6 +82,11 @@ struct Inner {
     /// Whether the executor is the handle's child.
     owned: bool,
     next_tag: AtomicU64,
+    /// Where submissions go when the handle started the executor (see `inbox.rs`);
+    /// otherwise each is a `Submit` message.
+    inbox: Option<Arc<Inbox>>,
+    /// What each future's `cancel` sends with.
+    cancel_to: Arc<CancelTo>,
 }
 
 struct State {
@@ -96,14 +106,19 @@ impl std::fmt::Debug for ExecutorHandle {
 }
 
 impl ExecutorHandle {
-    fn new(executor: Address, cx: ThreadContext, owned: bool) -> Self {
+    fn new(executor: Address, cx: ThreadContext, owned: bool, inbox: Option<Arc<Inbox>>) -> Self {
         ExecutorHandle {
             inner: Arc::new(Inner {
                 executor,
                 postbox: cx.postbox(),
+                cancel_to: Arc::new(CancelTo {
+                    postbox: cx.postbox(),
+                    executor,
+                }),
                 state: Mutex::new(State { cx, ended: None }),
                 owned,
                 next_tag: AtomicU64::new(1),
+                inbox,
             }),
         }
     }
@@ -112,7 +127,7 @@ impl ExecutorHandle {
     /// process: closures and futures do not travel). It does not own it: dropping the
     /// handle leaves the executor running.
     pub fn to(executor: Address) -> Self {
-        ExecutorHandle::new(executor, ThreadContext::attach(), false)
+        ExecutorHandle::new(executor, ThreadContext::attach(), false, None)
     }
 
     /// The executor's address (objects can [`Submit`] to it too).
@@ -169,17 +184,27 @@ impl ExecutorHandle {
         let tag = inner.next_tag.fetch_add(1, Ordering::Relaxed);
         let slot = Slot::new::<T>();
         let canceller = Canceller {
-            postbox: inner.postbox.clone(),
-            executor: inner.executor,
+            to: inner.cancel_to.clone(),
             tag,
         };
         let future = JobFuture::new(slot.clone(), Some(canceller));
         let mut submit = Submit::of(tag, work);
-        submit.after = after;
+        submit.start_at = after.map(|delay| Instant::now() + delay);
         submit.slot = Some(SlotGuard(slot));
-        if let Err(e) = inner.postbox.try_send(inner.executor, submit) {
-            // The submission was dropped undelivered, and its slot answered `Rejected`.
-            tracing::debug!(target: "strata::executor", error = %e, "submission not delivered");
+        match &inner.inbox {
+            Some(inbox) => match inbox.push(submit) {
+                // A notice: never refused for a full mailbox, so the batch is not stranded.
+                Pushed::First => inner.postbox.notify(inner.executor, Submitted),
+                Pushed::More => {}
+                // The executor has ended: dropped, the slot answers `Rejected`.
+                Pushed::Closed(submit) => drop(submit),
+            },
+            None => {
+                if let Err(e) = inner.postbox.try_send(inner.executor, submit) {
+                    // Dropped undelivered, and its slot answered `Rejected`.
+                    tracing::debug!(target: "strata::executor", error = %e, "submission not delivered");
+                }
+            }
         }
         future
     }

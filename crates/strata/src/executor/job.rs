@@ -235,19 +235,25 @@ impl Work {
         }
     }
 
+    #[cfg(test)]
     /// Runs the work on this thread, catching a panic; gives its value and how long it ran.
     /// A future is driven to its end on the shared runtime (`block_on`), so thread workers
     /// run async jobs too.
     pub(crate) fn run(self) -> (AnyMessage, Duration) {
         let began = Instant::now();
-        let value = catch_unwind(AssertUnwindSafe(|| match self {
+        let value = self.run_untimed();
+        (value, began.elapsed())
+    }
+
+    /// [`run`](Self::run) without reading the clock.
+    fn run_untimed(self) -> AnyMessage {
+        catch_unwind(AssertUnwindSafe(|| match self {
             Work::Job { job, runner } => (runner.run)(job),
             Work::Unknown(job) => unknown(&job),
             Work::Closure(f) => f(),
             Work::Future(fut) => crate::runtime::handle().block_on(fut),
         }))
-        .unwrap_or_else(panicked);
-        (value, began.elapsed())
+        .unwrap_or_else(panicked)
     }
 
     /// Runs the work on an async worker, catching a panic; gives its value and how long it
@@ -280,6 +286,31 @@ impl Work {
             .unwrap_or_else(panicked);
         (value, began.elapsed())
     }
+}
+
+/// Runs a batch of work in order on this thread (see [`Work::run`]): each job's value
+/// and how long it ran, in seconds. The clock is read once between two jobs, the end of
+/// one being the start of the next.
+pub(crate) fn run_batch(batch: Vec<Work>) -> Vec<(AnyMessage, f64)> {
+    let mut runs = Vec::with_capacity(batch.len());
+    let mut began = Instant::now();
+    for work in batch {
+        let value = work.run_untimed();
+        let ended = Instant::now();
+        runs.push((value, ended.duration_since(began).as_secs_f64()));
+        began = ended;
+    }
+    runs
+}
+
+/// [`run_batch`] on an async worker: each job awaited in turn (see [`Work::run_async`]).
+pub(crate) async fn run_batch_async(batch: Vec<Work>) -> Vec<(AnyMessage, f64)> {
+    let mut runs = Vec::with_capacity(batch.len());
+    for work in batch {
+        let (value, took) = work.run_async().await;
+        runs.push((value, took.as_secs_f64()));
+    }
+    runs
 }
 
 impl fmt::Debug for Work {
@@ -349,6 +380,30 @@ mod tests {
         assert_eq!(v.downcast::<u8>().unwrap(), 7);
         let (v, _) = crate::runtime::handle().block_on(Work::job(Double(13)).run_async());
         assert!(v.is_fault());
+    }
+
+    #[test]
+    fn a_batch_runs_in_order_and_a_panic_fails_only_its_own_job() {
+        let batch = vec![
+            Work::job(Double(1)),
+            Work::job(Double(13)),
+            Work::closure(|| 5u32),
+        ];
+        let runs = run_batch(batch);
+        assert_eq!(runs.len(), 3);
+        let mut runs = runs.into_iter();
+        assert_eq!(runs.next().unwrap().0.downcast::<u32>().unwrap(), 2);
+        assert!(runs.next().unwrap().0.is_fault());
+        let (v, seconds) = runs.next().unwrap();
+        assert_eq!(v.downcast::<u32>().unwrap(), 5);
+        assert!(seconds >= 0.0);
+        let batch = vec![Work::job(Double(2)), Work::future(async { 9u32 })];
+        let runs = crate::runtime::handle().block_on(run_batch_async(batch));
+        let values: Vec<u32> = runs
+            .into_iter()
+            .map(|(v, _)| v.downcast::<u32>().unwrap())
+            .collect();
+        assert_eq!(values, [4, 9]);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! | [`Cancel`] | the submitter → executor | the job's `JobDone` carries [`Cancelled`] (when it was still pending) |
 //! | [`Shutdown`] | any object → executor | [`ExecutorStatistics`](super::ExecutorStatistics) once the last job is done |
 //! | [`ExecutorStats`] | any object → executor | [`ExecutorStatistics`](super::ExecutorStatistics) at once |
-//! | `RunJob` (private) | executor → worker | `Ran` |
+//! | `RunJob` (private) | executor → worker: one job, or a batch of queued jobs | one `Ran` with every job's value, in order |
 //!
 //! A `Submit` whose job is a [`Job`] type is an ordinary message and may come from
 //! another process (the job's type must then be registered with
@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::de::Deserializer;
 use serde::ser::{Error as _, Serializer};
@@ -84,7 +84,9 @@ pub struct Submit {
     /// [`Cancel`]).
     pub tag: u64,
     pub(crate) work: Work,
-    pub(crate) after: Option<Duration>,
+    /// Not before then (the end of its delay, read on the submitter's clock when the
+    /// submission was made, so the time the message takes to arrive does not add to it).
+    pub(crate) start_at: Option<Instant>,
     /// Where the answer goes instead of a `JobDone` to the sender: the handle's slot.
     pub(crate) slot: Option<SlotGuard>,
 }
@@ -115,7 +117,7 @@ impl Submit {
 
     /// Runs the job once `delay` has passed, not before; until then it can be cancelled.
     pub fn after(mut self, delay: Duration) -> Self {
-        self.after = Some(delay);
+        self.start_at = Some(Instant::now() + delay);
         self
     }
 
@@ -123,7 +125,7 @@ impl Submit {
         Submit {
             tag,
             work,
-            after: None,
+            start_at: None,
             slot: None,
         }
     }
@@ -134,7 +136,7 @@ impl fmt::Debug for Submit {
         f.debug_struct("Submit")
             .field("tag", &self.tag)
             .field("work", &self.work)
-            .field("after", &self.after)
+            .field("start_at", &self.start_at)
             .finish()
     }
 }
@@ -166,7 +168,10 @@ impl Serialize for Submit {
         SubmitWire {
             tag: self.tag,
             job,
-            after: self.after,
+            // The time left, read now: a clock reading means nothing in another process.
+            after: self
+                .start_at
+                .map(|at| at.saturating_duration_since(Instant::now())),
         }
         .serialize(s)
     }
@@ -176,7 +181,7 @@ impl<'de> Deserialize<'de> for Submit {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let wire = SubmitWire::<AnyMessage>::deserialize(d)?;
         let mut submit = Submit::of(wire.tag, Work::decoded(wire.job));
-        submit.after = wire.after;
+        submit.start_at = wire.after.map(|left| Instant::now() + left);
         Ok(submit)
     }
 }
@@ -257,28 +262,57 @@ pub struct Shutdown {
 #[message(name = "executor.ExecutorStats")]
 pub struct ExecutorStats;
 
-/// The executor's message to a worker: run this.
+/// The executor's message to a worker: run these jobs, in order, and answer with one
+/// `Ran` holding their values in the same order. Usually one job; when jobs queue up the
+/// executor gives a worker several at once (a *batch*), so a long queue costs one
+/// message (and for a worker process, one frame each way) per batch rather than per job.
+///
+/// `start_at`: not before then (a job submitted with a delay, or a periodic run, given to
+/// its worker a little early so that nothing but the worker's own sleep stands between
+/// the due time and the start). It crosses to a worker process as the time left.
 #[derive(Debug)]
 pub(crate) struct RunJob {
-    pub(crate) work: Work,
+    pub(crate) work: Vec<Work>,
+    pub(crate) start_at: Option<Instant>,
+}
+
+/// The jobs of a `RunJob` on the wire: their messages, or an error for a closure.
+struct WireJobs<'a>(&'a [Work]);
+
+impl Serialize for WireJobs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for work in self.0 {
+            match work.message() {
+                Some(job) => seq.serialize_element(job)?,
+                None => {
+                    return Err(refuse::<S>(format!(
+                        "a {} job cannot run in a worker process: submit a Job type",
+                        work.describe()
+                    )))
+                }
+            }
+        }
+        seq.end()
+    }
 }
 
 impl Serialize for RunJob {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.work.message() {
-            Some(job) => job.serialize(s),
-            None => Err(refuse::<S>(format!(
-                "a {} job cannot run in a worker process: submit a Job type",
-                self.work.describe()
-            ))),
-        }
+        let wait = self
+            .start_at
+            .map(|at| at.saturating_duration_since(Instant::now()).as_nanos() as u64);
+        (wait, WireJobs(&self.work)).serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for RunJob {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (wait, jobs) = <(Option<u64>, Vec<AnyMessage>)>::deserialize(d)?;
         Ok(RunJob {
-            work: Work::decoded(AnyMessage::deserialize(d)?),
+            work: jobs.into_iter().map(Work::decoded).collect(),
+            start_at: wait.map(|ns| Instant::now() + Duration::from_nanos(ns)),
         })
     }
 }
@@ -293,12 +327,12 @@ crate::__private::inventory::submit! {
     crate::message::Registration::new::<RunJob>()
 }
 
-/// A worker's answer to `RunJob`: the job's value (or fault) and how long it ran.
+/// A worker's answer to `RunJob`: each job's value (or fault) and how long it ran, in
+/// seconds, in the order of the batch.
 #[derive(Debug, Serialize, Deserialize, Message)]
 #[message(name = "executor.Ran")]
 pub(crate) struct Ran {
-    pub(crate) value: AnyMessage,
-    pub(crate) seconds: f64,
+    pub(crate) runs: Vec<(AnyMessage, f64)>,
 }
 
 #[cfg(test)]
@@ -326,9 +360,10 @@ mod tests {
         .expect("a job submission encodes");
         let back = codec::from_binary(&wire).expect("and decodes");
         let submit = back.downcast::<Submit>().unwrap();
-        assert_eq!(
-            (submit.tag, submit.after),
-            (9, Some(Duration::from_millis(5)))
+        assert_eq!(submit.tag, 9);
+        assert!(
+            submit.start_at.is_some(),
+            "the delay crosses as the time left"
         );
         assert_eq!(submit.work.run().0.downcast::<u32>().unwrap(), 6);
 
@@ -337,7 +372,8 @@ mod tests {
         let e = codec::to_json(&AnyMessage::new(Submit::closure(1, || 1u8))).unwrap_err();
         assert!(e.to_string().contains("closure job cannot leave"), "{e}");
         let e = codec::to_json(&AnyMessage::new(RunJob {
-            work: Work::future(async { 1u8 }),
+            work: vec![Work::job(Triple(1)), Work::future(async { 1u8 })],
+            start_at: None,
         }))
         .unwrap_err();
         assert!(
@@ -345,6 +381,27 @@ mod tests {
                 .contains("future job cannot run in a worker process"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_batch_crosses_a_process_in_order_with_its_start_time_as_the_time_left() {
+        super::super::register_job::<Triple>();
+        let at = Instant::now() + Duration::from_secs(60);
+        let run = RunJob {
+            work: vec![Work::job(Triple(1)), Work::job(Triple(2))],
+            start_at: Some(at),
+        };
+        let wire = codec::to_binary(&AnyMessage::new(run)).expect("a batch of jobs encodes");
+        let back = codec::from_binary(&wire).expect("and decodes");
+        let run = back.downcast::<RunJob>().unwrap();
+        // The time left, read at the encoding, counted again from the decoding: not
+        // earlier than meant.
+        assert!(run.start_at.expect("the start time crosses") >= at);
+        let values: Vec<u32> = super::super::job::run_batch(run.work)
+            .into_iter()
+            .map(|(v, _)| v.downcast::<u32>().unwrap())
+            .collect();
+        assert_eq!(values, [3, 6]);
     }
 
     #[test]

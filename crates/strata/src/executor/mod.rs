@@ -44,8 +44,8 @@
 //! * **Every future resolves**, and every `Submit` is answered once: with the value, or
 //!   [`Rejected`] (refused at submission), [`Cancelled`] (taken back before it started),
 //!   or the fault that ended it. A panicking job fails its future and the worker goes
-//!   on; a worker process killed mid-job fails that job with a fault naming the signal
-//!   and is replaced (Python's process pool breaks or hangs there). A submission the
+//!   on; a worker process killed mid-job fails that job (every job of the batch it held,
+//!   when jobs queued) with a fault naming the signal and is replaced (Python's process pool breaks or hangs there). A submission the
 //!   executor can no longer answer (it ended) answers its future itself.
 //! * **Admission** ([`reject_when_reached`](Executor::reject_when_reached),
 //!   [`check_and_reject`](Executor::check_and_reject), [`queue_size`](Executor::queue_size))
@@ -92,6 +92,7 @@
 //! | `future.rs` | [`JobFuture`], [`JobError`], and the slot a future is answered through |
 //! | `wait.rs` | waiting on many futures |
 //! | `handle.rs` | [`ExecutorHandle`] and `map` |
+//! | `inbox.rs` | the submissions a handle made and its executor has not taken yet (one notice per batch) |
 //! | `runner.rs` | the workers: [`JobRunner`], [`ThreadWorkers`], [`AsyncWorkers`] |
 //! | `periodic/` | [`periodic`] jobs: schedules (pure), the `Periodic` machine, its handle, per-job statistics |
 //!
@@ -107,6 +108,7 @@ pub(crate) mod delayed;
 mod executor;
 mod future;
 mod handle;
+mod inbox;
 mod job;
 mod messages;
 pub mod periodic;

@@ -1,8 +1,11 @@
-//! The workers: objects that run jobs, one at a time, for an executor.
+//! The workers: objects that run jobs, one batch at a time, for an executor.
 //!
-//! A worker takes a `RunJob` from its executor, runs it, and answers with `Ran` (the
-//! value and how long it ran). A panic is caught and answered as a fault, so the worker
-//! goes on. There are three kinds, one per executor kind:
+//! A worker takes a `RunJob` from its executor — one job, or a batch of jobs when they
+//! queue up — runs its jobs in order, and answers with one `Ran` (each value and how long
+//! it ran). A panic is caught and answered as that job's fault, so the worker goes on. A
+//! `RunJob` with a start time (a delayed job or a periodic run, given a little early)
+//! waits for it first: a thread worker sleeps the rest, so the job starts within tens of
+//! microseconds of its time. There are three kinds, one per executor kind:
 //!
 //! * [`JobRunner`] on its own thread ([`Threaded`]): the workers of
 //!   [`Executor::threads`](super::Executor::threads), made by [`ThreadWorkers`];
@@ -32,12 +35,12 @@
 
 use std::pin::Pin;
 
-use super::job::{register_job, Job};
+use super::job::{register_job, run_batch, run_batch_async, Job};
 use super::messages::{Ran, RunJob};
 use crate::object::{Async, AsyncContext, Context, Recipe, Threaded};
 use crate::standard::{Aborted, Stop};
 
-/// A machine that runs the jobs its executor sends it, one at a time. As a worker
+/// A machine that runs the jobs its executor sends it, one batch at a time, in order. As a worker
 /// process's top object, it runs the job types registered with [`job`](Self::job) (or
 /// [`register_job`]); jobs from this process carry their runner and need no registration.
 #[derive(Debug, Default)]
@@ -62,10 +65,16 @@ impl JobRunner {
 #[crate::machine]
 impl JobRunner {
     fn run(&mut self, _cx: &mut Context<Self>, m: RunJob) -> Ran {
-        let (value, took) = m.work.run();
+        if let Some(at) = m.start_at {
+            // Given early so that it starts on time: the OS's sleep is precise to tens
+            // of microseconds, and nothing else stands between it and the job.
+            let rest = at.saturating_duration_since(std::time::Instant::now());
+            if !rest.is_zero() {
+                std::thread::sleep(rest);
+            }
+        }
         Ran {
-            value,
-            seconds: took.as_secs_f64(),
+            runs: run_batch(m.work),
         }
     }
 }
@@ -85,7 +94,8 @@ impl Recipe for ThreadWorkers {
 type AsyncBody = fn(AsyncContext) -> Pin<Box<dyn std::future::Future<Output = Aborted> + Send>>;
 
 /// The recipe of [`Executor::asynchronous`](super::Executor::asynchronous): each worker
-/// an async object on the shared runtime that awaits one job at a time. Future jobs (and
+/// an async object on the shared runtime that awaits one job at a time (a batch's
+/// jobs in turn). Future jobs (and
 /// [`Job::run_async`]) wait there without holding a thread; closures run inline on the
 /// runtime thread, so keep them short.
 #[derive(Debug, Clone, Copy, Default)]
@@ -107,14 +117,12 @@ async fn async_worker(mut cx: AsyncContext) -> Aborted {
         let from = e.sender();
         match e.take::<RunJob>() {
             Ok(m) => {
-                let (value, took) = m.work.run_async().await;
-                cx.send(
-                    from,
-                    Ran {
-                        value,
-                        seconds: took.as_secs_f64(),
-                    },
-                );
+                if let Some(at) = m.start_at {
+                    // tokio's timer: up to a couple of milliseconds late.
+                    tokio::time::sleep_until(at.into()).await;
+                }
+                let runs = run_batch_async(m.work).await;
+                cx.send(from, Ran { runs });
             }
             Err(other) => {
                 tracing::debug!(target: "strata::executor", message = other.type_name(), "an async worker ignored a message");

@@ -87,7 +87,8 @@ impl PeriodicHandle {
 
     /// Adds a job while the `Periodic` runs; refused when its schedule is improbable or
     /// its name is taken (or the `Periodic` does not answer).
-    pub fn add(&self, job: PeriodicJob) -> Result<(), Rejected> {
+    pub fn add(&self, mut job: PeriodicJob) -> Result<(), Rejected> {
+        job.added = Some(std::time::Instant::now());
         let answer = self.ask(AddPeriodic(job));
         if answer.is::<Ack>() {
             return Ok(());

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::messages::{AddPeriodic, Failure, NeverAgain, PeriodicStats, RemovePeriodic};
 use super::schedule::{Schedule, Strategy};
 use super::stats::JobStatistics;
+use crate::executor::executor::START_LEAD;
 use crate::executor::job::{Job, JobOutput, Work};
 use crate::executor::messages::{Cancelled, JobDone, Rejected, Submit};
 use crate::executor::Executor;
@@ -48,6 +49,9 @@ pub struct PeriodicJob {
     make: Box<dyn FnMut() -> Work + Send>,
     /// A closure: it cannot be sent to an executor in another process.
     local_only: bool,
+    /// When a handle's `add` was called: the first run is placed from then, not from
+    /// when the `Periodic` got to the addition (a thread wake-up later, or more).
+    pub(super) added: Option<Instant>,
 }
 
 impl fmt::Debug for PeriodicJob {
@@ -79,6 +83,7 @@ impl PeriodicJob {
                 Work::closure(move || (f.lock())())
             }),
             local_only: true,
+            added: None,
         }
     }
 
@@ -90,6 +95,7 @@ impl PeriodicJob {
             schedule: Schedule::every(spacing),
             make: Box::new(move || Work::job(job.clone())),
             local_only: false,
+            added: None,
         }
     }
 
@@ -263,7 +269,9 @@ impl Periodic {
         if self.entries.iter().any(|e| e.job.name == job.name) {
             return Err(format!("a job named `{}` is scheduled already", job.name));
         }
-        let due = job.schedule.first(Instant::now(), wall_clock());
+        let now = Instant::now();
+        let from = job.added.filter(|added| *added <= now).unwrap_or(now);
+        let due = job.schedule.first(from, wall_clock());
         let stats = JobStatistics::new(&job.name);
         self.entries.push(Entry {
             job,
@@ -285,8 +293,11 @@ impl Periodic {
             .min();
         match earliest {
             Some(due) if self.tick_at != Some(due) => {
-                // Not `start`: tokio's timer alone starts runs 1 to 2 ms late.
-                cx.start_precise(Tick, due);
+                // A little early, and not on tokio's timer alone (1 to 2 ms late): the run
+                // is submitted with its due time, and the executor gives it to a worker
+                // that sleeps the rest (`executor::START_LEAD`).
+                let submit_at = due.checked_sub(START_LEAD).unwrap_or(due);
+                cx.start_precise(Tick, submit_at);
                 self.tick_at = Some(due);
             }
             Some(_) => {}
@@ -306,13 +317,15 @@ impl Periodic {
             let State::Waiting { due } = entry.state else {
                 continue;
             };
-            if due > now {
+            if due > now + START_LEAD {
                 continue;
             }
             let tag = self.next_tag;
             self.next_tag += 1;
             let work = (entry.job.make)();
-            cx.send(self.executor, Submit::of(tag, work));
+            let mut submit = Submit::of(tag, work);
+            submit.start_at = Some(due);
+            cx.send(self.executor, submit);
             entry.state = State::Running {
                 tag,
                 due,
