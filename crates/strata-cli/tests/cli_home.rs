@@ -29,6 +29,21 @@ impl TestHome {
         home
     }
 
+    /// A home of `server_10` (role `server`, on a free port it gives) and `count`
+    /// `worker_10`s (role `worker`), not started.
+    fn server_and_workers(test: &str, count: usize) -> (TestHome, std::net::SocketAddr) {
+        let home = TestHome::new(test);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let server = path(&example("server_10"));
+        home.ok(&["add", &server, "server", "--", &port.to_string()]);
+        let worker = path(&example("worker_10"));
+        home.ok(&["add", &worker, "worker", "--count", &count.to_string()]);
+        (home, port)
+    }
+
     fn home(&self) -> PathBuf {
         self.dir.join(".strata")
     }
@@ -519,25 +534,7 @@ fn a_role_s_logs_stay_under_their_byte_cap() {
 /// publication changes nothing for its subscriber).
 #[test]
 fn resize_up_and_down_under_load_answers_every_request() {
-    let home = TestHome::new("load");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    home.ok(&[
-        "add",
-        &path(&example("server_10")),
-        "server",
-        "--",
-        &port.to_string(),
-    ]);
-    home.ok(&[
-        "add",
-        &path(&example("worker_10")),
-        "worker",
-        "--count",
-        "2",
-    ]);
+    let (home, port) = TestHome::server_and_workers("load", 2);
     home.ok(&["start"]);
     let unanswered = std::cell::Cell::new(0);
     poll_until(WAIT, "the service answers", || {
@@ -604,25 +601,7 @@ fn resize_up_and_down_under_load_answers_every_request() {
 
 #[test]
 fn workers_recycled_after_their_requests_lose_none() {
-    let home = TestHome::new("recycle");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    home.ok(&[
-        "add",
-        &path(&example("server_10")),
-        "server",
-        "--",
-        &port.to_string(),
-    ]);
-    home.ok(&[
-        "add",
-        &path(&example("worker_10")),
-        "worker",
-        "--count",
-        "3",
-    ]);
+    let (home, port) = TestHome::server_and_workers("recycle", 3);
     // Bad values are refused with the role and the setting named.
     let refused = home.refused(&["update", "worker", "--recycle-after=lots"]);
     assert!(
