@@ -10,12 +10,14 @@
 //!   `Returned`; messages sent to it reach the child's top object over the private
 //!   link, so a long-lived child is a loadable library, and `Spool::of(Process::of(..))`
 //!   is a pool of worker processes.
+//! - [`recycle`] makes a program retire after N requests without losing one (what a
+//!   supervisor's `--recycle-after` asks for).
 
 mod child;
 mod entry;
 pub(crate) mod link;
 mod program;
-mod recycle;
+pub mod recycle;
 
 pub(crate) use child::signal_name;
 pub use child::{ChildObserver, Process, Stream};
@@ -24,4 +26,4 @@ pub use program::{
     main, main_with, ProgramSettings, ARGUMENTS_CHECKED, ARGUMENTS_UNCHECKED, CHECK_ARGUMENTS_MARK,
     CHECK_ARGUMENTS_VARIABLE,
 };
-pub use recycle::{Recycled, DRAIN as RECYCLE_DRAIN, QUIET as RECYCLE_QUIET, RECYCLE_VARIABLE};
+pub use recycle::{Recycled, RECYCLE_VARIABLE};
