@@ -339,25 +339,6 @@ fn relaying_to_an_address_never_given_is_refused_with_bounded_memory() {
 }
 
 #[test]
-fn a_message_to_an_address_never_given_is_answered_with_a_fault_that_opens_nothing() {
-    let mut p = Served::start(&[]);
-    let mut a = Raw::open(p.address, Address::from_parts(0xAAAA, 1));
-    let hidden = Address::from_parts(a.node, 999_999);
-    for round in 0..2 {
-        a.send(hidden, a.me, Ping);
-        let (to, from, message) = a.next_message().expect("an answer");
-        assert_eq!((to, from), (a.me, hidden), "round {round}");
-        assert!(message.is::<Faulted>(), "round {round}: {message:?}");
-        let why = fault_text(&message);
-        assert!(why.contains("cannot be reached"), "round {round}: {why}");
-        // The fault came from `hidden` without giving it: had it been given, the second
-        // Ping would pass the check and be answered "has ended: not delivered" instead.
-    }
-    drop(a);
-    p.still_serves();
-}
-
-#[test]
 fn forged_runtime_messages_are_refused_with_bounded_memory() {
     // poc_control: 300 x 1 MiB forged `Returned` to object 1 (was: +300 MiB, no notice).
     let mut p = Served::start(&[]);

@@ -307,10 +307,6 @@ struct Inbound {
     budget: usize,
 }
 
-/// The largest message a link decodes to answer that it may not be sent where it was
-/// (see `Inbound::answer_unreached`).
-const ANSWER_UNREACHED_UP_TO: usize = 64 << 10;
-
 /// What to do with a message from the peer that was not delivered.
 enum Verdict {
     /// Delivered, or dropped without harm.
@@ -355,30 +351,6 @@ impl Inbound {
             .push(Outgoing::Message(Envelope::new(to, from, message)), false);
     }
 
-    /// Answers a message the peer may not send to `to` (an address of this node it was not
-    /// given, or one that ended) with a fault, so that its sender is not left waiting;
-    /// unless it is itself a fault, or does not decode. The same words whether `to` lives
-    /// or not, and sent without giving `to` to the peer (`LinkTx::push_ungranted`).
-    /// Messages of [`ANSWER_UNREACHED_UP_TO`] bytes or more are not decoded for it (a
-    /// hostile peer's megabytes cost nothing more than before): they go unanswered.
-    fn answer_unreached(&self, to: Address, from: Address, body: &[u8]) {
-        if body.len() >= ANSWER_UNREACHED_UP_TO {
-            return;
-        }
-        let Ok(Frame::Message { message, .. }) = frame::decode_body(body) else {
-            return;
-        };
-        if message.is_fault() {
-            return;
-        }
-        let fault = Faulted::new(format!(
-            "{to} refused `{}`: it cannot be reached over this link",
-            message.type_name()
-        ));
-        self.tx
-            .push_ungranted(Envelope::new(to, from, AnyMessage::new(fault)));
-    }
-
     /// Handles one MESSAGE or RELAY frame `body`, whose addresses are `p`.
     fn message(&mut self, body: &[u8], p: frame::Peek) -> Verdict {
         let frame::Peek { to, from, hops } = p;
@@ -389,9 +361,6 @@ impl Inbound {
         }
         let reached = self.was_granted(to) || (self.reach_public && to.is_local() && is_public(to));
         if !reached {
-            if to.is_local() && hops == 0 {
-                self.answer_unreached(to, from, body);
-            }
             if to.is_local() && !node().is_live(to.object()) {
                 node().stats().undeliverable();
                 tracing::debug!(target: "strata::net", %to, "a message from the peer for an object that ended");

@@ -407,21 +407,6 @@ impl LinkTx {
         Ok(())
     }
 
-    /// Queues a message from an address the peer was *not* given (the fault answering a
-    /// message it may not send there) without giving it, so the answer opens nothing.
-    pub(crate) fn push_ungranted(self: &Arc<Self>, envelope: Envelope) {
-        {
-            let mut outbox = self.outbox.lock();
-            if outbox.closed {
-                return;
-            }
-            outbox.items.push_back(Outgoing::Message(envelope));
-        }
-        if !cork::defer(self) {
-            self.flush();
-        }
-    }
-
     /// Refuses further items and returns how many messages were not yet written; `last`,
     /// when given, is the one frame still written (the CLOSE that tells the peer why).
     pub(crate) fn close(&self, last: Option<Frame>) -> usize {
