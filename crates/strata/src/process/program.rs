@@ -80,7 +80,7 @@ pub fn main_with<O: Object>(top: O, settings: ProgramSettings) -> ExitCode {
     match run_program(top, &settings) {
         Ok((value, signal)) => {
             let (value, signal) = if super::recycle::retired() {
-                let served = super::recycle::served();
+                let served = crate::runtime::requests::count();
                 (AnyMessage::new(super::Recycled { requests: served }), 0)
             } else {
                 (value, signal)

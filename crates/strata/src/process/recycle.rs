@@ -92,8 +92,3 @@ static RETIRED: AtomicBool = AtomicBool::new(false);
 pub(crate) fn retired() -> bool {
     RETIRED.load(Ordering::SeqCst)
 }
-
-/// The requests counted so far (for [`Recycled`]).
-pub(crate) fn served() -> u64 {
-    requests::count()
-}

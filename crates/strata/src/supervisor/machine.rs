@@ -129,12 +129,19 @@ impl Supervisor {
         self
     }
 
-    fn backoff_for(&mut self, service: &Service) -> crate::Backoff {
+    /// The next of the supervisor's own random numbers (seeds and draws, kept apart per
+    /// worker and per launch).
+    fn next_seed(&mut self) -> u64 {
         self.seeds = self
             .seeds
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        service.restart.clone().seed(self.seeds | 1)
+        self.seeds
+    }
+
+    fn backoff_for(&mut self, service: &Service) -> crate::Backoff {
+        let seed = self.next_seed();
+        service.restart.clone().seed(seed | 1)
     }
 
     fn views(&self) -> Vec<WorkerView> {
@@ -172,18 +179,11 @@ impl Supervisor {
         });
         let mut process = (spec.make)(&id);
         if let Some((after, jitter)) = spec.recycle {
-            self.seeds = self
-                .seeds
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let extra = if jitter == 0 {
-                0
-            } else {
-                (self.seeds >> 16) % (jitter + 1)
-            };
+            let draw = self.next_seed() >> 16;
+            let extra = jitter.checked_add(1).map_or(draw, |span| draw % span);
             process = process.env(
                 crate::process::RECYCLE_VARIABLE,
-                (after + extra).to_string(),
+                after.saturating_add(extra).to_string(),
             );
         }
         let process = process
