@@ -92,7 +92,7 @@ pub(crate) fn is_process_directory(address: Address) -> bool {
 }
 
 /// Withdraws every publication of this process, if it has a directory (it never made one
-/// when it never published); the answer goes to `from`.
+/// when it never published); the `Cleared` answer goes to `postbox`'s object.
 pub(crate) fn withdraw_all(postbox: &crate::object::Postbox) {
     if let Some(directory) = DIRECTORY.get() {
         postbox.send(*directory, messages::WithdrawAll);

@@ -1062,11 +1062,11 @@ impl ProcessDirectory {
         cx: &mut Context<Self>,
         _: super::messages::WithdrawAll,
     ) -> Cleared {
-        let owners: HashSet<Address> = self.pubs.values().map(|p| p.owner).collect();
-        let count = owners
-            .into_iter()
-            .map(|owner| self.clear_published(cx, owner))
-            .sum();
+        let names: Vec<Name> = self.pubs.keys().cloned().collect();
+        for name in &names {
+            self.withdraw_everywhere(cx, name);
+        }
+        let count = names.len();
         tracing::info!(target: "strata::directory", count, "withdrew every publication of this process");
         Cleared { count }
     }

@@ -562,7 +562,7 @@ pub(crate) mod requests {
         }
     }
 
-    /// Starts counting; [`reached`](wait_for_limit) resolves at the `limit`-th request.
+    /// Starts counting; [`wait_for_limit`] resolves at the `limit`-th request.
     pub(crate) fn set_limit(limit: u64) {
         LIMIT.store(limit.max(1), Ordering::Relaxed);
     }
