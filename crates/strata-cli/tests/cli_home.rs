@@ -411,7 +411,14 @@ fn the_composite_answers_and_a_killed_worker_is_replaced() {
             .find(|(id, pid)| id == "worker-1" && *pid != victim)
     });
     assert!(alive(replaced.1));
-    let status = home.ok(&["status", "-l"]);
+    // The server joins the host directory only once its group link is up, which on a busy
+    // machine can come after the kill: wait until it is listed with its figures.
+    let status = poll_until(WAIT, "the server's figures in `status -l`", || {
+        let status = home.ok(&["status", "-l"]);
+        status
+            .contains("strata_spool_completed_total{")
+            .then_some(status)
+    });
     assert!(
         status.contains("out-of-memory"),
         "a SIGKILL we did not send is noted:\n{status}"
